@@ -1,0 +1,503 @@
+"""The ``jobport`` command line: Typer commands over the engine, rich progress bars.
+
+Every error a user can cause ends as one line on stderr and a non-zero exit
+code; a traceback is shown only with JOBPORT_DEBUG=1.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+
+from jobport.dispatch import StartRequest
+from jobport.engine import Jobport
+from jobport.errors import ConfigurationError, InputError, JobportError
+from jobport.settings import Settings
+from jobport.store import RunFilter, RunRecord
+
+app = typer.Typer(
+    name="jobport",
+    help="Import, export, sync and report jobs: chunked, tracked, resumable.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+db_app = typer.Typer(help="The state database.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False)
+
+
+@dataclass
+class Context:
+    overrides: dict[str, Any] = field(default_factory=dict)
+    _engine: Jobport | None = None
+
+    def settings(self) -> Settings:
+        try:
+            return Settings(**self.overrides)
+        except ValidationError as exc:
+            first = exc.errors(include_url=False)[0]
+            name = "JOBPORT_" + str(first["loc"][0]).upper() if first["loc"] else "settings"
+            raise ConfigurationError(f"{name}: {first['msg']}") from None
+
+    def engine(self, **kwargs: Any) -> Jobport:
+        if self._engine is None:
+            self._engine = Jobport(self.settings(), **kwargs)
+        return self._engine
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.close()
+            self._engine = None
+
+
+@app.callback()
+def main_options(
+    ctx: typer.Context,
+    app_module: Annotated[
+        str | None,
+        typer.Option(
+            "--app", envvar="JOBPORT_APP", help="Module holding the job types (module[:attr])."
+        ),
+    ] = None,
+    database_url: Annotated[
+        str | None,
+        typer.Option(help="State database URL [env: JOBPORT_DATABASE_URL].", show_default=False),
+    ] = None,
+    storage_url: Annotated[
+        str | None,
+        typer.Option(
+            help="Storage folder or fsspec URL [env: JOBPORT_STORAGE_URL].", show_default=False
+        ),
+    ] = None,
+    executor: Annotated[
+        str | None,
+        typer.Option(help="local, inline or celery [env: JOBPORT_EXECUTOR].", show_default=False),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(help="Local worker processes (0: one per core).", show_default=False),
+    ] = None,
+) -> None:
+    overrides = {
+        "app": app_module,
+        "database_url": database_url,
+        "storage_url": storage_url,
+        "executor": executor,
+        "workers": workers,
+    }
+    state = Context({k: v for k, v in overrides.items() if v is not None})
+    ctx.obj = state
+    ctx.call_on_close(state.close)
+
+
+def _state(ctx: typer.Context) -> Context:
+    state = ctx.obj
+    assert isinstance(state, Context)
+    return state
+
+
+# -- job types --------------------------------------------------------------------------------
+
+
+@app.command("types")
+def types_command(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List the job types of the app, grouped by kind."""
+    from jobport.registry import load_registry
+
+    registry = load_registry(_state(ctx).settings().app)
+    if as_json:
+        items = []
+        for job_type in registry:
+            item = job_type.summary()
+            item["columns"] = job_type.columns()
+            item["options_schema"] = job_type.options_json_schema()
+            items.append(item)
+        _print_json(items)
+        return
+    if not len(registry):
+        err.print("no job types: point --app (or JOBPORT_APP) at the module that declares them")
+        return
+    table = Table("type", "label", "kind", "strategy", "formats", "model", "from")
+    for kind, job_types in registry.grouped().items():
+        for job_type in job_types:
+            summary = job_type.summary()
+            table.add_row(
+                job_type.type,
+                job_type.label,
+                kind,
+                job_type.strategy,
+                ", ".join(job_type.formats),
+                summary["model"] or "",
+                job_type.origin,
+            )
+    out.print(table)
+
+
+# -- running ----------------------------------------------------------------------------------
+
+
+@app.command("import")
+def import_command(
+    ctx: typer.Context,
+    job_type: Annotated[str, typer.Argument(metavar="TYPE", help="The import type.")],
+    file: Annotated[Path, typer.Argument(help="The file to import.")],
+    option: Annotated[
+        list[str] | None,
+        typer.Option("--option", "-o", help="A type option as key=value (repeatable)."),
+    ] = None,
+    encoding: Annotated[
+        str | None, typer.Option(help="The file's encoding (default UTF-8).")
+    ] = None,
+    delimiter: Annotated[
+        str | None, typer.Option(help="The field delimiter (default: sniffed).")
+    ] = None,
+    retry_of: Annotated[
+        str | None, typer.Option(help="Import corrected failures of this run, linked to it.")
+    ] = None,
+    owner: Annotated[str | None, typer.Option(help="Record this owner on the run.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the final run as JSON.")] = False,
+) -> None:
+    """Import FILE with job type TYPE, showing progress until the run ends."""
+    engine = _state(ctx).engine()
+    if not file.is_file():
+        raise InputError(f"{file}: no such file")
+    read = {k: v for k, v in {"encoding": encoding, "delimiter": delimiter}.items() if v}
+    with _progress(as_json) as on_update:
+        run = engine.start(
+            StartRequest(
+                type=job_type,
+                options=_parse_options(option),
+                owner=owner,
+                read=read,
+                retry_of=retry_of,
+                source_name=file.name,
+            ),
+            path=file,
+        )
+        on_update(run)
+        run = engine.wait(run.id, on_update=on_update)
+    _finish(run, as_json)
+
+
+@app.command()
+def resume(
+    ctx: typer.Context,
+    run_id: Annotated[str, typer.Argument(metavar="ID")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Continue a failed, cancelled or interrupted run from its unfinished chunks."""
+    engine = _state(ctx).engine()
+    with _progress(as_json) as on_update:
+        run = engine.wait(engine.resume(run_id).id, on_update=on_update)
+    _finish(run, as_json)
+
+
+@app.command()
+def retry(
+    ctx: typer.Context,
+    run_id: Annotated[str, typer.Argument(metavar="ID")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Run again only the chunks of a run that failed."""
+    engine = _state(ctx).engine()
+    with _progress(as_json) as on_update:
+        run = engine.wait(engine.retry(run_id).id, on_update=on_update)
+    _finish(run, as_json)
+
+
+@app.command()
+def cancel(
+    ctx: typer.Context,
+    run_id: Annotated[str, typer.Argument(metavar="ID")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Cancel a run: no new chunk starts; rows already committed stay."""
+    run = _state(ctx).engine(executor="inline").cancel(run_id)
+    if as_json:
+        _print_json(run.to_dict())
+    else:
+        out.print(f"run {run.id} cancelled after {run.processed:,} of {_total(run)} rows")
+
+
+# -- looking at runs --------------------------------------------------------------------------
+
+
+@app.command()
+def status(
+    ctx: typer.Context,
+    run_id: Annotated[str, typer.Argument(metavar="ID")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Show one run."""
+    run = _state(ctx).engine(executor="inline").run(run_id)
+    if as_json:
+        _print_json(run.to_dict())
+        return
+    table = Table(show_header=False, box=None)
+    for label, value in _describe(run):
+        table.add_row(f"[bold]{label}[/]", value)
+    out.print(table)
+
+
+@app.command()
+def history(
+    ctx: typer.Context,
+    job_type: Annotated[str | None, typer.Option("--type", help="Only this job type.")] = None,
+    kind: Annotated[str | None, typer.Option(help="Only this kind.")] = None,
+    status_filter: Annotated[str | None, typer.Option("--status", help="Only this status.")] = None,
+    owner: Annotated[str | None, typer.Option(help="Only this owner.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10_000)] = 50,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """List runs, newest first."""
+    engine = _state(ctx).engine(executor="inline")
+    runs, count = engine.store.list_runs(
+        RunFilter(kind=kind, type=job_type, status=status_filter, owner=owner), limit=limit
+    )
+    if as_json:
+        _print_json([run.to_dict() for run in runs])
+        return
+    table = Table(
+        "id",
+        "type",
+        "kind",
+        "status",
+        "processed",
+        "failed",
+        "created",
+        title=f"{len(runs)} of {count} runs",
+    )
+    for run in runs:
+        table.add_row(
+            run.id,
+            run.type,
+            run.kind,
+            _status_markup(run.status),
+            f"{run.processed:,}/{_total(run)}",
+            f"{run.failed:,}",
+            run.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+        )
+    out.print(table)
+
+
+@app.command()
+def failures(
+    ctx: typer.Context,
+    run_id: Annotated[str, typer.Argument(metavar="ID")],
+    out_path: Annotated[
+        Path | None,
+        typer.Option("--out", help="Write the error report here (default: standard output)."),
+    ] = None,
+) -> None:
+    """Write the error report of a run: the original columns, the line and the error."""
+    from jobport.reports import write_report
+
+    engine = _state(ctx).engine(executor="inline")
+    run = engine.run(run_id)
+    if out_path is None:
+        write_report(engine.store, run, sys.stdout)
+        return
+    with open(out_path, "w", newline="", encoding="utf-8") as handle:
+        count = write_report(engine.store, run, handle)
+    err.print(f"{count:,} failed row(s) written to {out_path}")
+
+
+# -- set-up -----------------------------------------------------------------------------------
+
+
+@db_app.command("upgrade")
+def db_upgrade(ctx: typer.Context) -> None:
+    """Create or migrate the state tables."""
+    from jobport.store import make_engine
+    from jobport.store.migrations import current, upgrade
+
+    database = make_engine(_state(ctx).settings().database_url)
+    try:
+        upgrade(database)
+        out.print(f"state tables at revision {current(database)}")
+    finally:
+        database.dispose()
+
+
+@app.command("demo-data")
+def demo_data(
+    rows: Annotated[int, typer.Option(min=0, help="How many rows.")] = 10_000,
+    dirty: Annotated[float, typer.Option(min=0.0, max=1.0, help="Fraction of invalid rows.")] = 0.0,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 42,
+    out_path: Annotated[Path, typer.Option("--out", help="Where to write the CSV.")] = Path(
+        "customers.csv"
+    ),
+) -> None:
+    """Write a customers CSV for the demo app, with a chosen fraction of bad rows."""
+    from jobport.demo.data import write_csv
+
+    invalid = write_csv(out_path, rows, dirty=dirty, seed=seed)
+    err.print(f"wrote {rows:,} rows ({invalid:,} invalid) to {out_path}")
+
+
+# -- helpers ----------------------------------------------------------------------------------
+
+
+def _parse_options(pairs: list[str] | None) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise InputError(f"option '{pair}' is not key=value")
+        options[key.strip()] = value
+    return options
+
+
+@contextmanager
+def _progress(quiet: bool) -> Iterator[Callable[[RunRecord], None]]:
+    if quiet or not err.is_terminal:
+        yield lambda run: None
+        return
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]} rows/s"),
+        TextColumn("ETA {task.fields[eta]}"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=False,
+    ) as progress:
+        task = progress.add_task("queued", total=None, rate="-", eta="-")
+
+        def update(run: RunRecord) -> None:
+            progress.update(
+                task,
+                description=f"{run.type} {run.status}",
+                total=run.total,
+                completed=run.processed,
+                rate=f"{run.rows_per_second:,.0f}" if run.rows_per_second else "-",
+                eta=f"{run.eta_seconds:.0f}s" if run.eta_seconds is not None else "-",
+            )
+
+        yield update
+
+
+def _finish(run: RunRecord, as_json: bool) -> None:
+    if as_json:
+        _print_json(run.to_dict())
+    else:
+        out.print(
+            f"run {run.id} {_status_markup(run.status)}: {run.processed:,} of {_total(run)} rows,"
+            f" {run.failed:,} failed" + (f" (see: jobport failures {run.id})" if run.failed else "")
+        )
+    if run.status not in ("completed", "completed_with_errors"):
+        _fail(run.error or f"run ended {run.status}", code=1)
+
+
+def _describe(run: RunRecord) -> list[tuple[str, str]]:
+    rows = [
+        ("id", run.id),
+        ("type", f"{run.type} ({run.kind})"),
+        ("status", _status_markup(run.status)),
+        ("rows", f"{run.processed:,} of {_total(run)} processed, {run.failed:,} failed"),
+        ("chunks", f"{run.chunks_done} of {run.chunks_total} done"),
+        ("created", run.created_at.isoformat()),
+        ("started", run.started_at.isoformat() if run.started_at else "-"),
+        ("finished", run.finished_at.isoformat() if run.finished_at else "-"),
+    ]
+    if run.rows_per_second:
+        rows.append(("rate", f"{run.rows_per_second:,.0f} rows/s"))
+    if run.source_name:
+        rows.append(("file", run.source_name))
+    if run.owner:
+        rows.append(("owner", run.owner))
+    if run.error:
+        rows.append(("error", run.error))
+    if run.retry_of:
+        rows.append(("retry of", run.retry_of))
+    if run.retried_by:
+        rows.append(("retried by", ", ".join(run.retried_by)))
+    return rows
+
+
+def _total(run: RunRecord) -> str:
+    return f"{run.total:,}" if run.total is not None else "?"
+
+
+def _status_markup(status: str) -> str:
+    colour = {
+        "completed": "green",
+        "completed_with_errors": "yellow",
+        "failed": "red",
+        "cancelled": "magenta",
+        "running": "cyan",
+    }.get(status, "white")
+    return f"[{colour}]{status}[/]"
+
+
+def _print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, default=str) + "\n")
+
+
+def _fail(message: str, *, code: int) -> NoReturn:
+    err.print(f"[red]error:[/] {message}", markup=True, highlight=False)
+    raise typer.Exit(code)
+
+
+def main() -> None:
+    """Console entry point: user errors become one line and an exit code."""
+    debug = os.environ.get("JOBPORT_DEBUG") == "1"
+    try:
+        app(standalone_mode=False)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except JobportError as exc:
+        if debug:
+            raise
+        err.print(f"[red]error:[/] {exc.message}", highlight=False)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)
+    except Exception as exc:  # a bug: say so plainly, keep the traceback for JOBPORT_DEBUG
+        if debug:
+            raise
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        if isinstance(exc, click.exceptions.Abort):
+            sys.exit(1)
+        err.print(
+            f"[red]internal error:[/] {type(exc).__name__}: {exc} "
+            "(run with JOBPORT_DEBUG=1 for the traceback)",
+            highlight=False,
+        )
+        sys.exit(70)
+
+
+if __name__ == "__main__":
+    main()

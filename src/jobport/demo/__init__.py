@@ -1,0 +1,77 @@
+"""The demo app: a ``customers`` import type, used by ``jobport demo`` and the benchmarks.
+
+Select it with ``--app jobport.demo``. It doubles as the reference example
+of a job type declared in a user's own module.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Annotated
+
+import sqlalchemy as sa
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from jobport.demo.countries import COUNTRY_CODES
+from jobport.kinds import Importer
+from jobport.registry import JobRegistry, JobType
+
+#: A syntax check of the usual shape of an address (what a sign-up form checks).
+EMAIL_PATTERN = r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"  # noqa: E501
+
+metadata = sa.MetaData()
+
+customers = sa.Table(
+    "customers",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("email", sa.String(254), nullable=False),
+    sa.Column("first_name", sa.String(100)),
+    sa.Column("last_name", sa.String(100), nullable=False),
+    sa.Column("country", sa.String(2), nullable=False),
+    sa.Column("signup_date", sa.Date),
+    sa.Column("balance", sa.Numeric(12, 2)),
+    sa.Column("active", sa.Boolean, nullable=False),
+    sa.Column("age", sa.Integer),
+    sa.Column("score", sa.Float),
+)
+
+
+def _country(code: str) -> str:
+    code = code.strip().upper()
+    if code not in COUNTRY_CODES:
+        raise ValueError(f"'{code}' is not an ISO 3166 alpha-2 country code")
+    return code
+
+
+class Customer(BaseModel):
+    """One row of a customers file."""
+
+    model_config = ConfigDict(str_strip_whitespace=True)
+
+    id: int = Field(ge=1, description="Customer number; rows are matched on it.")
+    email: str = Field(pattern=EMAIL_PATTERN, max_length=254)
+    first_name: str | None = Field(default=None, max_length=100)
+    last_name: str = Field(min_length=1, max_length=100)
+    country: Annotated[str, AfterValidator(_country)] = Field(description="ISO 3166 alpha-2 code")
+    signup_date: dt.date | None = None
+    balance: Decimal | None = Field(default=None, max_digits=12, decimal_places=2)
+    active: bool = True
+    age: int | None = Field(default=None, ge=18, le=120)
+    score: float | None = None
+
+
+registry = JobRegistry()
+
+registry.add(
+    JobType(
+        type="customers",
+        label="Customers",
+        kind="import",
+        model=customers,
+        handler=Importer(row=Customer, key="id"),
+        strategy="websocket",
+        description="Customer records matched on their customer number.",
+    )
+)

@@ -1,0 +1,172 @@
+"""Turning a request into a tracked run, split into chunks and handed to an executor."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from pydantic import ValidationError
+from sqlalchemy.engine import Engine
+
+from jobport.errors import InputError, JobportError, PermissionDenied
+from jobport.executors import Executor
+from jobport.files import FileStore
+from jobport.kinds import PlanRequest, kind_for
+from jobport.registry import JobRegistry, JobType
+from jobport.store import JobStore, NewRun, RunRecord
+
+_ALLOWED_EXTENSIONS = {".csv", ".tsv", ".txt", ".xlsx", ".jsonl", ".ndjson", ".parquet", ".json"}
+
+
+@dataclass(frozen=True)
+class StartRequest:
+    """Everything a face knows when a user asks for a run."""
+
+    type: str
+    options: dict[str, Any] = field(default_factory=dict)
+    owner: str | None = None
+    roles: frozenset[str] = frozenset()
+    is_admin: bool = False
+    format: str | None = None
+    read: dict[str, Any] = field(default_factory=dict)
+    retry_of: str | None = None
+    #: Shown to people only; never used to build a path.
+    source_name: str | None = None
+
+
+def dispatcher_id() -> str:
+    """Names this process as the holder of the runs it dispatched on the local pool."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        *,
+        registry: JobRegistry,
+        store: JobStore,
+        files: FileStore,
+        executor: Executor,
+        database: Engine,
+        max_upload_bytes: int,
+    ) -> None:
+        self.registry = registry
+        self.store = store
+        self.files = files
+        self.executor = executor
+        self.database = database
+        self.max_upload_bytes = max_upload_bytes
+
+    def check(self, request: StartRequest) -> JobType:
+        """Refuse a request before anything is stored: unknown type, role, bad options."""
+        job_type = self.registry.get(request.type)
+        if job_type.roles and not request.is_admin and not (job_type.roles & request.roles):
+            raise PermissionDenied(
+                f"job type '{job_type.type}' needs one of the roles: "
+                f"{', '.join(sorted(job_type.roles))}"
+            )
+        fmt = request.format
+        if fmt is not None and fmt not in job_type.formats:
+            raise InputError(
+                f"format '{fmt}' is not accepted by '{job_type.type}'; use one of: "
+                f"{', '.join(job_type.formats)}"
+            )
+        validate_options(job_type, request.options)
+        if request.retry_of is not None:
+            original = self.store.get_run(request.retry_of)
+            if original.type != job_type.type:
+                raise InputError(
+                    f"run {original.id} is a '{original.type}' run, not '{job_type.type}'"
+                )
+        return job_type
+
+    def store_upload(self, stream: IO[bytes], name: str | None) -> str:
+        key, _ = self.files.put_stream(
+            stream, area="uploads", extension=_extension(name), max_bytes=self.max_upload_bytes
+        )
+        return key
+
+    def store_path(self, path: str | Path) -> str:
+        key, _ = self.files.put_file(
+            str(path),
+            area="uploads",
+            extension=_extension(str(path)),
+            max_bytes=self.max_upload_bytes,
+        )
+        return key
+
+    def start(self, request: StartRequest, *, source_key: str | None = None) -> RunRecord:
+        """Plan and record the run, then hand its chunks to the executor.
+
+        A file refused while planning becomes a failed run with the reason, so
+        the user sees what happened in the history like any other run.
+        """
+        job_type = self.check(request)
+        options = validate_options(job_type, request.options)
+        kind = kind_for(job_type.kind)
+        new = NewRun(
+            id=str(uuid.uuid4()),
+            type=job_type.type,
+            kind=job_type.kind,
+            strategy=job_type.strategy,
+            broadcast=job_type.broadcast,
+            owner=request.owner,
+            params={"options": options.model_dump(mode="json"), "read": request.read},
+            max_attempts=job_type.max_attempts,
+            format=request.format or job_type.formats[0],
+            source_key=source_key,
+            source_name=request.source_name,
+            retry_of=request.retry_of,
+            dispatcher=dispatcher_id(),
+        )
+        try:
+            plan = kind.plan(
+                PlanRequest(
+                    job_type=job_type,
+                    options=options,
+                    files=self.files,
+                    database=self.database,
+                    source_key=source_key,
+                    format=new.format,
+                    read=request.read,
+                )
+            )
+        except JobportError as exc:
+            return self.store.create_run(new, [], error=exc.message)
+        new = NewRun(
+            **{
+                **new.__dict__,
+                "total": plan.total,
+                "params": {**new.params, **plan.params},
+                "source_key": plan.source_key or source_key,
+            }
+        )
+        run = self.store.create_run(new, plan.chunks)
+        if plan.chunks:
+            self.executor.submit(run.id, range(len(plan.chunks)))
+            return self.store.get_run(run.id)
+        return run
+
+    def resubmit(self, run_id: str, chunks: list[int]) -> None:
+        if chunks:
+            self.executor.submit(run_id, chunks)
+
+
+def validate_options(job_type: JobType, options: dict[str, Any]) -> Any:
+    try:
+        return job_type.options.model_validate(options)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in error['loc']) or 'options'}: {error['msg']}"
+            for error in exc.errors(include_url=False)
+        )
+        raise InputError(f"invalid options for '{job_type.type}': {problems}") from None
+
+
+def _extension(name: str | None) -> str:
+    suffix = Path(name or "").suffix.lower()
+    return suffix if suffix in _ALLOWED_EXTENSIONS else ""

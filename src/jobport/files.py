@@ -1,0 +1,103 @@
+"""Uploads and results, kept under keys the engine chooses, through fsspec.
+
+No user-supplied name or path ever becomes part of a storage path: keys are
+``<area>/<uuid><ext>`` with the extension taken from a short allow-list, so
+path traversal is impossible by construction.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import shutil
+import uuid
+from collections.abc import Iterator
+from typing import IO, Any
+
+import fsspec
+
+from jobport.errors import InputError, LimitExceeded
+
+_KEY = re.compile(r"^(uploads|results|work)/[0-9a-f]{32}(\.[a-z0-9]{1,8})?$")
+_EXTENSION = re.compile(r"^\.[a-z0-9]{1,8}$")
+COPY_BUFFER = 1 << 20
+
+
+class FileStore:
+    def __init__(self, url: str, **storage_options: Any) -> None:
+        self.url = url.rstrip("/")
+        self.fs, self.root = fsspec.core.url_to_fs(self.url, **storage_options)
+        self.fs.makedirs(self.root, exist_ok=True)
+
+    def new_key(self, area: str, extension: str = "") -> str:
+        extension = extension.lower()
+        if extension and not _EXTENSION.match(extension):
+            extension = ""
+        return f"{area}/{uuid.uuid4().hex}{extension}"
+
+    def path(self, key: str) -> str:
+        if not _KEY.match(key):
+            raise InputError(f"invalid storage key {key!r}")
+        return f"{self.root}/{key}"
+
+    def put_stream(
+        self,
+        stream: IO[bytes],
+        *,
+        area: str = "uploads",
+        extension: str = "",
+        max_bytes: int | None = None,
+    ) -> tuple[str, int]:
+        """Copy a stream into storage, refusing it once it passes ``max_bytes``."""
+        key = self.new_key(area, extension)
+        path = self.path(key)
+        self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+        size = 0
+        try:
+            with self.fs.open(path, "wb") as out:
+                while block := stream.read(COPY_BUFFER):
+                    size += len(block)
+                    if max_bytes is not None and size > max_bytes:
+                        raise LimitExceeded(
+                            f"file is larger than the limit of {max_bytes:,} bytes "
+                            "(raise it with JOBPORT_MAX_UPLOAD_BYTES)"
+                        )
+                    out.write(block)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                self.fs.rm(path)
+            raise
+        return key, size
+
+    def put_file(
+        self,
+        local_path: str,
+        *,
+        area: str = "uploads",
+        extension: str = "",
+        max_bytes: int | None = None,
+    ) -> tuple[str, int]:
+        try:
+            with open(local_path, "rb") as stream:
+                return self.put_stream(stream, area=area, extension=extension, max_bytes=max_bytes)
+        except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
+            raise InputError(f"cannot read {local_path}: {exc.strerror}") from exc
+
+    @contextlib.contextmanager
+    def open(self, key: str, mode: str = "rb") -> Iterator[IO[bytes]]:
+        with self.fs.open(self.path(key), mode) as handle:
+            yield handle
+
+    def size(self, key: str) -> int:
+        return int(self.fs.size(self.path(key)))
+
+    def exists(self, key: str) -> bool:
+        return bool(self.fs.exists(self.path(key)))
+
+    def delete(self, key: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.fs.rm(self.path(key))
+
+    def copy_out(self, key: str, destination: IO[bytes]) -> None:
+        with self.open(key) as source:
+            shutil.copyfileobj(source, destination, COPY_BUFFER)

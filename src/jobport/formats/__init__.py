@@ -1,0 +1,1 @@
+"""Streaming readers and writers, one module per file format."""

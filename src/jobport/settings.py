@@ -1,0 +1,42 @@
+"""One typed settings object, read from ``JOBPORT_*`` environment variables.
+
+Constructors elsewhere take a :class:`Settings` (or plain keyword arguments);
+nothing reads the environment behind the caller's back.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ExecutorName = Literal["local", "inline", "celery"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="JOBPORT_", extra="forbid", frozen=True)
+
+    database_url: str = Field(
+        default_factory=lambda: f"sqlite:///{Path.cwd() / 'jobport.db'}",
+        description="State database (and default target database) as a SQLAlchemy URL.",
+    )
+    storage_url: str = Field(
+        default_factory=lambda: str(Path.cwd() / "jobport-files"),
+        description="Where uploads and exports are kept: a local folder or an fsspec URL.",
+    )
+    executor: ExecutorName = Field(default="local", description="Where chunks run.")
+    broker_url: str | None = Field(default=None, description="Celery broker for executor=celery.")
+    redis_url: str | None = Field(default=None, description="Redis for cross-machine events.")
+    app: str | None = Field(default=None, description="Module holding the job types.")
+    workers: int = Field(default=0, ge=0, description="Local pool size; 0 means one per core.")
+    lease_seconds: float = Field(default=30.0, gt=0, description="How long a chunk claim lasts.")
+    max_upload_bytes: int = Field(default=1 << 30, gt=0, description="Largest accepted upload.")
+    export_ttl_hours: float = Field(default=72.0, gt=0, description="How long exports are kept.")
+    create_tables: bool = Field(
+        default=True, description="Create missing target tables of the job types on start."
+    )
+    retry_backoff_seconds: float = Field(
+        default=1.0, ge=0, description="First delay before retrying a chunk; doubles each time."
+    )

@@ -1,0 +1,895 @@
+"""Every storage operation of jobport, by name, in one place.
+
+The store is the source of truth for a run: a queue only ever says "run chunk
+n of run r". Claims take a lease and bump the chunk's attempt counter, which
+doubles as a fencing token; a commit is accepted only with the current token,
+so a stale or repeated delivery changes nothing. A chunk's target rows, its
+failures, its ``done`` mark, the run's counters and the run's event all
+commit in one transaction.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine, RowMapping
+
+from jobport.errors import LeaseLost, RunNotFound, RunStateError
+from jobport.events import JobEvent
+from jobport.store.database import WRITE
+from jobport.store.records import (
+    ACTIVE_STATUSES,
+    ChunkOutcome,
+    Claim,
+    Failure,
+    Refused,
+    RunRecord,
+)
+from jobport.store.tables import job_chunks, job_events, job_failures, job_runs, job_users
+
+FAILURE_BATCH = 1_000
+
+
+class NotYourTurn(Exception):
+    """An in-order commit must wait for the previous chunk; nothing was written."""
+
+    def __init__(self, previous: int, status: str) -> None:
+        super().__init__(f"chunk {previous} is {status}")
+        self.previous = previous
+        self.status = status
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class NewRun:
+    """What the dispatcher knows about a run before it exists."""
+
+    type: str
+    kind: str
+    strategy: str
+    broadcast: bool
+    owner: str | None
+    params: dict[str, Any]
+    max_attempts: int
+    total: int | None = None
+    format: str | None = None
+    source_key: str | None = None
+    source_name: str | None = None
+    retry_of: str | None = None
+    dispatcher: str | None = None
+    id: str | None = None
+
+
+@dataclass(frozen=True)
+class RunFilter:
+    kind: str | None = None
+    type: str | None = None
+    status: str | None = None
+    owner: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+@dataclass(frozen=True)
+class UserRecord:
+    id: int
+    name: str
+    is_admin: bool
+    roles: tuple[str, ...]
+
+
+class JobStore:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    # -- transactions -----------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[Connection]:
+        with self.engine.connect().execution_options(**{WRITE: True}) as conn, conn.begin():
+            yield conn
+
+    @contextlib.contextmanager
+    def _read(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    # -- runs -------------------------------------------------------------------------------
+
+    def create_run(
+        self, new: NewRun, chunk_specs: Sequence[dict[str, Any]], *, error: str | None = None
+    ) -> RunRecord:
+        """Insert the run and its pending chunks in one transaction.
+
+        A run with ``error`` is recorded as failed (a file refused while planning);
+        a run with no chunks has nothing to do and is completed at once.
+        """
+        run_id = new.id or str(uuid.uuid4())
+        now = utcnow()
+        status = "failed" if error else ("queued" if chunk_specs else "completed")
+        with self._write() as conn:
+            conn.execute(
+                job_runs.insert().values(
+                    id=run_id,
+                    type=new.type,
+                    kind=new.kind,
+                    status=status,
+                    error=error,
+                    started_at=None if status == "queued" else now,
+                    finished_at=None if status == "queued" else now,
+                    strategy=new.strategy,
+                    broadcast=new.broadcast,
+                    total=new.total,
+                    processed=0,
+                    failed=0,
+                    owner=new.owner,
+                    params=new.params,
+                    format=new.format,
+                    source_key=new.source_key,
+                    source_name=new.source_name,
+                    created_at=now,
+                    retry_of=new.retry_of,
+                    chunks_total=len(chunk_specs),
+                    chunks_done=0,
+                    seq=0,
+                    max_attempts=new.max_attempts,
+                    dispatcher=new.dispatcher,
+                )
+            )
+            if chunk_specs:
+                conn.execute(
+                    job_chunks.insert(),
+                    [
+                        {
+                            "run_id": run_id,
+                            "no": no,
+                            "status": "pending",
+                            "spec": spec,
+                            "rows": spec.get("rows"),
+                            "attempts": 0,
+                            "errors": 0,
+                            "processed": 0,
+                            "failed": 0,
+                        }
+                        for no, spec in enumerate(chunk_specs)
+                    ],
+                )
+            if status != "queued":
+                run = _lock_run(conn, run_id)
+                assert run is not None
+                conn.execute(job_runs.update().where(job_runs.c.id == run_id).values(seq=1))
+                _record_event(
+                    conn, run, _event("JobFailed" if error else "JobCompleted", {**run, "seq": 1})
+                )
+        return self.get_run(run_id)
+
+    def get_run(self, run_id: str) -> RunRecord:
+        with self._read() as conn:
+            query = sa.select(job_runs).where(job_runs.c.id == run_id)
+            row = conn.execute(query).mappings().first()
+            if row is None:
+                raise RunNotFound(run_id)
+            children = conn.execute(
+                sa.select(job_runs.c.id)
+                .where(job_runs.c.retry_of == run_id)
+                .order_by(job_runs.c.created_at)
+            ).scalars()
+            return RunRecord.from_row(row, tuple(children))
+
+    def find_run(self, run_id: str) -> RunRecord | None:
+        try:
+            return self.get_run(run_id)
+        except RunNotFound:
+            return None
+
+    def list_runs(
+        self, filters: RunFilter = RunFilter(), *, limit: int = 50, offset: int = 0
+    ) -> tuple[list[RunRecord], int]:
+        """Runs matching ``filters``, newest first, and how many match in all."""
+        conditions = _run_conditions(filters)
+        with self._read() as conn:
+            rows = conn.execute(
+                sa.select(job_runs)
+                .where(*conditions)
+                .order_by(job_runs.c.created_at.desc(), job_runs.c.id.desc())
+                .limit(limit)
+                .offset(offset)
+            ).mappings()
+            runs = [RunRecord.from_row(row) for row in rows]
+            count = conn.execute(
+                sa.select(sa.func.count()).select_from(job_runs).where(*conditions)
+            ).scalar_one()
+        return runs, int(count)
+
+    def set_result(self, run_id: str, key: str, result: dict[str, Any]) -> None:
+        with self._write() as conn:
+            conn.execute(
+                job_runs.update()
+                .where(job_runs.c.id == run_id)
+                .values(result_key=key, result=result)
+            )
+
+    def active_runs(self) -> list[RunRecord]:
+        with self._read() as conn:
+            rows = conn.execute(
+                sa.select(job_runs)
+                .where(job_runs.c.status.in_(ACTIVE_STATUSES))
+                .order_by(job_runs.c.created_at)
+            ).mappings()
+            return [RunRecord.from_row(row) for row in rows]
+
+    # -- chunks -----------------------------------------------------------------------------
+
+    def claim_chunk(
+        self, run_id: str, no: int, owner: str, lease_seconds: float
+    ) -> Claim | Refused:
+        """Take the chunk if it is pending and due, and its run is still active."""
+        now = utcnow()
+        with self._write() as conn:
+            run = _lock_run(conn, run_id)
+            if run is None:
+                return Refused("run is gone")
+            if run["status"] not in ACTIVE_STATUSES:
+                return Refused(f"run is {run['status']}")
+            chunk = conn.execute(
+                sa.select(job_chunks.c.status, job_chunks.c.available_at).where(
+                    job_chunks.c.run_id == run_id, job_chunks.c.no == no
+                )
+            ).first()
+            if chunk is None:
+                return Refused("no such chunk")
+            if chunk.status != "pending":
+                return Refused(f"chunk is {chunk.status}")
+            if chunk.available_at is not None and chunk.available_at > now:
+                return Refused("backing off", (chunk.available_at - now).total_seconds())
+            claimed = conn.execute(
+                job_chunks.update()
+                .where(
+                    job_chunks.c.run_id == run_id,
+                    job_chunks.c.no == no,
+                    job_chunks.c.status == "pending",
+                )
+                .values(
+                    status="running",
+                    attempts=job_chunks.c.attempts + 1,
+                    lease_owner=owner,
+                    lease_expires_at=now + timedelta(seconds=lease_seconds),
+                    started_at=now,
+                    available_at=None,
+                )
+                .returning(job_chunks.c.attempts, job_chunks.c.spec, job_chunks.c.rows)
+            ).first()
+            if claimed is None:
+                return Refused("claimed by another worker")
+            if run["status"] == "queued":
+                conn.execute(
+                    job_runs.update()
+                    .where(job_runs.c.id == run_id)
+                    .values(
+                        status="running", started_at=sa.func.coalesce(job_runs.c.started_at, now)
+                    )
+                )
+        return Claim(run_id, no, claimed.attempts, owner, claimed.spec, claimed.rows)
+
+    def renew_lease(self, claim: Claim, lease_seconds: float) -> bool:
+        """Extend the lease; False means the chunk was taken away (stop working on it)."""
+        with self._write() as conn:
+            result = conn.execute(
+                job_chunks.update()
+                .where(*_held_by(claim))
+                .values(lease_expires_at=utcnow() + timedelta(seconds=lease_seconds))
+            )
+            return result.rowcount == 1
+
+    def chunk_status(self, run_id: str, no: int) -> str | None:
+        with self._read() as conn:
+            status: str | None = conn.execute(
+                sa.select(job_chunks.c.status).where(
+                    job_chunks.c.run_id == run_id, job_chunks.c.no == no
+                )
+            ).scalar()
+            return status
+
+    def chunks(self, run_id: str) -> list[dict[str, Any]]:
+        with self._read() as conn:
+            rows = conn.execute(
+                sa.select(
+                    job_chunks.c.no,
+                    job_chunks.c.status,
+                    job_chunks.c.rows,
+                    job_chunks.c.attempts,
+                    job_chunks.c.errors,
+                    job_chunks.c.processed,
+                    job_chunks.c.failed,
+                    job_chunks.c.error,
+                )
+                .where(job_chunks.c.run_id == run_id)
+                .order_by(job_chunks.c.no)
+            ).mappings()
+            return [dict(row) for row in rows]
+
+    def pending_chunks(self, run_id: str) -> list[int]:
+        with self._read() as conn:
+            return list(
+                conn.execute(
+                    sa.select(job_chunks.c.no)
+                    .where(job_chunks.c.run_id == run_id, job_chunks.c.status == "pending")
+                    .order_by(job_chunks.c.no)
+                ).scalars()
+            )
+
+    def release_chunk(self, claim: Claim, *, delay: float = 0.0) -> None:
+        """Give a chunk back unprocessed, without counting an error (e.g. to wait for a turn)."""
+        with self._write() as conn:
+            conn.execute(
+                job_chunks.update()
+                .where(*_held_by(claim))
+                .values(
+                    status="pending",
+                    lease_owner=None,
+                    lease_expires_at=None,
+                    available_at=utcnow() + timedelta(seconds=delay) if delay else None,
+                )
+            )
+
+    def commit_chunk(
+        self, claim: Claim, outcome: ChunkOutcome, *, in_order: bool = False
+    ) -> JobEvent | None:
+        """Commit a chunk's rows, failures, done mark, counters and event atomically.
+
+        Raises :class:`LeaseLost` (and changes nothing) when ``claim`` is no longer
+        the current hold on the chunk. With ``in_order``, raises :class:`NotYourTurn`
+        (changing nothing) until the previous chunk is done, so that where two
+        chunks write the same key the later one in the file wins. Returns the
+        event to hand to in-process listeners, or None when the run stopped
+        meanwhile and the chunk was set aside instead.
+        """
+        now = utcnow()
+        with self._write() as conn:
+            run = _lock_run(conn, claim.run_id)
+            if run is None:
+                raise LeaseLost(f"run {claim.run_id} no longer exists")
+            if run["status"] not in ACTIVE_STATUSES:
+                # The run was cancelled or failed meanwhile: keep nothing of this chunk.
+                set_aside = "cancelled" if run["status"] == "cancelled" else "pending"
+                conn.execute(
+                    job_chunks.update()
+                    .where(*_held_by(claim))
+                    .values(status=set_aside, lease_owner=None, lease_expires_at=None)
+                )
+                return None
+            if in_order and claim.no > 0:
+                previous = conn.execute(
+                    sa.select(job_chunks.c.status).where(
+                        job_chunks.c.run_id == claim.run_id, job_chunks.c.no == claim.no - 1
+                    )
+                ).scalar()
+                if previous != "done":
+                    raise NotYourTurn(claim.no - 1, previous or "missing")
+            done = conn.execute(
+                job_chunks.update()
+                .where(*_held_by(claim))
+                .values(
+                    status="done",
+                    processed=outcome.processed,
+                    failed=outcome.failed,
+                    finished_at=now,
+                    lease_owner=None,
+                    lease_expires_at=None,
+                    error=None,
+                )
+            )
+            if done.rowcount != 1:
+                raise LeaseLost(
+                    f"chunk {claim.no} of run {claim.run_id} is no longer held by attempt "
+                    f"{claim.token}; its commit was discarded"
+                )
+            if outcome.write is not None:
+                outcome.write(conn)
+            _insert_failures(conn, claim, outcome.failures)
+            processed = run["processed"] + outcome.processed
+            failed = run["failed"] + outcome.failed
+            chunks_done = run["chunks_done"] + 1
+            finished = chunks_done >= run["chunks_total"]
+            started = run["started_at"] or now
+            elapsed = max((now - started).total_seconds(), 1e-6)
+            rate = processed / elapsed
+            total = run["total"]
+            if total is not None:
+                processed = min(processed, total)
+            eta = (total - processed) / rate if total is not None and rate > 0 else None
+            values: dict[str, Any] = {
+                "processed": processed,
+                "failed": failed,
+                "chunks_done": chunks_done,
+                "rows_per_second": rate,
+                "eta_seconds": 0.0 if finished else eta,
+                "seq": run["seq"] + 1,
+            }
+            if finished:
+                values["status"] = "completed_with_errors" if failed else "completed"
+                values["finished_at"] = now
+                if total is None:
+                    values["total"] = processed
+            conn.execute(job_runs.update().where(job_runs.c.id == claim.run_id).values(**values))
+            event = _event("JobCompleted" if finished else "JobProgressed", {**run, **values})
+            _record_event(conn, run, event)
+        return event
+
+    def fail_attempt(
+        self, claim: Claim, error: str, *, backoff_seconds: float
+    ) -> tuple[float | None, JobEvent | None]:
+        """Record a failed attempt. Returns (retry delay, None) or (None, JobFailed event)."""
+        now = utcnow()
+        with self._write() as conn:
+            run = _lock_run(conn, claim.run_id)
+            chunk = conn.execute(sa.select(job_chunks.c.errors).where(*_held_by(claim))).first()
+            if run is None or chunk is None:
+                return None, None
+            errors = chunk.errors + 1
+            if errors < run["max_attempts"] and run["status"] in ACTIVE_STATUSES:
+                delay = backoff_seconds * (2 ** (errors - 1))
+                conn.execute(
+                    job_chunks.update()
+                    .where(*_held_by(claim))
+                    .values(
+                        status="pending",
+                        errors=errors,
+                        error=error,
+                        lease_owner=None,
+                        lease_expires_at=None,
+                        available_at=now + timedelta(seconds=delay),
+                    )
+                )
+                return delay, None
+            conn.execute(
+                job_chunks.update()
+                .where(*_held_by(claim))
+                .values(
+                    status="failed",
+                    errors=errors,
+                    error=error,
+                    lease_owner=None,
+                    lease_expires_at=None,
+                    finished_at=now,
+                )
+            )
+            event = _fail_run(
+                conn, run, f"chunk {claim.no} failed after {errors} attempt(s): {error}", now
+            )
+        return None, event
+
+    def fail_run(self, run_id: str, error: str) -> JobEvent | None:
+        """End a run as failed before or outside any chunk (e.g. an unreadable file)."""
+        with self._write() as conn:
+            run = _lock_run(conn, run_id)
+            if run is None or run["status"] not in ACTIVE_STATUSES:
+                return None
+            return _fail_run(conn, run, error, utcnow())
+
+    def requeue_expired(
+        self, *, now: datetime | None = None
+    ) -> tuple[list[tuple[str, int]], list[JobEvent]]:
+        """Put back chunks whose lease ran out; fail those out of attempts.
+
+        A lost lease counts as a failed attempt: a chunk whose input kills its
+        worker must not loop forever.
+        """
+        now = now or utcnow()
+        requeued: list[tuple[str, int]] = []
+        events: list[JobEvent] = []
+        with self._write() as conn:
+            expired = conn.execute(
+                sa.select(
+                    job_chunks.c.run_id,
+                    job_chunks.c.no,
+                    job_chunks.c.attempts,
+                    job_chunks.c.lease_owner,
+                )
+                .where(job_chunks.c.status == "running", job_chunks.c.lease_expires_at < now)
+                .order_by(job_chunks.c.run_id, job_chunks.c.no)
+            ).all()
+            for run_id, no, attempts, owner in expired:
+                claim = Claim(run_id, no, attempts, owner or "", {}, None)
+                delay, event = self._lose_lease(conn, claim, now)
+                if event is not None:
+                    events.append(event)
+                elif delay is not None:
+                    requeued.append((run_id, no))
+        return requeued, events
+
+    def expire_leases_of(self, owner_prefix: str) -> int:
+        """Expire every lease held by owners whose name starts with ``owner_prefix``.
+
+        Used when the caller knows those workers are dead (a broken process pool,
+        a process that died on this host), so the sweeper need not wait out the lease.
+        """
+        with self._write() as conn:
+            result = conn.execute(
+                job_chunks.update()
+                .where(
+                    job_chunks.c.status == "running",
+                    job_chunks.c.lease_owner.startswith(owner_prefix, autoescape=True),
+                )
+                .values(lease_expires_at=utcnow() - timedelta(seconds=1))
+            )
+            return result.rowcount
+
+    def _lose_lease(
+        self, conn: Connection, claim: Claim, now: datetime
+    ) -> tuple[float | None, JobEvent | None]:
+        run = _lock_run(conn, claim.run_id)
+        chunk = conn.execute(sa.select(job_chunks.c.errors).where(*_held_by(claim))).first()
+        if run is None or chunk is None:
+            return None, None
+        errors = chunk.errors + 1
+        error = f"worker {claim.owner} was lost (lease expired)"
+        if errors < run["max_attempts"] and run["status"] in ACTIVE_STATUSES:
+            conn.execute(
+                job_chunks.update()
+                .where(*_held_by(claim))
+                .values(
+                    status="pending",
+                    errors=errors,
+                    error=error,
+                    lease_owner=None,
+                    lease_expires_at=None,
+                    available_at=None,
+                )
+            )
+            return 0.0, None
+        conn.execute(
+            job_chunks.update()
+            .where(*_held_by(claim))
+            .values(
+                status="failed",
+                errors=errors,
+                error=error,
+                lease_owner=None,
+                lease_expires_at=None,
+                finished_at=now,
+            )
+        )
+        if run["status"] not in ACTIVE_STATUSES:
+            return None, None
+        return None, _fail_run(
+            conn, run, f"chunk {claim.no} failed after {errors} attempt(s): {error}", now
+        )
+
+    def adopt_run(self, run_id: str, dispatcher: str) -> None:
+        """Record which process now delivers the run's chunks (after a restart or resume)."""
+        with self._write() as conn:
+            conn.execute(
+                job_runs.update().where(job_runs.c.id == run_id).values(dispatcher=dispatcher)
+            )
+
+    # -- user actions -----------------------------------------------------------------------
+
+    def cancel_run(self, run_id: str) -> tuple[RunRecord, JobEvent | None]:
+        """Stop a run: no new chunk starts; committed rows stay and stay counted."""
+        now = utcnow()
+        with self._write() as conn:
+            run = _lock_run(conn, run_id)
+            if run is None:
+                raise RunNotFound(run_id)
+            if run["status"] not in ACTIVE_STATUSES:
+                raise RunStateError(f"run {run_id} is already {run['status']}; nothing to cancel")
+            conn.execute(
+                job_chunks.update()
+                .where(job_chunks.c.run_id == run_id, job_chunks.c.status == "pending")
+                .values(status="cancelled")
+            )
+            values = {
+                "status": "cancelled",
+                "finished_at": now,
+                "error": "cancelled by user",
+                "seq": run["seq"] + 1,
+                "eta_seconds": None,
+            }
+            conn.execute(job_runs.update().where(job_runs.c.id == run_id).values(**values))
+            event = _event("JobFailed", {**run, **values})
+            _record_event(conn, run, event)
+        return self.get_run(run_id), event
+
+    def reopen_chunks(self, run_id: str, *, only_failed: bool) -> list[int]:
+        """Make a stopped run's unfinished chunks pending again and the run queued.
+
+        ``only_failed`` (retry) requires chunks that failed; otherwise (resume) every
+        chunk not done is reopened. Returns the pending chunk numbers to submit.
+        """
+        with self._write() as conn:
+            run = _lock_run(conn, run_id)
+            if run is None:
+                raise RunNotFound(run_id)
+            if run["status"] in ("completed", "completed_with_errors"):
+                raise RunStateError(
+                    f"run {run_id} is {run['status']}; there is nothing to "
+                    f"{'retry' if only_failed else 'resume'}"
+                )
+            reopen = ("failed",) if only_failed else ("failed", "cancelled")
+            if only_failed:
+                failed_count = conn.execute(
+                    sa.select(sa.func.count())
+                    .select_from(job_chunks)
+                    .where(job_chunks.c.run_id == run_id, job_chunks.c.status == "failed")
+                ).scalar_one()
+                if not failed_count:
+                    raise RunStateError(
+                        f"run {run_id} has no failed chunks to retry; use resume to continue it"
+                    )
+            conn.execute(
+                job_chunks.update()
+                .where(job_chunks.c.run_id == run_id, job_chunks.c.status.in_(reopen))
+                .values(status="pending", errors=0, error=None, available_at=None)
+            )
+            if run["status"] not in ACTIVE_STATUSES:
+                conn.execute(
+                    job_runs.update()
+                    .where(job_runs.c.id == run_id)
+                    .values(
+                        status="running" if run["started_at"] else "queued",
+                        finished_at=None,
+                        error=None,
+                    )
+                )
+            return list(
+                conn.execute(
+                    sa.select(job_chunks.c.no)
+                    .where(job_chunks.c.run_id == run_id, job_chunks.c.status == "pending")
+                    .order_by(job_chunks.c.no)
+                ).scalars()
+            )
+
+    # -- failures ---------------------------------------------------------------------------
+
+    def list_failures(
+        self, run_id: str, *, limit: int = 100, offset: int = 0
+    ) -> tuple[list[dict[str, Any]], int]:
+        with self._read() as conn:
+            rows = conn.execute(
+                sa.select(
+                    job_failures.c.line,
+                    job_failures.c.column,
+                    job_failures.c.message,
+                    job_failures.c.errors,
+                    job_failures.c.raw,
+                    job_failures.c.chunk_no,
+                )
+                .where(job_failures.c.run_id == run_id)
+                .order_by(job_failures.c.line, job_failures.c.id)
+                .limit(limit)
+                .offset(offset)
+            ).mappings()
+            items = [dict(row) for row in rows]
+            count = conn.execute(
+                sa.select(sa.func.count())
+                .select_from(job_failures)
+                .where(job_failures.c.run_id == run_id)
+            ).scalar_one()
+        return items, int(count)
+
+    def iter_failures(self, run_id: str, *, batch: int = 1_000) -> Iterator[dict[str, Any]]:
+        """Every failure of a run in line order, read in keyset pages (constant memory)."""
+        after: tuple[int, int] = (-1, -1)
+        while True:
+            with self._read() as conn:
+                rows = (
+                    conn.execute(
+                        sa.select(
+                            job_failures.c.id,
+                            job_failures.c.line,
+                            job_failures.c.column,
+                            job_failures.c.message,
+                            job_failures.c.raw,
+                        )
+                        .where(
+                            job_failures.c.run_id == run_id,
+                            sa.tuple_(sa.func.coalesce(job_failures.c.line, 0), job_failures.c.id)
+                            > sa.tuple_(*after),
+                        )
+                        .order_by(sa.func.coalesce(job_failures.c.line, 0), job_failures.c.id)
+                        .limit(batch)
+                    )
+                    .mappings()
+                    .all()
+                )
+            if not rows:
+                return
+            yield from (dict(row) for row in rows)
+            last = rows[-1]
+            after = (last["line"] or 0, last["id"])
+
+    # -- events -----------------------------------------------------------------------------
+
+    def events_since(self, run_id: str, seq: int) -> list[JobEvent]:
+        with self._read() as conn:
+            rows = conn.execute(
+                sa.select(job_events.c.payload)
+                .where(job_events.c.run_id == run_id, job_events.c.seq > seq)
+                .order_by(job_events.c.seq)
+            ).scalars()
+            return [event_from_dict(payload) for payload in rows]
+
+    def latest_event_id(self) -> int:
+        with self._read() as conn:
+            return int(
+                conn.execute(
+                    sa.select(sa.func.coalesce(sa.func.max(job_events.c.id), 0))
+                ).scalar_one()
+            )
+
+    def events_after_id(self, event_id: int, *, limit: int = 500) -> list[tuple[int, JobEvent]]:
+        """Events of every run recorded after ``event_id``: what a process tails to fan out."""
+        with self._read() as conn:
+            rows = conn.execute(
+                sa.select(job_events.c.id, job_events.c.payload)
+                .where(job_events.c.id > event_id)
+                .order_by(job_events.c.id)
+                .limit(limit)
+            ).all()
+            return [(row.id, event_from_dict(row.payload)) for row in rows]
+
+    # -- users ------------------------------------------------------------------------------
+
+    def create_user(
+        self, name: str, token_hash: str, *, is_admin: bool, roles: Sequence[str] = ()
+    ) -> UserRecord:
+        with self._write() as conn:
+            user_id = conn.execute(
+                job_users.insert()
+                .values(
+                    name=name,
+                    token_hash=token_hash,
+                    is_admin=is_admin,
+                    roles=list(roles),
+                    created_at=utcnow(),
+                )
+                .returning(job_users.c.id)
+            ).scalar_one()
+        return UserRecord(user_id, name, is_admin, tuple(roles))
+
+    def user_by_token_hash(self, token_hash: str) -> UserRecord | None:
+        with self._read() as conn:
+            row = (
+                conn.execute(sa.select(job_users).where(job_users.c.token_hash == token_hash))
+                .mappings()
+                .first()
+            )
+        if row is None:
+            return None
+        return UserRecord(row["id"], row["name"], row["is_admin"], tuple(row["roles"] or ()))
+
+    def user_exists(self, name: str) -> bool:
+        with self._read() as conn:
+            return (
+                conn.execute(sa.select(job_users.c.id).where(job_users.c.name == name)).first()
+                is not None
+            )
+
+
+# -- helpers ----------------------------------------------------------------------------------
+
+
+def _held_by(claim: Claim) -> tuple[sa.ColumnElement[bool], ...]:
+    return (
+        job_chunks.c.run_id == claim.run_id,
+        job_chunks.c.no == claim.no,
+        job_chunks.c.status == "running",
+        job_chunks.c.attempts == claim.token,
+    )
+
+
+def _lock_run(conn: Connection, run_id: str) -> RowMapping | None:
+    """Read the run row, locking it on databases with row locks.
+
+    Every write to a run's counters goes through this lock, so two chunks of
+    one run committing at once on PostgreSQL serialize instead of racing.
+    """
+    return (
+        conn.execute(sa.select(job_runs).where(job_runs.c.id == run_id).with_for_update())
+        .mappings()
+        .first()
+    )
+
+
+def _run_conditions(filters: RunFilter) -> list[sa.ColumnElement[bool]]:
+    conditions: list[sa.ColumnElement[bool]] = []
+    if filters.kind:
+        conditions.append(job_runs.c.kind == filters.kind)
+    if filters.type:
+        conditions.append(job_runs.c.type == filters.type)
+    if filters.status:
+        conditions.append(job_runs.c.status == filters.status)
+    if filters.owner:
+        conditions.append(job_runs.c.owner == filters.owner)
+    if filters.since:
+        conditions.append(job_runs.c.created_at >= filters.since)
+    if filters.until:
+        conditions.append(job_runs.c.created_at < filters.until)
+    return conditions
+
+
+def _insert_failures(conn: Connection, claim: Claim, failures: Sequence[Failure]) -> None:
+    for start in range(0, len(failures), FAILURE_BATCH):
+        conn.execute(
+            job_failures.insert(),
+            [
+                {
+                    "run_id": claim.run_id,
+                    "chunk_no": claim.no,
+                    "line": failure.line,
+                    "column": failure.column,
+                    "message": failure.message,
+                    "errors": failure.errors,
+                    "raw": failure.raw,
+                }
+                for failure in failures[start : start + FAILURE_BATCH]
+            ],
+        )
+
+
+def _fail_run(conn: Connection, run: RowMapping, error: str, now: datetime) -> JobEvent:
+    values = {
+        "status": "failed",
+        "error": error,
+        "finished_at": now,
+        "seq": run["seq"] + 1,
+        "eta_seconds": None,
+    }
+    conn.execute(job_runs.update().where(job_runs.c.id == run["id"]).values(**values))
+    event = _event("JobFailed", {**run, **values})
+    _record_event(conn, run, event)
+    return event
+
+
+def _event(name: str, run: dict[str, Any]) -> JobEvent:
+    return JobEvent(
+        name=name,  # type: ignore[arg-type]
+        run_id=run["id"],
+        type=run["type"],
+        kind=run["kind"],
+        status=run["status"],
+        total=run["total"],
+        processed=run["processed"],
+        failed=run["failed"],
+        seq=run["seq"],
+        rows_per_second=run.get("rows_per_second"),
+        eta_seconds=run.get("eta_seconds"),
+        error=run.get("error"),
+    )
+
+
+def _record_event(conn: Connection, run: RowMapping, event: JobEvent) -> None:
+    """Keep the event for other processes to stream, where the type allows it.
+
+    Types with ``broadcast`` off keep their events in-process; strategy ``none``
+    publishes only the final event.
+    """
+    if not run["broadcast"]:
+        return
+    if run["strategy"] == "none" and not event.terminal:
+        return
+    conn.execute(
+        job_events.insert().values(
+            run_id=event.run_id,
+            seq=event.seq,
+            name=event.name,
+            payload=event.to_dict(),
+            created_at=utcnow(),
+        )
+    )
+
+
+def event_from_dict(payload: dict[str, Any]) -> JobEvent:
+    data = dict(payload)
+    name = data.pop("event")
+    return JobEvent(name=name, **data)

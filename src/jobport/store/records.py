@@ -1,0 +1,126 @@
+"""Plain values the store hands out: runs, chunk claims, chunk outcomes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.engine import Connection, RowMapping
+
+ACTIVE_STATUSES = ("queued", "running")
+FINAL_STATUSES = ("completed", "completed_with_errors", "failed", "cancelled")
+RUN_STATUSES = ACTIVE_STATUSES + FINAL_STATUSES
+CHUNK_STATUSES = ("pending", "running", "done", "failed", "cancelled")
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    id: str
+    type: str
+    kind: str
+    status: str
+    strategy: str
+    broadcast: bool
+    total: int | None
+    processed: int
+    failed: int
+    owner: str | None
+    params: dict[str, Any]
+    format: str | None
+    source_key: str | None
+    source_name: str | None
+    result_key: str | None
+    result: dict[str, Any] | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    error: str | None
+    retry_of: str | None
+    chunks_total: int
+    chunks_done: int
+    seq: int
+    rows_per_second: float | None
+    eta_seconds: float | None
+    max_attempts: int
+    dispatcher: str | None = None
+    retried_by: tuple[str, ...] = ()
+
+    @classmethod
+    def from_row(
+        cls, row: Mapping[str, Any] | RowMapping, retried_by: tuple[str, ...] = ()
+    ) -> RunRecord:
+        values = {name: row[name] for name in cls.__dataclass_fields__ if name in row}
+        return cls(**values, retried_by=retried_by)
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINAL_STATUSES
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.started_at is None:
+            return None
+        end = self.finished_at
+        if end is None:
+            return None
+        return (end - self.started_at).total_seconds()
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: datetimes as ISO 8601 strings."""
+        out = asdict(self)
+        for key, value in out.items():
+            if isinstance(value, datetime):
+                out[key] = value.isoformat()
+        out["retried_by"] = list(self.retried_by)
+        out["duration_seconds"] = self.duration_seconds
+        out.pop("dispatcher", None)
+        return out
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A worker's hold on one chunk. ``token`` is the fencing token (the attempt number)."""
+
+    run_id: str
+    no: int
+    token: int
+    owner: str
+    spec: dict[str, Any]
+    rows: int | None
+
+
+@dataclass(frozen=True)
+class Refused:
+    """Why a chunk could not be claimed; ``retry_in`` is set when it will be claimable later."""
+
+    reason: str
+    retry_in: float | None = None
+
+
+@dataclass
+class Failure:
+    """One rejected row: where it was in the file, what was wrong, what it held."""
+
+    line: int | None
+    message: str
+    column: str | None = None
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    raw: dict[str, Any] | None = None
+
+
+Writer = Callable[[Connection], None]
+
+
+@dataclass
+class ChunkOutcome:
+    """What a kind hands back for one chunk; the store commits it atomically."""
+
+    processed: int
+    failures: list[Failure] = field(default_factory=list)
+    write: Writer | None = None
+
+    @property
+    def failed(self) -> int:
+        return len(self.failures)

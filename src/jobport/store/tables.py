@@ -1,0 +1,143 @@
+"""The state tables. The store (``jobstore.py``) is the only code that queries them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import Dialect
+
+
+class UTCDateTime(sa.TypeDecorator[datetime]):
+    """Aware UTC datetimes on every backend (SQLite keeps no time zone)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+JSONType: Any = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+job_runs = sa.Table(
+    "job_runs",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("type", sa.String(100), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("status", sa.String(32), nullable=False),
+    sa.Column("strategy", sa.String(16), nullable=False),
+    sa.Column("broadcast", sa.Boolean, nullable=False, default=True),
+    sa.Column("total", sa.BigInteger),
+    sa.Column("processed", sa.BigInteger, nullable=False, default=0),
+    sa.Column("failed", sa.BigInteger, nullable=False, default=0),
+    sa.Column("owner", sa.String(200)),
+    sa.Column("params", JSONType, nullable=False),
+    sa.Column("format", sa.String(16)),
+    sa.Column("source_key", sa.String(500)),
+    sa.Column("source_name", sa.String(500)),
+    sa.Column("result_key", sa.String(500)),
+    sa.Column("result", JSONType),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("started_at", UTCDateTime),
+    sa.Column("finished_at", UTCDateTime),
+    sa.Column("error", sa.Text),
+    sa.Column("retry_of", sa.String(36), sa.ForeignKey("job_runs.id")),
+    sa.Column("chunks_total", sa.Integer, nullable=False, default=0),
+    sa.Column("chunks_done", sa.Integer, nullable=False, default=0),
+    sa.Column("seq", sa.Integer, nullable=False, default=0),
+    sa.Column("rows_per_second", sa.Float),
+    sa.Column("eta_seconds", sa.Float),
+    sa.Column("max_attempts", sa.Integer, nullable=False, default=3),
+    sa.Column("dispatcher", sa.String(200)),
+    sa.Index(None, "created_at"),
+    sa.Index(None, "owner", "created_at"),
+    sa.Index(None, "status"),
+    sa.Index(None, "retry_of"),
+)
+
+job_chunks = sa.Table(
+    "job_chunks",
+    metadata,
+    sa.Column(
+        "run_id", sa.String(36), sa.ForeignKey("job_runs.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("no", sa.Integer, primary_key=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("spec", JSONType, nullable=False),
+    sa.Column("rows", sa.Integer),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("errors", sa.Integer, nullable=False, default=0),
+    sa.Column("lease_owner", sa.String(200)),
+    sa.Column("lease_expires_at", UTCDateTime),
+    sa.Column("available_at", UTCDateTime),
+    sa.Column("processed", sa.Integer, nullable=False, default=0),
+    sa.Column("failed", sa.Integer, nullable=False, default=0),
+    sa.Column("error", sa.Text),
+    sa.Column("started_at", UTCDateTime),
+    sa.Column("finished_at", UTCDateTime),
+    sa.Index(None, "status", "lease_expires_at"),
+)
+
+job_failures = sa.Table(
+    "job_failures",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "run_id", sa.String(36), sa.ForeignKey("job_runs.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("chunk_no", sa.Integer, nullable=False),
+    sa.Column("line", sa.BigInteger),
+    sa.Column("column", sa.String(200)),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("errors", JSONType),
+    sa.Column("raw", JSONType),
+    sa.Index(None, "run_id", "line"),
+)
+
+job_events = sa.Table(
+    "job_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "run_id", sa.String(36), sa.ForeignKey("job_runs.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("name", sa.String(32), nullable=False),
+    sa.Column("payload", JSONType, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("run_id", "seq"),
+)
+
+job_users = sa.Table(
+    "job_users",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(200), nullable=False, unique=True),
+    sa.Column("token_hash", sa.String(128), nullable=False, unique=True),
+    sa.Column("is_admin", sa.Boolean, nullable=False, default=False),
+    sa.Column("roles", JSONType, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)

@@ -1,0 +1,161 @@
+"""The one generic chunk job: claim, run the kind's chunk, commit, publish.
+
+Any executor (inline, a process pool, Celery) delivers "chunk n of run r"
+to :func:`run_chunk`; everything that makes the result correct under
+crashes and repeated deliveries happens here and in the store.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from jobport.errors import JobportError, LeaseLost
+from jobport.events import EventBus, JobEvent
+from jobport.kinds import ChunkTask, kind_for
+from jobport.store import Claim, JobStore, NotYourTurn, Refused
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from jobport.files import FileStore
+    from jobport.registry import JobRegistry
+
+log = logging.getLogger(__name__)
+
+#: How long an in-order commit waits for a predecessor that has not started.
+TURN_PATIENCE_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class ChunkResult:
+    """What the executor should do next with this delivery."""
+
+    #: Deliver the same chunk again after this many seconds (None: nothing more to do).
+    retry_in: float | None = None
+    detail: str = ""
+
+
+@dataclass
+class WorkerContext:
+    store: JobStore
+    files: FileStore
+    registry: JobRegistry
+    bus: EventBus
+    database: Engine
+    owner: str
+    lease_seconds: float = 30.0
+    backoff_seconds: float = 1.0
+
+    def publish(self, event: JobEvent | None, strategy: str) -> None:
+        if event is not None and (strategy != "none" or event.terminal):
+            self.bus.publish(event)
+
+
+def run_chunk(ctx: WorkerContext, run_id: str, no: int) -> ChunkResult:
+    claim = ctx.store.claim_chunk(run_id, no, ctx.owner, ctx.lease_seconds)
+    if isinstance(claim, Refused):
+        return ChunkResult(retry_in=claim.retry_in, detail=claim.reason)
+    run = ctx.store.get_run(run_id)
+    job_type = ctx.registry.get(run.type)
+    kind = kind_for(run.kind)
+    with Heartbeat(ctx.store, claim, ctx.lease_seconds) as heartbeat:
+        try:
+            outcome = kind.run_chunk(
+                ChunkTask(
+                    job_type=job_type,
+                    run=run,
+                    no=no,
+                    spec=claim.spec,
+                    files=ctx.files,
+                    database=ctx.database,
+                )
+            )
+            event = _commit(ctx, claim, outcome, in_order=kind.in_order, heartbeat=heartbeat)
+        except _YieldTurn as turn:
+            return ChunkResult(retry_in=turn.delay, detail="waiting for an earlier chunk")
+        except LeaseLost as exc:
+            log.warning("%s", exc)
+            return ChunkResult(detail="lease lost")
+        except Exception as exc:
+            if not isinstance(exc, JobportError):
+                log.exception("chunk %s of run %s raised", no, run_id)
+            delay, event = ctx.store.fail_attempt(
+                claim, _describe(exc), backoff_seconds=ctx.backoff_seconds
+            )
+            ctx.publish(event, run.strategy)
+            return ChunkResult(retry_in=delay, detail=_describe(exc))
+    ctx.publish(event, run.strategy)
+    return ChunkResult()
+
+
+class _YieldTurn(Exception):
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+
+
+def _commit(
+    ctx: WorkerContext, claim: Claim, outcome: object, *, in_order: bool, heartbeat: Heartbeat
+) -> JobEvent | None:
+    """Commit, waiting for the previous chunk when commits must keep file order.
+
+    Waiting for a predecessor that is running is short; one that has not even
+    started may sit behind us in the queue, so after a while we give our chunk
+    back (no error counted) and ask to be delivered again later.
+    """
+    from jobport.store import ChunkOutcome
+
+    assert isinstance(outcome, ChunkOutcome)
+    waited_on_pending = 0.0
+    pause = 0.005
+    while True:
+        if heartbeat.lost:
+            raise LeaseLost(f"chunk {claim.no} of run {claim.run_id}: lease taken over")
+        try:
+            return ctx.store.commit_chunk(claim, outcome, in_order=in_order)
+        except NotYourTurn as turn:
+            if turn.status in ("pending", "missing"):
+                waited_on_pending += pause
+                if waited_on_pending > TURN_PATIENCE_SECONDS:
+                    ctx.store.release_chunk(claim)
+                    raise _YieldTurn(0.5) from None
+            time.sleep(pause)
+            pause = min(pause * 2, 0.1)
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, JobportError):
+        return exc.message
+    return f"{type(exc).__name__}: {exc}"
+
+
+class Heartbeat:
+    """Renews a chunk's lease in the background while the chunk is being worked on."""
+
+    def __init__(self, store: JobStore, claim: Claim, lease_seconds: float) -> None:
+        self._store = store
+        self._claim = claim
+        self._lease = lease_seconds
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name="jobport-heartbeat", daemon=True)
+        self.lost = False
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self._lease / 3):
+            try:
+                if not self._store.renew_lease(self._claim, self._lease):
+                    self.lost = True
+                    return
+            except Exception:
+                log.exception("could not renew the lease of chunk %s", self._claim.no)
