@@ -466,11 +466,19 @@ def _fail(message: str, *, code: int) -> NoReturn:
     raise typer.Exit(code)
 
 
+def _is_usage_error(exc: Exception) -> bool:
+    """Typer ships its own click; recognise its usage errors by shape, not by class."""
+    return any(cls.__name__ == "ClickException" for cls in type(exc).__mro__) and hasattr(
+        exc, "show"
+    )
+
+
 def main() -> None:
     """Console entry point: user errors become one line and an exit code."""
     debug = os.environ.get("JOBPORT_DEBUG") == "1"
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)
+        sys.exit(code if isinstance(code, int) else 0)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except JobportError as exc:
@@ -484,12 +492,10 @@ def main() -> None:
     except Exception as exc:  # a bug: say so plainly, keep the traceback for JOBPORT_DEBUG
         if debug:
             raise
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Abort):
+        if _is_usage_error(exc):
+            exc.show()  # type: ignore[attr-defined]
+            sys.exit(exc.exit_code)  # type: ignore[attr-defined]
+        if type(exc).__name__ == "Abort":
             sys.exit(1)
         err.print(
             f"[red]internal error:[/] {type(exc).__name__}: {exc} "

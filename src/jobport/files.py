@@ -85,7 +85,10 @@ class FileStore:
 
     @contextlib.contextmanager
     def open(self, key: str, mode: str = "rb") -> Iterator[IO[bytes]]:
-        with self.fs.open(self.path(key), mode) as handle:
+        path = self.path(key)
+        if "w" in mode:
+            self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+        with self.fs.open(path, mode) as handle:
             yield handle
 
     def size(self, key: str) -> int:

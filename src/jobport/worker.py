@@ -7,9 +7,12 @@ crashes and repeated deliveries happens here and in the store.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import logging
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -124,6 +127,23 @@ def _commit(
                     raise _YieldTurn(0.5) from None
             time.sleep(pause)
             pause = min(pause * 2, 0.1)
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cycle collector while a chunk builds its rows.
+
+    A chunk allocates many small containers that all stay alive until it ends;
+    the collector would keep re-scanning them for nothing (a third of the read
+    time). Memory stays bounded by the chunk size; cycles are collected after.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _describe(exc: BaseException) -> str:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import heapq
-import itertools
 import time
 from collections.abc import Callable, Sequence
 
@@ -14,6 +12,8 @@ MAX_DELIVERIES_PER_CHUNK = 50
 
 
 class InlineExecutor:
+    """Delivers the lowest-numbered due chunk first, so commits never wait on each other."""
+
     def __init__(
         self, context: Callable[[], WorkerContext], sleep: Callable[[float], None] = time.sleep
     ) -> None:
@@ -22,20 +22,22 @@ class InlineExecutor:
 
     def submit(self, run_id: str, chunks: Sequence[int]) -> None:
         ctx = self._context()
-        order = itertools.count()
-        due: list[tuple[float, int, int]] = [(0.0, next(order), no) for no in chunks]
-        heapq.heapify(due)
+        due_at = dict.fromkeys(chunks, 0.0)
         deliveries = 0
-        limit = MAX_DELIVERIES_PER_CHUNK * max(len(chunks), 1)
-        while due and deliveries < limit:
-            at, _, no = heapq.heappop(due)
-            wait = at - time.monotonic()
-            if wait > 0:
-                self._sleep(wait)
+        limit = MAX_DELIVERIES_PER_CHUNK * max(len(due_at), 1)
+        while due_at and deliveries < limit:
+            now = time.monotonic()
+            ready = [no for no, at in due_at.items() if at <= now]
+            if not ready:
+                self._sleep(min(due_at.values()) - now)
+                continue
+            no = min(ready)
             deliveries += 1
             result: ChunkResult = run_chunk(ctx, run_id, no)
-            if result.retry_in is not None:
-                heapq.heappush(due, (time.monotonic() + result.retry_in, next(order), no))
+            if result.retry_in is None:
+                del due_at[no]
+            else:
+                due_at[no] = time.monotonic() + result.retry_in
 
     def close(self) -> None:
         return None

@@ -1,1 +1,28 @@
 """Streaming readers and writers, one module per file format."""
+
+from __future__ import annotations
+
+from jobport.errors import InputError
+from jobport.formats.base import Prepared, ReadOptions, Record, TabularFormat
+from jobport.formats.csvfile import CsvFormat
+
+_READERS: dict[str, TabularFormat] = {"csv": CsvFormat()}
+
+
+def reader_for(name: str) -> TabularFormat:
+    try:
+        return _READERS[name]
+    except KeyError:
+        known = ", ".join(sorted(_READERS))
+        raise InputError(f"cannot read '{name}' files; readable formats: {known}") from None
+
+
+def sniff_format(head: bytes) -> str | None:
+    """The format these first bytes belong to, if any reader recognises them."""
+    for name, reader in _READERS.items():
+        if name != "csv" and reader.sniff(head):
+            return name
+    return "csv" if _READERS["csv"].sniff(head) else None
+
+
+__all__ = ["Prepared", "ReadOptions", "Record", "TabularFormat", "reader_for", "sniff_format"]

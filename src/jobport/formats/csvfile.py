@@ -13,9 +13,13 @@ import csv
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from jobport.errors import InputError
+from jobport.formats.base import Prepared, ReadOptions, Record
+
+if TYPE_CHECKING:
+    from jobport.files import FileStore
 
 #: Largest field the reader accepts, so a stray quote cannot swallow a whole file.
 FIELD_LIMIT = 1 << 20
@@ -111,38 +115,62 @@ def read_layout(stream: IO[bytes], *, encoding: str, delimiter: str | None) -> C
 
 
 def plan_ranges(stream: IO[bytes], layout: CsvLayout, rows_per_range: int) -> Iterator[ByteRange]:
-    """Walk the records once and cut them into ranges of ``rows_per_range`` rows."""
+    """Walk the records once and cut them into ranges of ``rows_per_range`` rows.
+
+    This pass only counts: a line ends a record unless it leaves a quoted field
+    open, which the parity of its quote characters tells (RFC 4180 doubles a
+    quote inside a field). Decoding and parsing happen in the chunks, in
+    parallel; this pass costs one look at each line.
+    """
     stream.seek(layout.data_offset)
-    lines = _LineSource(stream, layout.encoding, layout.data_offset, lenient=True)
-    reader = _reader(lines, layout)
-    start, first_line, rows = layout.data_offset, layout.header_lines + 1, 0
-    while True:
-        try:
-            record = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as exc:
-            line = layout.header_lines + reader.line_num
-            raise InputError(f"malformed CSV at line {line}: {exc}") from None
-        if not record:
+    quote = b'"'
+    offset = start = layout.data_offset
+    line = layout.header_lines
+    first_line = line + 1
+    rows = 0
+    open_quote = False
+    record_start_line = 0
+    record_start_offset = 0
+    for raw in stream:
+        line += 1
+        offset += len(raw)
+        if open_quote:
+            if raw.count(quote) & 1:
+                open_quote = False
+            elif offset - record_start_offset > FIELD_LIMIT:
+                raise InputError(
+                    f"malformed CSV: the quoted field opened on line {record_start_line} never "
+                    f"closes (or is over {FIELD_LIMIT:,} bytes)"
+                )
+            else:
+                continue
+        elif raw.count(quote) & 1:
+            open_quote = True
+            record_start_line, record_start_offset = line, offset - len(raw)
+            continue
+        elif not raw.rstrip(b"\r\n"):
             if rows == 0:
-                start, first_line = lines.offset, layout.header_lines + reader.line_num + 1
+                start, first_line = offset, line + 1
             continue
         rows += 1
         if rows == rows_per_range:
-            yield ByteRange(start, lines.offset, first_line, rows)
-            start, first_line, rows = lines.offset, layout.header_lines + reader.line_num + 1, 0
+            yield ByteRange(start, offset, first_line, rows)
+            start, first_line, rows = offset, line + 1, 0
+    if open_quote:
+        raise InputError(
+            f"malformed CSV: the quoted field opened on line {record_start_line} never closes"
+        )
     if rows:
-        yield ByteRange(start, lines.offset, first_line, rows)
+        yield ByteRange(start, offset, first_line, rows)
 
 
-def read_range(
-    stream: IO[bytes], layout: CsvLayout, byte_range: ByteRange
-) -> Iterator[tuple[int, list[str] | None]]:
-    """Yield (line number, fields) for each record of the range.
+def read_range(stream: IO[bytes], layout: CsvLayout, byte_range: ByteRange) -> list[Record]:
+    """(line number, fields) for each record of the range.
 
     Fields are None for a record that holds bytes invalid in the file's
-    encoding: such a row is reported, never written as mojibake.
+    encoding: such a row is reported, never written as mojibake. A range
+    without a quote character is split directly, which is exact for CSV and
+    several times faster than the csv module.
     """
     stream.seek(byte_range.start)
     data = stream.read(byte_range.end - byte_range.start)
@@ -151,23 +179,35 @@ def read_range(
         text = data.decode(layout.encoding)
     except UnicodeDecodeError:
         text, bad_lines = _decode_lines(data, layout.encoding)
-    reader = _reader(io.StringIO(text, newline=""), layout)
-    previous = 0
     line_base = byte_range.first_line
-    while True:
-        try:
-            record = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            raise InputError(f"malformed CSV at line {line_base + previous}: {exc}") from None
-        first, previous = previous, reader.line_num
-        if not record:
-            continue
-        if bad_lines and any(n in bad_lines for n in range(first, previous)):
-            yield line_base + first, None
-        else:
-            yield line_base + first, record
+    if '"' not in text and not bad_lines:
+        delimiter = layout.delimiter
+        return [
+            (line_base + index, line.rstrip("\r").split(delimiter))
+            for index, line in enumerate(text.split("\n"))
+            if line and line != "\r"
+        ]
+    return _parse_quoted(text, layout, line_base, bad_lines)
+
+
+def _parse_quoted(
+    text: str, layout: CsvLayout, line_base: int, bad_lines: set[int]
+) -> list[Record]:
+    reader = _reader(io.StringIO(text, newline=""), layout)
+    records: list[Record] = []
+    previous = 0
+    try:
+        for record in reader:
+            first, previous = previous, reader.line_num
+            if not record:
+                continue
+            if bad_lines and any(n in bad_lines for n in range(first, previous)):
+                records.append((line_base + first, None))
+            else:
+                records.append((line_base + first, record))
+    except csv.Error as exc:
+        raise InputError(f"malformed CSV at line {line_base + previous}: {exc}") from None
+    return records
 
 
 def _decode_lines(data: bytes, encoding: str) -> tuple[str, set[int]]:
@@ -197,12 +237,9 @@ def _sniff_delimiter(head: bytes, encoding: str) -> str:
 class _LineSource:
     """Lines of a binary stream as text, keeping the byte offset of what was consumed."""
 
-    def __init__(
-        self, stream: IO[bytes], encoding: str, offset: int, *, lenient: bool = False
-    ) -> None:
+    def __init__(self, stream: IO[bytes], encoding: str, offset: int) -> None:
         self._stream = stream
         self._encoding = encoding
-        self._lenient = lenient
         self.offset = offset
         self.bad_lines = 0
 
@@ -215,3 +252,80 @@ class _LineSource:
             except UnicodeDecodeError:
                 self.bad_lines += 1
                 yield raw.decode(decode, "replace")
+
+
+_ZIP_MAGIC = b"PK\x03\x04"
+_PARQUET_MAGIC = b"PAR1"
+
+
+class CsvFormat:
+    """Delimited text: UTF-8 by default, BOMs honoured, UTF-16/32 rewritten as UTF-8."""
+
+    name = "csv"
+
+    def sniff(self, head: bytes) -> bool:
+        if head.startswith((_ZIP_MAGIC, _PARQUET_MAGIC)):
+            return False
+        encoding, _ = detect_bom(head)
+        return b"\x00" not in head or encoding in ("utf-16", "utf-32")
+
+    def prepare(self, files: FileStore, key: str, read: ReadOptions) -> Prepared:
+        with files.open(key) as stream:
+            bom_encoding, _ = detect_bom(stream.read(4))
+        encoding = bom_encoding or read.encoding or "utf-8"
+        if not is_line_splittable(encoding) or _ends_lines_with_cr(files, key):
+            key = transcode_to_utf8(files, key, encoding)
+            encoding = "utf-8"
+        encoding = codecs.lookup(encoding).name
+        with files.open(key) as stream:
+            layout = read_layout(stream, encoding=encoding, delimiter=read.delimiter)
+        return Prepared(source_key=key, header=layout.header, params=layout.to_params())
+
+    def plan(
+        self, files: FileStore, prepared: Prepared, rows_per_chunk: int
+    ) -> Iterator[dict[str, Any]]:
+        layout = CsvLayout.from_params(prepared.params)
+        with files.open(prepared.source_key) as stream:
+            for r in plan_ranges(stream, layout, rows_per_chunk):
+                yield {"start": r.start, "end": r.end, "first_line": r.first_line, "rows": r.rows}
+
+    def read(
+        self, files: FileStore, source_key: str, params: dict[str, Any], spec: dict[str, Any]
+    ) -> Iterator[Record]:
+        layout = CsvLayout.from_params(params)
+        with files.open(source_key) as stream:
+            return iter(read_range(stream, layout, ByteRange(**spec)))
+
+
+def _ends_lines_with_cr(files: FileStore, key: str) -> bool:
+    """Old Mac files end lines with a bare CR, which line splitting on LF cannot see."""
+    with files.open(key) as stream:
+        head = stream.read(64 * 1024)
+    return b"\r" in head and b"\n" not in head
+
+
+def transcode_to_utf8(files: FileStore, key: str, encoding: str) -> str:
+    """Rewrite a file as UTF-8 with LF line ends, so chunks can split it on newlines.
+
+    Used for UTF-16/32 and for bare-CR line ends; everything else is read as stored.
+    """
+    new_key = files.new_key("work", ".csv")
+    decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
+    pending_cr = False
+    try:
+        with files.open(key) as source, files.open(new_key, "wb") as target:
+            while True:
+                block = source.read(1 << 20)
+                text = decoder.decode(block, final=not block)
+                if pending_cr:
+                    text = "\r" + text
+                pending_cr = bool(block) and text.endswith("\r")
+                if pending_cr:
+                    text = text[:-1]
+                target.write(text.replace("\r\n", "\n").replace("\r", "\n").encode("utf-8"))
+                if not block:
+                    break
+    except UnicodeDecodeError as exc:
+        files.delete(new_key)
+        raise InputError(f"the file is not valid {encoding}: {exc.reason}") from None
+    return new_key

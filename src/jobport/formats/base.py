@@ -1,0 +1,57 @@
+"""The contract of a tabular input format, as the import kind uses it.
+
+A format prepares a stored file once (reads its header, perhaps rewrites it
+into a form that can be split), cuts it into chunk specs, and later reads
+one chunk's records on its own. Records are (line or row number, values in
+header order), or (number, None) for a record that cannot be decoded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:
+    from jobport.files import FileStore
+
+Record = tuple[int, list[Any] | None]
+
+
+class ReadOptions(BaseModel):
+    """How to read a file, whatever the job type: from the CLI, the upload form or the API."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    encoding: str | None = None
+    delimiter: str | None = None
+    sheet: str | None = None
+
+
+@dataclass
+class Prepared:
+    """A source ready to plan: its header and what chunks need to read it alike."""
+
+    source_key: str
+    header: list[str]
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+class TabularFormat(Protocol):
+    name: str
+
+    def sniff(self, head: bytes) -> bool:
+        """Whether these first bytes look like this format (content decides, not names)."""
+
+    def prepare(self, files: FileStore, key: str, read: ReadOptions) -> Prepared: ...
+
+    def plan(
+        self, files: FileStore, prepared: Prepared, rows_per_chunk: int
+    ) -> Iterator[dict[str, Any]]:
+        """Chunk specs, each a JSON-able dict holding at least ``rows``."""
+
+    def read(
+        self, files: FileStore, source_key: str, params: dict[str, Any], spec: dict[str, Any]
+    ) -> Iterator[Record]: ...
