@@ -28,6 +28,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from jobport import cli_kinds, cli_server
 from jobport.dispatch import StartRequest
 from jobport.engine import Jobport
 from jobport.errors import ConfigurationError, InputError, JobportError
@@ -358,6 +359,12 @@ def demo_data(
 
     invalid = write_csv(out_path, rows, dirty=dirty, seed=seed)
     err.print(f"wrote {rows:,} rows ({invalid:,} invalid) to {out_path}")
+
+
+# -- the other faces' commands ----------------------------------------------------------------
+
+cli_kinds.register(app)
+cli_server.register(app)
 
 
 # -- helpers ----------------------------------------------------------------------------------
