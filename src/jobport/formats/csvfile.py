@@ -180,14 +180,55 @@ def read_range(stream: IO[bytes], layout: CsvLayout, byte_range: ByteRange) -> l
     except UnicodeDecodeError:
         text, bad_lines = _decode_lines(data, layout.encoding)
     line_base = byte_range.first_line
-    if '"' not in text and not bad_lines:
-        delimiter = layout.delimiter
-        return [
-            (line_base + index, line.rstrip("\r").split(delimiter))
-            for index, line in enumerate(text.split("\n"))
-            if line and line != "\r"
-        ]
-    return _parse_quoted(text, layout, line_base, bad_lines)
+    if bad_lines:
+        return _parse_quoted(text, layout, line_base, bad_lines)
+    return _split_lines(text, layout, line_base)
+
+
+def _split_lines(text: str, layout: CsvLayout, line_base: int) -> list[Record]:
+    """Split lines without quotes directly; hand quoted records to the csv module.
+
+    A line without a quote character, outside a quoted field, is exactly its
+    fields joined by the delimiter, and ``str.split`` reads it several times
+    faster than the csv module. Quoted records (balanced by quote parity,
+    possibly over several lines) go through the csv module, strict.
+    """
+    delimiter = layout.delimiter
+    records: list[Record] = []
+    append = records.append
+    pending: list[str] = []
+    pending_start = 0
+    for index, line in enumerate(text.split("\n")):
+        if pending:
+            pending.append(line)
+            if line.count('"') & 1:
+                _append_quoted(records, "\n".join(pending), layout, line_base + pending_start)
+                pending = []
+            continue
+        if '"' not in line:
+            if line and line != "\r":
+                append((line_base + index, line.rstrip("\r").split(delimiter)))
+            continue
+        if line.count('"') & 1:
+            pending, pending_start = [line], index
+            continue
+        _append_quoted(records, line, layout, line_base + index)
+    if pending:
+        raise InputError(
+            f"malformed CSV: the quoted field opened on line {line_base + pending_start} "
+            "never closes"
+        )
+    return records
+
+
+def _append_quoted(records: list[Record], text: str, layout: CsvLayout, line: int) -> None:
+    try:
+        parsed = list(_reader(io.StringIO(text, newline=""), layout))
+    except csv.Error as exc:
+        raise InputError(f"malformed CSV at line {line}: {exc}") from None
+    if len(parsed) != 1:
+        raise InputError(f"malformed CSV at line {line}: a quoted record splits unexpectedly")
+    records.append((line, parsed[0]))
 
 
 def _parse_quoted(
