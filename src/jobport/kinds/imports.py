@@ -90,6 +90,62 @@ class ImportKind:
         return ChunkOutcome(processed=len(records), failures=failures, write=write)
 
 
+@dataclass(frozen=True)
+class PreviewRow:
+    line: int
+    values: dict[str, Any]
+    #: Column name -> message, for each cell that failed validation.
+    errors: dict[str, str]
+
+    @property
+    def valid(self) -> bool:
+        return not self.errors
+
+
+@dataclass(frozen=True)
+class Preview:
+    header: list[str]
+    #: The header columns that feed a row field (the others are ignored).
+    used_columns: list[str]
+    rows: list[PreviewRow]
+
+
+def preview_import(request: PlanRequest, *, limit: int = 20) -> Preview:
+    """Validate the first ``limit`` rows of a file without writing anything (a dry run).
+
+    Raises the same errors as planning the real import would (format, header,
+    missing columns), so what the preview accepts the import accepts.
+    """
+    importer = _importer(request)
+    if request.source_key is None:
+        raise InputError("a preview needs a file")
+    read = ReadOptions.model_validate(request.read)
+    declared = request.format or request.job_type.formats[0]
+    reader = _checked_reader(request.files, request.source_key, declared)
+    prepared = reader.prepare(request.files, request.source_key, read)
+    mapping = map_columns(prepared.header, importer.row)
+    first = next(iter(reader.plan(request.files, prepared, limit)), None)
+    if first is None:
+        return Preview(prepared.header, [prepared.header[i].strip() for i, _ in mapping], [])
+    layout = {**prepared.params, "header": prepared.header}
+    records = list(reader.read(request.files, prepared.source_key, layout, first))[:limit]
+    rows = []
+    for line, record in records:
+        _, _, failures = validate_records(
+            [(line, record)], prepared.header, mapping, importer, list(importer.row.model_fields)
+        )
+        values = _raw(prepared.header, record) if record is not None else {}
+        errors: dict[str, str] = {}
+        for failure in failures:
+            if failure.errors:
+                for error in failure.errors:
+                    errors.setdefault(error["column"], error["message"])
+            else:
+                errors[failure.column or ""] = failure.message
+        rows.append(PreviewRow(line, values, errors))
+    return Preview(prepared.header, [prepared.header[i].strip() for i, _ in mapping], rows)
+
+
 def _importer(request: PlanRequest) -> Importer:
     handler = request.job_type.handler
     if not isinstance(handler, Importer):
@@ -298,4 +354,12 @@ def _failure(
     )
 
 
-__all__ = ["ImportKind", "Importer", "map_columns", "validate_records"]
+__all__ = [
+    "ImportKind",
+    "Importer",
+    "Preview",
+    "PreviewRow",
+    "map_columns",
+    "preview_import",
+    "validate_records",
+]
