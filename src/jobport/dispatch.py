@@ -16,7 +16,8 @@ from jobport.errors import InputError, JobportError, PermissionDenied
 from jobport.executors import Executor
 from jobport.files import FileStore
 from jobport.kinds import PlanRequest, kind_for
-from jobport.registry import JobRegistry, JobType
+from jobport.registry import JobRegistry, JobType, Limits
+from jobport.settings import Settings
 from jobport.store import JobStore, NewRun, RunRecord
 
 _ALLOWED_EXTENSIONS = {".csv", ".tsv", ".txt", ".xlsx", ".jsonl", ".ndjson", ".parquet", ".json"}
@@ -53,6 +54,7 @@ class Dispatcher:
         executor: Executor,
         database: Engine,
         max_upload_bytes: int,
+        limits: Limits | None = None,
     ) -> None:
         self.registry = registry
         self.store = store
@@ -60,6 +62,11 @@ class Dispatcher:
         self.executor = executor
         self.database = database
         self.max_upload_bytes = max_upload_bytes
+        #: The global limits; a job type's own limits take precedence.
+        self.limits = limits or Limits(max_file_bytes=max_upload_bytes)
+
+    def limits_for(self, job_type: JobType | None) -> Limits:
+        return job_type.limits.over(self.limits) if job_type is not None else self.limits
 
     def check(self, request: StartRequest) -> JobType:
         """Refuse a request before anything is stored: unknown type, role, bad options."""
@@ -84,18 +91,24 @@ class Dispatcher:
                 )
         return job_type
 
-    def store_upload(self, stream: IO[bytes], name: str | None) -> str:
+    def store_upload(
+        self, stream: IO[bytes], name: str | None, *, job_type: JobType | None = None
+    ) -> str:
+        """Stream an upload into storage, refusing it as soon as it passes the size limit."""
         key, _ = self.files.put_stream(
-            stream, area="uploads", extension=_extension(name), max_bytes=self.max_upload_bytes
+            stream,
+            area="uploads",
+            extension=_extension(name),
+            max_bytes=self.limits_for(job_type).max_file_bytes,
         )
         return key
 
-    def store_path(self, path: str | Path) -> str:
+    def store_path(self, path: str | Path, *, job_type: JobType | None = None) -> str:
         key, _ = self.files.put_file(
             str(path),
             area="uploads",
             extension=_extension(str(path)),
-            max_bytes=self.max_upload_bytes,
+            max_bytes=self.limits_for(job_type).max_file_bytes,
         )
         return key
 
@@ -131,6 +144,7 @@ class Dispatcher:
                     files=self.files,
                     database=self.database,
                     source_key=source_key,
+                    limits=self.limits_for(job_type),
                     format=new.format,
                     read=request.read,
                 )
@@ -154,6 +168,16 @@ class Dispatcher:
     def resubmit(self, run_id: str, chunks: list[int]) -> None:
         if chunks:
             self.executor.submit(run_id, chunks)
+
+
+def limits_from(settings: Settings) -> Limits:
+    """The global limits, from settings."""
+    return Limits(
+        max_file_bytes=settings.max_upload_bytes,
+        max_rows=settings.max_rows,
+        max_columns=settings.max_columns,
+        max_field_bytes=settings.max_field_bytes,
+    )
 
 
 def validate_options(job_type: JobType, options: dict[str, Any]) -> Any:

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from jobport.dispatch import Dispatcher, StartRequest, dispatcher_id
+from jobport.dispatch import Dispatcher, StartRequest, dispatcher_id, limits_from
 from jobport.errors import ConfigurationError
 from jobport.events import EventBus, JobEvent
 from jobport.executors import Executor
@@ -54,6 +54,7 @@ class Jobport:
             executor=self.executor,
             database=self.database,
             max_upload_bytes=self.settings.max_upload_bytes,
+            limits=limits_from(self.settings),
         )
         if recover:
             self.recover()
@@ -109,12 +110,14 @@ class Jobport:
         stream: IO[bytes] | None = None,
     ) -> RunRecord:
         """Store the source (if any) under a key of ours, plan the run and queue it."""
-        self.dispatcher.check(request)
+        job_type = self.dispatcher.check(request)
         source_key = None
         if path is not None:
-            source_key = self.dispatcher.store_path(path)
+            source_key = self.dispatcher.store_path(path, job_type=job_type)
         elif stream is not None:
-            source_key = self.dispatcher.store_upload(stream, request.source_name)
+            source_key = self.dispatcher.store_upload(
+                stream, request.source_name, job_type=job_type
+            )
         return self.dispatcher.start(request, source_key=source_key)
 
     def import_file(self, type: str, path: str | Path, **request: Any) -> RunRecord:

@@ -39,6 +39,25 @@ class NoOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+@dataclass(frozen=True)
+class Limits:
+    """Caps on what one file may hold. ``None`` means "the global setting"."""
+
+    max_file_bytes: int | None = None
+    max_rows: int | None = None
+    max_columns: int | None = None
+    max_field_bytes: int | None = None
+
+    def over(self, defaults: Limits) -> Limits:
+        """These limits, with the unset ones taken from ``defaults``."""
+        return Limits(
+            max_file_bytes=self.max_file_bytes or defaults.max_file_bytes,
+            max_rows=self.max_rows or defaults.max_rows,
+            max_columns=self.max_columns or defaults.max_columns,
+            max_field_bytes=self.max_field_bytes or defaults.max_field_bytes,
+        )
+
+
 @dataclass(frozen=True, kw_only=True)
 class JobType:
     """One kind of job users can start, e.g. "import customers from a file"."""
@@ -55,6 +74,7 @@ class JobType:
     options: builtins.type[BaseModel] = NoOptions
     roles: frozenset[str] = frozenset()
     max_attempts: int = 3
+    limits: Limits = Limits()
     description: str = ""
     #: Where the type was declared ("module:attr" or an entry point name); set on registration.
     origin: str = ""

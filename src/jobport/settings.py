@@ -33,6 +33,11 @@ class Settings(BaseSettings):
     workers: int = Field(default=0, ge=0, description="Local pool size; 0 means one per core.")
     lease_seconds: float = Field(default=30.0, gt=0, description="How long a chunk claim lasts.")
     max_upload_bytes: int = Field(default=1 << 30, gt=0, description="Largest accepted upload.")
+    max_rows: int = Field(default=50_000_000, gt=0, description="Most rows one file may hold.")
+    max_columns: int = Field(default=1_000, gt=0, description="Most columns one file may hold.")
+    max_field_bytes: int = Field(
+        default=1 << 20, gt=0, description="Largest single field (cell) of a file."
+    )
     export_ttl_hours: float = Field(default=72.0, gt=0, description="How long exports are kept.")
     create_tables: bool = Field(
         default=True, description="Create missing target tables of the job types on start."

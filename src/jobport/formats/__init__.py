@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from jobport.errors import InputError
-from jobport.formats.base import Prepared, ReadOptions, Record, TabularFormat
+from jobport.formats.base import BadRecord, Prepared, ReadOptions, Record, TabularFormat
 from jobport.formats.csvfile import CsvFormat
 
 _READERS: dict[str, TabularFormat] = {"csv": CsvFormat()}
@@ -25,4 +25,12 @@ def sniff_format(head: bytes) -> str | None:
     return "csv" if _READERS["csv"].sniff(head) else None
 
 
-__all__ = ["Prepared", "ReadOptions", "Record", "TabularFormat", "reader_for", "sniff_format"]
+__all__ = [
+    "BadRecord",
+    "Prepared",
+    "ReadOptions",
+    "Record",
+    "TabularFormat",
+    "reader_for",
+    "sniff_format",
+]

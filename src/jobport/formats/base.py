@@ -17,7 +17,13 @@ from pydantic import BaseModel, ConfigDict
 if TYPE_CHECKING:
     from jobport.files import FileStore
 
-Record = tuple[int, list[Any] | None]
+
+class BadRecord(str):
+    """A record that could not be read as values, with the reason (e.g. a NUL byte)."""
+
+
+#: (line or row number, the values in header order | None if undecodable | BadRecord).
+Record = tuple[int, list[Any] | BadRecord | None]
 
 
 class ReadOptions(BaseModel):

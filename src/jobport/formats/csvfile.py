@@ -16,13 +16,13 @@ from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any
 
 from jobport.errors import InputError
-from jobport.formats.base import Prepared, ReadOptions, Record
+from jobport.formats.base import BadRecord, Prepared, ReadOptions, Record
 
 if TYPE_CHECKING:
     from jobport.files import FileStore
 
-#: Largest field the reader accepts, so a stray quote cannot swallow a whole file.
-FIELD_LIMIT = 1 << 20
+#: Largest record the reader accepts, so a stray quote cannot swallow a whole file.
+FIELD_LIMIT = 16 << 20
 
 _BOMS = (
     (codecs.BOM_UTF32_LE, "utf-32"),
@@ -69,6 +69,8 @@ class ByteRange:
     end: int
     first_line: int
     rows: int
+    #: Lines longer than the field size limit: their records are checked field by field.
+    long_lines: tuple[int, ...] = ()
 
 
 def detect_bom(head: bytes) -> tuple[str | None, int]:
@@ -114,7 +116,9 @@ def read_layout(stream: IO[bytes], *, encoding: str, delimiter: str | None) -> C
     )
 
 
-def plan_ranges(stream: IO[bytes], layout: CsvLayout, rows_per_range: int) -> Iterator[ByteRange]:
+def plan_ranges(
+    stream: IO[bytes], layout: CsvLayout, rows_per_range: int, *, max_field_bytes: int | None = None
+) -> Iterator[ByteRange]:
     """Walk the records once and cut them into ranges of ``rows_per_range`` rows.
 
     This pass only counts: a line ends a record unless it leaves a quoted field
@@ -131,9 +135,13 @@ def plan_ranges(stream: IO[bytes], layout: CsvLayout, rows_per_range: int) -> It
     open_quote = False
     record_start_line = 0
     record_start_offset = 0
+    long_limit = max_field_bytes or FIELD_LIMIT
+    long_lines: list[int] = []
     for raw in stream:
         line += 1
         offset += len(raw)
+        if len(raw) > long_limit:
+            long_lines.append(line)
         if open_quote:
             if raw.count(quote) & 1:
                 open_quote = False
@@ -154,17 +162,24 @@ def plan_ranges(stream: IO[bytes], layout: CsvLayout, rows_per_range: int) -> It
             continue
         rows += 1
         if rows == rows_per_range:
-            yield ByteRange(start, offset, first_line, rows)
+            yield ByteRange(start, offset, first_line, rows, tuple(long_lines))
             start, first_line, rows = offset, line + 1, 0
+            long_lines = []
     if open_quote:
         raise InputError(
             f"malformed CSV: the quoted field opened on line {record_start_line} never closes"
         )
     if rows:
-        yield ByteRange(start, offset, first_line, rows)
+        yield ByteRange(start, offset, first_line, rows, tuple(long_lines))
 
 
-def read_range(stream: IO[bytes], layout: CsvLayout, byte_range: ByteRange) -> list[Record]:
+def read_range(
+    stream: IO[bytes],
+    layout: CsvLayout,
+    byte_range: ByteRange,
+    *,
+    max_field_bytes: int | None = None,
+) -> list[Record]:
     """(line number, fields) for each record of the range.
 
     Fields are None for a record that holds bytes invalid in the file's
@@ -181,8 +196,41 @@ def read_range(stream: IO[bytes], layout: CsvLayout, byte_range: ByteRange) -> l
         text, bad_lines = _decode_lines(data, layout.encoding)
     line_base = byte_range.first_line
     if bad_lines:
-        return _parse_quoted(text, layout, line_base, bad_lines)
-    return _split_lines(text, layout, line_base)
+        records = _parse_quoted(text, layout, line_base, bad_lines)
+    else:
+        records = _split_lines(text, layout, line_base)
+    if "\x00" in text:
+        records = [_refuse_nul(record) for record in records]
+    if byte_range.long_lines:
+        records = _refuse_long_fields(records, layout.header, max_field_bytes or FIELD_LIMIT)
+    return records
+
+
+def _refuse_nul(record: Record) -> Record:
+    line, values = record
+    if type(values) is list and any("\x00" in value for value in values):
+        return line, BadRecord("the row holds a NUL byte, which text data never contains")
+    return record
+
+
+def _refuse_long_fields(records: list[Record], header: list[str], limit: int) -> list[Record]:
+    """Turn records with a field over ``limit`` bytes into row failures naming the column.
+
+    Only ranges where planning saw a line over the limit pay for this check.
+    """
+    out: list[Record] = []
+    for line, values in records:
+        if type(values) is list:
+            for index, value in enumerate(values):
+                if len(value.encode()) > limit:
+                    name = header[index].strip() if index < len(header) else f"#{index + 1}"
+                    values = BadRecord(
+                        f"{name}: the field is over the limit of {limit:,} bytes "
+                        "(raise it with the type's limits or JOBPORT_MAX_FIELD_BYTES)"
+                    )
+                    break
+        out.append((line, values))
+    return out
 
 
 def _split_lines(text: str, layout: CsvLayout, line_base: int) -> list[Record]:
@@ -305,10 +353,13 @@ class CsvFormat:
     name = "csv"
 
     def sniff(self, head: bytes) -> bool:
+        """Text, not a known binary format. A stray NUL is a row problem, many mean binary."""
         if head.startswith((_ZIP_MAGIC, _PARQUET_MAGIC)):
             return False
         encoding, _ = detect_bom(head)
-        return b"\x00" not in head or encoding in ("utf-16", "utf-32")
+        if encoding in ("utf-16", "utf-32"):
+            return True
+        return head.count(b"\x00") * 100 <= len(head)
 
     def prepare(self, files: FileStore, key: str, read: ReadOptions) -> Prepared:
         with files.open(key) as stream:
@@ -327,15 +378,29 @@ class CsvFormat:
     ) -> Iterator[dict[str, Any]]:
         layout = CsvLayout.from_params(prepared.params)
         with files.open(prepared.source_key) as stream:
-            for r in plan_ranges(stream, layout, rows_per_chunk):
-                yield {"start": r.start, "end": r.end, "first_line": r.first_line, "rows": r.rows}
+            limit = prepared.params.get("max_field_bytes")
+            for r in plan_ranges(stream, layout, rows_per_chunk, max_field_bytes=limit):
+                spec: dict[str, Any] = {
+                    "start": r.start,
+                    "end": r.end,
+                    "first_line": r.first_line,
+                    "rows": r.rows,
+                }
+                if r.long_lines:
+                    spec["long_lines"] = list(r.long_lines)
+                yield spec
 
     def read(
         self, files: FileStore, source_key: str, params: dict[str, Any], spec: dict[str, Any]
     ) -> Iterator[Record]:
         layout = CsvLayout.from_params(params)
         with files.open(source_key) as stream:
-            return iter(read_range(stream, layout, ByteRange(**spec)))
+            byte_range = ByteRange(**{**spec, "long_lines": tuple(spec.get("long_lines", ()))})
+            return iter(
+                read_range(
+                    stream, layout, byte_range, max_field_bytes=params.get("max_field_bytes")
+                )
+            )
 
 
 def _ends_lines_with_cr(files: FileStore, key: str) -> bool:

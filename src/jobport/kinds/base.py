@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
     from jobport.files import FileStore
-    from jobport.registry import JobType
+    from jobport.registry import JobType, Limits
     from jobport.store import ChunkOutcome, RunRecord
 
 
@@ -30,6 +30,8 @@ class PlanRequest:
     format: str | None = None
     #: How to read the file (encoding, delimiter, ...), for kinds that read one.
     read: dict[str, Any] = field(default_factory=dict)
+    #: What one file may hold (rows, columns, field size); None: no limits.
+    limits: Limits | None = None
 
 
 @dataclass

@@ -10,13 +10,16 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ValidationError
 from pydantic_core import SchemaValidator
 
-from jobport.errors import ConfigurationError, InputError
-from jobport.formats import ReadOptions, Record, TabularFormat, reader_for, sniff_format
+from jobport.errors import ConfigurationError, InputError, LimitExceeded
+from jobport.formats import Prepared, ReadOptions, Record, TabularFormat, reader_for, sniff_format
 from jobport.kinds.base import ChunkTask, Plan, PlanRequest
+from jobport.registry import Limits
 from jobport.store import ChunkOutcome, Failure
 from jobport.store.upsert import prepare_upsert
 
 RowDict = dict[str, Any]
+
+_UNDECODABLE = "the row holds bytes that are invalid in the file's encoding"
 Transform = Callable[[RowDict], RowDict | None]
 
 if TYPE_CHECKING:
@@ -62,12 +65,19 @@ class ImportKind:
         declared = request.format or request.job_type.formats[0]
         reader = _checked_reader(request.files, request.source_key, declared)
         prepared = reader.prepare(request.files, request.source_key, read)
+        limits = request.limits or Limits()
+        _check_columns(prepared.header, limits)
+        if limits.max_field_bytes:
+            prepared.params["max_field_bytes"] = limits.max_field_bytes
         mapping = map_columns(prepared.header, importer.row)
-        chunks = list(reader.plan(request.files, prepared, request.job_type.chunk_size))
+        chunks = _planned_chunks(
+            reader, request.files, prepared, request.job_type.chunk_size, limits
+        )
+        layout = {**prepared.params, "header": prepared.header}
         return Plan(
             chunks=chunks,
             total=sum(chunk["rows"] for chunk in chunks),
-            params={"layout": {**prepared.params, "header": prepared.header}, "columns": mapping},
+            params={"layout": layout, "columns": mapping},
             source_key=prepared.source_key,
         )
 
@@ -134,7 +144,7 @@ def preview_import(request: PlanRequest, *, limit: int = 20) -> Preview:
         _, _, failures = validate_records(
             [(line, record)], prepared.header, mapping, importer, list(importer.row.model_fields)
         )
-        values = _raw(prepared.header, record) if record is not None else {}
+        values = _raw(prepared.header, record) if type(record) is list else {}
         errors: dict[str, str] = {}
         for failure in failures:
             if failure.errors:
@@ -144,6 +154,31 @@ def preview_import(request: PlanRequest, *, limit: int = 20) -> Preview:
                 errors[failure.column or ""] = failure.message
         rows.append(PreviewRow(line, values, errors))
     return Preview(prepared.header, [prepared.header[i].strip() for i, _ in mapping], rows)
+
+
+def _check_columns(header: list[str], limits: Limits) -> None:
+    if limits.max_columns and len(header) > limits.max_columns:
+        raise LimitExceeded(
+            f"the file has {len(header):,} columns, over the limit of {limits.max_columns:,} "
+            "(raise it with the type's limits or JOBPORT_MAX_COLUMNS)"
+        )
+
+
+def _planned_chunks(
+    reader: TabularFormat, files: FileStore, prepared: Prepared, chunk_size: int, limits: Limits
+) -> list[dict[str, Any]]:
+    """Plan the chunks, stopping as soon as the file passes the row limit."""
+    chunks: list[dict[str, Any]] = []
+    rows = 0
+    for chunk in reader.plan(files, prepared, chunk_size):
+        rows += chunk["rows"]
+        if limits.max_rows and rows > limits.max_rows:
+            raise LimitExceeded(
+                f"the file has more than {limits.max_rows:,} rows, the limit "
+                "(raise it with the type's limits or JOBPORT_MAX_ROWS)"
+            )
+        chunks.append(chunk)
+    return chunks
 
 
 def _importer(request: PlanRequest) -> Importer:
@@ -232,10 +267,9 @@ def validate_records(
     by_key: dict[Any, tuple[Any, ...]] = {}
     failures: list[Failure] = []
     for line, record in records:
-        if record is None:
-            failures.append(
-                Failure(line, "the row holds bytes that are invalid in the file's encoding")
-            )
+        if type(record) is not list:
+            reason = str(record) if record is not None else _UNDECODABLE
+            failures.append(Failure(line, reason))
             continue
         if len(record) != width:
             failures.append(
@@ -319,11 +353,19 @@ def _blank_to_none(value: Any) -> Any:
     return None if value == "" else value
 
 
-def _raw(header: list[str], record: list[str]) -> dict[str, Any]:
-    raw: dict[str, Any] = {name.strip(): value for name, value in zip(header, record, strict=False)}
+def _raw(header: list[str], record: list[Any]) -> dict[str, Any]:
+    raw: dict[str, Any] = {
+        name.strip(): _jsonable(value) for name, value in zip(header, record, strict=False)
+    }
     if len(record) > len(header):
         raw["_extra"] = record[len(header) :]
     return raw
+
+
+def _jsonable(value: Any) -> Any:
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)
 
 
 def _failure(
@@ -331,7 +373,7 @@ def _failure(
     exc: ValidationError,
     field_to_column: dict[str, str],
     header: list[str],
-    record: list[str],
+    record: list[Any],
 ) -> Failure:
     errors = []
     for error in exc.errors(include_url=False):
