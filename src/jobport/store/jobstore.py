@@ -775,6 +775,59 @@ class JobStore:
                 is not None
             )
 
+    # -- HTTP API (jobport.api) ---------------------------------------------------------------
+
+    def ping(self) -> None:
+        """Touch the database (readiness checks): raises if it cannot be reached."""
+        with self._read() as conn:
+            conn.execute(sa.select(1))
+
+    def outbox_after(
+        self, event_id: int, limit: int = 500
+    ) -> list[tuple[int, JobEvent, datetime]]:
+        """Like :meth:`events_after_id`, with when each event was recorded (its commit)."""
+        with self._read() as conn:
+            rows = conn.execute(
+                sa.select(job_events.c.id, job_events.c.payload, job_events.c.created_at)
+                .where(job_events.c.id > event_id)
+                .order_by(job_events.c.id)
+                .limit(limit)
+            ).all()
+            return [(row.id, event_from_dict(row.payload), row.created_at) for row in rows]
+
+    def runs_with_results(
+        self, *, kind: str, owner: str | None, limit: int = 50, offset: int = 0
+    ) -> tuple[list[RunRecord], int]:
+        """Finished runs of ``kind`` that left a result file, newest first (owner None: all)."""
+        conditions = [
+            job_runs.c.kind == kind,
+            job_runs.c.result_key.is_not(None),
+            job_runs.c.status.in_(("completed", "completed_with_errors")),
+        ]
+        if owner is not None:
+            conditions.append(job_runs.c.owner == owner)
+        with self._read() as conn:
+            rows = conn.execute(
+                sa.select(job_runs)
+                .where(*conditions)
+                .order_by(job_runs.c.finished_at.desc(), job_runs.c.id.desc())
+                .limit(limit)
+                .offset(offset)
+            ).mappings()
+            runs = [RunRecord.from_row(row) for row in rows]
+            count = conn.execute(
+                sa.select(sa.func.count()).select_from(job_runs).where(*conditions)
+            ).scalar_one()
+        return runs, int(count)
+
+    def set_user_token(self, name: str, token_hash: str) -> bool:
+        """Replace a user's token (the old one stops working); False if there is no such user."""
+        with self._write() as conn:
+            result = conn.execute(
+                job_users.update().where(job_users.c.name == name).values(token_hash=token_hash)
+            )
+            return result.rowcount == 1
+
 
 # -- helpers ----------------------------------------------------------------------------------
 
