@@ -782,9 +782,7 @@ class JobStore:
         with self._read() as conn:
             conn.execute(sa.select(1))
 
-    def outbox_after(
-        self, event_id: int, limit: int = 500
-    ) -> list[tuple[int, JobEvent, datetime]]:
+    def outbox_after(self, event_id: int, limit: int = 500) -> list[tuple[int, JobEvent, datetime]]:
         """Like :meth:`events_after_id`, with when each event was recorded (its commit)."""
         with self._read() as conn:
             rows = conn.execute(
