@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from jobport.errors import JobportError, LeaseLost
 from jobport.events import EventBus, JobEvent
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
     from jobport.files import FileStore
-    from jobport.registry import JobRegistry
+    from jobport.registry import JobRegistry, JobType
 
 log = logging.getLogger(__name__)
 
@@ -91,8 +91,34 @@ def run_chunk(ctx: WorkerContext, run_id: str, no: int) -> ChunkResult:
             )
             ctx.publish(event, run.strategy)
             return ChunkResult(retry_in=delay, detail=_describe(exc))
+    if event is not None and event.name == "JobCompleted":
+        _finish_run(ctx, kind, job_type, run_id, no, claim.spec)
     ctx.publish(event, run.strategy)
     return ChunkResult()
+
+
+def _finish_run(
+    ctx: WorkerContext, kind: object, job_type: JobType, run_id: str, no: int, spec: dict[str, Any]
+) -> None:
+    """The kind's last step (assembling an export's file), once, after the completing commit.
+
+    It runs before the JobCompleted event is published, so listeners see the result.
+    """
+    finish = getattr(kind, "finish", None)
+    if finish is None:
+        return
+    task = ChunkTask(
+        job_type=job_type,
+        run=ctx.store.get_run(run_id),
+        no=no,
+        spec=spec,
+        files=ctx.files,
+        database=ctx.database,
+    )
+    try:
+        finish(task)
+    except Exception:
+        log.exception("the last step of run %s failed", run_id)
 
 
 class _YieldTurn(Exception):

@@ -72,6 +72,16 @@ registry.add(
         model=customers,
         handler=Importer(row=Customer, key="id"),
         strategy="websocket",
+        formats=("csv", "xlsx", "jsonl", "parquet"),
         description="Customer records matched on their customer number.",
     )
 )
+
+# The export, sync and report types of the demo (see their modules).
+from jobport.demo.exports import customers_export_type  # noqa: E402
+from jobport.demo.reports import sales_report_type  # noqa: E402
+from jobport.demo.sync_source import orders_sync_type  # noqa: E402
+
+registry.add(customers_export_type(customers))
+registry.add(orders_sync_type())
+registry.add(sales_report_type())

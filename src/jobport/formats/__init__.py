@@ -5,8 +5,16 @@ from __future__ import annotations
 from jobport.errors import InputError
 from jobport.formats.base import BadRecord, Prepared, ReadOptions, Record, TabularFormat
 from jobport.formats.csvfile import CsvFormat
+from jobport.formats.jsonl import JsonLinesFormat
+from jobport.formats.parquet import ParquetFormat
+from jobport.formats.xlsx import XlsxFormat
 
-_READERS: dict[str, TabularFormat] = {"csv": CsvFormat()}
+_READERS: dict[str, TabularFormat] = {
+    "csv": CsvFormat(),
+    "jsonl": JsonLinesFormat(),
+    "xlsx": XlsxFormat(),
+    "parquet": ParquetFormat(),
+}
 
 
 def reader_for(name: str) -> TabularFormat:

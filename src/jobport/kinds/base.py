@@ -62,3 +62,10 @@ class JobKind(Protocol):
     def plan(self, request: PlanRequest) -> Plan: ...
 
     def run_chunk(self, task: ChunkTask) -> ChunkOutcome: ...
+
+
+class FinishingKind(JobKind, Protocol):
+    """A kind with a last step, run once after the commit that completed the run
+    (an export assembles its file there). The worker calls it when a kind has it."""
+
+    def finish(self, task: ChunkTask) -> None: ...

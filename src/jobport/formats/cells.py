@@ -1,0 +1,78 @@
+"""Cell values between typed sources and text: what readers hand to validation, and
+what writers put in a spreadsheet cell.
+
+Readers of typed formats (XLSX, JSON Lines, Parquet) turn each value into the
+text a CSV file would hold for it, so a row validates exactly as the same row
+in a CSV does: a number in a text column is accepted, "42.0" is an integer,
+a date is ``YYYY-MM-DD``. Writers of spreadsheet formats (CSV, XLSX)
+neutralise text that a spreadsheet would run as a formula (OWASP's CSV
+injection advice); numbers are left as they are.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from decimal import Decimal
+from typing import Any
+
+#: Characters that make a spreadsheet read a text cell as a formula (or a DDE call).
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(text: str) -> str:
+    """Text that no spreadsheet will evaluate: a leading trigger gets a ``'`` in front."""
+    if text and text[0] in "=+-@\t\r":
+        return "'" + text
+    return text
+
+
+def safe_cell(value: Any) -> Any:
+    """A value for a CSV or XLSX cell: text neutralised, anything else untouched."""
+    if type(value) is str and value and value[0] in "=+-@\t\r":
+        return "'" + value
+    return value
+
+
+def number_text(value: float) -> str:
+    """The shortest text of a float, without a pointless ``.0`` (``42.0`` -> ``42``)."""
+    if value != value or value in (float("inf"), float("-inf")):
+        return str(value)
+    if value.is_integer() and abs(value) < 1e16:
+        return str(int(value))
+    return repr(value)
+
+
+def as_text(value: Any) -> str | None:
+    """The CSV text of a typed value; None stays None (a blank cell)."""
+    kind = type(value)
+    if kind is str:
+        return value  # type: ignore[no-any-return]
+    if value is None:
+        return None
+    if kind is bool:
+        return "true" if value else "false"
+    if kind is int:
+        return str(value)
+    if kind is float:
+        return number_text(value)
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    if isinstance(value, dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
+
+
+def json_value(value: Any) -> Any:
+    """A JSON-ready value for export: dates as ISO text, decimals as exact text."""
+    if value is None or type(value) in (str, int, float, bool):
+        return value
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, dt.date | dt.time):
+        return value.isoformat()
+    return str(value)

@@ -1,0 +1,177 @@
+"""The report kind: an aggregate query written to a file, with a summary on the run.
+
+A report is small by nature (one row per group), so it runs as one chunk; its
+file is assembled, stored and recorded exactly like an export's, so it is
+downloaded the same way, and the run's result also carries a summary: the
+row count and the totals of the columns the type names.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from pydantic import BaseModel
+
+from jobport.errors import ConfigurationError
+from jobport.kinds.base import ChunkTask, Plan, PlanRequest
+from jobport.kinds.exports import (
+    DEFAULT_TTL,
+    FETCH_ROWS,
+    Column,
+    Parts,
+    QueryFactory,
+    check_format,
+    formatted_rows,
+    options_of,
+    output_columns,
+    read_meta,
+    record_failure,
+    store_result,
+    write_part,
+)
+from jobport.store import ChunkOutcome, JobStore
+
+if TYPE_CHECKING:
+    from jobport.registry import JobType
+
+
+@dataclass(frozen=True)
+class Report:
+    """The report handler of a job type.
+
+    ``query`` is an aggregate select (or a function of the type's options
+    returning one); ``format`` the default output format; ``totals`` the
+    numeric columns summed into the run's summary.
+    """
+
+    query: sa.Select[Any] | QueryFactory
+    format: str = "csv"
+    columns: Sequence[Column | str] = ()
+    totals: Sequence[str] = ()
+    ttl: dt.timedelta = DEFAULT_TTL
+    filename: str | None = None
+
+    def select(self, options: BaseModel) -> sa.Select[Any]:
+        query = self.query if isinstance(self.query, sa.Select) else self.query(options)
+        if not isinstance(query, sa.Select):
+            raise ConfigurationError("a report query must be a SQLAlchemy select")
+        return query
+
+
+class ReportKind:
+    name = "report"
+    in_order = False
+
+    def plan(self, request: PlanRequest) -> Plan:
+        report = _report(request.job_type)
+        if report.format not in request.job_type.formats:
+            raise ConfigurationError(
+                f"report type '{request.job_type.type}': format '{report.format}' is not one of "
+                f"its formats ({', '.join(request.job_type.formats)})"
+            )
+        fmt = check_format(request.job_type, request.format, report.format)
+        query = report.select(request.options)
+        output_columns(query, report.columns)
+        missing = [name for name in report.totals if name not in query.selected_columns]
+        if missing:
+            raise ConfigurationError(
+                f"report type '{request.job_type.type}': total column(s) {missing} are not "
+                "selected by its query"
+            )
+        parts = Parts.plan(request.files, 1, fmt)
+        return Plan(chunks=[{}], total=None, params={**parts.to_params(), "format": fmt})
+
+    def run_chunk(self, task: ChunkTask) -> ChunkOutcome:
+        report = _report(task.job_type)
+        fmt = task.run.params["format"]
+        query = report.select(options_of(task))
+        chosen, columns = output_columns(query, report.columns)
+        parts = Parts.from_params(task.run.params)
+        totals: dict[str, Any] = dict.fromkeys(report.totals, 0)
+        with task.database.connect() as conn:
+            result = conn.execution_options(yield_per=FETCH_ROWS).execute(query)
+            names = list(result.keys())
+            rows = _summed(result, names, totals)
+            count = write_part(
+                task.files,
+                fmt,
+                parts.keys[0],
+                parts.meta[0],
+                columns,
+                formatted_rows(_Rows(rows, names), chosen),
+                meta_of=lambda: {"totals": {k: _number(v) for k, v in totals.items()}},
+            )
+        return ChunkOutcome(processed=count)
+
+    def finish(self, task: ChunkTask) -> None:
+        report = _report(task.job_type)
+        fmt = task.run.params["format"]
+        store = JobStore(task.database)
+        try:
+            query = report.select(options_of(task))
+            _, columns = output_columns(query, report.columns)
+            parts = Parts.from_params(task.run.params)
+            metas = read_meta(task.files, parts)
+            summary = {
+                "rows": sum(int(m["rows"]) for m in metas),
+                "totals": metas[0].get("totals", {}) if metas else {},
+            }
+            store_result(
+                files=task.files,
+                store=store,
+                run=task.run,
+                job_type=task.job_type,
+                fmt=fmt,
+                columns=columns,
+                parts=parts,
+                ttl=report.ttl,
+                filename=report.filename,
+                extra={"summary": summary},
+            )
+        except Exception as exc:
+            record_failure(store, task.run, fmt, exc)
+
+
+class _Rows:
+    """Rows with the ``keys()`` of their result, for :func:`formatted_rows`."""
+
+    def __init__(self, rows: Iterator[Any], names: list[str]) -> None:
+        self._rows = rows
+        self._names = names
+
+    def keys(self) -> list[str]:
+        return self._names
+
+    def __iter__(self) -> Iterator[Any]:
+        return self._rows
+
+
+def _summed(result: Any, names: list[str], totals: dict[str, Any]) -> Iterator[Any]:
+    positions = [(name, names.index(name)) for name in totals]
+    for row in result:
+        for name, position in positions:
+            value = row[position]
+            if value is not None:
+                totals[name] += value
+        yield row
+
+
+def _number(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return float(value)
+    return value
+
+
+def _report(job_type: JobType) -> Report:
+    handler = job_type.handler
+    if not isinstance(handler, Report):
+        raise ConfigurationError(f"report type '{job_type.type}' needs a Report as its handler")
+    return handler
+
+
+__all__ = ["Report", "ReportKind"]

@@ -1,0 +1,303 @@
+"""The sync kind: pages of records from a source, validated and upserted, one page a chunk.
+
+A :class:`SyncSource` names its pages up front, cheaply (a key range, an
+offset, a page number: nothing is fetched), and fetches one page on demand;
+each page becomes a chunk, so pages are fetched and validated in parallel and
+commit in order. With each page's rows the store records, in the same
+transaction, the cursor after that page: a later sync of the type continues
+from the last committed page, and ``jobport resume`` continues an interrupted
+run from its unfinished pages. A full sync (``read={"full": True}``, or a type
+with ``delete_missing``) starts from the beginning; with ``delete_missing``,
+rows of the target table that no page held are deleted once the last page
+has committed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+import sqlalchemy as sa
+from pydantic import BaseModel
+from sqlalchemy.engine import Connection, Engine
+
+from jobport.errors import ConfigurationError
+from jobport.formats.cells import as_text
+from jobport.kinds.base import ChunkTask, Plan, PlanRequest
+from jobport.kinds.exports import options_of
+from jobport.kinds.imports import Importer, Transform, map_columns, validate_records
+from jobport.store import ChunkOutcome, JobStore
+from jobport.store.database import WRITE
+from jobport.store.upsert import prepare_upsert
+
+if TYPE_CHECKING:
+    from jobport.files import FileStore
+    from jobport.registry import JobType
+
+#: Keys of the deleted-rows check inserted per statement.
+KEY_BATCH = 5_000
+
+cursor_metadata = sa.MetaData()
+
+#: Where each sync type keeps the cursor of its last committed page.
+sync_cursors = sa.Table(
+    "jobport_sync_cursors",
+    cursor_metadata,
+    sa.Column("type", sa.String(100), primary_key=True),
+    sa.Column("cursor", sa.JSON),
+    sa.Column("run_id", sa.String(36)),
+    sa.Column("updated_at", sa.DateTime),
+)
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a source: its records, and the cursor after it (JSON-able)."""
+
+    records: Sequence[Mapping[str, Any]]
+    cursor: Any
+
+
+class SyncSource(Protocol):
+    """Where a sync reads from: another database, an HTTP endpoint, a file."""
+
+    def pages(self, after: Any, options: Any) -> Iterable[Any]:
+        """The pages to read, in order, after the cursor ``after`` (None: from the start).
+
+        Each is a JSON-able descriptor that :meth:`fetch` understands (a key range,
+        an offset, a page URL). Nothing should be fetched here. A descriptor that
+        is a dict with an int ``rows`` tells how many records the page holds.
+        """
+        ...
+
+    def fetch(self, page: Any, options: Any) -> Page:
+        """The records of one page and the cursor after it."""
+        ...
+
+
+@dataclass(frozen=True)
+class Syncer:
+    """The sync handler of a job type: records validated by ``row`` and upserted on ``key``."""
+
+    source: SyncSource
+    row: type[BaseModel]
+    key: str | Sequence[str]
+    transform: Transform | None = None
+    #: After a full sync, delete target rows whose key no page held.
+    delete_missing: bool = False
+
+    @property
+    def key_columns(self) -> tuple[str, ...]:
+        return (self.key,) if isinstance(self.key, str) else tuple(self.key)
+
+    def importer(self) -> Importer:
+        return Importer(row=self.row, key=self.key, transform=self.transform)
+
+
+def stored_cursor(database: Engine, type_key: str) -> Any:
+    """The cursor of the type's last committed page, or None."""
+    with database.connect() as conn:
+        sync_cursors.create(conn, checkfirst=True)
+        conn.commit()
+        return conn.execute(
+            sa.select(sync_cursors.c.cursor).where(sync_cursors.c.type == type_key)
+        ).scalar()
+
+
+class SyncKind:
+    name = "sync"
+    in_order = True
+
+    def plan(self, request: PlanRequest) -> Plan:
+        syncer = _syncer(request.job_type)
+        _table(request.job_type, syncer)
+        full = bool(request.read.get("full")) or syncer.delete_missing
+        stored = stored_cursor(request.database, request.job_type.type)
+        after = None if full else stored
+        chunks: list[dict[str, Any]] = []
+        first: int | None = 1
+        for page in syncer.source.pages(after, request.options):
+            rows = page.get("rows") if isinstance(page, dict) else None
+            spec: dict[str, Any] = {"page": page, "first": first}
+            if isinstance(rows, int):
+                spec["rows"] = rows
+                first = None if first is None else first + rows
+            else:
+                first = None
+            chunks.append(spec)
+        _check_json(chunks)
+        known = [c.get("rows") for c in chunks]
+        total = (
+            sum(r for r in known if r is not None) if all(r is not None for r in known) else None
+        )
+        seen = (
+            [request.files.new_key("work", ".json") for _ in chunks]
+            if syncer.delete_missing
+            else []
+        )
+        return Plan(
+            chunks=chunks,
+            total=total,
+            params={"full": full, "after": after, "seen": seen},
+        )
+
+    def run_chunk(self, task: ChunkTask) -> ChunkOutcome:
+        syncer = _syncer(task.job_type)
+        table = _table(task.job_type, syncer)
+        page = syncer.source.fetch(task.spec["page"], options_of(task))
+        header = list(syncer.row.model_fields)
+        first = task.spec.get("first") or 1
+        records: list[tuple[int, list[Any] | None]] = [
+            (first + index, [as_text(_field(record, name, syncer.row)) for name in header])
+            for index, record in enumerate(page.records)
+        ]
+        rows, columns, failures = validate_records(
+            records,
+            header,
+            map_columns(header, syncer.row),
+            syncer.importer(),
+            [c.name for c in table.c],
+        )
+        upsert = prepare_upsert(task.database.dialect, table, rows, columns, syncer.key_columns)
+        seen = task.run.params.get("seen") or []
+        if seen:
+            _write_seen(task.files, seen[task.no], page.records, rows, columns, syncer, table)
+        cursor = page.cursor
+        type_key = task.job_type.type
+        run_id = task.run.id
+
+        def write(conn: Connection) -> None:
+            upsert(conn)
+            _save_cursor(conn, type_key, cursor, run_id)
+
+        return ChunkOutcome(processed=len(records), failures=failures, write=write)
+
+    def finish(self, task: ChunkTask) -> None:
+        syncer = _syncer(task.job_type)
+        params = task.run.params
+        summary: dict[str, Any] = {
+            "cursor": stored_cursor(task.database, task.job_type.type),
+            "full": bool(params.get("full")),
+            "pages": task.run.chunks_total,
+        }
+        if syncer.delete_missing and params.get("full") and params.get("seen"):
+            table = _table(task.job_type, syncer)
+            summary["deleted"] = delete_missing(
+                task.database, task.files, table, syncer.key_columns, params["seen"]
+            )
+            for key in params["seen"]:
+                task.files.delete(key)
+        JobStore(task.database).set_result(task.run.id, "", summary)
+
+
+def _field(record: Mapping[str, Any], name: str, row: type[BaseModel]) -> Any:
+    if name in record:
+        return record[name]
+    alias = row.model_fields[name].alias
+    return record.get(alias) if alias else None
+
+
+def _save_cursor(conn: Connection, type_key: str, cursor: Any, run_id: str) -> None:
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    prepare_upsert(
+        conn.dialect,
+        sync_cursors,
+        [(type_key, cursor, run_id, now)],
+        ["type", "cursor", "run_id", "updated_at"],
+        ["type"],
+    )(conn)
+
+
+def _write_seen(
+    files: FileStore,
+    key: str,
+    records: Sequence[Mapping[str, Any]],
+    rows: list[tuple[Any, ...]],
+    columns: list[str],
+    syncer: Syncer,
+    table: sa.Table,
+) -> None:
+    """The keys this page held (valid rows, and the raw keys of invalid ones)."""
+    positions = [columns.index(k) for k in syncer.key_columns]
+    keys = {tuple(row[p] for p in positions) for row in rows}
+    for record in records:
+        raw = []
+        for name in syncer.key_columns:
+            value = record.get(name)
+            with contextlib.suppress(TypeError, ValueError, NotImplementedError):
+                value = table.c[name].type.python_type(value) if value is not None else None
+            raw.append(value)
+        if None not in raw:
+            keys.add(tuple(raw))
+    with files.open(key, "wb") as stream:
+        stream.write(json.dumps([list(k) for k in keys], default=str).encode())
+
+
+def delete_missing(
+    database: Engine,
+    files: FileStore,
+    table: sa.Table,
+    key_columns: Sequence[str],
+    seen_keys: Sequence[str],
+) -> int:
+    """Delete the rows of ``table`` whose key is in none of the ``seen_keys`` parts.
+
+    The seen keys go to a temporary table, so memory does not grow with the table.
+    """
+    seen = sa.Table(
+        f"jobport_seen_{uuid.uuid4().hex[:12]}",
+        sa.MetaData(),
+        *[sa.Column(name, table.c[name].type) for name in key_columns],
+        prefixes=["TEMPORARY"],
+    )
+    with database.connect().execution_options(**{WRITE: True}) as conn, conn.begin():
+        seen.create(conn)
+        for key in seen_keys:
+            with files.open(key) as stream:
+                values = json.loads(stream.read())
+            for start in range(0, len(values), KEY_BATCH):
+                conn.execute(
+                    seen.insert(),
+                    [
+                        dict(zip(key_columns, v, strict=True))
+                        for v in values[start : start + KEY_BATCH]
+                    ],
+                )
+        match = sa.and_(*[seen.c[name] == table.c[name] for name in key_columns])
+        result = conn.execute(table.delete().where(~sa.exists().where(match)))
+        seen.drop(conn)
+        return int(result.rowcount)
+
+
+def _check_json(chunks: list[dict[str, Any]]) -> None:
+    try:
+        json.dumps(chunks)
+    except (TypeError, ValueError) as exc:
+        raise ConfigurationError(f"a sync source's page descriptors must be JSON: {exc}") from None
+
+
+def _table(job_type: JobType, syncer: Syncer) -> sa.Table:
+    table = job_type.table
+    if table is None:
+        raise ConfigurationError(f"sync type '{job_type.type}' has no model")
+    missing = [k for k in syncer.key_columns if k not in table.c]
+    if missing:
+        raise ConfigurationError(
+            f"sync type '{job_type.type}': key column(s) {missing} are not in table '{table.name}'"
+        )
+    return table
+
+
+def _syncer(job_type: JobType) -> Syncer:
+    handler = job_type.handler
+    if not isinstance(handler, Syncer):
+        raise ConfigurationError(f"sync type '{job_type.type}' needs a Syncer as its handler")
+    return handler
+
+
+__all__ = ["Page", "SyncKind", "SyncSource", "Syncer", "stored_cursor", "sync_cursors"]
