@@ -15,7 +15,10 @@ from jobport.errors import (
     UnknownJobType,
 )
 from jobport.events import EventBus, JobEvent
+from jobport.kinds.exports import Column, Exporter
 from jobport.kinds.imports import Importer
+from jobport.kinds.reports import Report
+from jobport.kinds.syncs import Page, Syncer, SyncSource
 from jobport.registry import JobRegistry, JobType, NoOptions, load_app
 from jobport.settings import Settings
 from jobport.store import RunRecord
@@ -23,8 +26,10 @@ from jobport.store import RunRecord
 __version__ = "0.1.0"
 
 __all__ = [
+    "Column",
     "ConfigurationError",
     "EventBus",
+    "Exporter",
     "Importer",
     "InputError",
     "JobEvent",
@@ -33,12 +38,16 @@ __all__ = [
     "Jobport",
     "JobportError",
     "NoOptions",
+    "Page",
     "RegistryError",
+    "Report",
     "RunNotFound",
     "RunRecord",
     "RunStateError",
     "Settings",
     "StartRequest",
+    "SyncSource",
+    "Syncer",
     "UnknownJobType",
     "__version__",
     "load_app",
