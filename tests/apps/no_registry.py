@@ -1,0 +1,3 @@
+"""An app module that declares no job types (for the ConfigurationError path)."""
+
+GREETING = "hello"
