@@ -46,7 +46,7 @@ db_app = typer.Typer(help="The state database.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 
 out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 @dataclass

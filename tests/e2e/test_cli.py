@@ -285,11 +285,6 @@ def test_app_module_without_registry(cli: Cli) -> None:
     assert result.returncode == 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cli.py: the stderr Console wraps messages at 80 columns when stderr is not a "
-    "terminal, so a long error is printed over several lines",
-)
 def test_a_long_error_stays_on_one_line(tmp_path: Path) -> None:
     cli = make_cli(tmp_path, columns=None)
     header = ["id", "email", *[f"unrelated_column_{n}" for n in range(8)]]

@@ -629,15 +629,8 @@ def test_unknown_type_is_refused_before_anything_is_stored(
 
 # -- known bugs ---------------------------------------------------------------------------------
 
-MIXED_BUG = (
-    "kinds/imports.py validate_records: when a transform reshapes only some rows, the column "
-    "list switches at the first reshaped row, so tuples built before it are written under the "
-    "new columns (values land in the wrong column) and unchanged rows after it raise KeyError "
-    "(the chunk fails three times and the run fails)"
-)
 
 
-@pytest.mark.xfail(strict=True, reason=MIXED_BUG)
 @pytest.mark.parametrize("names", [["keep me", "shout"], ["shout", "keep me"]])
 def test_transform_reshaping_only_some_rows(
     make_jobport: MakeJobport, tmp_path: Path, names: list[str]

@@ -32,7 +32,9 @@ class Importer:
 
     ``row`` validates one row (its fields are the file's columns), ``key`` names
     the column(s) an existing row is matched on, and ``transform`` may reshape a
-    valid row or return None to skip it.
+    valid row (its dict's keys that are table columns are written; a column
+    that other rows of the chunk return and this one lacks is written as NULL)
+    or return None to skip it.
     """
 
     row: type[BaseModel]
@@ -263,7 +265,7 @@ def validate_records(
     key_of = _getter_of(list(importer.key_columns))
     width = len(header)
     field_to_column = {field: header[index].strip() for index, field in columns}
-    transformed_columns: list[str] = []
+    reshaped: dict[Any, dict[str, Any]] = {}
     by_key: dict[Any, tuple[Any, ...]] = {}
     failures: list[Failure] = []
     for line, record in records:
@@ -296,16 +298,34 @@ def validate_records(
                 continue
             if transformed is None:
                 continue
-            if transformed.keys() != values.keys():
-                if not transformed_columns:
-                    transformed_columns = [c for c in table_columns if c in transformed]
-                    as_row = _getter_of(transformed_columns)
-                    out_columns = transformed_columns
-                values = {name: transformed.get(name) for name in out_columns}
-            else:
-                values = transformed
+            try:
+                reshaped[key_of(transformed)] = transformed
+            except KeyError as exc:
+                failures.append(
+                    Failure(
+                        line, f"transform dropped the key column {exc}", raw=_raw(header, record)
+                    )
+                )
+            continue
         by_key[key_of(values)] = as_row(values)
-    return list(by_key.values()), out_columns, failures
+    if transform is None:
+        return list(by_key.values()), out_columns, failures
+    return (*_rows_of(reshaped, table_columns), failures)
+
+
+def _rows_of(
+    reshaped: dict[Any, dict[str, Any]], table_columns: list[str]
+) -> tuple[list[tuple[Any, ...]], list[str]]:
+    """Rows returned by a transform, written under every table column any of them holds.
+
+    A transform decides the columns it writes; where one row lacks a column
+    another row has, that row writes NULL there (documented on ``Importer``).
+    """
+    present: set[str] = set()
+    for values in reshaped.values():
+        present.update(values)
+    columns = [name for name in table_columns if name in present]
+    return [tuple(values.get(name) for name in columns) for values in reshaped.values()], columns
 
 
 def dict_validator(row: type[BaseModel]) -> Callable[[dict[str, Any]], dict[str, Any]]:

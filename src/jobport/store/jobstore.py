@@ -436,7 +436,21 @@ class JobStore:
             if run is None or chunk is None:
                 return None, None
             errors = chunk.errors + 1
-            if errors < run["max_attempts"] and run["status"] in ACTIVE_STATUSES:
+            if run["status"] not in ACTIVE_STATUSES:
+                # Cancelled or failed meanwhile: set the chunk aside, keep the run as it is.
+                conn.execute(
+                    job_chunks.update()
+                    .where(*_held_by(claim))
+                    .values(
+                        status="cancelled" if run["status"] == "cancelled" else "pending",
+                        errors=errors,
+                        error=error,
+                        lease_owner=None,
+                        lease_expires_at=None,
+                    )
+                )
+                return None, None
+            if errors < run["max_attempts"]:
                 delay = backoff_seconds * (2 ** (errors - 1))
                 conn.execute(
                     job_chunks.update()
@@ -665,7 +679,7 @@ class JobStore:
                     job_failures.c.chunk_no,
                 )
                 .where(job_failures.c.run_id == run_id)
-                .order_by(job_failures.c.line, job_failures.c.id)
+                .order_by(sa.func.coalesce(job_failures.c.line, 0), job_failures.c.id)
                 .limit(limit)
                 .offset(offset)
             ).mappings()
@@ -800,6 +814,7 @@ class JobStore:
         conditions = [
             job_runs.c.kind == kind,
             job_runs.c.result_key.is_not(None),
+            job_runs.c.result_key != "",  # an export whose file could not be assembled
             job_runs.c.status.in_(("completed", "completed_with_errors")),
         ]
         if owner is not None:
