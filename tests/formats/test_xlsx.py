@@ -119,8 +119,11 @@ def test_date_serials_and_formats() -> None:
     assert serial_to_text(43832) == "2020-01-02"
     assert serial_to_text(43832.4375) == "2020-01-02T10:30:00"
     assert serial_to_text(0.5) == "12:00:00"
-    assert is_date_format("yyyy-mm-dd") and is_date_format("[h]:mm") and is_date_format("d/m")
-    assert not is_date_format("0.00") and not is_date_format('#,##0 "days"')
+    assert is_date_format("yyyy-mm-dd")
+    assert is_date_format("[h]:mm")
+    assert is_date_format("d/m")
+    assert not is_date_format("0.00")
+    assert not is_date_format('#,##0 "days"')
     assert not is_date_format("General")
 
 

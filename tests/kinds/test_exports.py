@@ -54,7 +54,8 @@ def test_every_row_is_exported_in_key_order(
     assert result["format"] == fmt
     assert result["filename"] == f"customers-{dt.date.today().isoformat()}.{fmt}"
     assert dt.datetime.fromisoformat(result["expires_at"]) > dt.datetime.now(dt.UTC)
-    assert run.result_key is not None and run.result_key.startswith("results/")
+    assert run.result_key is not None
+    assert run.result_key.startswith("results/")
 
 
 def test_parquet_columns_keep_their_types(make_jobport: MakeJobport, tmp_path: Path) -> None:
@@ -110,7 +111,7 @@ def test_chunks_split_without_loss_or_overlap(
     make_jobport: MakeJobport, tmp_path: Path, chunk_size: int
 ) -> None:
     engine = make_jobport(app=None, registry=small_exports(chunk_size))
-    ids = [3, 5, 8, 13, 21, 34, 55, 89] + list(range(100, 142))
+    ids = [3, 5, 8, 13, 21, 34, 55, 89, *list(range(100, 142))]
     insert(engine, [person(i) for i in ids])
     run = engine.run(engine.start(StartRequest(type="people-out", format="csv")).id)
     assert run.chunks_total == max(1, -(-len(ids) // chunk_size))
@@ -240,14 +241,17 @@ def test_expired_files_are_cleaned_up(make_jobport: MakeJobport) -> None:
     insert(engine, [person(1)])
     old = engine.run(engine.start(StartRequest(type="people-out", format="csv")).id)
     fresh = engine.run(engine.start(StartRequest(type="people-out", format="csv")).id)
-    assert old.result and old.result_key
+    assert old.result
+    assert old.result_key
     past = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)).isoformat()
     engine.store.set_result(old.id, old.result_key, {**old.result, "expires_at": past})
     assert cleanup_expired(engine) == [old.id]
     assert not engine.files.exists(old.result_key)
-    assert fresh.result_key and engine.files.exists(fresh.result_key)
+    assert fresh.result_key
+    assert engine.files.exists(fresh.result_key)
     after = engine.run(old.id)
-    assert after.result_key == "" and (after.result or {})["expired"] is True
+    assert after.result_key == ""
+    assert (after.result or {})["expired"] is True
     assert cleanup_expired(engine) == []
 
 
