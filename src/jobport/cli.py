@@ -28,7 +28,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from jobport import cli_kinds, cli_server
+from jobport import cli_kinds, cli_server, cli_worker
 from jobport.dispatch import StartRequest
 from jobport.engine import Jobport
 from jobport.errors import ConfigurationError, InputError, JobportError
@@ -365,6 +365,7 @@ def demo_data(
 
 cli_kinds.register(app)
 cli_server.register(app)
+cli_worker.register(app)
 
 
 # -- helpers ----------------------------------------------------------------------------------

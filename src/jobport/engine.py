@@ -43,8 +43,17 @@ class Jobport:
             upgrade(self.database)
         self._create_target_tables()
         self.store = JobStore(self.database)
-        self.files = FileStore(self.settings.storage_url)
+        self.files = FileStore.from_settings(self.settings)
         self.bus = EventBus(self.registry.listeners)
+        if self.settings.redis_url:
+            from jobport.events_redis import RedisPublisher, broadcast_filter
+
+            self.bus.subscribe(
+                RedisPublisher(
+                    self.settings.redis_url,
+                    should_publish=broadcast_filter(self.registry.should_broadcast),
+                )
+            )
         self.executor_name: ExecutorName = executor or self.settings.executor
         self.executor = self._build_executor(self.executor_name)
         self.dispatcher = Dispatcher(
@@ -78,6 +87,12 @@ class Jobport:
                 self.settings,
                 workers=self.settings.workers or os.cpu_count() or 2,
                 on_lost_workers=self._lost_workers,
+            )
+        if name == "celery":
+            from jobport.executors.celery import CeleryExecutor
+
+            return CeleryExecutor.from_settings(
+                self.settings, store=self.store, registry=self.registry
             )
         raise ConfigurationError(f"the '{name}' executor is not available in this version")
 

@@ -12,22 +12,63 @@ import re
 import shutil
 import uuid
 from collections.abc import Iterator
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import fsspec
 
-from jobport.errors import InputError, LimitExceeded
+from jobport.errors import ConfigurationError, InputError, LimitExceeded, MissingExtraError
+
+if TYPE_CHECKING:
+    from jobport.settings import Settings
 
 _KEY = re.compile(r"^(uploads|results|work)/[0-9a-f]{32}(\.[a-z0-9]{1,8})?$")
 _EXTENSION = re.compile(r"^\.[a-z0-9]{1,8}$")
 COPY_BUFFER = 1 << 20
 
 
+#: fsspec protocols whose implementation lives in an extra of ours.
+_EXTRAS = {"s3": "s3", "s3a": "s3"}
+
+
+def storage_options(settings: Settings) -> dict[str, Any]:
+    """The fsspec options of the storage URL: ``storage_options`` plus the S3 shortcuts.
+
+    ``JOBPORT_S3_ENDPOINT_URL``, ``_KEY``, ``_SECRET`` and ``_REGION`` fill in the
+    s3fs options of the same meaning unless ``JOBPORT_STORAGE_OPTIONS`` sets them.
+    """
+    options = dict(settings.storage_options)
+    if settings.storage_url.split("://", 1)[0] in _EXTRAS:
+        shortcuts = {
+            "endpoint_url": settings.s3_endpoint_url,
+            "key": settings.s3_key,
+            "secret": settings.s3_secret,
+        }
+        for name, value in shortcuts.items():
+            if value is not None:
+                options.setdefault(name, value)
+        if settings.s3_region is not None:
+            client_kwargs = dict(options.get("client_kwargs") or {})
+            client_kwargs.setdefault("region_name", settings.s3_region)
+            options["client_kwargs"] = client_kwargs
+    return options
+
+
 class FileStore:
     def __init__(self, url: str, **storage_options: Any) -> None:
         self.url = url.rstrip("/")
-        self.fs, self.root = fsspec.core.url_to_fs(self.url, **storage_options)
+        try:
+            self.fs, self.root = fsspec.core.url_to_fs(self.url, **storage_options)
+        except ImportError as exc:
+            protocol = self.url.split("://", 1)[0]
+            if protocol in _EXTRAS:
+                raise MissingExtraError(f"{protocol}:// storage", _EXTRAS[protocol]) from exc
+            raise ConfigurationError(f"storage URL {self.url!r}: {exc}") from exc
         self.fs.makedirs(self.root, exist_ok=True)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> FileStore:
+        """The storage of ``settings``: its URL with every configured option."""
+        return cls(settings.storage_url, **storage_options(settings))
 
     def new_key(self, area: str, extension: str = "") -> str:
         extension = extension.lower()

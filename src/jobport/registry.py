@@ -75,6 +75,8 @@ class JobType:
     roles: frozenset[str] = frozenset()
     max_attempts: int = 3
     limits: Limits = Limits()
+    #: The Celery queue its chunks go to (JOBPORT_TYPE_QUEUES / _KIND_QUEUES may override).
+    queue: str | None = None
     description: str = ""
     #: Where the type was declared ("module:attr" or an entry point name); set on registration.
     origin: str = ""

@@ -7,7 +7,7 @@ nothing reads the environment behind the caller's back.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -45,3 +45,35 @@ class Settings(BaseSettings):
     retry_backoff_seconds: float = Field(
         default=1.0, ge=0, description="First delay before retrying a chunk; doubles each time."
     )
+    # -- scale-out: Celery, shared storage --------------------------------------------------
+    celery_queue: str = Field(
+        default="jobport", min_length=1, description="Celery queue chunks go to unless routed."
+    )
+    type_queues: dict[str, str] = Field(
+        default_factory=dict,
+        description='Celery queue per job type key (JSON), e.g. {"customers": "heavy"}.',
+    )
+    kind_queues: dict[str, str] = Field(
+        default_factory=dict,
+        description='Celery queue per kind (JSON), e.g. {"export": "exports"}.',
+    )
+    celery_visibility_timeout: float = Field(
+        default=600.0,
+        gt=0,
+        description="Redis broker: an unacknowledged delivery is handed out again after this.",
+    )
+    sweep_seconds: float | None = Field(
+        default=None,
+        gt=0,
+        description="How often Celery workers put back chunks of lost workers "
+        "(default: half the lease).",
+    )
+    storage_options: dict[str, Any] = Field(
+        default_factory=dict, description="Extra fsspec options of the storage URL (JSON)."
+    )
+    s3_endpoint_url: str | None = Field(
+        default=None, description="S3-compatible endpoint for s3:// storage (MinIO, Ceph, ...)."
+    )
+    s3_key: str | None = Field(default=None, description="S3 access key id.")
+    s3_secret: str | None = Field(default=None, description="S3 secret access key.")
+    s3_region: str | None = Field(default=None, description="S3 region name.")

@@ -4,13 +4,22 @@ Rows go to the driver's ``executemany`` as tuples, converted with the
 columns' own SQLAlchemy bind processors: the values are stored exactly as
 SQLAlchemy would store them, without its per-row parameter bookkeeping,
 which would otherwise cost more than the insert itself.
+
+On PostgreSQL (psycopg 3) the rows take the bulk path instead: they are
+formatted as ``COPY`` text outside the transaction, then, inside it, copied
+into a temporary staging table and merged into the target with one
+``INSERT ... SELECT ... ON CONFLICT (key) DO UPDATE``. Rows of one chunk are
+already unique by key, so the merge never meets the same key twice.
 """
 
 from __future__ import annotations
 
 import datetime
+import itertools
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from functools import lru_cache
 from operator import itemgetter
 from typing import Any
@@ -35,10 +44,82 @@ class PreparedUpsert:
 
     sql: str
     batches: list[list[Any]]
+    #: PostgreSQL's bulk path; when set, ``sql`` and ``batches`` are unused.
+    copy: CopyMerge | None = None
 
     def __call__(self, conn: Connection) -> None:
+        if self.copy is not None:
+            self.copy(conn)
+            return
         for batch in self.batches:
             conn.exec_driver_sql(self.sql, batch)
+
+
+@dataclass(frozen=True)
+class CopyMerge:
+    """Rows already in COPY text format, and how to land them in the target.
+
+    First choice: ``COPY`` straight into the target inside a savepoint, the
+    cost of a plain bulk load. If a row's key is already there (a unique
+    violation), the savepoint is rolled back and the rows take the merge path:
+    ``COPY`` into a staging table, then one ``INSERT ... SELECT ... ON
+    CONFLICT (key) DO UPDATE``. Either way the outcome is the upsert's. After a
+    conflict on a table, the next chunks of this process go straight to the
+    merge (retrying the direct path now and then), so re-imports do not pay
+    for a failed load each time.
+
+    The staging table holds only the copied columns, with their types and no
+    constraints or defaults (a serial default would otherwise be drawn twice);
+    it is dropped right after the merge, and at commit in any case.
+    """
+
+    target: str
+    direct: str
+    create: str
+    copy: str
+    merge: str
+    drop: str
+    data: str
+
+    def __call__(self, conn: Connection) -> None:
+        dbapi: Any = conn.connection.dbapi_connection  # a psycopg 3 connection
+        with dbapi.cursor() as cursor:
+            if _direct_worth_trying(self.target) and self._direct(cursor):
+                return
+            cursor.execute(self.create)
+            with cursor.copy(self.copy) as copy:
+                copy.write(self.data)
+            cursor.execute(self.merge)
+            cursor.execute(self.drop)
+
+    def _direct(self, cursor: Any) -> bool:
+        from psycopg.errors import UniqueViolation
+
+        cursor.execute("SAVEPOINT jobport_copy")
+        try:
+            with cursor.copy(self.direct) as copy:
+                copy.write(self.data)
+        except UniqueViolation:
+            cursor.execute("ROLLBACK TO SAVEPOINT jobport_copy")
+            _conflicts[self.target] = _conflicts.get(self.target, 0) + 1
+            return False
+        cursor.execute("RELEASE SAVEPOINT jobport_copy")
+        _conflicts.pop(self.target, None)
+        return True
+
+
+#: Per target table: how many chunks in a row met existing keys (this process only).
+_conflicts: dict[str, int] = {}
+#: After a conflict, one chunk in this many tries the direct path again.
+DIRECT_RETRY_EVERY = 16
+
+
+def _direct_worth_trying(target: str) -> bool:
+    count = _conflicts.get(target, 0)
+    if count and count % DIRECT_RETRY_EVERY:
+        _conflicts[target] = count + 1
+        return False
+    return True
 
 
 def prepare_upsert(
@@ -51,6 +132,10 @@ def prepare_upsert(
     """Insert ``rows`` (tuples in ``columns`` order); on an existing ``key``, overwrite."""
     if not rows:
         return PreparedUpsert("", [])
+    if dialect.name == "postgresql" and dialect.driver == "psycopg":
+        copy = _prepare_copy_merge(dialect, table, rows, tuple(columns), tuple(key))
+        if copy is not None:
+            return PreparedUpsert("", [], copy)
     sql, order, processors = _compiled(dialect, table, tuple(columns), tuple(key))
     convert = _converter(columns, order, processors)
     if not dialect.positional:
@@ -143,3 +228,169 @@ def _upsert_statement(dialect: str, table: sa.Table, columns: list[str], key: Se
             {name: mysql_statement.inserted[name] for name in updates or list(key)}
         )
     raise ConfigurationError(f"upserts are not supported on the '{dialect}' database")
+
+
+# -- PostgreSQL: COPY into a staging table, then merge --------------------------------------
+
+_stage_names = itertools.count()
+
+
+def _prepare_copy_merge(
+    dialect: Dialect,
+    table: sa.Table,
+    rows: Sequence[Sequence[Any]],
+    columns: tuple[str, ...],
+    key: tuple[str, ...],
+) -> CopyMerge | None:
+    """The bulk path for ``rows``, or None when a value has no exact COPY text form."""
+    processors = _copy_processors(dialect, table, columns)
+    convert = _converter(columns, columns, processors)
+    converted = rows if convert is tuple else [convert(row) for row in rows]
+    data = copy_text(converted, len(columns))
+    if data is None:
+        return None
+    target, direct, create, copy, merge, drop = _copy_statements(dialect, table, columns, key)
+    return CopyMerge(
+        target=target, direct=direct, create=create, copy=copy, merge=merge, drop=drop, data=data
+    )
+
+
+#: Column types whose values COPY text formatting writes exactly without a bind processor.
+_PLAIN_TYPES = (
+    sa.Integer,
+    sa.String,
+    sa.Numeric,
+    sa.Date,
+    sa.DateTime,
+    sa.Time,
+    sa.Boolean,
+    sa.Uuid,
+    sa.LargeBinary,
+)
+
+
+@lru_cache(maxsize=128)
+def _copy_processors(
+    dialect: Dialect, table: sa.Table, columns: tuple[str, ...]
+) -> tuple[Processor | None, ...]:
+    """Bind processors where a column type changes values (TypeDecorator, Enum, ...)."""
+    out: list[Processor | None] = []
+    for name in columns:
+        column_type = table.c[name].type
+        plain = isinstance(column_type, _PLAIN_TYPES) and not isinstance(
+            column_type, sa.types.TypeDecorator | sa.Enum
+        )
+        out.append(None if plain else _processor(column_type, dialect))
+    return tuple(out)
+
+
+def _copy_statements(
+    dialect: Dialect, table: sa.Table, columns: tuple[str, ...], key: tuple[str, ...]
+) -> tuple[str, str, str, str, str, str]:
+    quote = dialect.identifier_preparer.quote
+    target = dialect.identifier_preparer.format_table(table)
+    # A fresh name per upsert: several upserts may share one transaction.
+    stage = quote(f"jobport_stage_{next(_stage_names)}_{uuid.uuid4().hex[:8]}")
+    names = ", ".join(quote(name) for name in columns)
+    updates = [name for name in columns if name not in key]
+    conflict = ", ".join(quote(name) for name in key)
+    if updates:
+        action = "DO UPDATE SET " + ", ".join(
+            f"{quote(name)} = EXCLUDED.{quote(name)}" for name in updates
+        )
+    else:
+        action = "DO NOTHING"
+    return (
+        target,
+        f"COPY {target} ({names}) FROM STDIN",
+        f"CREATE TEMPORARY TABLE {stage} ON COMMIT DROP AS "
+        f"SELECT {names} FROM {target} WITH NO DATA",
+        f"COPY {stage} ({names}) FROM STDIN",
+        f"INSERT INTO {target} ({names}) SELECT {names} FROM {stage} "
+        f"ON CONFLICT ({conflict}) {action}",
+        f"DROP TABLE {stage}",
+    )
+
+
+_COPY_SPECIALS = ("\\", "\t", "\n", "\r")
+
+
+def _escape(value: str) -> str:
+    """COPY text format: backslash, tab, newline and carriage return are escaped."""
+    return (
+        value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+    )
+
+
+def _bytea(value: bytes | bytearray | memoryview) -> str:
+    return "\\\\x" + bytes(value).hex()
+
+
+#: How each Python type is written in COPY text format (strings handled apart).
+_COPY_FORMAT: dict[type, Callable[[Any], str]] = {
+    int: int.__repr__,
+    bool: {True: "t", False: "f"}.__getitem__,
+    float: float.__repr__,  # 'nan', 'inf', '-inf' and exponents are valid input
+    Decimal: Decimal.__str__,
+    datetime.date: datetime.date.isoformat,
+    datetime.datetime: datetime.datetime.isoformat,
+    datetime.time: datetime.time.isoformat,
+    uuid.UUID: uuid.UUID.__str__,
+    bytes: _bytea,
+    bytearray: _bytea,
+    memoryview: _bytea,
+}
+
+
+def copy_text(rows: Sequence[Sequence[Any]], width: int) -> str | None:
+    """``rows`` in PostgreSQL's COPY text format, or None if a value's type is not known.
+
+    Work is done column by column: one type check per column picks one
+    formatter, so the per-value work is a single C-level call where possible.
+    """
+    if not rows:
+        return ""
+    out_columns: list[Sequence[str]] = []
+    for column in zip(*rows, strict=True):
+        formatted = _copy_column(column)
+        if formatted is None:
+            return None
+        out_columns.append(formatted)
+    if len(out_columns) != width:
+        return None
+    return "\n".join(map("\t".join, zip(*out_columns, strict=True))) + "\n"
+
+
+def _copy_column(column: tuple[Any, ...]) -> Sequence[str] | None:
+    types = set(map(type, column))
+    nullable = type(None) in types
+    types.discard(type(None))
+    if not types:
+        return ["\\N"] * len(column)
+    if types == {str}:
+        values = [v for v in column if v is not None] if nullable else column
+        joined = "".join(values)
+        if "\x00" in joined:
+            return None  # PostgreSQL text cannot hold NUL; let the driver say so
+        special = any(char in joined for char in _COPY_SPECIALS)
+        if not special:
+            if not nullable:
+                return column
+            return ["\\N" if v is None else v for v in column]
+        return ["\\N" if v is None else _escape(v) for v in column]
+    if len(types) == 1:
+        (kind,) = types
+        format_value = _COPY_FORMAT.get(kind)
+    else:
+        format_value = _mixed if types <= _COPY_FORMAT.keys() | {str} else None
+    if format_value is None:
+        return None
+    if not nullable:
+        return list(map(format_value, column))
+    return ["\\N" if v is None else format_value(v) for v in column]
+
+
+def _mixed(value: Any) -> str:
+    if type(value) is str:
+        return _escape(value)
+    return _COPY_FORMAT[type(value)](value)
