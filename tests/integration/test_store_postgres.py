@@ -671,12 +671,6 @@ def test_events_of_quiet_and_private_types(store: JobStore) -> None:
     assert store.get_run(private).status == "completed"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="store/jobstore.py fail_attempt: once the run is no longer active (cancelled), the "
-    "last-attempt branch still calls _fail_run, turning a cancelled run into a failed one "
-    "with a new error and a second final event (_lose_lease has the guard, fail_attempt not)",
-)
 def test_a_failing_chunk_does_not_turn_a_cancelled_run_into_a_failed_one(store: JobStore) -> None:
     run_id = new_run(store, 2)
     held = claim(store, run_id, 0)
@@ -689,18 +683,7 @@ def test_a_failing_chunk_does_not_turn_a_cancelled_run_into_a_failed_one(store: 
     assert [e.status for e in store.events_since(run_id, 0)] == ["cancelled"]
 
 
-def test_list_and_iter_failures_agree_on_rows_without_a_line(
-    store: JobStore, request: pytest.FixtureRequest
-) -> None:
-    if store.engine.dialect.name == "postgresql":
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="store/jobstore.py list_failures orders by the bare line column: "
-                "PostgreSQL sorts NULL lines last, SQLite first, while iter_failures (the "
-                "CSV report) uses coalesce(line, 0) and puts them first on both",
-            )
-        )
+def test_list_and_iter_failures_agree_on_rows_without_a_line(store: JobStore) -> None:
     run_id = new_run(store, 1)
     failures = [Failure(4, "four"), Failure(None, "whole chunk"), Failure(2, "two")]
     store.commit_chunk(claim(store, run_id), ChunkOutcome(processed=5, failures=failures))
@@ -708,3 +691,65 @@ def test_list_and_iter_failures_agree_on_rows_without_a_line(
     iterated = [f["message"] for f in store.iter_failures(run_id)]
     assert sorted(listed) == sorted(iterated) == ["four", "two", "whole chunk"]
     assert listed == iterated
+
+
+# -- a whole import with PostgreSQL as the state and target database ---------------------------
+
+
+@pytest.fixture
+def postgres_schema_url(postgres_url: str) -> Iterator[str]:
+    """A URL whose connections use a fresh schema (dropped afterwards), migrated."""
+    schema = f"jobport_test_{uuid.uuid4().hex[:12]}"
+    admin = make_engine(postgres_url)
+    with admin.begin() as conn:
+        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    url = f"{postgres_url}?options=-csearch_path%3D{schema}"
+    engine = make_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    try:
+        yield url
+    finally:
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+        admin.dispose()
+
+
+@pytest.mark.postgres
+def test_import_on_postgresql(postgres_schema_url: str, tmp_path: Path) -> None:
+    from decimal import Decimal
+
+    from jobport import Jobport, Settings
+    from jobport.demo import customers
+    from jobport.demo.data import COLUMNS, generate, write_csv
+
+    path = tmp_path / "customers.csv"
+    invalid = write_csv(path, 400, dirty=0.1, seed=9)
+    generated = list(generate(400, dirty=0.1, seed=9))
+    good = {
+        int(r.values[0]): dict(zip(COLUMNS, r.values, strict=True))
+        for r in generated
+        if not r.defect
+    }
+    settings = Settings(
+        database_url=postgres_schema_url,
+        storage_url=str(tmp_path / "files"),
+        executor="inline",
+        app="jobport.demo",
+    )
+    with Jobport(settings) as engine:
+        run = engine.import_file("customers", path)
+        assert (run.status, run.processed, run.failed) == ("completed_with_errors", 400, invalid)
+        failures = {f["line"] for f in engine.store.iter_failures(run.id)}
+        assert failures == {r.line for r in generated if r.defect}
+        again = engine.import_file("customers", path)  # the same file again: same rows
+        assert again.failed == invalid
+        with engine.database.connect() as conn:
+            stored = {row.id: row for row in conn.execute(sa.select(customers))}
+    assert set(stored) == set(good)
+    for customer_id in list(good)[:25]:
+        values, row = good[customer_id], stored[customer_id]
+        assert row.balance == Decimal(values["balance"])
+        assert row.signup_date.isoformat() == values["signup_date"]
+        assert row.active is (values["active"] in ("true", "1", "yes"))
+        assert row.email == values["email"]

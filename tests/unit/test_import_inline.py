@@ -627,8 +627,7 @@ def test_unknown_type_is_refused_before_anything_is_stored(
     )
 
 
-# -- known bugs ---------------------------------------------------------------------------------
-
+# -- a transform that reshapes only some rows (each row keeps its own columns) ------------------
 
 
 @pytest.mark.parametrize("names", [["keep me", "shout"], ["shout", "keep me"]])
