@@ -51,7 +51,7 @@ class PartWriter(Protocol):
 
 def part_writer(fmt: str, stream: IO[bytes], columns: Sequence[OutputColumn]) -> PartWriter:
     if fmt == "csv":
-        return _CsvPart(stream)
+        return _CsvPart(stream, columns)
     if fmt == "jsonl":
         return _JsonLinesPart(stream, [c.name for c in columns])
     if fmt == "xlsx":
@@ -74,21 +74,49 @@ def csv_text(value: Any) -> Any:
     return value
 
 
+def _bool_text(value: Any) -> Any:
+    return value if value is None else ("true" if value else "false")
+
+
 class _CsvPart:
-    def __init__(self, stream: IO[bytes]) -> None:
+    """CSV rows. Only columns that need it are converted: numbers, dates and None are
+    written by the csv module as they are; text is neutralised, booleans spelled out."""
+
+    def __init__(self, stream: IO[bytes], columns: Sequence[OutputColumn]) -> None:
         self._stream = stream
+        self._columns = columns
 
     def write(self, rows: Iterable[Sequence[Any]]) -> int:
-        text = io.TextIOWrapper(self._stream, encoding="utf-8", newline="", write_through=True)
+        text = io.TextIOWrapper(self._stream, encoding="utf-8", newline="", write_through=False)
         writer = csv.writer(text)
-        convert = csv_text
+        steps = [
+            (index, csv_text if column.type == "string" else _bool_text)
+            for index, column in enumerate(self._columns)
+            if column.type in ("string", "bool")
+        ]
         count = 0
+        batch: list[Sequence[Any]] = []
         for row in rows:
-            writer.writerow([convert(value) for value in row])
-            count += 1
+            if steps:
+                values = list(row)
+                for index, convert in steps:
+                    value = values[index]
+                    if value is not None and (type(value) is not str or value[:1] in _TRIGGERS):
+                        values[index] = convert(value)
+                row = values
+            batch.append(row)
+            if len(batch) >= 1000:
+                writer.writerows(batch)
+                count += len(batch)
+                batch.clear()
+        writer.writerows(batch)
+        count += len(batch)
         text.flush()
         text.detach()
         return count
+
+
+_TRIGGERS = frozenset("=+-@\t\r")
 
 
 class _JsonLinesPart:

@@ -20,6 +20,7 @@ import os
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -371,11 +372,15 @@ def formatted_rows(result: Any, columns: Sequence[Column]) -> Iterator[tuple[Any
     names = list(result.keys())
     positions = [names.index(c.name) for c in columns]
     formatters = [(i, c.formatter) for i, c in enumerate(columns) if c.formatter is not None]
+    pick = None if positions == list(range(len(names))) else itemgetter(*positions)
     for row in result:
-        values = [row[p] for p in positions]
-        for index, formatter in formatters:
-            values[index] = formatter(values[index])
-        yield tuple(values)
+        values = tuple(row) if pick is None else pick(row)
+        if formatters:
+            changed = list(values)
+            for index, formatter in formatters:
+                changed[index] = formatter(changed[index])
+            values = tuple(changed)
+        yield values if type(values) is tuple else (values,)
 
 
 def key_columns(
