@@ -1,0 +1,97 @@
+"""The standalone FastAPI application, and the factory ``jobport serve`` hands to uvicorn."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
+
+from jobport.api.feeds import EventFeed
+from jobport.api.problems import install_problem_handlers
+from jobport.api.routes import PrincipalDependency, create_router
+from jobport.engine import Jobport
+from jobport.settings import Settings
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """\
+Start imports and exports, follow their progress live, read their history and
+failures, download their results.
+
+Authenticate with `Authorization: Bearer <token>` (create a user and its token
+with `jobport users create NAME`). Errors are RFC 9457 problem details
+(`application/problem+json`).
+"""
+
+
+def create_app(
+    engine: Jobport,
+    *,
+    principal: PrincipalDependency | None = None,
+    feed: EventFeed | None = None,
+    sweep_seconds: float | None = None,
+    close_engine: bool = False,
+    idle_seconds: float = 5.0,
+) -> FastAPI:
+    """A FastAPI app serving the jobport API under ``/api``.
+
+    ``sweep_seconds`` makes the app re-deliver chunks whose worker lease ran
+    out, every that many seconds (what a long-lived server must do; tests
+    leave it off). ``close_engine`` closes the engine when the app stops.
+    """
+    from jobport import __version__
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        sweeper = None
+        if sweep_seconds:
+            sweeper = asyncio.create_task(_sweep_forever(engine, sweep_seconds))
+        try:
+            yield
+        finally:
+            if sweeper is not None:
+                sweeper.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sweeper
+            if close_engine:
+                await run_in_threadpool(engine.close)
+
+    app = FastAPI(
+        title="jobport",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    install_problem_handlers(app)
+    router = create_router(engine, principal=principal, feed=feed, idle_seconds=idle_seconds)
+    app.include_router(router)
+    #: The router (its ``engine`` and live ``feed``), for tests and extensions.
+    app.state.jobport = router
+    return app
+
+
+async def _sweep_forever(engine: Jobport, every: float) -> None:
+    while True:
+        await asyncio.sleep(every)
+        try:
+            requeued = await run_in_threadpool(engine.sweep)
+        except Exception:
+            log.exception("sweeping expired chunk leases failed")
+            continue
+        if requeued:
+            log.warning("re-delivered %d chunk(s) whose worker lease expired", requeued)
+
+
+def app_from_env() -> FastAPI:
+    """The app of ``jobport serve``: settings from ``JOBPORT_*``, one engine per process.
+
+    Each server process adopts runs left behind by a dead process on this
+    host, and sweeps expired leases every lease period.
+    """
+    settings = Settings()
+    engine = Jobport(settings, recover=True)
+    return create_app(engine, sweep_seconds=settings.lease_seconds, close_engine=True)

@@ -1,0 +1,122 @@
+"""Who is calling: bearer tokens stored hashed, and the principal the routes work with.
+
+Tokens are random (``secrets.token_urlsafe(32)``, 256 bits), so a plain
+SHA-256 is enough to store them: there is nothing to brute-force that a slow
+hash would protect, and the lookup by hash is a single indexed read that
+never compares secrets in Python. The token itself is shown once, when the
+user is created, and never stored.
+
+An embedding application that has its own users passes its own dependency
+returning a :class:`Principal` to the router factory; jobport's token table
+is then not used at all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+
+from fastapi.requests import HTTPConnection
+from starlette.concurrency import run_in_threadpool
+
+from jobport.errors import JobportError
+from jobport.store import JobStore
+
+#: Query parameter accepted for the token on the streaming endpoints only, because
+#: browsers cannot set headers on a WebSocket or an EventSource.
+TOKEN_QUERY_PARAMETER = "access_token"
+#: Most tokens remembered per process before the memory is cleared.
+CACHE_ENTRIES = 4096
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The caller as the routes see it: whose runs these are and what they may start."""
+
+    name: str
+    is_admin: bool = False
+    roles: frozenset[str] = field(default_factory=frozenset)
+
+    def can_see(self, owner: str | None) -> bool:
+        """Admins see every run; anyone else only the runs they own."""
+        return self.is_admin or (owner is not None and owner == self.name)
+
+
+class Unauthorized(JobportError):
+    """No credentials, or credentials that match no user (401)."""
+
+    status_code = 401
+    title = "Unauthorized"
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def create_user(
+    store: JobStore, name: str, *, is_admin: bool = False, roles: Iterable[str] = ()
+) -> tuple[Principal, str]:
+    """Create a user and return it with its token (shown once, stored only as a hash)."""
+    token = new_token()
+    user = store.create_user(name, hash_token(token), is_admin=is_admin, roles=sorted(set(roles)))
+    return Principal(user.name, user.is_admin, frozenset(user.roles)), token
+
+
+def bearer_token(connection: HTTPConnection, *, allow_query: bool = False) -> str | None:
+    header = connection.headers.get("authorization", "")
+    scheme, _, credentials = header.partition(" ")
+    if scheme.lower() == "bearer" and credentials.strip():
+        return credentials.strip()
+    if allow_query:
+        return connection.query_params.get(TOKEN_QUERY_PARAMETER) or None
+    return None
+
+
+def token_principal(
+    store: JobStore, *, cache_seconds: float = 5.0
+) -> Callable[[HTTPConnection], Awaitable[Principal]]:
+    """The default principal dependency: a bearer token looked up by its hash.
+
+    WebSocket and SSE routes also accept ``?access_token=`` (browsers cannot
+    send headers there); every other route takes the header only, so tokens
+    do not end up in ordinary access logs.
+
+    A token's user is remembered for ``cache_seconds`` (a client polling a
+    run then costs one database read per request, not two); a replaced token
+    therefore keeps working for at most that long in each server process.
+    """
+    remembered: dict[str, tuple[Principal, float]] = {}
+
+    def lookup(token_hash: str) -> Principal:
+        user = store.user_by_token_hash(token_hash)
+        if user is None:
+            raise Unauthorized(
+                "the bearer token matches no user; create one with `jobport users create NAME`"
+            )
+        principal = Principal(user.name, user.is_admin, frozenset(user.roles))
+        if len(remembered) >= CACHE_ENTRIES:
+            remembered.clear()
+        remembered[token_hash] = (principal, time.monotonic() + cache_seconds)
+        return principal
+
+    async def principal(connection: HTTPConnection) -> Principal:
+        streaming = connection.scope["type"] == "websocket" or connection.url.path.endswith(
+            "/events"
+        )
+        token = bearer_token(connection, allow_query=streaming)
+        if token is None:
+            raise Unauthorized("send a bearer token: 'Authorization: Bearer <token>'")
+        token_hash = hash_token(token)
+        known = remembered.get(token_hash)
+        if known is not None and known[1] > time.monotonic():
+            return known[0]
+        return await run_in_threadpool(lookup, token_hash)
+
+    return principal

@@ -1,0 +1,128 @@
+"""Following one run: the snapshot, then its events in ``seq`` order, to the terminal one.
+
+Both the WebSocket and the SSE route consume :func:`follow`. Its contract:
+
+- the first message is the run's current state (``"snapshot": true``); for a
+  finished run it is named after the terminal event (``JobCompleted`` or
+  ``JobFailed``) and is also the last, so a client that reconnects after
+  the end gets the final state and stops like any other;
+- then each event of the run, with strictly increasing ``seq``, without
+  duplicates and without gaps: the subscription is made *before* the
+  snapshot is read, events at or below the snapshot's ``seq`` are dropped,
+  and a gap (an event lost by pub/sub, a lagging subscriber, outbox rows
+  committed out of id order on PostgreSQL) is filled from the store's
+  recorded events;
+- after ``idle_seconds`` without an event it checks the run once (one
+  primary-key read), which also covers types whose events are not recorded
+  (``broadcast=False``) when they run in another process; it yields None
+  then, for the transport to send a keep-alive.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, AsyncIterator
+from datetime import datetime
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+
+from jobport.api.feeds import EventFeed
+from jobport.events import JobEvent
+from jobport.store import JobStore, RunRecord
+
+SNAPSHOT_EVENT = "JobSnapshot"
+
+
+def event_message(
+    event: JobEvent, *, committed_at: datetime | None = None, snapshot: bool = False
+) -> dict[str, Any]:
+    message = event.to_dict()
+    message["snapshot"] = snapshot
+    message["committed_at"] = committed_at.isoformat() if committed_at else None
+    return message
+
+
+def run_event(run: RunRecord) -> JobEvent:
+    """The run's current state in the shape of an event (named after it when finished)."""
+    if run.finished:
+        name = "JobCompleted" if run.status.startswith("completed") else "JobFailed"
+    else:
+        name = SNAPSHOT_EVENT
+    return JobEvent(
+        name=name,  # type: ignore[arg-type]
+        run_id=run.id,
+        type=run.type,
+        kind=run.kind,
+        status=run.status,
+        total=run.total,
+        processed=run.processed,
+        failed=run.failed,
+        seq=run.seq,
+        rows_per_second=run.rows_per_second,
+        eta_seconds=run.eta_seconds,
+        error=run.error,
+    )
+
+
+def is_terminal(message: dict[str, Any]) -> bool:
+    return message["event"] in ("JobCompleted", "JobFailed")
+
+
+async def follow(
+    store: JobStore, feed: EventFeed, run_id: str, *, idle_seconds: float = 5.0
+) -> AsyncGenerator[dict[str, Any] | None, None]:
+    """Messages of one run from now to its end (None: nothing new for a while)."""
+    with feed.subscribe(run_id) as subscription:
+        await feed.wait_ready()
+        run = await run_in_threadpool(store.get_run, run_id)
+        snapshot = event_message(run_event(run), snapshot=True)
+        yield snapshot
+        if is_terminal(snapshot):
+            return
+        last = run.seq
+        while True:
+            item = await subscription.next(idle_seconds)
+            if subscription.lagging or item is None:
+                subscription.lagging = False
+                while not subscription.queue.empty():
+                    subscription.queue.get_nowait()
+                caught_up = False
+                async for message in _catch_up(store, run_id, last):
+                    caught_up = True
+                    last = message["seq"]
+                    yield message
+                    if is_terminal(message):
+                        return
+                if not caught_up and item is None:
+                    yield None
+                continue
+            event = item.event
+            if event.seq <= last:
+                continue
+            if event.seq > last + 1:
+                for recorded in await run_in_threadpool(store.events_since, run_id, last):
+                    if recorded.seq >= event.seq:
+                        break
+                    last = recorded.seq
+                    yield event_message(recorded)
+                    if recorded.terminal:
+                        return
+            last = event.seq
+            yield event_message(event, committed_at=item.committed_at)
+            if event.terminal:
+                return
+
+
+async def _catch_up(store: JobStore, run_id: str, last: int) -> AsyncIterator[dict[str, Any]]:
+    """What happened since ``last``: the recorded events, or else the run's current state."""
+    recorded = await run_in_threadpool(store.events_since, run_id, last)
+    for event in recorded:
+        yield event_message(event)
+    if recorded:
+        return
+    run = await run_in_threadpool(store.get_run, run_id)
+    if run.seq > last:
+        event = run_event(run)
+        if event.name == SNAPSHOT_EVENT:
+            event = JobEvent(**{**event.__dict__, "name": "JobProgressed"})
+        yield event_message(event)
