@@ -93,7 +93,8 @@ def run_export(workdir: Path, db: Path, fmt: str, out: Path, workers: int) -> No
         while run.result is None:
             time.sleep(0.05)
             run = engine.run(run.id)
-        assert run.status == "completed" and run.result_key, run.error or run.result
+        if run.status != "completed" or not run.result_key:
+            raise SystemExit(f"export failed: {run.error or run.result}")
         with open(out, "wb") as handle:
             engine.files.copy_out(run.result_key, handle)
 
@@ -104,7 +105,8 @@ def run_import(workdir: Path, db: Path, fmt: str, path: Path, workers: int) -> N
     with Jobport(engine_settings(workdir, db, workers)) as engine:
         run = engine.start(StartRequest(type="customers", format=fmt), path=path)
         run = engine.wait(run.id, poll_seconds=0.05)
-        assert run.status == "completed", (run.status, run.error, run.failed)
+        if run.status != "completed":
+            raise SystemExit(f"import {run.status}: {run.error} ({run.failed} failed rows)")
 
 
 def measure(command: list[str]) -> dict[str, float]:
