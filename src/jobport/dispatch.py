@@ -130,7 +130,7 @@ class Dispatcher:
             owner=request.owner,
             params={"options": options.model_dump(mode="json"), "read": request.read},
             max_attempts=job_type.max_attempts,
-            format=request.format or job_type.formats[0],
+            format=request.format or format_from_name(request.source_name, job_type),
             source_key=source_key,
             source_name=request.source_name,
             retry_of=request.retry_of,
@@ -168,6 +168,21 @@ class Dispatcher:
     def resubmit(self, run_id: str, chunks: list[int]) -> None:
         if chunks:
             self.executor.submit(run_id, chunks)
+
+
+_SUFFIX_FORMATS = {"csv": "csv", "tsv": "csv", "txt": "csv", "xlsx": "xlsx", "jsonl": "jsonl",
+                   "ndjson": "jsonl", "parquet": "parquet"}
+
+
+def format_from_name(name: str | None, job_type: JobType) -> str:
+    """The format a file's name suggests, if the type accepts it; else the type's first.
+
+    The name only picks the reader: the file's bytes must then agree with it,
+    or the import is refused (see the formats' ``sniff``).
+    """
+    suffix = Path(name or "").suffix.lower().lstrip(".")
+    fmt = _SUFFIX_FORMATS.get(suffix)
+    return fmt if fmt in job_type.formats else job_type.formats[0]
 
 
 def limits_from(settings: Settings) -> Limits:
