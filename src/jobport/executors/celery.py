@@ -115,6 +115,7 @@ def create_app(settings: Settings, *, registry: JobRegistry | None = None) -> An
 
     @app.task(  # type: ignore[untyped-decorator]
         name=TASK_NAME,
+        shared=False,  # this app's task only: never added to apps created later
         bind=True,
         acks_late=True,
         reject_on_worker_lost=True,
