@@ -9,13 +9,14 @@ Starts ``jobport demo`` (uvicorn, SQLite, local workers) in a subprocess on
    outbox; a worker process commits, the API process tails the outbox).
 2. **polling load.** While a large import runs, ``--clients`` concurrent
    httpx.AsyncClient loops poll ``GET /api/jobs/{id}`` (authenticated, one
-   database read each) for ``--seconds``; requests/s and p50/p95/p99 latency.
+   run read each) for ``--seconds`` or until the import ends, whichever comes
+   first; requests/s and p50/p95/p99 latency.
    The same delay as in 1 is measured meanwhile by one WebSocket client.
 3. **floor.** The same clients polling ``GET /api/health`` (no auth, no
    database): what the server and client stack cost by themselves.
 
     .venv/bin/python bench/api_load.py
-    .venv/bin/python bench/api_load.py --clients 50 --seconds 10 --rows 300000
+    .venv/bin/python bench/api_load.py --clients 50 --seconds 10 --rows 500000
 """
 
 from __future__ import annotations
@@ -165,9 +166,14 @@ async def measure_delay(server: DemoServer, imports: int) -> list[float]:
 
 
 async def poll(
-    server: DemoServer, path: str, clients: int, seconds: float, max_requests: int
+    server: DemoServer,
+    path: str,
+    clients: int,
+    seconds: float,
+    max_requests: int,
+    stop: asyncio.Event | None = None,
 ) -> tuple[list[float], int, float]:
-    """``clients`` loops GETting ``path`` until time or count runs out: latencies (ms).
+    """``clients`` loops GETting ``path`` until time, count or ``stop``: latencies (ms).
 
     Each simulated client has its own ``httpx.AsyncClient`` (one keep-alive
     connection), as separate browsers would: one shared client's connection
@@ -188,7 +194,7 @@ async def poll(
 
     async def one_client(session: httpx.AsyncClient) -> None:
         nonlocal errors, budget
-        while time.monotonic() < deadline and budget > 0:
+        while time.monotonic() < deadline and budget > 0 and not (stop and stop.is_set()):
             budget -= 1
             started = time.perf_counter()
             response = await session.get(path)
@@ -237,9 +243,17 @@ async def main_async(args: argparse.Namespace, server: DemoServer, big: Path) ->
     results["floor"] = summary("GET /api/health (floor)", *floor)
     async with httpx.AsyncClient(base_url=server.url) as client:
         run_id = await start_import(client, server, big)
-        follower = asyncio.create_task(follow_ws(server, run_id))
+        finished = asyncio.Event()
+
+        async def follow() -> tuple[list[float], dict[str, Any]]:
+            try:
+                return await follow_ws(server, run_id)
+            finally:
+                finished.set()  # the load is measured while the import runs, not after
+
+        follower = asyncio.create_task(follow())
         load = await poll(
-            server, f"/api/jobs/{run_id}", args.clients, args.seconds, args.max_requests
+            server, f"/api/jobs/{run_id}", args.clients, args.seconds, args.max_requests, finished
         )
         status = (await client.get(f"/api/jobs/{run_id}", headers=server.auth)).json()
         delays, last = await follower
@@ -254,14 +268,17 @@ async def main_async(args: argparse.Namespace, server: DemoServer, big: Path) ->
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
     parser.add_argument("--clients", type=int, default=50)
-    parser.add_argument("--seconds", type=float, default=10.0, help="Length of the load phase.")
+    parser.add_argument(
+        "--seconds", type=float, default=10.0, help="Longest load phase (it ends with the import)."
+    )
     parser.add_argument("--max-requests", type=int, default=200_000)
-    parser.add_argument("--rows", type=int, default=300_000, help="Rows of the import under load.")
+    parser.add_argument("--rows", type=int, default=500_000, help="Rows of the import under load.")
     parser.add_argument("--imports", type=int, default=5, help="Imports followed for the delay.")
     parser.add_argument("--workers", type=int, default=2, help="Local pool size of the server.")
     args = parser.parse_args()
     from jobport.demo.data import write_csv
 
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="jobport-api-bench-") as tmp:
         folder = Path(tmp) / "demo"
         big = Path(tmp) / "big.csv"
@@ -275,6 +292,8 @@ def main() -> None:
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
         "platform": platform.platform(terse=True),
+        # Other work on the machine shares the cores: the 1-minute load before and after.
+        "load_average": [round(load_before, 2), round(os.getloadavg()[0], 2)],
     }
     print(json.dumps(results, indent=2))
 

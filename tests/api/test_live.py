@@ -154,6 +154,31 @@ def test_events_of_a_private_type_reach_clients_of_the_same_process(make_api: Ma
     assert api.engine.store.events_since(run["id"], 0) == []
 
 
+def test_an_idle_sse_stream_sends_keep_alives_until_its_run_ends(make_api: MakeApi) -> None:
+    api = make_api(gated=True, idle_seconds=0.05)
+    run = api.upload("items", items_csv(ROWS)).json()
+    with api.client.stream("GET", f"/api/jobs/{run['id']}/events", headers=api.auth()) as sse:
+        lines = sse.iter_lines()
+        assert next(line for line in lines if line.startswith("data: "))
+        assert next(line for line in lines if line.startswith(":")) == ": keep-alive"
+        api.client.post(f"/api/jobs/{run['id']}/cancel", headers=api.auth())
+        (final,) = list(_sse_messages(lines))
+    assert (final["event"], final["status"], final["seq"]) == ("JobFailed", "cancelled", 1)
+
+
+def test_a_client_leaving_early_leaves_no_subscription_behind(make_api: MakeApi) -> None:
+    api = make_api(gated=True)
+    run = api.upload("items", items_csv(ROWS)).json()
+    feed = api.client.app.state.jobport.feed  # type: ignore[attr-defined]
+    with api.client.websocket_connect(f"/api/jobs/{run['id']}/ws", headers=api.auth()) as ws:
+        assert ws.receive_json()["snapshot"] is True
+        assert feed.subscriber_count == 1
+    assert feed.subscriber_count == 0
+    with api.client.stream("GET", f"/api/jobs/{run['id']}/events", headers=api.auth()) as sse:
+        assert next(line for line in sse.iter_lines() if line.startswith("data: "))
+    assert feed.subscriber_count == 0
+
+
 @pytest.mark.parametrize("type_", ["items-polling", "items-quiet"])
 def test_types_without_live_events_answer_409_pointing_at_polling(api: Api, type_: str) -> None:
     run = api.upload(type_, items_csv(5)).json()

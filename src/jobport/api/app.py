@@ -25,6 +25,9 @@ failures, download their results.
 Authenticate with `Authorization: Bearer <token>` (create a user and its token
 with `jobport users create NAME`). Errors are RFC 9457 problem details
 (`application/problem+json`).
+
+Live progress: `GET /api/jobs/{id}/events` (server-sent events) and the
+WebSocket `/api/jobs/{id}/ws` (same messages; OpenAPI cannot describe it).
 """
 
 

@@ -262,7 +262,8 @@ def create_router(
                 caller,
                 type=type,
                 options=_json_object(fields.get("options"), "options"),
-                format=fields.get("format") or _format_of(upload.filename, job_type),
+                # None: the dispatcher goes by the file name's extension.
+                format=fields.get("format") or None,
                 read=read,
                 retry_of=retry_of,
                 source_name=upload.filename,
@@ -450,11 +451,15 @@ def create_router(
 
             group.start_soon(until_disconnect)
             messages = follow(store, live, run.id, idle_seconds=idle_seconds)
-            async with contextlib.aclosing(messages):
-                async for message in messages:
-                    if message is not None:
-                        await websocket.send_json(message)
-            await websocket.close(1000)
+            try:
+                async with contextlib.aclosing(messages):
+                    async for message in messages:
+                        if message is not None:
+                            await websocket.send_json(message)
+            except JobportError as exc:  # e.g. the run was deleted meanwhile
+                await websocket.close(4000 + exc.status_code, exc.message[:120])
+            else:
+                await websocket.close(1000)
             group.cancel_scope.cancel()
 
     # -- exports ----------------------------------------------------------------------------
@@ -534,12 +539,6 @@ def _json_object(text: str | None, name: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise InputError(f"'{name}' must be a JSON object, not {type(value).__name__}")
     return value
-
-
-def _format_of(filename: str | None, job_type: JobType) -> str | None:
-    """The format named by the file's extension, when the type accepts it."""
-    suffix = (filename or "").rpartition(".")[2].lower()
-    return suffix if suffix in job_type.formats else None
 
 
 def _aware(moment: datetime | None) -> datetime | None:
