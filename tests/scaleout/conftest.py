@@ -53,24 +53,38 @@ def wait_until(
 # -- PostgreSQL -------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def pg_url(postgres_url: str) -> Iterator[str]:
-    """A fresh, migrated database of its own (dropped after the test)."""
+@contextlib.contextmanager
+def scratch_database(server_url: str, *, migrated: bool) -> Iterator[str]:
+    """A database of its own on the server of ``server_url``, dropped afterwards."""
     name = f"jobport_scaleout_{uuid.uuid4().hex[:12]}"
-    admin = make_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    admin = make_engine(server_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    parts = urlsplit(postgres_url)
-    url = urlunsplit(parts._replace(path=f"/{name}"))
-    engine = make_engine(url)
-    upgrade(engine)
-    engine.dispose()
+    url = urlunsplit(urlsplit(server_url)._replace(path=f"/{name}"))
+    if migrated:
+        engine = make_engine(url)
+        upgrade(engine)
+        engine.dispose()
     try:
         yield url
     finally:
         with admin.connect() as conn:
             conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.dispose()
+
+
+@pytest.fixture
+def pg_url(postgres_url: str) -> Iterator[str]:
+    """A fresh, migrated database of its own (dropped after the test)."""
+    with scratch_database(postgres_url, migrated=True) as url:
+        yield url
+
+
+@pytest.fixture
+def empty_pg_url(postgres_url: str) -> Iterator[str]:
+    """A fresh database without any table (dropped after the test)."""
+    with scratch_database(postgres_url, migrated=False) as url:
+        yield url
 
 
 @pytest.fixture

@@ -8,7 +8,8 @@
 - a worker SIGKILLed while it holds a chunk: the run finishes on the other
   worker with every row exactly once.
 
-Timing is never asserted; every wait polls the store against a deadline.
+Both tests run once on Redis and once on RabbitMQ. Timing is never asserted; every
+wait polls the store against a deadline.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from jobport.store.jobstore import event_from_dict
 from jobport.store.records import RunRecord
 from jobport.store.tables import job_chunks
 
-from .conftest import S3Server, Workers, broker_on_redis, wait_until, worker_environment
+from .conftest import S3Server, Workers, wait_until, worker_environment
 
 pytestmark = [pytest.mark.postgres, pytest.mark.timeout(240)]
 
@@ -215,65 +216,58 @@ def test_import_and_export_through_celery_workers(
             assert event_from_dict(payload).run_id == run.id
 
 
-@pytest.mark.redis
 def test_killed_worker_run_finishes_on_the_other(
-    redis_url: str,
+    broker: str,
+    queue_name: str,
     pg_url: str,
     tmp_path: Path,
     workers: Workers,
     customers_csv: tuple[Path, int],
 ) -> None:
     path, invalid = customers_csv
-    broker = broker_on_redis(redis_url)
-    queue = f"jobport-test-kill-{tmp_path.name[-12:]}"
     settings: dict[str, Any] = {
         "database_url": pg_url,
         "storage_url": str(tmp_path / "files"),
         "app": "jobport.demo",
         "broker_url": broker,
-        "celery_queue": queue,
+        "celery_queue": queue_name,
         "lease_seconds": LEASE_SECONDS,
     }
     env = worker_environment(**settings)
     workers.start("victim", env)
     workers.start("survivor", env)
-    try:
-        with Jobport(Settings(**settings, executor="celery")) as engine:
-            run = engine.import_file("customers", path)
+    with Jobport(Settings(**settings, executor="celery")) as engine:
+        run = engine.import_file("customers", path)
 
-            def victim_holds_a_chunk() -> tuple[int] | None:
-                """The number of a chunk a pool process of the victim is working on."""
-                workers.check_alive()
-                marks = [f":{pid}/" for pid in workers.pool_pids("victim")]
-                with engine.database.connect() as conn:
-                    held = conn.execute(
-                        sa.select(job_chunks.c.no, job_chunks.c.lease_owner).where(
-                            job_chunks.c.run_id == run.id, job_chunks.c.status == "running"
-                        )
-                    ).all()
-                for no, owner in held:
-                    if owner and any(mark in owner for mark in marks):
-                        return (int(no),)
-                return None
+        def victim_holds_a_chunk() -> tuple[int] | None:
+            """The number of a chunk a pool process of the victim is working on."""
+            workers.check_alive()
+            marks = [f":{pid}/" for pid in workers.pool_pids("victim")]
+            with engine.database.connect() as conn:
+                held = conn.execute(
+                    sa.select(job_chunks.c.no, job_chunks.c.lease_owner).where(
+                        job_chunks.c.run_id == run.id, job_chunks.c.status == "running"
+                    )
+                ).all()
+            for no, owner in held:
+                if owner and any(mark in owner for mark in marks):
+                    return (int(no),)
+            return None
 
-            (killed_chunk,) = wait_until(
-                victim_holds_a_chunk, timeout=60, what="the victim to hold a chunk", interval=0.02
-            )
-            workers.kill("victim")
-            del workers.processes["victim"]
+        (killed_chunk,) = wait_until(
+            victim_holds_a_chunk, timeout=60, what="the victim to hold a chunk", interval=0.02
+        )
+        workers.kill("victim")
+        del workers.processes["victim"]
 
-            run = wait_for_run(engine, run.id, workers)
-            assert (run.status, run.processed, run.failed) == (
-                "completed_with_errors",
-                ROWS,
-                invalid,
-            )
-            assert target_ids(engine) == sorted(valid_ids())
-            chunks = {c["no"]: c for c in engine.store.chunks(run.id)}
-            assert chunks[killed_chunk]["attempts"] >= 2, "the killed chunk ran again"
-            assert all(c["status"] == "done" for c in chunks.values())
-            assert sum(c["processed"] for c in chunks.values()) == ROWS
-    finally:
-        from .conftest import delete_queues
-
-        delete_queues(broker, [queue])
+        run = wait_for_run(engine, run.id, workers)
+        assert (run.status, run.processed, run.failed) == (
+            "completed_with_errors",
+            ROWS,
+            invalid,
+        )
+        assert target_ids(engine) == sorted(valid_ids())
+        chunks = {c["no"]: c for c in engine.store.chunks(run.id)}
+        assert chunks[killed_chunk]["attempts"] >= 2, "the killed chunk ran again"
+        assert all(c["status"] == "done" for c in chunks.values())
+        assert sum(c["processed"] for c in chunks.values()) == ROWS

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import subprocess
+import sys
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -153,6 +155,23 @@ def test_import_lands_exact_values_then_merges_updates(engine: Jobport, tmp_path
             ).scalar_one()
             == 0
         ), "columns the file does not carry keep their defaults"
+
+
+def test_db_upgrade_command_on_postgresql(empty_pg_url: str) -> None:
+    """``jobport db upgrade`` creates the state tables, and is a no-op the second time."""
+    command = [str(Path(sys.executable).parent / "jobport"), "--database-url", empty_pg_url]
+    for _ in range(2):
+        done = subprocess.run(
+            [*command, "db", "upgrade"], capture_output=True, text=True, timeout=120, check=False
+        )
+        assert done.returncode == 0, done.stderr
+        assert "state tables at revision" in done.stdout
+    engine = sa.create_engine(empty_pg_url.replace("postgresql://", "postgresql+psycopg://"))
+    try:
+        tables = set(sa.inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+    assert {"job_runs", "job_chunks", "job_events", "job_failures"} <= tables
 
 
 def test_rejected_rows_are_not_written(engine: Jobport, tmp_path: Path) -> None:
