@@ -188,14 +188,24 @@ def create_router(
 
     # -- job types --------------------------------------------------------------------------
 
+    described: dict[str, JobTypeOut] = {}
+
+    def describe(job_type: JobType, caller: Principal) -> JobTypeOut:
+        # The registry does not change while the process runs: build each type's
+        # JSON Schemas once (milliseconds each), then only say whether the caller may start it.
+        if job_type.type not in described:
+            described[job_type.type] = JobTypeOut.of(job_type, can_start=False)
+        return described[job_type.type].model_copy(
+            update={"can_start": may_start(job_type, caller)}
+        )
+
     @router.get("/job-types", summary="Every job type, with what a form needs", responses=auth)
     def job_types(caller: Caller) -> list[JobTypeOut]:
-        return [JobTypeOut.of(t, can_start=may_start(t, caller)) for t in engine.registry]
+        return [describe(t, caller) for t in engine.registry]
 
     @router.get("/job-types/{type}", summary="One job type", responses=responses(401, 404))
     def job_type(type: str, caller: Caller) -> JobTypeOut:
-        found = engine.registry.get(type)
-        return JobTypeOut.of(found, can_start=may_start(found, caller))
+        return describe(engine.registry.get(type), caller)
 
     # -- starting runs ----------------------------------------------------------------------
 
