@@ -269,5 +269,8 @@ def test_events_reach_a_websocket_client_through_redis(make_api: MakeApi, redis_
             api.gate.release()
             messages += _ws_messages(ws)
     _check_sequence(messages, chunks=5, total=ROWS)
-    # Stamped by the workers' Redis publisher (the outbox is not read by this feed).
-    assert all(m["committed_at"] for m in messages[1:])
+    # Two workers publish after their commits, so Redis may carry seq 2 before seq 1: the
+    # reader then fills seq 1 from the store (no committed_at) and drops the late copy. The
+    # last event can only have come through Redis (nothing was idle long enough to check the
+    # store, and nothing higher arrived to reveal a gap), stamped by a worker's publisher.
+    assert messages[-1]["committed_at"]
