@@ -177,6 +177,9 @@ def bench_write_path(path: Path, rows: int, server: str) -> dict:
         ]  # fmt: skip
     out: dict[str, object] = {"figure": "bulk_path_alone", "rows": rows}
     with scratch_database(server) as url:
+        # The floor again, right before, into the same kind of table: same conditions.
+        floor_seconds = floor(path, url, rows)
+        out["floor_seconds"] = round(floor_seconds, 2)
         engine = make_engine(url)
         customers.create(engine)
         for label in ("direct", "merge"):
@@ -190,6 +193,7 @@ def bench_write_path(path: Path, rows: int, server: str) -> dict:
             seconds = time.perf_counter() - started
             out[f"{label}_seconds"] = round(seconds, 2)
             out[f"{label}_rows_per_s"] = round(rows / seconds)
+            out[f"{label}_ratio_to_floor"] = round(floor_seconds / seconds, 3)
         engine.dispose()
     return out
 
