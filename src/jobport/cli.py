@@ -6,34 +6,31 @@ code; a traceback is shown only with JOBPORT_DEBUG=1.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated
 
 import typer
-from pydantic import ValidationError
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskProgressColumn,
-    TextColumn,
-    TimeElapsedColumn,
-)
 from rich.table import Table
 
 from jobport import cli_kinds, cli_server, cli_worker
+from jobport.cli_common import (
+    Context,
+    describe_run,
+    err,
+    finish_run,
+    out,
+    parse_options,
+    print_json,
+    progress_bar,
+    state_of,
+    status_markup,
+    total_text,
+)
 from jobport.dispatch import StartRequest
-from jobport.engine import Jobport
-from jobport.errors import ConfigurationError, InputError, JobportError
-from jobport.settings import Settings
-from jobport.store import RunFilter, RunRecord
+from jobport.errors import InputError, JobportError
+from jobport.store import RunFilter
 
 app = typer.Typer(
     name="jobport",
@@ -44,33 +41,6 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="The state database.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
-
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-
-
-@dataclass
-class Context:
-    overrides: dict[str, Any] = field(default_factory=dict)
-    _engine: Jobport | None = None
-
-    def settings(self) -> Settings:
-        try:
-            return Settings(**self.overrides)
-        except ValidationError as exc:
-            first = exc.errors(include_url=False)[0]
-            name = "JOBPORT_" + str(first["loc"][0]).upper() if first["loc"] else "settings"
-            raise ConfigurationError(f"{name}: {first['msg']}") from None
-
-    def engine(self, **kwargs: Any) -> Jobport:
-        if self._engine is None:
-            self._engine = Jobport(self.settings(), **kwargs)
-        return self._engine
-
-    def close(self) -> None:
-        if self._engine is not None:
-            self._engine.close()
-            self._engine = None
 
 
 @app.callback()
@@ -113,12 +83,6 @@ def main_options(
     ctx.call_on_close(state.close)
 
 
-def _state(ctx: typer.Context) -> Context:
-    state = ctx.obj
-    assert isinstance(state, Context)
-    return state
-
-
 # -- job types --------------------------------------------------------------------------------
 
 
@@ -130,7 +94,7 @@ def types_command(
     """List the job types of the app, grouped by kind."""
     from jobport.registry import load_registry
 
-    registry = load_registry(_state(ctx).settings().app)
+    registry = load_registry(state_of(ctx).settings().app)
     if as_json:
         items = []
         for job_type in registry:
@@ -138,7 +102,7 @@ def types_command(
             item["columns"] = job_type.columns()
             item["options_schema"] = job_type.options_json_schema()
             items.append(item)
-        _print_json(items)
+        print_json(items)
         return
     if not len(registry):
         err.print("no job types: point --app (or JOBPORT_APP) at the module that declares them")
@@ -184,15 +148,15 @@ def import_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the final run as JSON.")] = False,
 ) -> None:
     """Import FILE with job type TYPE, showing progress until the run ends."""
-    engine = _state(ctx).engine()
+    engine = state_of(ctx).engine()
     if not file.is_file():
         raise InputError(f"{file}: no such file")
     read = {k: v for k, v in {"encoding": encoding, "delimiter": delimiter}.items() if v}
-    with _progress(as_json) as on_update:
+    with progress_bar(as_json) as on_update:
         run = engine.start(
             StartRequest(
                 type=job_type,
-                options=_parse_options(option),
+                options=parse_options(option),
                 owner=owner,
                 read=read,
                 retry_of=retry_of,
@@ -202,7 +166,7 @@ def import_command(
         )
         on_update(run)
         run = engine.wait(run.id, on_update=on_update)
-    _finish(run, as_json)
+    finish_run(run, as_json)
 
 
 @app.command()
@@ -212,10 +176,10 @@ def resume(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Continue a failed, cancelled or interrupted run from its unfinished chunks."""
-    engine = _state(ctx).engine()
-    with _progress(as_json) as on_update:
+    engine = state_of(ctx).engine()
+    with progress_bar(as_json) as on_update:
         run = engine.wait(engine.resume(run_id).id, on_update=on_update)
-    _finish(run, as_json)
+    finish_run(run, as_json)
 
 
 @app.command()
@@ -225,10 +189,10 @@ def retry(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Run again only the chunks of a run that failed."""
-    engine = _state(ctx).engine()
-    with _progress(as_json) as on_update:
+    engine = state_of(ctx).engine()
+    with progress_bar(as_json) as on_update:
         run = engine.wait(engine.retry(run_id).id, on_update=on_update)
-    _finish(run, as_json)
+    finish_run(run, as_json)
 
 
 @app.command()
@@ -238,11 +202,11 @@ def cancel(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Cancel a run: no new chunk starts; rows already committed stay."""
-    run = _state(ctx).engine(executor="inline").cancel(run_id)
+    run = state_of(ctx).engine(executor="inline").cancel(run_id)
     if as_json:
-        _print_json(run.to_dict())
+        print_json(run.to_dict())
     else:
-        out.print(f"run {run.id} cancelled after {run.processed:,} of {_total(run)} rows")
+        out.print(f"run {run.id} cancelled after {run.processed:,} of {total_text(run)} rows")
 
 
 # -- looking at runs --------------------------------------------------------------------------
@@ -255,12 +219,12 @@ def status(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Show one run."""
-    run = _state(ctx).engine(executor="inline").run(run_id)
+    run = state_of(ctx).engine(executor="inline").run(run_id)
     if as_json:
-        _print_json(run.to_dict())
+        print_json(run.to_dict())
         return
     table = Table(show_header=False, box=None)
-    for label, value in _describe(run):
+    for label, value in describe_run(run):
         table.add_row(f"[bold]{label}[/]", value)
     out.print(table)
 
@@ -276,12 +240,12 @@ def history(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """List runs, newest first."""
-    engine = _state(ctx).engine(executor="inline")
+    engine = state_of(ctx).engine(executor="inline")
     runs, count = engine.store.list_runs(
         RunFilter(kind=kind, type=job_type, status=status_filter, owner=owner), limit=limit
     )
     if as_json:
-        _print_json([run.to_dict() for run in runs])
+        print_json([run.to_dict() for run in runs])
         return
     table = Table(
         "id",
@@ -298,8 +262,8 @@ def history(
             run.id,
             run.type,
             run.kind,
-            _status_markup(run.status),
-            f"{run.processed:,}/{_total(run)}",
+            status_markup(run.status),
+            f"{run.processed:,}/{total_text(run)}",
             f"{run.failed:,}",
             run.created_at.strftime("%Y-%m-%d %H:%M:%S"),
         )
@@ -318,7 +282,7 @@ def failures(
     """Write the error report of a run: the original columns, the line and the error."""
     from jobport.reports import write_report
 
-    engine = _state(ctx).engine(executor="inline")
+    engine = state_of(ctx).engine(executor="inline")
     run = engine.run(run_id)
     if out_path is None:
         write_report(engine.store, run, sys.stdout)
@@ -337,7 +301,7 @@ def db_upgrade(ctx: typer.Context) -> None:
     from jobport.store import make_engine
     from jobport.store.migrations import current, upgrade
 
-    database = make_engine(_state(ctx).settings().database_url)
+    database = make_engine(state_of(ctx).settings().database_url)
     try:
         upgrade(database)
         out.print(f"state tables at revision {current(database)}")
@@ -369,109 +333,6 @@ cli_worker.register(app)
 
 
 # -- helpers ----------------------------------------------------------------------------------
-
-
-def _parse_options(pairs: list[str] | None) -> dict[str, Any]:
-    options: dict[str, Any] = {}
-    for pair in pairs or []:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise InputError(f"option '{pair}' is not key=value")
-        options[key.strip()] = value
-    return options
-
-
-@contextmanager
-def _progress(quiet: bool) -> Iterator[Callable[[RunRecord], None]]:
-    if quiet or not err.is_terminal:
-        yield lambda run: None
-        return
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        TaskProgressColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]} rows/s"),
-        TextColumn("ETA {task.fields[eta]}"),
-        TimeElapsedColumn(),
-        console=err,
-        transient=False,
-    ) as progress:
-        task = progress.add_task("queued", total=None, rate="-", eta="-")
-
-        def update(run: RunRecord) -> None:
-            progress.update(
-                task,
-                description=f"{run.type} {run.status}",
-                total=run.total,
-                completed=run.processed,
-                rate=f"{run.rows_per_second:,.0f}" if run.rows_per_second else "-",
-                eta=f"{run.eta_seconds:.0f}s" if run.eta_seconds is not None else "-",
-            )
-
-        yield update
-
-
-def _finish(run: RunRecord, as_json: bool) -> None:
-    if as_json:
-        _print_json(run.to_dict())
-    else:
-        out.print(
-            f"run {run.id} {_status_markup(run.status)}: {run.processed:,} of {_total(run)} rows,"
-            f" {run.failed:,} failed" + (f" (see: jobport failures {run.id})" if run.failed else "")
-        )
-    if run.status not in ("completed", "completed_with_errors"):
-        _fail(run.error or f"run ended {run.status}", code=1)
-
-
-def _describe(run: RunRecord) -> list[tuple[str, str]]:
-    rows = [
-        ("id", run.id),
-        ("type", f"{run.type} ({run.kind})"),
-        ("status", _status_markup(run.status)),
-        ("rows", f"{run.processed:,} of {_total(run)} processed, {run.failed:,} failed"),
-        ("chunks", f"{run.chunks_done} of {run.chunks_total} done"),
-        ("created", run.created_at.isoformat()),
-        ("started", run.started_at.isoformat() if run.started_at else "-"),
-        ("finished", run.finished_at.isoformat() if run.finished_at else "-"),
-    ]
-    if run.rows_per_second:
-        rows.append(("rate", f"{run.rows_per_second:,.0f} rows/s"))
-    if run.source_name:
-        rows.append(("file", run.source_name))
-    if run.owner:
-        rows.append(("owner", run.owner))
-    if run.error:
-        rows.append(("error", run.error))
-    if run.retry_of:
-        rows.append(("retry of", run.retry_of))
-    if run.retried_by:
-        rows.append(("retried by", ", ".join(run.retried_by)))
-    return rows
-
-
-def _total(run: RunRecord) -> str:
-    return f"{run.total:,}" if run.total is not None else "?"
-
-
-def _status_markup(status: str) -> str:
-    colour = {
-        "completed": "green",
-        "completed_with_errors": "yellow",
-        "failed": "red",
-        "cancelled": "magenta",
-        "running": "cyan",
-    }.get(status, "white")
-    return f"[{colour}]{status}[/]"
-
-
-def _print_json(value: Any) -> None:
-    sys.stdout.write(json.dumps(value, default=str) + "\n")
-
-
-def _fail(message: str, *, code: int) -> NoReturn:
-    err.print(f"[red]error:[/] {message}", markup=True, highlight=False)
-    raise typer.Exit(code)
 
 
 def _is_usage_error(exc: Exception) -> bool:

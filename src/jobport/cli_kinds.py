@@ -91,21 +91,21 @@ def sync_command(
     as_json: AsJson = False,
 ) -> None:
     """Sync TYPE from its source, continuing after the last page synced."""
-    from jobport.cli import _finish, _parse_options, _progress, _state
+    from jobport.cli_common import finish_run, parse_options, progress_bar, state_of
     from jobport.dispatch import StartRequest
 
-    engine = _state(ctx).engine()
+    engine = state_of(ctx).engine()
     _check_kind(engine, job_type, "sync")
     read = {"full": True} if full else {}
-    with _progress(as_json) as on_update:
+    with progress_bar(as_json) as on_update:
         run = engine.start(
-            StartRequest(type=job_type, options=_parse_options(option), owner=owner, read=read)
+            StartRequest(type=job_type, options=parse_options(option), owner=owner, read=read)
         )
         on_update(run)
         run = engine.wait(run.id, on_update=on_update)
     if run.finished and run.status.startswith("completed"):
         run = _wait_for_result(engine, run)
-    _finish(run, as_json)
+    finish_run(run, as_json)
 
 
 @exports_app.command("cleanup")
@@ -114,12 +114,12 @@ def cleanup_command(
     as_json: AsJson = False,
 ) -> None:
     """Delete export and report files past their expiry."""
-    from jobport.cli import _print_json, _state, out
+    from jobport.cli_common import out, print_json, state_of
 
-    engine = _state(ctx).engine(executor="inline")
+    engine = state_of(ctx).engine(executor="inline")
     deleted = cleanup_expired(engine)
     if as_json:
-        _print_json({"deleted": deleted})
+        print_json({"deleted": deleted})
     else:
         out.print(f"{len(deleted)} expired file(s) deleted")
 
@@ -165,29 +165,38 @@ def _run_to_file(
     *,
     kind: str,
 ) -> None:
-    from jobport.cli import _fail, _finish, _parse_options, _print_json, _progress, _state, err, out
+    from jobport.cli_common import (
+        err,
+        fail,
+        finish_run,
+        out,
+        parse_options,
+        print_json,
+        progress_bar,
+        state_of,
+    )
     from jobport.dispatch import StartRequest
 
-    engine = _state(ctx).engine()
+    engine = state_of(ctx).engine()
     _check_kind(engine, job_type, kind)
-    with _progress(as_json) as on_update:
+    with progress_bar(as_json) as on_update:
         run = engine.start(
-            StartRequest(type=job_type, options=_parse_options(option), owner=owner, format=fmt)
+            StartRequest(type=job_type, options=parse_options(option), owner=owner, format=fmt)
         )
         on_update(run)
         run = engine.wait(run.id, on_update=on_update)
     if not run.status.startswith("completed"):
-        _finish(run, as_json)
+        finish_run(run, as_json)
         return
     run = _wait_for_result(engine, run)
     result = run.result or {}
     if not run.result_key:
-        _fail(result.get("error") or "the run completed without a file", code=1)
+        fail(result.get("error") or "the run completed without a file", code=1)
     target = out_path or Path(str(result.get("filename") or Path(run.result_key).name))
     with open(target, "wb") as handle:
         engine.files.copy_out(run.result_key, handle)
     if as_json:
-        _print_json({**run.to_dict(), "out": str(target)})
+        print_json({**run.to_dict(), "out": str(target)})
         return
     out.print(
         f"run {run.id} [green]{run.status}[/]: {result.get('rows', 0):,} rows written to "

@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 
 if TYPE_CHECKING:
-    from jobport.cli import Context
+    from jobport.cli_common import Context
     from jobport.settings import Settings
 
 APP_FACTORY = "jobport.api.app:app_from_env"
