@@ -12,6 +12,7 @@ against a deadline with :func:`wait_until`.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -123,7 +124,11 @@ def queue_name(broker: str) -> Iterator[str]:
 
 
 def delete_queues(broker_url: str, names: list[str]) -> None:
-    """Remove the test's queues from the broker (RabbitMQ keeps declared queues)."""
+    """Remove the test's queues from the broker (RabbitMQ keeps declared queues).
+
+    On Redis, also forget the deliveries a killed worker left unacknowledged
+    on those queues, so no later worker restores them into a queue nobody reads.
+    """
     from kombu import Connection
 
     with contextlib.suppress(Exception), Connection(broker_url, connect_timeout=3) as conn:
@@ -131,6 +136,21 @@ def delete_queues(broker_url: str, names: list[str]) -> None:
         for name in names:
             with contextlib.suppress(Exception):
                 channel.queue_delete(name)
+    if broker_url.startswith("redis"):
+        import redis
+
+        client = redis.Redis.from_url(broker_url)
+        with contextlib.suppress(Exception):
+            for name in names:  # the queue's lists (one per priority) and bindings
+                keys = list(client.scan_iter(match=f"*{name}*"))
+                if keys:
+                    client.delete(*keys)
+            for tag, raw in client.hgetall("unacked").items():
+                with contextlib.suppress(ValueError, IndexError, TypeError):
+                    if json.loads(raw)[2] in names:
+                        client.hdel("unacked", tag)
+                        client.zrem("unacked_index", tag)
+        client.close()
 
 
 # -- worker subprocesses ----------------------------------------------------------------------
