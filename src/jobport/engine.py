@@ -5,13 +5,14 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from jobport.dispatch import Dispatcher, StartRequest, dispatcher_id, limits_from
-from jobport.errors import ConfigurationError
+from jobport.errors import ConfigurationError, RunStateError
 from jobport.events import EventBus, JobEvent
 from jobport.executors import Executor
 from jobport.files import FileStore
@@ -20,6 +21,10 @@ from jobport.settings import ExecutorName, Settings
 from jobport.store import JobStore, RunRecord, make_engine
 from jobport.store.migrations import upgrade
 from jobport.worker import WorkerContext
+
+if TYPE_CHECKING:
+    from jobport.executors.local import Recovered
+    from jobport.store.jobstore import Reclaimed
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +70,13 @@ class Jobport:
             max_upload_bytes=self.settings.max_upload_bytes,
             limits=limits_from(self.settings),
         )
+        self._sweeper: Sweeper | None = None
         if recover:
-            self.recover()
+            self._recover(starting=True)
+        if self.executor_name == "local":
+            # The parent of a process pool is long-lived while its runs last: it
+            # takes back the chunks of lost workers and re-delivers lost deliveries.
+            self.start_sweeper()
 
     # -- wiring -----------------------------------------------------------------------------
 
@@ -87,6 +97,7 @@ class Jobport:
                 self.settings,
                 workers=self.settings.workers or os.cpu_count() or 2,
                 on_lost_workers=self._lost_workers,
+                on_give_up=self._give_up,
             )
         if name == "celery":
             from jobport.executors.celery import CeleryExecutor
@@ -171,19 +182,45 @@ class Jobport:
         return run
 
     def resume(self, run_id: str) -> RunRecord:
-        """Continue a stopped or interrupted run from its unfinished chunks."""
-        self.sweep_events_only()
+        """Continue a stopped or interrupted run from its unfinished chunks.
+
+        A failed or cancelled run gets its failed and cancelled chunks back; an
+        interrupted one (still ``running``, its process dead) gets the chunks that
+        process held. Chunks already done are never run again. A completed run,
+        or one still running in a live process of this host, is refused.
+        """
+        self._take_over(run_id)
         chunks = self.store.reopen_chunks(run_id, only_failed=False)
         self.store.adopt_run(run_id, dispatcher_id())
         self.dispatcher.resubmit(run_id, chunks)
         return self.store.get_run(run_id)
 
     def retry(self, run_id: str) -> RunRecord:
-        """Run the failed chunks of a run again (and any never started)."""
+        """Run the failed chunks of a run again (and those its failure kept from starting).
+
+        Chunks already done are never run again; rows that failed validation are
+        not chunks that failed: correct them in the error report and import it
+        with ``retry_of``.
+        """
+        self._take_over(run_id)
         chunks = self.store.reopen_chunks(run_id, only_failed=True)
         self.store.adopt_run(run_id, dispatcher_id())
         self.dispatcher.resubmit(run_id, chunks)
         return self.store.get_run(run_id)
+
+    def _take_over(self, run_id: str) -> None:
+        """Before resuming a run: refuse a live one; take back what a dead process held."""
+        run = self.store.get_run(run_id)
+        if not run.finished and run.dispatcher and run.dispatcher != dispatcher_id():
+            state = _process_state(run.dispatcher)
+            if state == "alive":
+                raise RunStateError(
+                    f"run {run_id} is still running in process {run.dispatcher}; wait for "
+                    "it to end, or cancel the run first"
+                )
+            if state == "dead":
+                self._reclaim({run.dispatcher: _died(run.dispatcher)})
+        self.sweep_events_only()
 
     def _publish(self, event: JobEvent | None, strategy: str) -> None:
         if event is not None and (strategy != "none" or event.terminal):
@@ -192,52 +229,127 @@ class Jobport:
     # -- recovery ---------------------------------------------------------------------------
 
     def sweep(self) -> int:
-        """Put back chunks whose lease expired and re-deliver them; returns how many."""
-        requeued, events = self.store.requeue_expired()
+        """Take back chunks whose lease expired and deliver them again; returns how many.
+
+        Only runs of this process's job types are swept (it must be able to
+        deliver them again). With the local executor it also re-delivers the
+        pending chunks of this process's runs that are not on their way (a
+        delivery lost with a broken pool, say), so nothing waits forever.
+        """
+        requeued, events = self.store.requeue_expired(types=[t.type for t in self.registry])
         for event in events:
             self.bus.publish(event)
         for run_id, no in requeued:
             self.dispatcher.resubmit(run_id, [no])
+        pump = getattr(self.executor, "pump", None)
+        if pump is not None:
+            me = dispatcher_id()
+            for run in self.store.active_runs():
+                if run.dispatcher == me:
+                    pump(run.id, self.store.pending_chunks(run.id))
         return len(requeued)
 
-    def recover(self) -> list[str]:
-        """Adopt runs whose dispatching process on this host died, and re-deliver them.
+    def start_sweeper(self, interval: float | None = None) -> Sweeper:
+        """Run :meth:`sweep` every ``interval`` seconds on a thread until :meth:`close`.
 
-        Called by long-lived embedded processes (server, demo) on start-up, so
-        no run stays ``running`` forever after a crash or a reboot.
+        The default interval is ``JOBPORT_SWEEP_SECONDS``, else half the lease
+        (at most 10 s). Long-lived processes run one: the parent of the local
+        pool does so by itself, and so should a server or a worker process.
+        Starting it again returns the running one.
         """
-        host = dispatcher_id().split(":", 1)[0]
+        if self._sweeper is not None and self._sweeper.running:
+            return self._sweeper
+        every = interval or self.settings.sweep_seconds or min(self.settings.lease_seconds / 2, 10)
+        self._sweeper = Sweeper(self.sweep, every)
+        self._sweeper.start()
+        return self._sweeper
+
+    def stop_sweeper(self) -> None:
+        sweeper, self._sweeper = self._sweeper, None
+        if sweeper is not None:
+            sweeper.stop()
+
+    def recover(self) -> list[str]:
+        """Adopt the runs whose dispatching process on this host died, and deliver them.
+
+        Called by long-lived embedded processes (server, demo) on start-up
+        (``Jobport(recover=True)``), so no run stays ``running`` forever after a
+        crash or a reboot. The chunks the dead process and its workers held are
+        taken back at once, each counted as a failed attempt (a chunk whose input
+        kills the process must not loop), and every pending chunk is delivered
+        again. Runs dispatched from another host are left to that host and to the
+        sweeper; runs of job types this process does not know are left alone.
+        Returns the ids of the adopted runs.
+        """
+        return self._recover(starting=False)
+
+    def _recover(self, *, starting: bool) -> list[str]:
+        me = dispatcher_id()
+        dead: dict[str, str | None] = {}
         adopted = []
         for run in self.store.active_runs():
-            owner_host, _, pid = (run.dispatcher or "").partition(":")
-            if owner_host == host and pid.isdigit() and _alive(int(pid)):
+            if run.type not in self.registry:
                 continue
-            if owner_host == host:
-                self.store.expire_leases_of(f"{owner_host}:{pid}/")
+            if run.dispatcher is not None:
+                # At start-up nothing is ours yet: a run naming our own pid was
+                # dispatched by an earlier process that had it (a restarted container).
+                state = "dead" if starting and run.dispatcher == me else None
+                state = state or _process_state(run.dispatcher)
+                if state != "dead":
+                    continue
+                dead[run.dispatcher] = _died(run.dispatcher)
             adopted.append(run.id)
-        self.store.requeue_expired()
+        self._reclaim(dead)
+        self.sweep_events_only()
         for run_id in adopted:
-            self.store.adopt_run(run_id, dispatcher_id())
+            if self.store.get_run(run_id).finished:
+                continue  # a chunk the dead process held was out of attempts
+            self.store.adopt_run(run_id, me)
             self.dispatcher.resubmit(run_id, self.store.pending_chunks(run_id))
         return adopted
 
-    def _lost_workers(self, owner_prefix: str) -> list[tuple[str, int]]:
-        self.store.expire_leases_of(owner_prefix)
-        self.sweep_events_only()
-        me = dispatcher_id()
-        return [
-            (run.id, no)
-            for run in self.store.active_runs()
-            if run.dispatcher == me
-            for no in self.store.pending_chunks(run.id)
-        ]
+    def _reclaim(self, owners: Mapping[str, str | None]) -> Reclaimed:
+        reclaimed = self.store.lose_leases(owners)
+        for event in reclaimed.events:
+            self.bus.publish(event)
+        return reclaimed
+
+    def _lost_workers(
+        self, owners: Mapping[str, str | None], deliveries: Collection[tuple[str, int]]
+    ) -> Recovered:
+        """The local pool lost its workers: take back their chunks (see LocalExecutor).
+
+        Returns what to deliver again: the chunks taken back and the lost
+        deliveries, where the run still goes on and the chunk is still pending.
+        """
+        from jobport.executors.local import Recovered
+
+        reclaimed = self._reclaim(owners)
+        wanted = set(deliveries) | set(reclaimed.requeued)
+        redeliver = []
+        for run_id in sorted({run_id for run_id, _ in wanted}):
+            run = self.store.find_run(run_id)
+            if run is None or run.finished:
+                continue
+            pending = self.store.pending_chunks(run_id)
+            redeliver += [(run_id, no) for no in pending if (run_id, no) in wanted]
+        return Recovered(redeliver, reclaimed.charged)
+
+    def _give_up(self, run_ids: Sequence[str], reason: str) -> None:
+        """The local pool cannot deliver these runs' chunks: fail the runs, saying why."""
+        for run_id in run_ids:
+            event = self.store.fail_run(run_id, reason)
+            if event is not None:
+                self.bus.publish(event)
 
     def sweep_events_only(self) -> None:
+        """Take back chunks whose lease expired, without delivering them."""
         _, events = self.store.requeue_expired()
         for event in events:
             self.bus.publish(event)
 
     def close(self) -> None:
+        self.stop_sweeper()
         self.executor.close()
         self.database.dispose()
 
@@ -246,6 +358,50 @@ class Jobport:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+class Sweeper:
+    """A daemon thread calling ``sweep`` every ``interval`` seconds until stopped."""
+
+    def __init__(self, sweep: Callable[[], int], interval: float) -> None:
+        self.interval = interval
+        self._sweep = sweep
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="jobport-sweeper", daemon=True)
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive() and not self._stop.is_set()
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float | None = 30) -> None:
+        self._stop.set()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                requeued = self._sweep()
+                if requeued:
+                    log.warning("put back %d chunk(s) of lost workers", requeued)
+            except Exception:
+                log.exception("the sweeper failed; trying again in %.1f s", self.interval)
+
+
+def _process_state(dispatcher: str) -> str:
+    """Whether the process ``host:pid`` is "alive" or "dead"; "unknown" on another host."""
+    host, _, pid = dispatcher.partition(":")
+    pid = pid.split("/", 1)[0]
+    if host != dispatcher_id().split(":", 1)[0] or not pid.isdigit():
+        return "unknown"
+    return "alive" if _alive(int(pid)) else "dead"
+
+
+def _died(dispatcher: str) -> str:
+    return f"the process running it ({dispatcher}) died"
 
 
 def _alive(pid: int) -> bool:

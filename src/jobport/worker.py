@@ -29,8 +29,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: How long an in-order commit waits for a predecessor that has not started.
-TURN_PATIENCE_SECONDS = 2.0
+#: How long an in-order commit waits for a previous chunk that is pending and due
+#: (its claim may be under way) before giving its own chunk back. Short: a worker
+#: waiting here may be the one the previous chunk needs.
+TURN_PATIENCE_SECONDS = 0.1
+#: How long after an earlier chunk's backoff ends a chunk waiting for it comes back,
+#: so that the earlier chunk is delivered first.
+TURN_RETRY_SECONDS = 0.05
 
 
 @dataclass(frozen=True)
@@ -59,14 +64,29 @@ class WorkerContext:
 
 
 def run_chunk(ctx: WorkerContext, run_id: str, no: int) -> ChunkResult:
+    """Deliver chunk ``no`` of run ``run_id`` once; safe to call any number of times.
+
+    The claim refuses a chunk that is not pending (done, running elsewhere,
+    cancelled) or whose run stopped, so a cancelled run starts no new chunk. A
+    chunk running when its run is cancelled or fails is not committed: the
+    commit sets it aside (its rows are never written) and the chunk is the
+    unit, so "stop at the next batch boundary" means at the end of the chunk.
+    """
     claim = ctx.store.claim_chunk(run_id, no, ctx.owner, ctx.lease_seconds)
     if isinstance(claim, Refused):
         return ChunkResult(retry_in=claim.retry_in, detail=claim.reason)
     run = ctx.store.get_run(run_id)
-    job_type = ctx.registry.get(run.type)
-    kind = kind_for(run.kind)
     with Heartbeat(ctx.store, claim, ctx.lease_seconds) as heartbeat:
         try:
+            job_type = ctx.registry.get(run.type)
+            kind = kind_for(run.kind)
+            if kind.in_order and no > 0:
+                # An earlier chunk is backing off after a failure: our commit would have
+                # to wait for it, so neither spend the work nor hold a worker now.
+                blocked = ctx.store.blocked_by_backoff(run_id, no)
+                if blocked is not None:
+                    ctx.store.release_chunk(claim)
+                    raise _YieldTurn(blocked[1] + TURN_RETRY_SECONDS)
             outcome = kind.run_chunk(
                 ChunkTask(
                     job_type=job_type,
@@ -131,14 +151,18 @@ def _commit(
 ) -> JobEvent | None:
     """Commit, waiting for the previous chunk when commits must keep file order.
 
-    Waiting for a predecessor that is running is short; one that has not even
-    started may sit behind us in the queue, so after a while we give our chunk
-    back (no error counted) and ask to be delivered again later.
+    A worker waits only for a previous chunk that another worker is running:
+    that wait ends when it commits, fails, or its worker is found dead (its
+    lease runs out and the sweeper puts it back). A previous chunk that nobody
+    is running (backing off after a failure, or still queued) may need this
+    very worker, and a pool whose every worker waits for such a chunk would
+    never move again; so then the chunk is given back unprocessed (no attempt
+    counted) and asks to be delivered again once the previous one can be done.
     """
     from jobport.store import ChunkOutcome
 
     assert isinstance(outcome, ChunkOutcome)
-    waited_on_pending = 0.0
+    pending_since: float | None = None
     pause = 0.005
     while True:
         if heartbeat.lost:
@@ -146,11 +170,25 @@ def _commit(
         try:
             return ctx.store.commit_chunk(claim, outcome, in_order=in_order)
         except NotYourTurn as turn:
-            if turn.status in ("pending", "missing"):
-                waited_on_pending += pause
-                if waited_on_pending > TURN_PATIENCE_SECONDS:
-                    ctx.store.release_chunk(claim)
-                    raise _YieldTurn(0.5) from None
+            delay: float | None = None
+            if turn.status == "running":
+                pending_since = None
+            elif turn.status == "pending" and turn.retry_in:
+                delay = turn.retry_in + TURN_RETRY_SECONDS
+            elif turn.status == "pending":
+                # Due but nobody holds it: come back at once; executors deliver the
+                # lowest chunk first, so it goes before us.
+                now = time.monotonic()
+                pending_since = pending_since if pending_since is not None else now
+                if now - pending_since > TURN_PATIENCE_SECONDS:
+                    delay = 0.0
+            else:
+                delay = 0.0
+            if delay is not None:
+                # Given back due at once: only a failed attempt makes a chunk back off,
+                # so a backoff seen on a chunk always means a failure to wait for.
+                ctx.store.release_chunk(claim)
+                raise _YieldTurn(delay) from None
             time.sleep(pause)
             pause = min(pause * 2, 0.1)
 

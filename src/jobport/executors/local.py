@@ -1,22 +1,39 @@
 """A local process pool: chunks of a run in parallel, nothing to install.
 
-The parent keeps the pool healthy: a retry is re-delivered after its backoff;
-a worker process that dies (a crash on poison input, an OOM kill) breaks the
-pool, so the parent expires the leases its workers held, lets the sweeper
-count the lost attempts, and carries on with a fresh pool.
+The parent schedules the deliveries itself and hands the pool at most one
+delivery per worker (plus one queued), lowest chunk first. So a chunk due
+again (after a backoff, or given back to wait for its turn) goes before the
+rest of its run instead of queueing behind it, and an in-order run never
+has every worker waiting on a chunk that no worker holds.
+
+A worker process that dies (poison input that crashes the interpreter, an
+OOM kill) breaks a ``ProcessPoolExecutor``: it stops every other worker and
+fails every delivery. The parent then waits until the broken pool is gone,
+takes back the chunks its workers held -- counting a failed attempt only
+for a worker that died on its own (a chunk that keeps killing its worker
+fails its run after ``max_attempts``); a worker the pool stopped only loses
+its place -- and delivers them again on a fresh pool. A pool that keeps
+dying before any chunk is done (an app module that fails to import in a new
+process, an unreachable database) fails the runs it was given instead of
+being restarted forever.
 """
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import logging
 import os
+import signal
 import socket
 import threading
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
 from multiprocessing import get_context
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from jobport.worker import ChunkResult, WorkerContext, run_chunk
 
@@ -24,6 +41,30 @@ if TYPE_CHECKING:
     from jobport.settings import Settings
 
 log = logging.getLogger(__name__)
+
+#: Pools in a row that may die before finishing any chunk before their runs are failed.
+MAX_FRUITLESS_POOLS = 3
+#: Deliveries of one chunk in a row that may fail outside the chunk (the store
+#: unreachable, say) before its run is failed; they are retried with a growing delay.
+MAX_DELIVERY_ERRORS = 8
+MAX_DELIVERY_BACKOFF_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class Recovered:
+    """What the engine made of a broken pool's losses."""
+
+    #: Deliveries to make again (chunks pending again, of runs still going).
+    redeliver: list[tuple[str, int]]
+    #: How many chunks had the loss counted as a failed attempt.
+    charged: int
+
+
+#: Told which workers died (worker name -> reason to count against its chunk, or
+#: None when the worker was only stopped) and which deliveries were lost with them.
+LostWorkers = Callable[[Mapping[str, str | None], Collection[tuple[str, int]]], Recovered]
+#: Told to fail these runs with this reason (their deliveries cannot go on).
+GiveUp = Callable[[Sequence[str], str], None]
 
 _worker_context: WorkerContext | None = None
 
@@ -42,106 +83,298 @@ def _deliver(run_id: str, no: int) -> ChunkResult:
     return run_chunk(_worker_context, run_id, no)
 
 
+def describe_death(exitcode: int) -> str:
+    """Why a worker process ended, in words, from its exit code."""
+    if exitcode < 0:
+        try:
+            name = signal.Signals(-exitcode).name
+        except ValueError:
+            name = f"signal {-exitcode}"
+        return f"its worker process was killed by {name} while running it"
+    return f"its worker process died while running it (exit code {exitcode})"
+
+
+def _no_give_up(run_ids: Sequence[str], reason: str) -> None:
+    log.error("runs %s cannot go on: %s", ", ".join(run_ids), reason)
+
+
 class LocalExecutor:
     def __init__(
         self,
         settings: Settings,
         *,
         workers: int,
-        on_lost_workers: Callable[[str], list[tuple[str, int]]],
+        on_lost_workers: LostWorkers,
+        on_give_up: GiveUp = _no_give_up,
     ) -> None:
         self._settings = settings
-        self._workers = workers
+        self._workers = max(workers, 1)
+        self._limit = self._workers + 1
         self._on_lost_workers = on_lost_workers
-        self._lock = threading.RLock()
+        self._on_give_up = on_give_up
+        self._cond = threading.Condition(threading.RLock())
+        self._closed = False
+        self._thread: threading.Thread | None = None
+        self._helpers: list[threading.Thread] = []
+        # Deliveries not yet handed to the pool: waiting for their time, or ready.
+        self._waiting: list[tuple[float, int, str, int]] = []  # (due, seq, run, chunk)
+        self._ready: list[tuple[int, int, int, str]] = []  # (run order, chunk, seq, run)
+        self._queued: set[tuple[str, int]] = set()
+        self._seq = itertools.count()
+        self._run_order: dict[str, int] = {}
+        self._in_flight: dict[Future[ChunkResult], tuple[str, int, int]] = {}
+        self._errors: dict[tuple[str, int], int] = {}
+        # Pools by generation; the current one receives new deliveries.
         self._generation = 0
         self._pool: ProcessPoolExecutor | None = None
-        self._closed = False
-        self._timers: set[threading.Timer] = set()
+        self._pools: dict[int, ProcessPoolExecutor] = {}
+        self._completed: dict[int, int] = {}
+        self._lost: dict[int, set[tuple[str, int]]] = {}
+        self._recovering: set[int] = set()  # every generation whose recovery started
+        self._recovering_now: set[int] = set()  # those not finished yet
+        self._fruitless = 0
+
+    # -- what the engine calls ----------------------------------------------------------------
 
     @property
     def owner_prefix(self) -> str:
-        return f"{socket.gethostname()}:{os.getpid()}/{self._generation}/"
+        """Lease owner prefix of the current pool's workers."""
+        return self._owner_prefix(self._generation)
 
-    def _ensure_pool(self) -> ProcessPoolExecutor:
+    def submit(self, run_id: str, chunks: Sequence[int]) -> None:
+        with self._cond:
+            if self._closed:
+                return
+            for no in chunks:
+                self._enqueue(run_id, no, 0.0)
+            self._start()
+            self._cond.notify_all()
+
+    def pump(self, run_id: str, chunks: Sequence[int]) -> int:
+        """Deliver those of ``chunks`` this executor is not already delivering.
+
+        The sweeper calls it with the pending chunks of the runs this process
+        dispatches, so a delivery lost on the way is made again.
+        """
+        with self._cond:
+            if self._closed:
+                return 0
+            busy = self._queued | {(r, n) for r, n, _ in self._in_flight.values()}
+            missing = [no for no in chunks if (run_id, no) not in busy]
+            for no in missing:
+                self._enqueue(run_id, no, 0.0)
+            if missing:
+                self._start()
+                self._cond.notify_all()
+            return len(missing)
+
+    def outstanding(self) -> int:
+        """Deliveries queued or in a worker's hands."""
+        with self._cond:
+            return len(self._queued) + len(self._in_flight)
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            pools = list(self._pools.values())
+            self._pools.clear()
+            self._pool = None
+            thread, self._thread = self._thread, None
+            helpers, self._helpers = self._helpers, []
+            self._cond.notify_all()
+        if thread is not None and thread is not threading.current_thread():
+            thread.join()
+        for pool in pools:
+            pool.shutdown(wait=True, cancel_futures=True)
+        for helper in helpers:
+            if helper is not threading.current_thread():
+                helper.join(timeout=30)
+
+    # -- scheduling ---------------------------------------------------------------------------
+
+    def _owner_prefix(self, generation: int) -> str:
+        return f"{socket.gethostname()}:{os.getpid()}/{generation}/"
+
+    def _enqueue(self, run_id: str, no: int, delay: float) -> None:
+        """Queue one delivery (the lock is held). A chunk already queued is not queued twice."""
+        if self._closed or (run_id, no) in self._queued:
+            return
+        self._queued.add((run_id, no))
+        seq = next(self._seq)
+        if delay > 0:
+            heapq.heappush(self._waiting, (time.monotonic() + delay, seq, run_id, no))
+        else:
+            order = self._run_order.setdefault(run_id, len(self._run_order))
+            heapq.heappush(self._ready, (order, no, seq, run_id))
+
+    def _start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._schedule, name="jobport-local-executor", daemon=True
+            )
+            self._thread.start()
+
+    def _schedule(self) -> None:
+        """Hand ready deliveries to the pool, lowest run and chunk first, a few at a time."""
+        with self._cond:
+            while not self._closed:
+                now = time.monotonic()
+                while self._waiting and self._waiting[0][0] <= now:
+                    _, seq, run_id, no = heapq.heappop(self._waiting)
+                    order = self._run_order.setdefault(run_id, len(self._run_order))
+                    heapq.heappush(self._ready, (order, no, seq, run_id))
+                # While a broken pool is being recovered, hand nothing to a new one:
+                # the recovery decides what is still worth delivering.
+                while (
+                    self._ready and len(self._in_flight) < self._limit and not self._recovering_now
+                ):
+                    order, no, seq, run_id = heapq.heappop(self._ready)
+                    if not self._hand_over(run_id, no):
+                        heapq.heappush(self._ready, (order, no, seq, run_id))
+                        break
+                    self._queued.discard((run_id, no))
+                timeout = max(self._waiting[0][0] - now, 0.0) if self._waiting else None
+                self._cond.wait(timeout)
+
+    def _hand_over(self, run_id: str, no: int) -> bool:
+        pool = self._current_pool()
+        generation = self._generation
+        try:
+            future = pool.submit(_deliver, run_id, no)
+        except (BrokenProcessPool, RuntimeError):
+            # The pool broke (or is being shut down) since it was last used.
+            self._start_recovery(generation)
+            return False
+        self._in_flight[future] = (run_id, no, generation)
+        future.add_done_callback(self._done)
+        return True
+
+    def _current_pool(self) -> ProcessPoolExecutor:
         if self._pool is None:
             self._generation += 1
+            generation = self._generation
             self._pool = ProcessPoolExecutor(
                 max_workers=self._workers,
                 mp_context=get_context("spawn"),
                 initializer=_init_worker,
-                initargs=(self._settings, self.owner_prefix),
+                initargs=(self._settings, self._owner_prefix(generation)),
             )
+            self._pools[generation] = self._pool
+            self._completed[generation] = 0
         return self._pool
 
-    def submit(self, run_id: str, chunks: Sequence[int]) -> None:
-        with self._lock:
-            if self._closed:
+    def _done(self, future: Future[ChunkResult]) -> None:
+        """A delivery ended (called on the pool's thread: record, never touch the pool)."""
+        with self._cond:
+            info = self._in_flight.pop(future, None)
+            if info is None or future.cancelled():
+                self._cond.notify_all()
                 return
-            pool = self._ensure_pool()
-            generation = self._generation
-            for no in chunks:
-                try:
-                    future = pool.submit(_deliver, run_id, no)
-                except BrokenProcessPool:
-                    self._recover(generation)
-                    pool = self._ensure_pool()
-                    generation = self._generation
-                    future = pool.submit(_deliver, run_id, no)
-                future.add_done_callback(self._done_callback(run_id, no, generation))
-
-    def _done_callback(
-        self, run_id: str, no: int, generation: int
-    ) -> Callable[[Future[ChunkResult]], None]:
-        def done(future: Future[ChunkResult]) -> None:
-            if future.cancelled():
-                return
+            run_id, no, generation = info
             error = future.exception()
             if isinstance(error, BrokenProcessPool):
-                # Recovery touches the pool; never do it on the pool's own thread.
-                threading.Thread(target=self._recover, args=(generation,), daemon=True).start()
-                return
-            if error is not None:
-                log.error("delivery of chunk %s of run %s failed: %r", no, run_id, error)
-                return
-            result = future.result()
-            if result.retry_in is not None:
-                self._later(result.retry_in, run_id, no)
+                self._lost.setdefault(generation, set()).add((run_id, no))
+                self._start_recovery(generation)
+            elif error is not None:
+                self._delivery_failed(run_id, no, error)
+            else:
+                self._completed[generation] = self._completed.get(generation, 0) + 1
+                self._errors.pop((run_id, no), None)
+                result = future.result()
+                if result.retry_in is not None:
+                    self._enqueue(run_id, no, result.retry_in)
+            self._cond.notify_all()
 
-        return done
+    def _delivery_failed(self, run_id: str, no: int, error: BaseException) -> None:
+        """The delivery itself failed (not the chunk): try again later, within reason."""
+        count = self._errors.get((run_id, no), 0) + 1
+        self._errors[(run_id, no)] = count
+        if count >= MAX_DELIVERY_ERRORS:
+            self._errors.pop((run_id, no), None)
+            reason = f"chunk {no} could not be delivered {count} times in a row: {error!r}"
+            self._in_helper(self._on_give_up, [run_id], reason)
+            return
+        delay = min(2.0 ** (count - 1), MAX_DELIVERY_BACKOFF_SECONDS)
+        log.error(
+            "delivery of chunk %s of run %s failed (%r); again in %.0f s", no, run_id, error, delay
+        )
+        self._enqueue(run_id, no, delay)
 
-    def _later(self, delay: float, run_id: str, no: int) -> None:
-        timer = threading.Timer(max(delay, 0.0), self._fire, args=(run_id, no))
-        timer.daemon = True
-        with self._lock:
-            if self._closed:
-                return
-            self._timers.add(timer)
-        timer.start()
+    def _in_helper(self, target: Callable[..., Any], *args: Any) -> None:
+        """Run ``target`` on a thread of its own (it may block; the lock is held here)."""
+        helper = threading.Thread(target=target, args=args, daemon=True)
+        self._helpers = [h for h in self._helpers if h.is_alive()]
+        self._helpers.append(helper)
+        helper.start()
 
-    def _fire(self, run_id: str, no: int) -> None:
-        with self._lock:
-            self._timers = {t for t in self._timers if t.is_alive()}
-        self.submit(run_id, [no])
+    # -- a broken pool ------------------------------------------------------------------------
 
-    def _recover(self, generation: int) -> None:
-        """Replace a broken pool once and re-deliver what its dead workers held."""
-        with self._lock:
-            if self._closed or generation != self._generation or self._pool is None:
-                return
-            lost_prefix = self.owner_prefix
-            broken, self._pool = self._pool, None
-        broken.shutdown(wait=False, cancel_futures=True)
-        log.warning("a worker process died; recovering the chunks it held")
-        for run_id, no in self._on_lost_workers(lost_prefix):
-            self.submit(run_id, [no])
+    def _start_recovery(self, generation: int) -> None:
+        """Once per broken pool: retire it and recover its chunks on a helper thread."""
+        if generation in self._recovering:
+            return
+        self._recovering.add(generation)
+        self._recovering_now.add(generation)
+        pool = self._pools.pop(generation, None)
+        if pool is not None and self._pool is pool:
+            self._pool = None
+        # The pool's processes, before it forgets them; they are still being stopped.
+        processes = dict(getattr(pool, "_processes", None) or {})
+        self._in_helper(self._recover, generation, pool, processes)
 
-    def close(self) -> None:
-        with self._lock:
-            self._closed = True
-            timers, self._timers = self._timers, set()
-            pool, self._pool = self._pool, None
-        for timer in timers:
-            timer.cancel()
+    def _recover(
+        self, generation: int, pool: ProcessPoolExecutor | None, processes: dict[int, Any]
+    ) -> None:
         if pool is not None:
+            # Waits until every worker of the broken pool has exited: none can commit
+            # after this, and each one's exit code says whether it died or was stopped.
             pool.shutdown(wait=True, cancel_futures=True)
+        prefix = self._owner_prefix(generation)
+        owners: dict[str, str | None] = {prefix: "its worker process was lost"}
+        deaths = []
+        for pid, process in processes.items():
+            code = process.exitcode
+            if code is None or code == -signal.SIGTERM:
+                owners[f"{prefix}{pid}"] = None  # stopped by the pool: not its chunk's fault
+            else:
+                owners[f"{prefix}{pid}"] = describe_death(code)
+                deaths.append(f"process {pid}: exit code {code}")
+        log.warning(
+            "a worker process died (%s); taking back the chunks of its pool",
+            "; ".join(deaths) or "no exit code",
+        )
+        with self._cond:
+            # The lost deliveries, and those queued meanwhile: the engine keeps the
+            # ones whose run goes on (the dead worker's chunk may have ended it).
+            lost = self._lost.pop(generation, set())
+            lost |= {(run_id, no) for _, no, _, run_id in self._ready}
+            self._queued -= lost
+            self._ready = []
+        recovered = None
+        try:
+            recovered = self._on_lost_workers(owners, lost)
+        except Exception:
+            log.exception("could not take back the chunks of the dead workers; the sweeper will")
+        give_up: tuple[list[str], str] | None = None
+        with self._cond:
+            if recovered is not None:
+                lost = set(recovered.redeliver)
+            fruitful = self._completed.pop(generation, 0) > 0 or (
+                recovered is not None and recovered.charged > 0
+            )
+            self._fruitless = 0 if fruitful else self._fruitless + 1
+            if self._fruitless >= MAX_FRUITLESS_POOLS and lost:
+                self._fruitless = 0
+                reason = (
+                    f"the worker processes died {MAX_FRUITLESS_POOLS} times in a row before "
+                    f"finishing any chunk ({'; '.join(deaths) or 'no exit code'}): check that "
+                    "the app module imports and the database is reachable from a new process"
+                )
+                give_up = (sorted({run_id for run_id, _ in lost}), reason)
+            else:
+                for run_id, no in sorted(lost):
+                    self._enqueue(run_id, no, 0.0)
+            self._recovering_now.discard(generation)
+            self._cond.notify_all()
+        if give_up is not None:
+            self._on_give_up(*give_up)

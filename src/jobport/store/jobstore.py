@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -37,12 +37,29 @@ FAILURE_BATCH = 1_000
 
 
 class NotYourTurn(Exception):
-    """An in-order commit must wait for the previous chunk; nothing was written."""
+    """An in-order commit must wait for the previous chunk; nothing was written.
 
-    def __init__(self, previous: int, status: str) -> None:
+    ``retry_in`` is set when the previous chunk is pending and backing off after a
+    failed attempt: it cannot be done before that many seconds have passed.
+    """
+
+    def __init__(self, previous: int, status: str, retry_in: float | None = None) -> None:
         super().__init__(f"chunk {previous} is {status}")
         self.previous = previous
         self.status = status
+        self.retry_in = retry_in
+
+
+@dataclass(frozen=True)
+class Reclaimed:
+    """Chunks taken back from workers known to be dead (see :meth:`JobStore.lose_leases`)."""
+
+    #: Chunks pending again, to deliver again.
+    requeued: list[tuple[str, int]]
+    #: JobFailed events of runs whose chunk ran out of attempts.
+    events: list[JobEvent]
+    #: How many of the chunks had the loss counted as a failed attempt.
+    charged: int
 
 
 def utcnow() -> datetime:
@@ -327,6 +344,28 @@ class JobStore:
                 ).scalars()
             )
 
+    def blocked_by_backoff(self, run_id: str, no: int) -> tuple[int, float] | None:
+        """The first unfinished chunk before ``no``, if it is backing off after a failure.
+
+        Returns its number and the seconds left before it may be claimed: an
+        in-order chunk cannot commit before then.
+        """
+        with self._read() as conn:
+            first = conn.execute(
+                sa.select(job_chunks.c.no, job_chunks.c.status, job_chunks.c.available_at)
+                .where(
+                    job_chunks.c.run_id == run_id,
+                    job_chunks.c.no < no,
+                    job_chunks.c.status != "done",
+                )
+                .order_by(job_chunks.c.no)
+                .limit(1)
+            ).first()
+        if first is None or first.status != "pending" or first.available_at is None:
+            return None
+        remaining = (first.available_at - utcnow()).total_seconds()
+        return (first.no, remaining) if remaining > 0 else None
+
     def release_chunk(self, claim: Claim, *, delay: float = 0.0) -> None:
         """Give a chunk back unprocessed, without counting an error (e.g. to wait for a turn)."""
         with self._write() as conn:
@@ -369,12 +408,17 @@ class JobStore:
                 return None
             if in_order and claim.no > 0:
                 previous = conn.execute(
-                    sa.select(job_chunks.c.status).where(
+                    sa.select(job_chunks.c.status, job_chunks.c.available_at).where(
                         job_chunks.c.run_id == claim.run_id, job_chunks.c.no == claim.no - 1
                     )
-                ).scalar()
-                if previous != "done":
-                    raise NotYourTurn(claim.no - 1, previous or "missing")
+                ).first()
+                if previous is None:
+                    raise NotYourTurn(claim.no - 1, "missing")
+                if previous.status != "done":
+                    backoff = None
+                    if previous.status == "pending" and previous.available_at is not None:
+                        backoff = max((previous.available_at - now).total_seconds(), 0.0)
+                    raise NotYourTurn(claim.no - 1, previous.status, backoff)
             done = conn.execute(
                 job_chunks.update()
                 .where(*_held_by(claim))
@@ -491,41 +535,104 @@ class JobStore:
             return _fail_run(conn, run, error, utcnow())
 
     def requeue_expired(
-        self, *, now: datetime | None = None
+        self, *, now: datetime | None = None, types: Collection[str] | None = None
     ) -> tuple[list[tuple[str, int]], list[JobEvent]]:
         """Put back chunks whose lease ran out; fail those out of attempts.
 
         A lost lease counts as a failed attempt: a chunk whose input kills its
-        worker must not loop forever.
+        worker must not loop forever. ``types`` limits the sweep to the runs of
+        those job types (the ones the caller can deliver again). Costs one read
+        when nothing expired: a sweeper can run often without taking the write lock.
         """
         now = now or utcnow()
+        expired_query = (
+            sa.select(
+                job_chunks.c.run_id,
+                job_chunks.c.no,
+                job_chunks.c.attempts,
+                job_chunks.c.lease_owner,
+            )
+            .where(job_chunks.c.status == "running", job_chunks.c.lease_expires_at < now)
+            .order_by(job_chunks.c.run_id, job_chunks.c.no)
+        )
+        if types is not None:
+            expired_query = expired_query.where(
+                job_chunks.c.run_id.in_(
+                    sa.select(job_runs.c.id).where(job_runs.c.type.in_(list(types)))
+                )
+            )
+        with self._read() as conn:
+            if conn.execute(expired_query.limit(1)).first() is None:
+                return [], []
         requeued: list[tuple[str, int]] = []
         events: list[JobEvent] = []
         with self._write() as conn:
-            expired = conn.execute(
+            for run_id, no, attempts, owner in conn.execute(expired_query).all():
+                claim = Claim(run_id, no, attempts, owner or "", {}, None)
+                error = f"worker {claim.owner} was lost (lease expired)"
+                outcome, event = self._lose_lease(conn, claim, now, error)
+                if event is not None:
+                    events.append(event)
+                elif outcome == "requeued":
+                    requeued.append((run_id, no))
+        return requeued, events
+
+    def lose_leases(self, owners: Mapping[str, str | None]) -> Reclaimed:
+        """Take back at once the chunks held by workers the caller knows are dead.
+
+        ``owners`` maps a worker name to the reason to record as a failed attempt
+        of its chunk, or to None to put the chunk back without counting one (the
+        worker was stopped by us, not by its chunk). A name also covers the names
+        below it: ``host:42`` covers ``host:42/1/4242``; the longest match wins.
+        Without this the chunks would wait for their lease to run out.
+        """
+        if not owners:
+            return Reclaimed([], [], 0)
+        now = utcnow()
+        matches: list[sa.ColumnElement[bool]] = []
+        for name in owners:
+            base = name.rstrip("/")
+            matches.append(job_chunks.c.lease_owner == base)
+            matches.append(job_chunks.c.lease_owner.startswith(base + "/", autoescape=True))
+        requeued: list[tuple[str, int]] = []
+        events: list[JobEvent] = []
+        charged = 0
+        with self._write() as conn:
+            held = conn.execute(
                 sa.select(
                     job_chunks.c.run_id,
                     job_chunks.c.no,
                     job_chunks.c.attempts,
                     job_chunks.c.lease_owner,
                 )
-                .where(job_chunks.c.status == "running", job_chunks.c.lease_expires_at < now)
+                .where(job_chunks.c.status == "running", sa.or_(*matches))
                 .order_by(job_chunks.c.run_id, job_chunks.c.no)
             ).all()
-            for run_id, no, attempts, owner in expired:
-                claim = Claim(run_id, no, attempts, owner or "", {}, None)
-                delay, event = self._lose_lease(conn, claim, now)
+            for run_id, no, attempts, owner in held:
+                key = max(
+                    (
+                        name
+                        for name in owners
+                        if owner == name.rstrip("/") or owner.startswith(name.rstrip("/") + "/")
+                    ),
+                    key=len,
+                )
+                error = owners[key]
+                claim = Claim(run_id, no, attempts, owner, {}, None)
+                outcome, event = self._lose_lease(conn, claim, now, error)
+                if error is not None and outcome != "set aside":
+                    charged += 1
                 if event is not None:
                     events.append(event)
-                elif delay is not None:
+                elif outcome == "requeued":
                     requeued.append((run_id, no))
-        return requeued, events
+        return Reclaimed(requeued, events, charged)
 
     def expire_leases_of(self, owner_prefix: str) -> int:
         """Expire every lease held by owners whose name starts with ``owner_prefix``.
 
-        Used when the caller knows those workers are dead (a broken process pool,
-        a process that died on this host), so the sweeper need not wait out the lease.
+        The next :meth:`requeue_expired` then takes the chunks back, counting an
+        attempt each (:meth:`lose_leases` does both at once, with a reason).
         """
         with self._write() as conn:
             result = conn.execute(
@@ -539,43 +646,46 @@ class JobStore:
             return result.rowcount
 
     def _lose_lease(
-        self, conn: Connection, claim: Claim, now: datetime
-    ) -> tuple[float | None, JobEvent | None]:
+        self, conn: Connection, claim: Claim, now: datetime, error: str | None
+    ) -> tuple[str, JobEvent | None]:
+        """Take a chunk back from a lost worker: "requeued", "failed" or "set aside".
+
+        With ``error``, the loss counts as a failed attempt (the chunk fails, and
+        its run with it, once out of attempts); without, the chunk is only put back.
+        A chunk of a run that stopped meanwhile is set aside as its commit would be.
+        """
         run = _lock_run(conn, claim.run_id)
         chunk = conn.execute(sa.select(job_chunks.c.errors).where(*_held_by(claim))).first()
         if run is None or chunk is None:
-            return None, None
-        errors = chunk.errors + 1
-        error = f"worker {claim.owner} was lost (lease expired)"
-        if errors < run["max_attempts"] and run["status"] in ACTIVE_STATUSES:
+            return "gone", None
+        released = {"lease_owner": None, "lease_expires_at": None}
+        if run["status"] not in ACTIVE_STATUSES:
+            set_aside = "cancelled" if run["status"] == "cancelled" else "pending"
+            conn.execute(
+                job_chunks.update().where(*_held_by(claim)).values(status=set_aside, **released)
+            )
+            return "set aside", None
+        if error is None:
             conn.execute(
                 job_chunks.update()
                 .where(*_held_by(claim))
-                .values(
-                    status="pending",
-                    errors=errors,
-                    error=error,
-                    lease_owner=None,
-                    lease_expires_at=None,
-                    available_at=None,
-                )
+                .values(status="pending", available_at=None, **released)
             )
-            return 0.0, None
+            return "requeued", None
+        errors = chunk.errors + 1
+        if errors < run["max_attempts"]:
+            conn.execute(
+                job_chunks.update()
+                .where(*_held_by(claim))
+                .values(status="pending", errors=errors, error=error, available_at=None, **released)
+            )
+            return "requeued", None
         conn.execute(
             job_chunks.update()
             .where(*_held_by(claim))
-            .values(
-                status="failed",
-                errors=errors,
-                error=error,
-                lease_owner=None,
-                lease_expires_at=None,
-                finished_at=now,
-            )
+            .values(status="failed", errors=errors, error=error, finished_at=now, **released)
         )
-        if run["status"] not in ACTIVE_STATUSES:
-            return None, None
-        return None, _fail_run(
+        return "failed", _fail_run(
             conn, run, f"chunk {claim.no} failed after {errors} attempt(s): {error}", now
         )
 

@@ -1,0 +1,1 @@
+"""Reliability tests: real kills, leases, exactly-once commits, retry, resume, cancel."""

@@ -1,0 +1,121 @@
+"""The sweeper, start-up recovery, and the limits that keep anything from looping forever."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import timedelta
+
+import pytest
+
+from jobport.errors import RunStateError
+from jobport.store import Claim
+from jobport.store.jobstore import utcnow
+
+from .conftest import HOST, Place, wait_until, write_items
+
+
+def dead_pid() -> int:
+    """The pid of a process of this host that has ended (and been reaped)."""
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+def test_the_sweeper_thread_takes_back_a_lost_workers_chunk_and_delivers_it(
+    place: Place,
+) -> None:
+    path = place.folder / "items.csv"
+    write_items(path, 80)  # one chunk
+    engine = place.jobport(lease_seconds=0.5)
+    run = place.planned(engine, "items", path)
+    ghost = engine.store.claim_chunk(run.id, 0, "ghost-worker", 0.3)  # then it vanishes
+    assert isinstance(ghost, Claim)
+
+    sweeper = engine.start_sweeper(0.05)
+    assert engine.start_sweeper() is sweeper  # one per engine
+    place.wait_finished(run.id, timeout=30)
+
+    chunk = place.chunks(run.id)[0]
+    assert (chunk["status"], chunk["attempts"], chunk["errors"]) == ("done", 2, 1)
+    assert engine.run(run.id).status == "completed"
+    engine.close()
+    assert not sweeper.running
+
+
+def test_the_sweep_takes_back_only_the_job_types_it_can_deliver(place: Place) -> None:
+    path = place.folder / "items.csv"
+    write_items(path, 80)
+    engine = place.jobport()
+    run = place.planned(engine, "items", path)
+    engine.store.claim_chunk(run.id, 0, "ghost-worker", 0.1)
+    later = utcnow() + timedelta(seconds=5)
+    assert engine.store.requeue_expired(now=later, types=["customers"]) == ([], [])
+    assert engine.store.requeue_expired(now=later, types=["items"]) == ([(run.id, 0)], [])
+
+
+def test_recover_adopts_only_runs_whose_process_on_this_host_died(place: Place) -> None:
+    path = place.folder / "items.csv"
+    write_items(path, 250)  # 3 chunks
+    engine = place.jobport()
+    dead = f"{HOST}:{dead_pid()}"
+    runs = {}
+    for name, dispatcher in [
+        ("dead", dead),
+        ("alive", f"{HOST}:{os.getppid()}"),
+        ("elsewhere", "another-host:1"),
+    ]:
+        runs[name] = place.planned(engine, "items", path).id
+        engine.store.adopt_run(runs[name], dispatcher)
+    # The dead process's pool worker was inside chunk 0 when it died.
+    held = engine.store.claim_chunk(runs["dead"], 0, f"{dead}/1/4242", 30)
+    assert isinstance(held, Claim)
+
+    recovered = place.jobport(recover=True)  # inline: delivers while recovering
+
+    run = recovered.run(runs["dead"])
+    assert (run.status, run.processed, run.dispatcher) == (
+        "completed",
+        250,
+        f"{HOST}:{os.getpid()}",
+    )
+    assert place.chunks(runs["dead"])[0]["errors"] == 1  # the lost attempt counts
+    for name in ("alive", "elsewhere"):
+        untouched = recovered.run(runs[name])
+        assert (untouched.status, untouched.processed) == ("queued", 0)
+    assert recovered.recover() == []  # nothing left to adopt
+
+
+def test_resume_refuses_a_run_still_running_in_a_live_process(place: Place) -> None:
+    path = place.folder / "items.csv"
+    write_items(path, 250)
+    engine = place.jobport()
+    run = place.planned(engine, "items", path)
+    engine.store.adopt_run(run.id, f"{HOST}:{os.getppid()}")
+    with pytest.raises(RunStateError, match="is still running in process"):
+        engine.resume(run.id)
+    engine.store.adopt_run(run.id, f"{HOST}:{dead_pid()}")
+    assert engine.resume(run.id).status == "completed"
+
+
+@pytest.mark.timeout(180)
+def test_a_pool_whose_workers_cannot_start_fails_the_run_instead_of_looping(
+    place: Place,
+) -> None:
+    path = place.folder / "items.csv"
+    write_items(path, 250)
+    engine = place.jobport(executor="local", app="tests.reliability.app_unstartable")
+    run = engine.import_file("items", path)
+    final = place.wait_finished(run.id, timeout=150)
+    assert final["status"] == "failed"
+    assert (
+        "the worker processes died 3 times in a row before finishing any chunk" in (final["error"])
+    )
+    assert "check that the app module imports" in final["error"]
+    assert all(c["status"] == "pending" and c["errors"] == 0 for c in place.chunks(run.id))
+    wait_until(
+        lambda: engine.executor.outstanding() == 0,  # type: ignore[attr-defined]
+        timeout=30,
+        what="the executor to drop the run's deliveries",
+    )
