@@ -126,6 +126,19 @@ def create_app(settings: Settings, *, registry: JobRegistry | None = None) -> An
         runtime.deliver(task, run_id, no)
 
     app.steps["worker"].add(_sweeper_step(runtime))
+
+    def warm_up(**_: Any) -> None:
+        """Build a new pool process's engine before its first chunk arrives."""
+        if celery.current_app._get_current_object() is not app:
+            return  # a pool process of another app
+        try:
+            runtime.context()
+        except Exception:
+            log.exception("could not set up the worker process; its first chunk will retry")
+
+    # Held by the app, connected weakly: the receiver goes away with the app.
+    app.jobport_warm_up = warm_up
+    celery.signals.worker_process_init.connect(warm_up)
     return app
 
 
@@ -150,6 +163,7 @@ class WorkerRuntime:
                 self._engine = engine
                 self._context = engine.worker_context(owner=f"{dispatcher_id()}/celery")
                 self._pid = os.getpid()
+                log.info("worker process %s ready (%d job types)", self._pid, len(engine.registry))
             return self._context
 
     def router(self) -> QueueRouter:
