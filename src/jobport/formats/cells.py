@@ -13,25 +13,45 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
 #: Characters that make a spreadsheet read a text cell as a formula (or a DDE call).
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+_TRIGGERS = "".join(FORMULA_TRIGGERS)
+_TEXT_OR_NONE = frozenset({str, type(None)})
 
 
 def neutralise(text: str) -> str:
     """Text that no spreadsheet will evaluate: a leading trigger gets a ``'`` in front."""
-    if text and text[0] in "=+-@\t\r":
+    if text and text[0] in _TRIGGERS:
         return "'" + text
     return text
 
 
 def safe_cell(value: Any) -> Any:
     """A value for a CSV or XLSX cell: text neutralised, anything else untouched."""
-    if type(value) is str and value and value[0] in "=+-@\t\r":
+    if type(value) is str and value and value[0] in _TRIGGERS:
         return "'" + value
     return value
+
+
+def is_text_column(values: Sequence[Any]) -> bool:
+    """Whether every value of a column is text or None (one pass in C)."""
+    return _TEXT_OR_NONE.issuperset(map(type, values))
+
+
+def neutralised_column(values: Sequence[str | None]) -> Sequence[str | None]:
+    """A column of text (or None) with every cell neutralised, as :func:`neutralise` does.
+
+    The common case, no cell starting with a trigger, costs one quick pass and
+    returns ``values`` itself; only a column with a hit is copied.
+    """
+    triggers = _TRIGGERS
+    if not [v for v in values if v and v[0] in triggers]:
+        return values
+    return [("'" + v) if v and v[0] in triggers else v for v in values]
 
 
 def number_text(value: float) -> str:

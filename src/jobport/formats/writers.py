@@ -20,13 +20,20 @@ import csv
 import datetime as dt
 import io
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from itertools import islice, repeat
 from typing import IO, Any, Protocol
 
 from jobport.errors import InputError
-from jobport.formats.cells import json_value, neutralise, safe_cell
+from jobport.formats.cells import (
+    is_text_column,
+    json_value,
+    neutralise,
+    neutralised_column,
+    safe_cell,
+)
 
 #: Output formats and the file extension each one gets.
 EXTENSIONS = {"csv": ".csv", "xlsx": ".xlsx", "jsonl": ".jsonl", "parquet": ".parquet"}
@@ -44,24 +51,96 @@ class OutputColumn:
     type: str = "string"
 
 
+class Batch:
+    """One fetch of rows, readable as rows or as columns.
+
+    Readers and writers convert whole columns at a time (``map``, ``zip`` and list
+    comprehensions run in C) rather than touching every row in Python. A batch
+    transposes its rows at most once, when a column is first asked for, and
+    rebuilds its rows only when a column was replaced; a batch nobody converts
+    is written as it was fetched.
+    """
+
+    __slots__ = ("_columns", "_length", "_rows", "width")
+
+    def __init__(self, rows: Sequence[Sequence[Any]], width: int) -> None:
+        self._rows: Sequence[Sequence[Any]] | None = rows
+        self._columns: list[Sequence[Any]] | None = None
+        self._length = len(rows)
+        self.width = width
+
+    @classmethod
+    def of_columns(cls, columns: list[Sequence[Any]]) -> Batch:
+        batch = cls((), len(columns))
+        batch._rows = None
+        batch._columns = columns
+        batch._length = len(columns[0]) if columns else 0
+        return batch
+
+    def __len__(self) -> int:
+        return self._length
+
+    def columns(self) -> list[Sequence[Any]]:
+        if self._columns is None:
+            rows = self._rows or ()
+            if rows:
+                self._columns = list(zip(*rows, strict=True))
+            else:
+                self._columns = [() for _ in range(self.width)]
+        return self._columns
+
+    def column(self, index: int) -> Sequence[Any]:
+        return self.columns()[index]
+
+    def set_column(self, index: int, values: Sequence[Any]) -> None:
+        columns = self.columns()
+        if values is not columns[index]:
+            columns[index] = values
+            self._rows = None
+
+    def rows(self) -> Sequence[Sequence[Any]]:
+        if self._rows is None:
+            columns = self._columns or []
+            self._rows = list(zip(*columns, strict=True)) if columns and self._length else []
+        return self._rows
+
+
+#: Rows per batch when a writer is handed plain rows.
+BATCH_ROWS = 2_000
+
+
+def batches_of(
+    rows: Iterable[Sequence[Any]], width: int, size: int = BATCH_ROWS
+) -> Iterator[Batch]:
+    """Rows in batches of ``size``."""
+    iterator = iter(rows)
+    while chunk := list(islice(iterator, size)):
+        yield Batch(chunk, width)
+
+
 class PartWriter(Protocol):
     def write(self, rows: Iterable[Sequence[Any]]) -> int:
         """Write rows (values in column order); returns how many were written."""
+
+    def write_batches(self, batches: Iterable[Batch]) -> int:
+        """Write batches of rows (values in column order); returns how many rows."""
 
 
 def part_writer(fmt: str, stream: IO[bytes], columns: Sequence[OutputColumn]) -> PartWriter:
     if fmt == "csv":
         return _CsvPart(stream, columns)
     if fmt == "jsonl":
-        return _JsonLinesPart(stream, [c.name for c in columns])
+        return _JsonLinesPart(stream, columns)
     if fmt == "xlsx":
-        return _XlsxPart(stream)
+        return _XlsxPart(stream, columns)
     if fmt == "parquet":
         return _ParquetPart(stream, columns)
     raise InputError(f"cannot write '{fmt}' files; formats: {', '.join(EXTENSIONS)}")
 
 
 def csv_text(value: Any) -> Any:
+    """A value of a text column as the CSV writer writes it: text neutralised, booleans
+    spelled out, decimals in plain notation; None and other values left to the csv module."""
     if value is None:
         return ""
     kind = type(value)
@@ -74,70 +153,84 @@ def csv_text(value: Any) -> Any:
     return value
 
 
-def _bool_text(value: Any) -> Any:
-    return value if value is None else ("true" if value else "false")
+_BOOL_TEXT: dict[Any, str | None] = {True: "true", False: "false", None: None}
 
 
-class _CsvPart:
-    """CSV rows. Only columns that need it are converted: numbers, dates and None are
-    written by the csv module as they are; text is neutralised, booleans spelled out."""
+def bool_texts(values: Sequence[Any]) -> Sequence[Any]:
+    """A boolean column as CSV text. Stored 0 and 1 (SQLite's booleans) are spelled as
+    False and True are; any other value as its truth (as SQLAlchemy reads it)."""
+    try:
+        if _BOOL_TEXT.keys() >= set(values):
+            return list(map(_BOOL_TEXT.__getitem__, values))
+    except TypeError:  # an unhashable value: cell by cell
+        pass
+    return [None if v is None else ("true" if v else "false") for v in values]
 
+
+def csv_texts(values: Sequence[Any]) -> Sequence[Any]:
+    """A text column for CSV: the same sequence when no cell needs a change."""
+    if is_text_column(values):
+        return neutralised_column(values)
+    return [csv_text(v) for v in values]
+
+
+class _Part:
     def __init__(self, stream: IO[bytes], columns: Sequence[OutputColumn]) -> None:
         self._stream = stream
         self._columns = columns
 
     def write(self, rows: Iterable[Sequence[Any]]) -> int:
-        text = io.TextIOWrapper(self._stream, encoding="utf-8", newline="", write_through=False)
-        writer = csv.writer(text)
-        steps = [
-            (index, csv_text if column.type == "string" else _bool_text)
-            for index, column in enumerate(self._columns)
-            if column.type in ("string", "bool")
-        ]
+        return self.write_batches(batches_of(rows, len(self._columns)))
+
+    def write_batches(self, batches: Iterable[Batch]) -> int:
+        raise NotImplementedError
+
+
+#: Characters of CSV text gathered before they are encoded and written.
+_CSV_FLUSH_CHARS = 1 << 20
+
+
+class _CsvPart(_Part):
+    """CSV rows. Only columns that need it are converted, a whole column at a time:
+    text is neutralised and booleans spelled out; numbers, dates and None are written
+    by the csv module as they are. The text is gathered in memory and written to the
+    stream in blocks of about a megabyte."""
+
+    def write_batches(self, batches: Iterable[Batch]) -> int:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        texts = [i for i, c in enumerate(self._columns) if c.type == "string"]
+        booleans = [i for i, c in enumerate(self._columns) if c.type == "bool"]
+        write = self._stream.write
         count = 0
-        batch: list[Sequence[Any]] = []
-        for row in rows:
-            if steps:
-                values = list(row)
-                for index, convert in steps:
-                    value = values[index]
-                    if value is not None and (type(value) is not str or value[:1] in _TRIGGERS):
-                        values[index] = convert(value)
-                row = values
-            batch.append(row)
-            if len(batch) >= 1000:
-                writer.writerows(batch)
-                count += len(batch)
-                batch.clear()
-        writer.writerows(batch)
-        count += len(batch)
-        text.flush()
-        text.detach()
+        for batch in batches:
+            for index in texts:
+                batch.set_column(index, csv_texts(batch.column(index)))
+            for index in booleans:
+                batch.set_column(index, bool_texts(batch.column(index)))
+            writer.writerows(batch.rows())
+            count += len(batch)
+            if buffer.tell() >= _CSV_FLUSH_CHARS:
+                write(buffer.getvalue().encode("utf-8"))
+                buffer = io.StringIO()
+                writer = csv.writer(buffer)
+        if buffer.tell():
+            write(buffer.getvalue().encode("utf-8"))
         return count
 
 
-_TRIGGERS = frozenset("=+-@\t\r")
-
-
-class _JsonLinesPart:
-    def __init__(self, stream: IO[bytes], names: list[str]) -> None:
-        self._stream = stream
-        self._names = names
-
-    def write(self, rows: Iterable[Sequence[Any]]) -> int:
-        names = self._names
+class _JsonLinesPart(_Part):
+    def write_batches(self, batches: Iterable[Batch]) -> int:
+        names = [c.name for c in self._columns]
         dumps = json.JSONEncoder(ensure_ascii=False, default=json_value).encode
         write = self._stream.write
         count = 0
-        lines: list[str] = []
-        for row in rows:
-            lines.append(dumps(dict(zip(names, row, strict=True))))
-            count += 1
-            if len(lines) >= 1000:
-                write(("\n".join(lines) + "\n").encode("utf-8"))
-                lines.clear()
-        if lines:
-            write(("\n".join(lines) + "\n").encode("utf-8"))
+        for batch in batches:
+            rows = batch.rows()
+            if rows:
+                lines = "\n".join(map(dumps, map(dict, map(zip, repeat(names), rows))))
+                write((lines + "\n").encode("utf-8"))
+                count += len(rows)
         return count
 
 
@@ -157,41 +250,60 @@ def _xlsx_cell(value: Any) -> Any:
     return neutralise(str(value))
 
 
-class _XlsxPart:
-    def __init__(self, stream: IO[bytes]) -> None:
-        self._stream = stream
-
-    def write(self, rows: Iterable[Sequence[Any]]) -> int:
+class _XlsxPart(_Part):
+    def write_batches(self, batches: Iterable[Batch]) -> int:
         dumps = json.JSONEncoder(ensure_ascii=False).encode
         write = self._stream.write
         cell = _xlsx_cell
         count = 0
-        for row in rows:
-            write((dumps([cell(value) for value in row]) + "\n").encode("utf-8"))
-            count += 1
+        for batch in batches:
+            rows = batch.rows()
+            if rows:
+                lines = "\n".join([dumps([cell(value) for value in row]) for row in rows])
+                write((lines + "\n").encode("utf-8"))
+                count += len(rows)
         return count
 
 
-class _ParquetPart:
-    def __init__(self, stream: IO[bytes], columns: Sequence[OutputColumn]) -> None:
-        self._stream = stream
-        self._columns = columns
+#: Rows of one Parquet row group in a part (a part is written a row group at a time).
+PARQUET_ROW_GROUP_ROWS = 65_536
 
-    def write(self, rows: Iterable[Sequence[Any]]) -> int:
+
+class _ParquetPart(_Part):
+    """A Parquet file of one schema, streamed: each batch becomes an Arrow record batch
+    at once, and a row group is written every ``PARQUET_ROW_GROUP_ROWS`` rows."""
+
+    def write_batches(self, batches: Iterable[Batch]) -> int:
         from jobport.formats.parquet import pyarrow_modules
 
         pa, pq, _ = pyarrow_modules()
         schema = arrow_schema(self._columns)
-        materialised = list(rows)
-        arrays = []
-        for index, column in enumerate(self._columns):
-            values = [row[index] for row in materialised]
-            if column.type == "string":
-                values = [None if v is None else _plain_text(v) for v in values]
-            arrays.append(pa.array(values, type=schema.field(index).type))
-        table = pa.Table.from_arrays(arrays, schema=schema)
-        pq.write_table(table, self._stream)
-        return len(materialised)
+        texts = [i for i, c in enumerate(self._columns) if c.type == "string"]
+        count = 0
+        pending: list[Any] = []
+        pending_rows = 0
+        with pq.ParquetWriter(self._stream, schema) as writer:
+            for batch in batches:
+                if not len(batch):
+                    continue
+                for index in texts:
+                    batch.set_column(
+                        index, [None if v is None else _plain_text(v) for v in batch.column(index)]
+                    )
+                arrays = [
+                    pa.array(values, type=schema.field(i).type)
+                    for i, values in enumerate(batch.columns())
+                ]
+                pending.append(pa.RecordBatch.from_arrays(arrays, schema=schema))
+                pending_rows += len(batch)
+                count += len(batch)
+                if pending_rows >= PARQUET_ROW_GROUP_ROWS:
+                    writer.write_table(pa.Table.from_batches(pending, schema=schema), pending_rows)
+                    pending, pending_rows = [], 0
+            if pending or not count:
+                table = pa.Table.from_batches(pending, schema=schema)
+                writer.write_table(table, max(pending_rows, 1))
+        return count
 
 
 def _plain_text(value: Any) -> str:
@@ -241,6 +353,10 @@ def arrow_schema(columns: Sequence[OutputColumn]) -> Any:
 PartOpener = Callable[[int], IO[bytes]]
 
 
+#: Formats whose final file is its header (if any) and the parts, byte for byte.
+CONCATENATED = ("csv", "jsonl")
+
+
 def assemble(
     fmt: str,
     columns: Sequence[OutputColumn],
@@ -252,17 +368,9 @@ def assemble(
 
     ``open_part(n)`` is a context manager yielding part ``n`` as a binary stream.
     """
-    if fmt in ("csv", "jsonl"):
+    if fmt in CONCATENATED:
         with open(target_path, "wb") as target:
-            if fmt == "csv":
-                text = io.TextIOWrapper(target, encoding="utf-8", newline="", write_through=True)
-                csv.writer(text).writerow([neutralise(c.header) for c in columns])
-                text.flush()
-                text.detach()
-            for number in range(parts):
-                with open_part(number) as part:
-                    while block := part.read(1 << 20):
-                        target.write(block)
+            concatenate(fmt, columns, parts, open_part, target)
         return
     if fmt == "xlsx":
         _assemble_xlsx(columns, parts, open_part, target_path)
@@ -271,6 +379,31 @@ def assemble(
         _assemble_parquet(columns, parts, open_part, target_path)
         return
     raise InputError(f"cannot write '{fmt}' files; formats: {', '.join(EXTENSIONS)}")
+
+
+class BinaryTarget(Protocol):
+    def write(self, data: bytes, /) -> int: ...
+
+
+def concatenate(
+    fmt: str,
+    columns: Sequence[OutputColumn],
+    parts: int,
+    open_part: Callable[[int], Any],
+    target: BinaryTarget,
+) -> None:
+    """Write a CSV or JSON Lines file into ``target``: the CSV header, then the parts'
+    bytes in order (a part is whole lines, so plain concatenation is the file)."""
+    if fmt not in CONCATENATED:
+        raise InputError(f"'{fmt}' parts are not concatenated; use assemble()")
+    if fmt == "csv":
+        header = io.StringIO()
+        csv.writer(header).writerow([neutralise(c.header) for c in columns])
+        target.write(header.getvalue().encode("utf-8"))
+    for number in range(parts):
+        with open_part(number) as part:
+            while block := part.read(1 << 20):
+                target.write(block)
 
 
 def _assemble_xlsx(

@@ -1,37 +1,48 @@
 """The export kind: a query's rows written to a file in parallel chunks.
 
-Planning counts the rows and cuts them into keyset ranges (``key > after AND
-key <= upto``, in key order), so a chunk reads only its own rows through the
-key's index whatever its position. Each chunk writes its part of the file
-under a ``work/`` key chosen at planning; once the last chunk commits, the
-worker calls :meth:`ExportKind.finish`, which assembles the parts in order
-into the final file, stores it under a ``results/`` key and records its size,
-rows, checksum and expiry on the run.
+Planning cuts the rows into keyset ranges (``key > after AND key <= upto``, in
+key order) in one pass over the key's index: each boundary is the key
+``chunk_size`` rows after the previous one (``LIMIT 1 OFFSET chunk_size - 1``),
+and the row total is what the steps skipped plus a count of the last range.
+A key without an index is numbered in one query instead (``ROW_NUMBER()``).
+A chunk reads only its own rows through the key's index whatever its position,
+straight from the DB-API cursor in batches, converting a column only where the
+output needs it (see "reading a chunk's rows" below). Each chunk writes its
+part of the file under a ``work/`` key chosen at planning; once the last chunk
+commits, the worker calls :meth:`ExportKind.finish`, which assembles the parts
+in order into the final file (CSV and JSON Lines: the header and the parts'
+bytes, hashed on their way into storage), stores it under a ``results/`` key
+and records its size, rows, checksum and expiry on the run.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import gc
 import hashlib
 import json
 import logging
 import os
+import re
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from pydantic import BaseModel
 
 from jobport.errors import ConfigurationError, InputError, JobportError
 from jobport.formats.writers import (
+    CONCATENATED,
     EXTENSIONS,
     XLSX_MAX_ROWS,
+    Batch,
     OutputColumn,
     assemble,
+    concatenate,
     part_writer,
 )
 from jobport.kinds.base import ChunkTask, Plan, PlanRequest
@@ -56,7 +67,12 @@ Formatter = Callable[[Any], Any]
 class Column:
     """One output column: the query column ``name``, its ``header`` in CSV and XLSX
     files (JSON Lines and Parquet use ``name``), and an optional ``formatter`` applied
-    to each value (its output is text in Parquet)."""
+    to each value.
+
+    A formatter gets the Python value SQLAlchemy gives for the column (the column
+    type's result processing applied: a ``date``, a ``Decimal``, a ``bool``, None for
+    NULL), in every format and on every database, although the export itself reads
+    the driver's values; what it returns is written as text (a string in Parquet)."""
 
     name: str
     header: str | None = None
@@ -165,15 +181,19 @@ def write_part(
     key: str,
     meta_key: str,
     columns: Sequence[OutputColumn],
-    rows: Iterator[Sequence[Any]],
+    rows: Iterable[Sequence[Any]] = (),
     meta_of: Callable[[], dict[str, Any]] | None = None,
+    *,
+    batches: Iterable[Batch] | None = None,
 ) -> int:
-    """Write one chunk's part: to a fresh key first, then moved into place, so the
-    planned key only ever holds a complete part (a repeated delivery rewrites it whole)."""
+    """Write one chunk's part from ``rows`` (or ``batches`` of rows): to a fresh key
+    first, then moved into place, so the planned key only ever holds a complete part
+    (a repeated delivery rewrites it whole)."""
     temporary = files.new_key("work", os.path.splitext(key)[1])
     try:
         with files.open(temporary, "wb") as stream:
-            count = part_writer(fmt, stream, columns).write(rows)
+            writer = part_writer(fmt, stream, columns)
+            count = writer.write_batches(batches) if batches is not None else writer.write(rows)
         files.fs.mv(files.path(temporary), files.path(key))
     except BaseException:
         files.delete(temporary)
@@ -213,17 +233,31 @@ def store_result(
             f"{rows:,} rows do not fit one XLSX sheet ({XLSX_MAX_ROWS - 1:,} at most); "
             "export as CSV, JSON Lines or Parquet"
         )
-    handle, local = tempfile.mkstemp(prefix="jobport-", suffix=EXTENSIONS[fmt])
-    os.close(handle)
-    try:
-        assemble(fmt, columns, len(parts.keys), lambda n: files.open(parts.keys[n]), local)
-        digest = hashlib.sha256()
-        with open(local, "rb") as source:
-            hashing: Any = _Hashing(source, digest)
-            key, size = files.put_stream(hashing, area="results", extension=EXTENSIONS[fmt])
-    finally:
-        with contextlib.suppress(OSError):
-            os.unlink(local)
+    digest = hashlib.sha256()
+    if fmt in CONCATENATED:
+        # Header and parts go straight into storage, hashed on the way: one copy.
+        key = files.new_key("results", EXTENSIONS[fmt])
+        try:
+            with files.open(key, "wb") as stream:
+                target = _HashingWriter(stream, digest)
+                concatenate(
+                    fmt, columns, len(parts.keys), lambda n: files.open(parts.keys[n]), target
+                )
+                size = target.size
+        except BaseException:
+            files.delete(key)
+            raise
+    else:
+        handle, local = tempfile.mkstemp(prefix="jobport-", suffix=EXTENSIONS[fmt])
+        os.close(handle)
+        try:
+            assemble(fmt, columns, len(parts.keys), lambda n: files.open(parts.keys[n]), local)
+            with open(local, "rb") as source:
+                hashing: Any = _Hashing(source, digest)
+                key, size = files.put_stream(hashing, area="results", extension=EXTENSIONS[fmt])
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(local)
     now = dt.datetime.now(dt.UTC)
     result = {
         "size": size,
@@ -258,6 +292,20 @@ class _Hashing:
         block: bytes = self._stream.read(size)
         self._digest.update(block)
         return block
+
+
+class _HashingWriter:
+    """A write stream that hashes and counts what passes through it."""
+
+    def __init__(self, stream: IO[bytes], digest: Any) -> None:
+        self._stream = stream
+        self._digest = digest
+        self.size = 0
+
+    def write(self, block: bytes) -> int:
+        self._digest.update(block)
+        self.size += len(block)
+        return self._stream.write(block)
 
 
 def check_format(job_type: JobType, fmt: str | None, default: str) -> str:
@@ -296,23 +344,10 @@ class ExportKind:
         keys = key_columns(request.job_type, exporter, query)
         size = request.job_type.chunk_size
         with request.database.connect() as conn:
-            total = int(
-                conn.execute(
-                    sa.select(sa.func.count()).select_from(query.order_by(None).subquery())
-                ).scalar_one()
-            )
-            ordered = query.with_only_columns(
-                *keys, sa.func.row_number().over(order_by=keys).label("jobport_rn")
-            ).order_by(None)
-            numbered = ordered.subquery()
-            boundaries = [
-                [_json_key(value) for value in row]
-                for row in conn.execute(
-                    sa.select(*[numbered.c[i] for i in range(len(keys))])
-                    .where(numbered.c.jobport_rn % size == 0)
-                    .order_by(numbered.c.jobport_rn)
-                )
-            ]
+            if keys_indexed(keys):
+                boundaries, total = _step_boundaries(conn, query, keys, size)
+            else:
+                boundaries, total = _numbered_boundaries(conn, query, keys, size)
         if fmt == "xlsx" and total >= XLSX_MAX_ROWS:
             raise InputError(
                 f"{total:,} rows do not fit one XLSX sheet ({XLSX_MAX_ROWS - 1:,} at most); "
@@ -338,12 +373,15 @@ class ExportKind:
         query = _in_range(query, keys, task.spec.get("after"), task.spec.get("upto"))
         parts = Parts.from_params(task.run.params)
         no = task.no
-        with task.database.connect() as conn:
-            result = conn.execution_options(yield_per=FETCH_ROWS).execute(
-                query.order_by(None).order_by(*keys)
+        ordered = query.order_by(None).order_by(*keys)
+        with (
+            task.database.connect() as conn,
+            contextlib.closing(read_batches(conn, ordered, chosen, fmt)) as batches,
+            _collector_paused(),
+        ):
+            count = write_part(
+                task.files, fmt, parts.keys[no], parts.meta[no], columns, batches=batches
             )
-            rows = formatted_rows(result, chosen)
-            count = write_part(task.files, fmt, parts.keys[no], parts.meta[no], columns, rows)
         return ChunkOutcome(processed=count)
 
     def finish(self, task: ChunkTask) -> None:
@@ -367,6 +405,23 @@ class ExportKind:
             record_failure(JobStore(task.database), task.run, fmt, exc)
 
 
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause the cycle collector while a chunk streams its rows.
+
+    Every batch allocates thousands of tuples that die young by reference
+    counting (no cycles); the collector would keep scanning them for nothing,
+    about a tenth of a chunk's time. Memory stays bounded by the batch size.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def formatted_rows(result: Any, columns: Sequence[Column]) -> Iterator[tuple[Any, ...]]:
     """Each result row's values in column order, through the columns' formatters."""
     names = list(result.keys())
@@ -381,6 +436,281 @@ def formatted_rows(result: Any, columns: Sequence[Column]) -> Iterator[tuple[Any
                 changed[index] = formatter(changed[index])
             values = tuple(changed)
         yield values if type(values) is tuple else (values,)
+
+
+# -- reading a chunk's rows -------------------------------------------------------------------
+#
+# A chunk reads its rows through the DB-API cursor, in batches of ``FETCH_ROWS``
+# tuples, and converts values a whole column at a time, only where the output
+# needs it. The rule for every column:
+#
+# * a column with a ``formatter`` gets, cell by cell, the Python value SQLAlchemy
+#   would give for it (the column type's result processing applied to the stored
+#   value), whatever the format; what the formatter returns is written as text;
+# * any other column is written exactly as the value SQLAlchemy would give is
+#   written. Where the database driver's value already is that (no result
+#   processing: text, integers, floats, and every type PostgreSQL's driver
+#   decodes itself) it is written as it comes. Where SQLAlchemy would convert it
+#   (SQLite's dates, decimals and booleans), the column is converted with
+#   SQLAlchemy's own processor, unless the format writes the stored value the same
+#   way: CSV and JSON Lines write a date stored as ISO text as that text, a decimal
+#   stored as a float as that float with the column's scale, and CSV writes a
+#   boolean stored as 0 or 1 as it writes False or True. Each such shortcut is
+#   checked against SQLAlchemy's processor before it is used, and a batch it does
+#   not fit (a date not in ISO form, an infinite decimal) goes through the processor.
+#
+# Dialects with server-side cursors (PostgreSQL) stream the rows through
+# SQLAlchemy's result instead (``yield_per``), so a chunk never holds more than a
+# batch of them; their values are then SQLAlchemy's already.
+
+Convert = Callable[[Sequence[Any]], Sequence[Any]]
+_ISO_DATES = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}(?:\n[0-9]{4}-[0-9]{2}-[0-9]{2})*")
+#: Formats that write dates and decimals as text (so a stored text or float may do).
+_TEXT_FORMATS = ("csv", "jsonl")
+#: Floats that check a decimal shortcut against SQLAlchemy's processor.
+_DECIMAL_PROBES = (0, 7, 0.0, -0.0, 0.5, 1.005, -2.675, 450.7, 1491.26, -1234.5678, 1e15, 2.5e-7)
+_NOT_FINITE = frozenset({"inf", "-inf", "nan", "-nan"})
+
+
+def read_batches(
+    conn: sa.Connection, query: sa.Select[Any], columns: Sequence[Column], fmt: str
+) -> Generator[Batch]:
+    """The rows of ``query`` as batches of the ``columns`` values, ready for ``fmt``."""
+    dialect = conn.dialect
+    if dialect.supports_server_side_cursors:
+        yield from _streamed_batches(conn, query, columns)
+        return
+    types = [column.type for column in query.selected_columns]
+    result = conn.execute(query)
+    try:
+        names = list(result.keys())
+        positions = [names.index(column.name) for column in columns]
+        cursor = result.cursor
+        description = cursor.description or []
+        steps = [
+            (index, step)
+            for index, column in enumerate(columns)
+            if (
+                step := column_step(
+                    column,
+                    types[positions[index]],
+                    dialect,
+                    description[positions[index]][1] if description else None,
+                    fmt,
+                )
+            )
+            is not None
+        ]
+        pick = _picker(positions, len(names))
+        width = len(columns)
+        while rows := cursor.fetchmany(FETCH_ROWS):
+            batch = pick(rows, width)
+            for index, convert in steps:
+                batch.set_column(index, convert(batch.column(index)))
+            yield batch
+    finally:
+        result.close()
+
+
+def _streamed_batches(
+    conn: sa.Connection, query: sa.Select[Any], columns: Sequence[Column]
+) -> Iterator[Batch]:
+    result = conn.execution_options(yield_per=FETCH_ROWS).execute(query)
+    try:
+        names = list(result.keys())
+        positions = [names.index(column.name) for column in columns]
+        formatters = [(i, c.formatter) for i, c in enumerate(columns) if c.formatter is not None]
+        pick = _picker(positions, len(names))
+        for rows in result.partitions():
+            batch = pick(rows, len(columns))
+            for index, formatter in formatters:
+                batch.set_column(index, list(map(formatter, batch.column(index))))
+            yield batch
+    finally:
+        result.close()
+
+
+def _picker(positions: list[int], width: int) -> Callable[[Sequence[Any], int], Batch]:
+    """Rows of the query's columns -> a batch of the output columns, picked in C."""
+    if positions == list(range(width)):
+        return Batch
+    if len(positions) == 1:
+        (position,) = positions
+        getter = itemgetter(position)
+        return lambda rows, _: Batch.of_columns([list(map(getter, rows))])
+    pick = itemgetter(*positions)
+    return lambda rows, width: Batch(list(map(pick, rows)), width)
+
+
+def column_step(
+    column: Column, declared: Any, dialect: sa.Dialect, coltype: Any, fmt: str
+) -> Convert | None:
+    """How one column's stored values become what ``fmt``'s writer needs (None: as they are)."""
+    processor = declared.dialect_impl(dialect).result_processor(dialect, coltype)
+    formatter = column.formatter
+    if formatter is not None:
+        if processor is None:
+            return lambda values: [formatter(v) for v in values]
+        return lambda values: [formatter(processor(v)) for v in values]
+    if processor is None:
+        return None
+    if not isinstance(declared, sa.TypeDecorator):
+        if fmt == "csv" and isinstance(declared, sa.Boolean) and _stored_booleans(processor):
+            return None  # the CSV writer spells 0/1 as False/True (see bool_texts)
+        if fmt in _TEXT_FORMATS and isinstance(declared, sa.Date):
+            shortcut = _iso_dates(processor)
+            if shortcut is not None:
+                return shortcut
+        if fmt in _TEXT_FORMATS and isinstance(declared, sa.Numeric):
+            shortcut = _scaled_floats(declared, processor)
+            if shortcut is not None:
+                return shortcut
+    return lambda values: list(map(processor, values))
+
+
+def _stored_booleans(processor: Callable[[Any], Any]) -> bool:
+    try:
+        return processor(1) is True and processor(0) is False and processor(None) is None
+    except Exception:
+        return False
+
+
+def _iso_dates(processor: Callable[[Any], Any]) -> Convert | None:
+    """Dates stored as ISO text, written as that text (what ``str(date)`` would give).
+
+    Every value still goes through the processor, so a date SQLAlchemy would refuse
+    fails the chunk as it would; only the writing of date objects is saved."""
+    try:
+        if processor("2020-09-11") != dt.date(2020, 9, 11):
+            return None
+    except Exception:
+        return None
+
+    def convert(values: Sequence[Any]) -> Sequence[Any]:
+        parsed = list(map(processor, values))
+        # Every stored value parsed, so each is one line of text: one match checks them all.
+        stored = "\n".join(filter(None, values))
+        if not stored or _ISO_DATES.fullmatch(stored):
+            return values
+        return parsed
+
+    return convert
+
+
+def _scaled_floats(declared: sa.Numeric[Any], processor: Callable[[Any], Any]) -> Convert | None:
+    """Decimals stored as floats (SQLite), written as SQLAlchemy's Decimal would be.
+
+    SQLAlchemy reads them as ``Decimal("%.<scale>f" % value)``; written, that is the
+    formatted text itself, which is what this gives without the Decimal."""
+    if not declared.asdecimal:
+        return None
+    scale = declared.decimal_return_scale
+    if scale is None:
+        scale = getattr(declared, "scale", None)
+    # Beyond six places, str(Decimal) may switch to exponent notation; not worth it.
+    if scale is None or not 0 <= scale <= 6:
+        return None
+    text = f"%.{scale}f"
+    try:
+        for probe in _DECIMAL_PROBES:
+            value = processor(probe)
+            if not (str(value) == format(value, "f") == text % probe):
+                return None
+    except Exception:
+        return None
+
+    def convert(values: Sequence[Any]) -> Sequence[Any]:
+        if None in values:
+            texts = [None if v is None else text % v for v in values]
+        else:
+            texts = list(map(text.__mod__, values))
+        if not _NOT_FINITE.isdisjoint(texts):
+            return list(map(processor, values))  # Decimal("Infinity") is written "Infinity"
+        return texts
+
+    return convert
+
+
+# -- planning ---------------------------------------------------------------------------------
+
+
+def keys_indexed(keys: Sequence[sa.ColumnElement[Any]]) -> bool:
+    """Whether the table's declared primary key, a unique column or an index leads with
+    the key columns, so stepping through them in key order reads an index, not a sort
+    of the whole table each step. Without one, planning numbers the rows in one query."""
+    columns = [key for key in keys if isinstance(key, sa.Column)]
+    if len(columns) != len(keys) or not columns:
+        return False
+    table = columns[0].table
+    if not isinstance(table, sa.Table) or any(c.table is not table for c in columns):
+        return False
+    names = [c.name for c in columns]
+    leading = [[c.name for c in table.primary_key.columns]]
+    leading += [[c.name for c in index.columns] for index in table.indexes]
+    leading += [[c.name] for c in columns if c.unique or c.index]
+    return any(candidate[: len(names)] == names for candidate in leading)
+
+
+def _step_boundaries(
+    conn: sa.Connection,
+    query: sa.Select[Any],
+    keys: list[sa.ColumnElement[Any]],
+    size: int,
+) -> tuple[list[list[Any]], int]:
+    """The key of every ``size``-th row and the row total, in one pass over the key's
+    index: each step skips ``size - 1`` keys after the previous boundary."""
+    ordered = (
+        query.with_only_columns(*keys, maintain_column_froms=True).order_by(None).order_by(*keys)
+    )
+    boundaries: list[list[Any]] = []
+    after: list[Any] | None = None
+    while True:
+        step = _in_range(ordered, keys, after, None).offset(size - 1).limit(1)
+        row = conn.execute(step).first()
+        if row is None:
+            break
+        after = [_json_key(value) for value in row]
+        boundaries.append(after)
+    rest = _in_range(query, keys, after, None).order_by(None).subquery()
+    remainder = int(conn.execute(sa.select(sa.func.count()).select_from(rest)).scalar_one())
+    return boundaries, size * len(boundaries) + remainder
+
+
+def _numbered_boundaries(
+    conn: sa.Connection,
+    query: sa.Select[Any],
+    keys: list[sa.ColumnElement[Any]],
+    size: int,
+) -> tuple[list[list[Any]], int]:
+    """The same in one query numbering the rows (one sort, for keys without an index)."""
+    numbered = (
+        query.with_only_columns(
+            *keys,
+            sa.func.row_number().over(order_by=keys).label("jobport_rn"),
+            sa.func.count().over().label("jobport_total"),
+            maintain_column_froms=True,
+        )
+        .order_by(None)
+        .subquery()
+    )
+    width = len(keys)
+    rows = conn.execute(
+        sa.select(
+            *[numbered.c[i] for i in range(width)], numbered.c.jobport_rn, numbered.c.jobport_total
+        )
+        .where(
+            sa.or_(
+                numbered.c.jobport_rn % size == 0,
+                numbered.c.jobport_rn == numbered.c.jobport_total,
+            )
+        )
+        .order_by(numbered.c.jobport_rn)
+    ).all()
+    total = int(rows[-1][width + 1]) if rows else 0
+    boundaries = [
+        [_json_key(value) for value in row[:width]] for row in rows if row[width] % size == 0
+    ]
+    return boundaries, total
 
 
 def key_columns(
