@@ -89,6 +89,13 @@ def big_customers(tmp_path_factory: pytest.TempPathFactory) -> Customers:
     return write_customers(folder / "customers.csv", BIG_ROWS, dirty=BIG_DIRTY, seed=BIG_SEED)
 
 
+@pytest.fixture(scope="session")
+def mid_customers(tmp_path_factory: pytest.TempPathFactory) -> Customers:
+    """60,000 customers (30 chunks), 2% invalid, written once per session."""
+    folder = tmp_path_factory.mktemp("mid")
+    return write_customers(folder / "customers.csv", 60_000, dirty=BIG_DIRTY, seed=BIG_SEED + 1)
+
+
 def write_items(path: Path, rows: int, *, names: dict[int, str] | None = None) -> dict[int, str]:
     """Items 1..rows named ``item-<id>`` unless ``names`` says otherwise; returns id -> name."""
     names = names or {}
@@ -189,6 +196,11 @@ class Place:
             )
         self.processes.append(process)
         return process
+
+    def stderr(self, process: subprocess.Popen[bytes]) -> str:
+        """What a process started with :meth:`spawn` wrote on its standard error."""
+        index = self.processes.index(process)
+        return (self.folder / f"stderr-{index}.txt").read_text(errors="replace")
 
     def driver(self, run_id: str, **overrides: Any) -> subprocess.Popen[bytes]:
         extra = overrides.pop("extra_env", None)

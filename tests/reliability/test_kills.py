@@ -1,4 +1,4 @@
-"""Workers and a whole embedded process killed for real in a 200,000-row import.
+"""Workers killed for real in a 200,000-row import; a whole embedded process killed too.
 
 After recovery the target table must hold exactly the file's valid rows (by
 key and content), each invalid row must be recorded once, and every progress
@@ -88,6 +88,7 @@ def test_workers_killed_mid_chunk_then_recovered_exactly(
         place.wait_finished(run.id, timeout=150)
         for worker in fresh:
             assert worker.wait(timeout=60) == 0
+            assert "Traceback" not in place.stderr(worker)
 
     assert_exact_outcome(place, run.id, big_customers)
     after = {c["no"]: c for c in place.chunks(run.id)}
@@ -99,11 +100,12 @@ def test_workers_killed_mid_chunk_then_recovered_exactly(
 
 @pytest.mark.timeout(240)
 def test_a_killed_embedded_process_is_recovered_on_start_up(
-    place: Place, big_customers: Customers
+    place: Place, mid_customers: Customers
 ) -> None:
+    data = mid_customers
     place.jobport().close()  # the state tables exist before the CLI's run is looked for
     cli = place.spawn(
-        ["-m", "jobport.cli", "import", "customers", str(big_customers.path), "--json"],
+        ["-m", "jobport.cli", "import", "customers", str(data.path), "--json"],
         extra_env={"RELIABILITY_HANG_AFTER_ID": HANG_AFTER},
         executor="local",
         lease_seconds=LEASE,
@@ -132,9 +134,9 @@ def test_a_killed_embedded_process_is_recovered_on_start_up(
         place.wait_finished(run_id, timeout=150)
         recovered.close()
 
-    assert_exact_outcome(place, run_id, big_customers)
+    assert_exact_outcome(place, run_id, data)
     chunks = place.chunks(run_id)
     for chunk in chunks[20:22]:
         assert (chunk["attempts"], chunk["errors"]) == (2, 1), chunk
     assert all(c["attempts"] == 1 for c in chunks[:20])  # done before the kill: never redone
-    assert_progress_only_forward(recovered.store, run_id, sampler.seen, big_customers.rows)
+    assert_progress_only_forward(recovered.store, run_id, sampler.seen, data.rows)

@@ -32,14 +32,13 @@ def failed_run(place: Place) -> tuple[str, dict[int, str]]:
     return run.id, names
 
 
-@pytest.mark.timeout(180)
 def test_resume_after_a_failure_continues_from_the_unfinished_chunks(place: Place) -> None:
     run_id, names = failed_run(place)
     before = place.chunks(run_id)
     assert [c["status"] for c in before] == ["done", "done", "failed", "pending", "pending"]
 
     (place.flags / "healed").touch()  # the cause is fixed
-    result = place.cli("resume", run_id, "--json", executor="local")
+    result = place.cli("resume", run_id, "--json")
     assert result.returncode == 0, result.stderr
     resumed = json.loads(result.stdout)
     assert (resumed["status"], resumed["processed"], resumed["failed"]) == ("completed", ROWS, 0)

@@ -5,13 +5,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from datetime import timedelta
 
 import pytest
 
 from jobport.errors import RunStateError
 from jobport.store import Claim
-from jobport.store.jobstore import utcnow
 
 from .conftest import HOST, Place, wait_until, write_items
 
@@ -42,17 +40,6 @@ def test_the_sweeper_thread_takes_back_a_lost_workers_chunk_and_delivers_it(
     assert engine.run(run.id).status == "completed"
     engine.close()
     assert not sweeper.running
-
-
-def test_the_sweep_takes_back_only_the_job_types_it_can_deliver(place: Place) -> None:
-    path = place.folder / "items.csv"
-    write_items(path, 80)
-    engine = place.jobport()
-    run = place.planned(engine, "items", path)
-    engine.store.claim_chunk(run.id, 0, "ghost-worker", 0.1)
-    later = utcnow() + timedelta(seconds=5)
-    assert engine.store.requeue_expired(now=later, types=["customers"]) == ([], [])
-    assert engine.store.requeue_expired(now=later, types=["items"]) == ([(run.id, 0)], [])
 
 
 def test_recover_adopts_only_runs_whose_process_on_this_host_died(place: Place) -> None:

@@ -620,7 +620,7 @@ class JobStore:
                 error = owners[key]
                 claim = Claim(run_id, no, attempts, owner, {}, None)
                 outcome, event = self._lose_lease(conn, claim, now, error)
-                if error is not None and outcome != "set aside":
+                if error is not None and outcome in ("requeued", "failed"):
                     charged += 1
                 if event is not None:
                     events.append(event)

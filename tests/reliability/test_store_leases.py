@@ -1,0 +1,176 @@
+"""The store operations recovery relies on, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy.engine import Engine
+
+from jobport.store import ChunkOutcome, Claim, JobStore, NewRun, NotYourTurn, make_engine
+from jobport.store.jobstore import utcnow
+from jobport.store.migrations import upgrade
+from jobport.store.tables import job_chunks, job_events, job_failures, job_runs
+
+
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
+def database(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Engine]:
+    if request.param == "sqlite":
+        engine = make_engine(f"sqlite:///{tmp_path_factory.mktemp('leases') / 'state.db'}")
+        upgrade(engine)
+        yield engine
+        engine.dispose()
+        return
+    url: str = request.getfixturevalue("postgres_url")
+    schema = f"jobport_leases_{uuid.uuid4().hex[:12]}"
+    admin = make_engine(url)
+    with admin.begin() as conn:
+        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    engine = make_engine(url, connect_args={"options": f"-csearch_path={schema}"})
+    try:
+        upgrade(engine)
+        yield engine
+    finally:
+        engine.dispose()
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+        admin.dispose()
+
+
+@pytest.fixture
+def store(database: Engine) -> JobStore:
+    with database.begin() as conn:
+        for table in (job_events, job_failures, job_chunks, job_runs):
+            conn.execute(table.delete())
+    return JobStore(database)
+
+
+def new_run(store: JobStore, chunks: int, *, max_attempts: int = 3) -> str:
+    new = NewRun(
+        type="things",
+        kind="import",
+        strategy="polling",
+        broadcast=True,
+        owner=None,
+        params={},
+        max_attempts=max_attempts,
+        total=5 * chunks,
+    )
+    return store.create_run(new, [{"rows": 5}] * chunks).id
+
+
+def claim(store: JobStore, run_id: str, no: int, owner: str) -> Claim:
+    held = store.claim_chunk(run_id, no, owner, 30)
+    assert isinstance(held, Claim), held
+    return held
+
+
+def chunk(store: JobStore, run_id: str, no: int) -> dict[str, Any]:
+    return store.chunks(run_id)[no]
+
+
+def test_lose_leases_blames_only_the_workers_that_died(store: JobStore) -> None:
+    run_id = new_run(store, 5)
+    claim(store, run_id, 0, "host:9/2/101")  # died on its own
+    claim(store, run_id, 1, "host:9/2/102")  # stopped by its broken pool
+    claim(store, run_id, 2, "host:9/2/103")  # no exit code known: the pool's reason
+    claim(store, run_id, 3, "host:9/3/101")  # a later pool of the same parent: alive
+    claim(store, run_id, 4, "host:90/2/101")  # another process whose name shares a prefix
+
+    reclaimed = store.lose_leases(
+        {
+            "host:9/2/": "its worker process was lost",
+            "host:9/2/101": "its worker process died while running it (exit code 1)",
+            "host:9/2/102": None,
+        }
+    )
+
+    assert sorted(reclaimed.requeued) == [(run_id, 0), (run_id, 1), (run_id, 2)]
+    assert (reclaimed.events, reclaimed.charged) == ([], 2)
+    rows = store.chunks(run_id)
+    assert [(c["status"], c["errors"]) for c in rows] == [
+        ("pending", 1),
+        ("pending", 0),
+        ("pending", 1),
+        ("running", 0),
+        ("running", 0),
+    ]
+    assert rows[0]["error"] == "its worker process died while running it (exit code 1)"
+    assert rows[2]["error"] == "its worker process was lost"
+
+
+def test_a_dispatcher_name_covers_its_own_workers_only(store: JobStore) -> None:
+    run_id = new_run(store, 3)
+    claim(store, run_id, 0, "host:42")  # the process itself (inline executor)
+    claim(store, run_id, 1, "host:42/1/7")  # one of its pool workers
+    claim(store, run_id, 2, "host:420/1/7")  # someone else
+    reclaimed = store.lose_leases({"host:42": "the process running it (host:42) died"})
+    assert sorted(reclaimed.requeued) == [(run_id, 0), (run_id, 1)]
+    assert chunk(store, run_id, 2)["status"] == "running"
+
+
+def test_lose_leases_fails_a_chunk_out_of_attempts_and_its_run(store: JobStore) -> None:
+    run_id = new_run(store, 2, max_attempts=1)
+    claim(store, run_id, 1, "host:9/1/5")
+    reclaimed = store.lose_leases({"host:9/1/5": "its worker process was killed by SIGSEGV"})
+    assert reclaimed.requeued == []
+    assert [(e.name, e.status) for e in reclaimed.events] == [("JobFailed", "failed")]
+    run = store.get_run(run_id)
+    assert (
+        run.error == "chunk 1 failed after 1 attempt(s): its worker process was killed by SIGSEGV"
+    )
+    assert chunk(store, run_id, 1)["status"] == "failed"
+
+
+def test_a_stopped_runs_chunk_is_set_aside_not_failed(store: JobStore) -> None:
+    run_id = new_run(store, 3, max_attempts=1)
+    claim(store, run_id, 0, "w-lost")
+    claim(store, run_id, 1, "w-dead")
+    store.cancel_run(run_id)
+    requeued, events = store.requeue_expired(now=utcnow() + timedelta(seconds=60))
+    assert (requeued, events) == ([], [])
+    reclaimed = store.lose_leases({"w-dead": "died"})
+    assert (reclaimed.requeued, reclaimed.events, reclaimed.charged) == ([], [], 0)
+    assert [c["status"] for c in store.chunks(run_id)] == ["cancelled"] * 3
+    assert [c["errors"] for c in store.chunks(run_id)] == [0, 0, 0]
+    run = store.get_run(run_id)
+    assert (run.status, run.error) == ("cancelled", "cancelled by user")
+    # All three come back on resume.
+    assert store.reopen_chunks(run_id, only_failed=False) == [0, 1, 2]
+
+
+def test_an_in_order_commit_learns_how_long_the_previous_chunk_backs_off(
+    store: JobStore,
+) -> None:
+    run_id = new_run(store, 3)
+    first = claim(store, run_id, 0, "w1")
+    delay, _ = store.fail_attempt(first, "boom", backoff_seconds=30)
+    assert delay == 30
+    second = claim(store, run_id, 1, "w2")
+    with pytest.raises(NotYourTurn) as turn:
+        store.commit_chunk(second, ChunkOutcome(processed=5), in_order=True)
+    assert turn.value.status == "pending"
+    assert turn.value.retry_in is not None
+    assert 25 < turn.value.retry_in <= 30
+    blocked = store.blocked_by_backoff(run_id, 2)
+    assert blocked is not None
+    assert blocked[0] == 0
+    assert 25 < blocked[1] <= 30
+    assert store.blocked_by_backoff(run_id, 0) is None
+    store.release_chunk(second)
+    assert chunk(store, run_id, 1)["errors"] == 0  # giving a chunk back is not an error
+
+
+def test_requeue_expired_sweeps_only_the_given_types(store: JobStore) -> None:
+    run_id = new_run(store, 1)
+    claim(store, run_id, 0, "ghost")
+    later = utcnow() + timedelta(seconds=60)
+    assert store.requeue_expired(now=later, types=["other"]) == ([], [])
+    assert store.requeue_expired(now=later, types=["things"]) == ([(run_id, 0)], [])
