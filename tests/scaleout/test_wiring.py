@@ -112,17 +112,17 @@ class FakeApp:
     def __init__(self) -> None:
         self.sent: list[tuple[str, tuple[Any, ...], str]] = []
 
-    class _Producer:
-        def __enter__(self) -> FakeApp._Producer:
+    class _Connection:
+        def __enter__(self) -> FakeApp._Connection:
             return self
 
         def __exit__(self, *args: object) -> None:
             return None
 
-    def producer_or_acquire(self) -> FakeApp._Producer:
-        return self._Producer()
+    def connection_for_write(self) -> FakeApp._Connection:
+        return self._Connection()
 
-    def send_task(self, name: str, *, args: tuple[Any, ...], queue: str, producer: Any) -> None:
+    def send_task(self, name: str, *, args: tuple[Any, ...], queue: str, connection: Any) -> None:
         self.sent.append((name, args, queue))
 
     def close(self) -> None:

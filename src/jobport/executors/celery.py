@@ -285,9 +285,11 @@ class CeleryExecutor:
         if not chunks:
             return
         queue = self._route(run_id)
-        with self.app.producer_or_acquire() as producer:
+        # A connection of this call, closed at its end (pooled ones are only dropped at
+        # close, leaving their sockets to the garbage collector).
+        with self.app.connection_for_write() as connection:
             for no in chunks:
-                self.app.send_task(TASK_NAME, args=(run_id, no), queue=queue, producer=producer)
+                self.app.send_task(TASK_NAME, args=(run_id, no), queue=queue, connection=connection)
 
     def close(self) -> None:
         self.app.close()
