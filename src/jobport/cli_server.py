@@ -7,6 +7,7 @@ The server runs under uvicorn from an import string (``app_from_env``), so
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -90,10 +91,21 @@ def _run_server(settings: Settings, *, host: str, port: int, workers: int, log_l
 def settings_environment(settings: Settings) -> dict[str, str]:
     """The ``JOBPORT_*`` variables that recreate ``settings`` in another process."""
     env = {}
-    for name, value in settings.model_dump(exclude_none=True).items():
-        text = str(value).lower() if isinstance(value, bool) else str(value)
+    for name, value in settings.model_dump(mode="json", exclude_none=True).items():
+        if name in _SECRETS:
+            value = getattr(settings, name).get_secret_value()
+        if isinstance(value, bool):
+            text = str(value).lower()
+        elif isinstance(value, dict | list):
+            text = json.dumps(value)  # how pydantic-settings reads complex values back
+        else:
+            text = str(value)
         env[f"JOBPORT_{name.upper()}"] = text
     return env
+
+
+#: Settings held as SecretStr: passed on in clear to the processes we start.
+_SECRETS = ("secret_key",)
 
 
 # -- demo -------------------------------------------------------------------------------------
