@@ -99,9 +99,11 @@ def test_workers_killed_mid_chunk_then_recovered_exactly(
 
 
 @pytest.mark.timeout(240)
-def test_a_killed_embedded_process_is_recovered_on_start_up(
-    place: Place, mid_customers: Customers
+@pytest.mark.parametrize("how", ["recover on start-up", "jobport resume"])
+def test_a_killed_embedded_process_is_recovered(
+    place: Place, mid_customers: Customers, how: str
 ) -> None:
+    """``jobport import`` killed with its pool; a new process adopts the run, or resumes it."""
     data = mid_customers
     place.jobport().close()  # the state tables exist before the CLI's run is looked for
     cli = place.spawn(
@@ -129,14 +131,19 @@ def test_a_killed_embedded_process_is_recovered_on_start_up(
         assert interrupted["status"] == "running"
         assert interrupted["dispatcher"] == f"{HOST}:{cli.pid}"
 
-        recovered = place.jobport(executor="local", lease_seconds=LEASE, recover=True)
-        assert place.run(run_id)["dispatcher"] == f"{HOST}:{os.getpid()}"
-        place.wait_finished(run_id, timeout=150)
-        recovered.close()
+        if how == "jobport resume":
+            resumed = place.cli("resume", run_id, "--json", executor="local", lease_seconds=LEASE)
+            assert resumed.returncode == 0, resumed.stderr
+            assert "Traceback" not in resumed.stderr
+        else:
+            recovered = place.jobport(executor="local", lease_seconds=LEASE, recover=True)
+            assert place.run(run_id)["dispatcher"] == f"{HOST}:{os.getpid()}"
+            place.wait_finished(run_id, timeout=150)
+            recovered.close()
 
     assert_exact_outcome(place, run_id, data)
     chunks = place.chunks(run_id)
     for chunk in chunks[20:22]:
         assert (chunk["attempts"], chunk["errors"]) == (2, 1), chunk
     assert all(c["attempts"] == 1 for c in chunks[:20])  # done before the kill: never redone
-    assert_progress_only_forward(recovered.store, run_id, sampler.seen, data.rows)
+    assert_progress_only_forward(place.jobport().store, run_id, sampler.seen, data.rows)
