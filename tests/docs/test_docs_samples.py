@@ -1,0 +1,217 @@
+"""Every code sample in README.md and docs/*.md runs, in file order per document.
+
+- A ```python block whose first line is a comment naming a file (``# name.py``,
+  ``# pkg/name.py``) is written to that file in the document's temp folder,
+  as a module the later samples import; any other ```python block is run as a
+  script there.
+- A ```sh block whose every command is ``jobport ...`` (or ``printf`` making a
+  sample file) is run with bash, ``jobport`` being this environment's script.
+- Any other block (placeholders such as ``<RUN-ID>``, servers, installs, remote
+  services) must be named in :data:`SKIPPED` with the reason; an unknown
+  unrunnable block, or a stale entry, fails the test.
+
+Each document gets one temp folder (the current directory and ``PYTHONPATH``
+of its samples), its own SQLite state database and storage folder.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+JOBPORT = Path(sys.executable).with_name("jobport")
+TIMEOUT = 180
+
+#: (document, start of the block's first line) -> why the block is not run.
+SKIPPED: dict[tuple[str, str], str] = {
+    (
+        "README.md",
+        "python3 -m venv .venv && .venv/bin/pip install -q -e . &&",
+    ): "creates a virtual environment and starts a server",
+    (
+        "README.md",
+        "python3 -m venv .venv && .venv/bin/pip install -q -e '.[dev]' &&",
+    ): "creates a virtual environment and runs this very suite",
+    (
+        "docs/quickstart.md",
+        "python3 -m venv .venv && .venv/bin/pip install jobport",
+    ): "installs from the package index",
+    ("docs/quickstart.md", "jobport --app contacts_app history"): "holds the placeholder <RUN-ID>",
+    (
+        "docs/quickstart.md",
+        "jobport --app contacts_app import contacts errors.csv --retry-of",
+    ): "holds the placeholder <RUN-ID>",
+    ("docs/api.md", "jobport demo "): "starts a server",
+    (
+        "docs/api.md",
+        "from fastapi import Depends, FastAPI",
+    ): "a fragment: the embedding app's own User and current_user are not defined",
+    ("docs/api.md", 'curl -H "Authorization: Bearer $TOKEN"'): "needs a running server and a token",
+    (
+        "docs/api.md",
+        'curl -N -H "Authorization: Bearer $TOKEN"',
+    ): "needs a running server and a token",
+    ("docs/dashboard.md", "jobport demo "): "starts a server",
+    (
+        "docs/dashboard.md",
+        "from jobport.api import create_router, install_problem_handlers",
+    ): "a fragment of an embedding app (its own app and principal dependency)",
+    (
+        "docs/deployment.md",
+        "JOBPORT_DATABASE_URL=postgresql://jobport:pw@db:5432/jobport",
+    ): "needs a PostgreSQL host named db",
+    (
+        "docs/deployment.md",
+        "export JOBPORT_APP=myapp.jobs JOBPORT_BROKER_URL=redis://redis",
+    ): "starts Celery workers against remote hosts",
+    ("docs/deployment.md", "JOBPORT_STORAGE_URL=s3://"): "needs an S3 bucket",
+    ("docs/deployment.md", "export JOBPORT_SECRET_KEY="): "configures a server's environment",
+    (
+        "docs/packaging.md",
+        "python -m pip install build",
+    ): "builds the package and installs it in a fresh virtual environment "
+    "(tests/packaging checks the built wheel's contents)",
+}
+
+_FENCE = re.compile(r"^```(\w*)[^\n]*\n(.*?)^```", re.S | re.M)
+_MODULE_LINE = re.compile(r"#\s*([\w./-]+\.py)\s*$")
+_RUNNABLE_SH = re.compile(r"^(jobport|printf)\b")
+#: Commands that serve until stopped: never run, whatever SKIPPED says.
+_SERVERS = re.compile(r"^jobport\b.*\s(demo|serve|worker)(\s|$)")
+
+
+@dataclass(frozen=True)
+class Block:
+    lang: str
+    text: str
+    line: int
+
+    @property
+    def first_line(self) -> str:
+        return self.text.splitlines()[0] if self.text.strip() else ""
+
+
+def blocks_of(path: Path) -> list[Block]:
+    source = path.read_text(encoding="utf-8")
+    found = []
+    for match in _FENCE.finditer(source):
+        lang = match.group(1)
+        if lang in ("python", "sh"):
+            line = source.count("\n", 0, match.start()) + 1
+            found.append(Block(lang, match.group(2), line))
+    return found
+
+
+def _name(path: Path) -> str:
+    return path.relative_to(ROOT).as_posix()
+
+
+def _commands(text: str) -> list[str]:
+    lines = [line.strip() for line in text.splitlines()]
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+def _runnable_sh(block: Block) -> bool:
+    commands = _commands(block.text)
+    return bool(commands) and all(
+        _RUNNABLE_SH.match(c) and not _SERVERS.match(c) and "<" not in c.split("#")[0]
+        for c in commands
+    )
+
+
+def _skipped(name: str, block: Block) -> str | None:
+    for (document, start), reason in SKIPPED.items():
+        if document == name and block.first_line.startswith(start):
+            return reason
+    return None
+
+
+def _environment(folder: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JOBPORT_")}
+    env["JOBPORT_DATABASE_URL"] = f"sqlite:///{folder / 'jobport.db'}"
+    env["JOBPORT_STORAGE_URL"] = str(folder / "files")
+    env["PYTHONPATH"] = os.pathsep.join([str(folder), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    env["PATH"] = os.pathsep.join([str(JOBPORT.parent), env.get("PATH", "")])
+    env.pop("PYTHONSTARTUP", None)
+    return env
+
+
+def _run(args: list[str], folder: Path, where: str) -> None:
+    # A session of its own, so a timeout ends the sample's children too.
+    process = subprocess.Popen(
+        args,
+        cwd=folder,
+        env=_environment(folder),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        stdout, stderr = process.communicate(timeout=TIMEOUT)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        pytest.fail(f"{where} ran over {TIMEOUT} s")
+    assert process.returncode == 0, (
+        f"{where} exited {process.returncode}\n--- stdout\n{stdout}\n--- stderr\n{stderr}"
+    )
+
+
+@pytest.mark.parametrize("document", DOCUMENTS, ids=_name)
+def test_samples_run(document: Path, tmp_path: Path) -> None:
+    name = _name(document)
+    for number, block in enumerate(blocks_of(document)):
+        where = f"{name}:{block.line} ({block.lang} block)"
+        if _skipped(name, block) is not None:
+            continue
+        if block.lang == "python":
+            module = _MODULE_LINE.fullmatch(block.first_line.strip())
+            if module:
+                target = tmp_path / module.group(1)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_text(block.text, encoding="utf-8")
+                continue
+            script = tmp_path / f"_sample_{number}.py"
+            script.write_text(block.text, encoding="utf-8")
+            _run([sys.executable, script.name], tmp_path, where)
+        else:
+            assert _runnable_sh(block), (
+                f"{where} is not self-contained (`{block.first_line}`): make it runnable, "
+                "or name it in SKIPPED with the reason"
+            )
+            text = re.sub(r"^jobport\b", lambda _: f'"{JOBPORT}"', block.text, flags=re.M)
+            _run(["bash", "-euo", "pipefail", "-c", text], tmp_path, where)
+
+
+def test_skipped_blocks_exist() -> None:
+    """Every SKIPPED entry names a block that is still in its document."""
+    present = {
+        (_name(document), block.first_line)
+        for document in DOCUMENTS
+        for block in blocks_of(document)
+    }
+    stale = [
+        (document, start)
+        for document, start in SKIPPED
+        if (ROOT / document).exists()
+        and not any(d == document and first.startswith(start) for d, first in present)
+    ]
+    assert not stale, f"SKIPPED names blocks no document holds any more: {stale}"
+
+
+def test_samples_are_found() -> None:
+    """The extraction sees the samples this suite is meant to run."""
+    names = {_name(document) for document in DOCUMENTS}
+    assert {"README.md", "docs/quickstart.md", "docs/job-types.md", "docs/events.md"} <= names
+    kinds = [block.lang for block in blocks_of(ROOT / "docs" / "events.md")]
+    assert kinds == ["python", "python", "python"]
