@@ -45,7 +45,7 @@ from jobport.api.uploads import FILE_FIELD, receive_upload
 from jobport.dispatch import StartRequest
 from jobport.engine import Jobport
 from jobport.errors import InputError, JobportError, PermissionDenied, RunNotFound, RunStateError
-from jobport.registry import JobType
+from jobport.registry import JobType, Kind
 from jobport.reports import report_rows
 from jobport.store import RunFilter, RunRecord
 from jobport.store.records import RUN_STATUSES
@@ -61,6 +61,8 @@ MEDIA_TYPES = {
     "json": "application/json",
     "parquet": "application/vnd.apache.parquet",
 }
+#: Kinds whose runs leave a file to download.
+FILE_KINDS: tuple[Kind, ...] = ("export", "report")
 DOWNLOAD_BLOCK = 1 << 20
 CSV_FLUSH_BYTES = 64 * 1024
 
@@ -294,10 +296,11 @@ def create_router(
         body: ExportRequest, request: Request, response: Response, caller: Caller
     ) -> RunOut:
         job_type = engine.registry.get(body.type)
-        if job_type.kind != "export":
-            exports = ", ".join(t.type for t in engine.registry.of_kind("export")) or "none"
+        if job_type.kind not in FILE_KINDS:
+            exports = ", ".join(t.type for t in engine.registry.of_kind(*FILE_KINDS)) or "none"
             raise InputError(
-                f"'{body.type}' is an {job_type.kind} type, not an export; export types: {exports}"
+                f"'{body.type}' is an {job_type.kind} type, not an export or report; "
+                f"types that make a file: {exports}"
             )
         run = engine.start(
             start_request(caller, type=body.type, options=body.options, format=body.format)
@@ -486,7 +489,7 @@ def create_router(
         offset: Annotated[int, Query(ge=0)] = 0,
     ) -> ExportPage:
         runs, total = store.runs_with_results(
-            kind="export", owner=caller.name, limit=limit, offset=offset
+            kind=FILE_KINDS, owner=caller.name, limit=limit, offset=offset
         )
         prefix = base(request)
         return ExportPage(
@@ -510,7 +513,7 @@ def create_router(
         if not run.result_key:  # none yet, or "" when the file could not be assembled
             if not run.finished:
                 raise RunStateError(f"run {run.id} is still {run.status}; download it when done")
-            if run.kind != "export":
+            if run.kind not in FILE_KINDS:
                 raise InputError(f"run {run.id} is an {run.kind} run and left no file")
             raise Gone(f"export {run.id} ended {run.status} without a file; start it again")
         info = _export_out(engine, run, "")

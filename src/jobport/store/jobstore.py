@@ -918,11 +918,16 @@ class JobStore:
             return [(row.id, event_from_dict(row.payload), row.created_at) for row in rows]
 
     def runs_with_results(
-        self, *, kind: str, owner: str | None, limit: int = 50, offset: int = 0
+        self,
+        *,
+        kind: str | tuple[str, ...],
+        owner: str | None,
+        limit: int = 50,
+        offset: int = 0,
     ) -> tuple[list[RunRecord], int]:
         """Finished runs of ``kind`` that left a result file, newest first (owner None: all)."""
         conditions = [
-            job_runs.c.kind == kind,
+            job_runs.c.kind.in_((kind,) if isinstance(kind, str) else kind),
             job_runs.c.result_key.is_not(None),
             job_runs.c.result_key != "",  # an export whose file could not be assembled
             job_runs.c.status.in_(("completed", "completed_with_errors")),
