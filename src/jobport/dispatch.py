@@ -170,8 +170,15 @@ class Dispatcher:
             self.executor.submit(run_id, chunks)
 
 
-_SUFFIX_FORMATS = {"csv": "csv", "tsv": "csv", "txt": "csv", "xlsx": "xlsx", "jsonl": "jsonl",
-                   "ndjson": "jsonl", "parquet": "parquet"}
+_SUFFIX_FORMATS = {
+    "csv": "csv",
+    "tsv": "csv",
+    "txt": "csv",
+    "xlsx": "xlsx",
+    "jsonl": "jsonl",
+    "ndjson": "jsonl",
+    "parquet": "parquet",
+}
 
 
 def format_from_name(name: str | None, job_type: JobType) -> str:
