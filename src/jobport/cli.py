@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from jobport import cli_kinds, cli_server, cli_worker
@@ -155,6 +156,7 @@ def import_command(
     with progress_bar(as_json) as on_update:
         run = engine.start(
             StartRequest(
+                is_admin=True,  # whoever runs the CLI holds the database itself
                 type=job_type,
                 options=parse_options(option),
                 owner=owner,
@@ -353,7 +355,7 @@ def main() -> None:
     except JobportError as exc:
         if debug:
             raise
-        err.print(f"[red]error:[/] {exc.message}", highlight=False)
+        err.print(f"[red]error:[/] {escape(exc.message)}", highlight=False)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         err.print("interrupted")

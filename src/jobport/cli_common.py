@@ -16,6 +16,7 @@ from typing import Any, NoReturn
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -164,5 +165,5 @@ def print_json(value: Any) -> None:
 
 
 def fail(message: str, *, code: int) -> NoReturn:
-    err.print(f"[red]error:[/] {message}", markup=True, highlight=False)
+    err.print(f"[red]error:[/] {escape(message)}", markup=True, highlight=False)
     raise typer.Exit(code)

@@ -99,7 +99,13 @@ def sync_command(
     read = {"full": True} if full else {}
     with progress_bar(as_json) as on_update:
         run = engine.start(
-            StartRequest(type=job_type, options=parse_options(option), owner=owner, read=read)
+            StartRequest(
+                type=job_type,
+                options=parse_options(option),
+                owner=owner,
+                read=read,
+                is_admin=True,
+            )
         )
         on_update(run)
         run = engine.wait(run.id, on_update=on_update)
@@ -181,7 +187,13 @@ def _run_to_file(
     _check_kind(engine, job_type, kind)
     with progress_bar(as_json) as on_update:
         run = engine.start(
-            StartRequest(type=job_type, options=parse_options(option), owner=owner, format=fmt)
+            StartRequest(
+                type=job_type,
+                options=parse_options(option),
+                owner=owner,
+                format=fmt,
+                is_admin=True,
+            )
         )
         on_update(run)
         run = engine.wait(run.id, on_update=on_update)

@@ -14,6 +14,8 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
+from jobport.errors import ConfigurationError, MissingExtraError
+
 #: Execution option that marks a connection whose transactions will write.
 WRITE = "jobport_write"
 
@@ -21,7 +23,14 @@ WRITE = "jobport_write"
 def make_engine(url: str, **kwargs: Any) -> Engine:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    engine = sa.create_engine(url, **kwargs)
+    try:
+        engine = sa.create_engine(url, **kwargs)
+    except ModuleNotFoundError as exc:
+        if exc.name in ("psycopg", "psycopg2"):
+            raise MissingExtraError("PostgreSQL", "postgres") from None
+        raise ConfigurationError(
+            f"the database driver for {url.split(':', 1)[0]} is not installed: {exc.name}"
+        ) from None
     if engine.dialect.name == "sqlite":
         _tune_sqlite(engine)
     return engine
