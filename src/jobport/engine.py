@@ -39,14 +39,18 @@ class Jobport:
         registry: JobRegistry | None = None,
         executor: ExecutorName | None = None,
         recover: bool = False,
+        prepare: bool = True,
     ) -> None:
+        """``prepare`` migrates the embedded SQLite and creates missing target tables;
+        worker processes of a pool skip it, their parent has done it."""
         self.settings = settings or Settings()
         self.registry = registry if registry is not None else load_registry(self.settings.app)
         self.database = make_engine(self.settings.database_url)
-        if self.database.dialect.name == "sqlite":
+        if prepare and self.database.dialect.name == "sqlite":
             _ensure_sqlite_folder(self.settings.database_url)
             upgrade(self.database)
-        self._create_target_tables()
+        if prepare:
+            self._create_target_tables()
         self.store = JobStore(self.database)
         self.files = FileStore.from_settings(self.settings)
         self.bus = EventBus(self.registry.listeners)
@@ -137,6 +141,7 @@ class Jobport:
     ) -> RunRecord:
         """Store the source (if any) under a key of ours, plan the run and queue it."""
         job_type = self.dispatcher.check(request)
+        self.executor.warm()
         source_key = None
         if path is not None:
             source_key = self.dispatcher.store_path(path, job_type=job_type)

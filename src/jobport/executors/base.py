@@ -14,5 +14,8 @@ class Executor(Protocol):
     def submit(self, run_id: str, chunks: Sequence[int]) -> None:
         """Deliver each chunk of the run to the generic worker."""
 
+    def warm(self) -> None:
+        """Get ready for work that is about to come (e.g. start worker processes)."""
+
     def close(self) -> None:
         """Stop accepting work and release resources (pending work may be dropped)."""

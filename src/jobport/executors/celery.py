@@ -291,6 +291,9 @@ class CeleryExecutor:
             for no in chunks:
                 self.app.send_task(TASK_NAME, args=(run_id, no), queue=queue, connection=connection)
 
+    def warm(self) -> None:
+        """Nothing to start ahead of time."""
+
     def close(self) -> None:
         self.app.close()
 

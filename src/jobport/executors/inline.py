@@ -39,5 +39,8 @@ class InlineExecutor:
             else:
                 due_at[no] = time.monotonic() + result.retry_in
 
+    def warm(self) -> None:
+        """Nothing to start ahead of time."""
+
     def close(self) -> None:
         return None

@@ -74,8 +74,12 @@ def _init_worker(settings: Settings, owner_prefix: str) -> None:
     global _worker_context
     from jobport.engine import Jobport
 
-    engine = Jobport(settings, executor="inline", recover=False)
+    engine = Jobport(settings, executor="inline", recover=False, prepare=False)
     _worker_context = engine.worker_context(owner=f"{owner_prefix}{os.getpid()}")
+
+
+def _ready() -> None:
+    """A no-op delivery: makes the pool start a worker process (see ``warm``)."""
 
 
 def _deliver(run_id: str, no: int) -> ChunkResult:
@@ -172,6 +176,20 @@ class LocalExecutor:
         """Deliveries queued or in a worker's hands."""
         with self._cond:
             return len(self._queued) + len(self._in_flight)
+
+    def warm(self) -> None:
+        """Start the worker processes now, while the caller stores and plans the file.
+
+        Spawned workers import jobport and open their engine in about a second;
+        doing that during planning rather than after it takes that second off
+        every run that starts a pool.
+        """
+        with self._cond:
+            if self._closed:
+                return
+            pool = self._current_pool()
+            for _ in range(self._workers):
+                pool.submit(_ready)
 
     def close(self) -> None:
         with self._cond:
