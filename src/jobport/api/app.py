@@ -39,12 +39,15 @@ def create_app(
     sweep_seconds: float | None = None,
     close_engine: bool = False,
     idle_seconds: float = 5.0,
+    dashboard: bool = True,
 ) -> FastAPI:
-    """A FastAPI app serving the jobport API under ``/api``.
+    """A FastAPI app serving the jobport API under ``/api`` (and the dashboard at ``/``).
 
     ``sweep_seconds`` makes the app re-deliver chunks whose worker lease ran
     out, every that many seconds (what a long-lived server must do; tests
     leave it off). ``close_engine`` closes the engine when the app stops.
+    ``dashboard`` mounts the web dashboard (:mod:`jobport.web`), which signs
+    users in with jobport's own tokens and shares the API's live feed.
     """
     from jobport import __version__
 
@@ -74,6 +77,10 @@ def create_app(
     app.include_router(router)
     #: The router (its ``engine`` and live ``feed``), for tests and extensions.
     app.state.jobport = router
+    if dashboard:
+        from jobport.web import dashboard_router
+
+        app.include_router(dashboard_router(engine, feed=router.feed, idle_seconds=idle_seconds))
     return app
 
 

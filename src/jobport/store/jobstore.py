@@ -956,6 +956,53 @@ class JobStore:
             )
             return result.rowcount == 1
 
+    # -- run statistics (the web dashboard) ---------------------------------------------------
+
+    def run_stats(
+        self,
+        *,
+        owner: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        window: int | None = None,
+    ) -> RunStats:
+        """Volume per day and type, outcome rates, rows/s and p50/p95 duration per type.
+
+        Reads the newest ``window`` runs (default :data:`STATS_WINDOW`) created in
+        ``[since, until)`` (default: the last :data:`STATS_DAYS` UTC days) and
+        aggregates them in Python: percentiles have no portable SQL
+        (PostgreSQL's ``percentile_cont`` has no SQLite counterpart), and a
+        bounded window keeps a dashboard page cheap however long the history
+        grows. ``truncated`` says older runs of the period were
+        left out. ``owner`` None counts everyone's runs (what an admin sees).
+        """
+        window = window or STATS_WINDOW
+        until = until or utcnow()
+        if since is None:
+            today = until.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+            since = today - timedelta(days=STATS_DAYS - 1)
+        conditions = [job_runs.c.created_at >= since, job_runs.c.created_at < until]
+        if owner is not None:
+            conditions.append(job_runs.c.owner == owner)
+        with self._read() as conn:
+            rows = conn.execute(
+                sa.select(
+                    job_runs.c.type,
+                    job_runs.c.kind,
+                    job_runs.c.status,
+                    job_runs.c.created_at,
+                    job_runs.c.started_at,
+                    job_runs.c.finished_at,
+                    job_runs.c.processed,
+                    job_runs.c.failed,
+                )
+                .where(*conditions)
+                .order_by(job_runs.c.created_at.desc())
+                .limit(window + 1)
+            ).all()
+        truncated = len(rows) > window
+        return _run_stats([row._asdict() for row in rows[:window]], since, until, truncated)
+
 
 # -- helpers ----------------------------------------------------------------------------------
 
@@ -1074,3 +1121,128 @@ def event_from_dict(payload: dict[str, Any]) -> JobEvent:
     data = dict(payload)
     name = data.pop("event")
     return JobEvent(name=name, **data)
+
+
+# -- run statistics (the web dashboard) -------------------------------------------------------
+
+#: Most runs :meth:`JobStore.run_stats` reads for one answer.
+STATS_WINDOW = 20_000
+#: Days of history :meth:`JobStore.run_stats` covers by default.
+STATS_DAYS = 14
+
+
+@dataclass(frozen=True)
+class TypeStats:
+    """The runs of one job type over a period: outcomes, rows, speed and duration."""
+
+    type: str
+    kind: str
+    runs: int
+    active: int
+    completed: int
+    #: Completed, with some rows rejected.
+    with_errors: int
+    failed: int
+    cancelled: int
+    rows: int
+    failed_rows: int
+    #: Rows processed per second of run time, over the finished runs that took time.
+    rows_per_second: float | None
+    #: Median and 95th percentile of the completed runs' durations (started to finished).
+    p50_seconds: float | None
+    p95_seconds: float | None
+
+    @property
+    def finished(self) -> int:
+        return self.completed + self.with_errors + self.failed + self.cancelled
+
+    @property
+    def success_rate(self) -> float | None:
+        """Share of finished runs that completed (with or without rejected rows)."""
+        return (self.completed + self.with_errors) / self.finished if self.finished else None
+
+    @property
+    def failure_rate(self) -> float | None:
+        """Share of finished runs that failed (cancelled runs are neither)."""
+        return self.failed / self.finished if self.finished else None
+
+
+@dataclass(frozen=True)
+class RunStats:
+    """What :meth:`JobStore.run_stats` found for one period."""
+
+    since: datetime
+    until: datetime
+    #: Every UTC day of the period (midnight), oldest first.
+    days: list[datetime]
+    #: Runs created per day, by type key, aligned with ``days``.
+    volume: dict[str, list[int]]
+    #: One entry per type seen, by type key.
+    types: list[TypeStats]
+    runs: int
+    #: More runs than the window were created in the period; the oldest are not counted.
+    truncated: bool
+
+
+def _run_stats(
+    rows: Sequence[Mapping[str, Any]], since: datetime, until: datetime, truncated: bool
+) -> RunStats:
+    first = since.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    last = (until - timedelta(microseconds=1)).astimezone(UTC)
+    days = []
+    day = first
+    while day <= last:
+        days.append(day)
+        day += timedelta(days=1)
+    index = {d.date(): n for n, d in enumerate(days)}
+    by_type: dict[str, list[Mapping[str, Any]]] = {}
+    volume: dict[str, list[int]] = {}
+    for row in rows:
+        by_type.setdefault(row["type"], []).append(row)
+        slot = index.get(row["created_at"].astimezone(UTC).date())
+        if slot is not None:
+            volume.setdefault(row["type"], [0] * len(days))[slot] += 1
+    types = [_type_stats(name, runs) for name, runs in sorted(by_type.items())]
+    return RunStats(since, until, days, volume, types, len(rows), truncated)
+
+
+def _type_stats(name: str, runs: Sequence[Mapping[str, Any]]) -> TypeStats:
+    status = [run["status"] for run in runs]
+    durations = []
+    busy_seconds = 0.0
+    busy_rows = 0
+    for run in runs:
+        if run["started_at"] is None or run["finished_at"] is None:
+            continue
+        seconds = (run["finished_at"] - run["started_at"]).total_seconds()
+        if run["status"] in ("completed", "completed_with_errors"):
+            durations.append(seconds)
+        if seconds > 0 and run["processed"]:
+            busy_seconds += seconds
+            busy_rows += int(run["processed"])
+    durations.sort()
+    return TypeStats(
+        type=name,
+        kind=runs[0]["kind"],
+        runs=len(runs),
+        active=sum(s in ACTIVE_STATUSES for s in status),
+        completed=status.count("completed"),
+        with_errors=status.count("completed_with_errors"),
+        failed=status.count("failed"),
+        cancelled=status.count("cancelled"),
+        rows=sum(int(run["processed"] or 0) for run in runs),
+        failed_rows=sum(int(run["failed"] or 0) for run in runs),
+        rows_per_second=busy_rows / busy_seconds if busy_seconds > 0 else None,
+        p50_seconds=_percentile(durations, 0.50),
+        p95_seconds=_percentile(durations, 0.95),
+    )
+
+
+def _percentile(ordered: Sequence[float], q: float) -> float | None:
+    """The ``q`` quantile of sorted values, interpolated linearly between ranks."""
+    if not ordered:
+        return None
+    position = (len(ordered) - 1) * q
+    below = int(position)
+    above = min(below + 1, len(ordered) - 1)
+    return ordered[below] + (ordered[above] - ordered[below]) * (position - below)
