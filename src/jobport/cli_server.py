@@ -128,6 +128,7 @@ def demo(
     sample, token, settings = prepare_demo(state, directory, rows=rows, dirty=dirty)
     url = f"http://{host}:{port}"
     out.print(f"[bold]jobport demo[/] in {directory}")
+    out.print(f"  dashboard  {url}/   (sign in with the token below)")
     out.print(f"  API        {url}/api   (docs: {url}/docs)")
     out.print(f"  user       {DEMO_USER} (admin)")
     out.print(f"  token      {token}")
