@@ -111,6 +111,7 @@ def run_export(workdir: Path, db: Path, fmt: str, out: Path, workers: int) -> No
             engine.files.copy_out(run.result_key, handle)
         phases["copied_out"] = time.perf_counter() - started
         phases["chunks"] = run.chunks_total
+    phases["closed"] = time.perf_counter() - started  # the pool's workers have exited
     Path(f"{out}.phases.json").write_text(json.dumps(phases))
 
 
