@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ExecutorName = Literal["local", "inline", "celery"]
@@ -77,3 +77,8 @@ class Settings(BaseSettings):
     s3_key: str | None = Field(default=None, description="S3 access key id.")
     s3_secret: str | None = Field(default=None, description="S3 secret access key.")
     s3_region: str | None = Field(default=None, description="S3 region name.")
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="Signs expiring download links (same value on every machine). Unset: "
+        "an SQLite install keeps a random one beside its database; others refuse to sign.",
+    )
