@@ -132,7 +132,7 @@ class Dispatcher:
             max_attempts=job_type.max_attempts,
             format=request.format or format_from_name(request.source_name, job_type),
             source_key=source_key,
-            source_name=request.source_name,
+            source_name=display_name(request.source_name),
             retry_of=request.retry_of,
             dispatcher=dispatcher_id(),
         )
@@ -190,6 +190,14 @@ def format_from_name(name: str | None, job_type: JobType) -> str:
     suffix = Path(name or "").suffix.lower().lstrip(".")
     fmt = _SUFFIX_FORMATS.get(suffix)
     return fmt if fmt in job_type.formats else job_type.formats[0]
+
+
+def display_name(name: str | None) -> str | None:
+    """An upload's name as shown to people: printable, bounded, never a path we use."""
+    if name is None:
+        return None
+    printable = "".join(ch for ch in name if ch.isprintable())
+    return printable[-200:]
 
 
 def limits_from(settings: Settings) -> Limits:

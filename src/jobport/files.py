@@ -77,7 +77,7 @@ class FileStore:
         return f"{area}/{uuid.uuid4().hex}{extension}"
 
     def path(self, key: str) -> str:
-        if not _KEY.match(key):
+        if not _KEY.fullmatch(key):
             raise InputError(f"invalid storage key {key!r}")
         return f"{self.root}/{key}"
 

@@ -226,12 +226,6 @@ def test_quoted_single_line_field_over_the_limit_is_a_row_failure(tmp_path: Path
         assert [row["code"] for row in table(engine, "notes", "code")] == ["a", "c"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: the field limit is only checked on physical lines over the limit "
-    "(plan_ranges' long_lines); a quoted field spanning many short lines is never checked "
-    "and is written whole",
-)
 def test_quoted_multiline_field_over_the_limit_is_a_row_failure(tmp_path: Path) -> None:
     with make_engine(
         tmp_path, app=None, registry=notes_registry(), max_field_bytes=1_000
@@ -302,12 +296,6 @@ def test_many_nul_bytes_make_the_file_binary(engine: Jobport, tmp_path: Path) ->
     assert table(engine) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a NUL in a header name is accepted (only rows are checked); on PostgreSQL "
-    "the header then reaches the run's JSONB params and import_file raises a raw "
-    "sqlalchemy DataError ('\\u0000 cannot be converted to text')",
-)
 def test_nul_byte_in_the_header_is_refused(notes: Jobport, tmp_path: Path) -> None:
     rows = b"".join(f"k{i},body,{i},x\n".encode() for i in range(200))
     run = import_bytes(notes, tmp_path, b"code,body,n,ex\x00tra\n" + rows, "notes")
@@ -318,11 +306,6 @@ def test_nul_byte_in_the_header_is_refused(notes: Jobport, tmp_path: Path) -> No
 
 
 @pytest.mark.postgres
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a NUL in a header name reaches the run's JSONB params; PostgreSQL refuses "
-    "it and import_file raises sqlalchemy.exc.DataError instead of a JobportError",
-)
 def test_nul_byte_in_the_header_on_postgresql_is_a_clear_refusal(
     fresh_postgres: str, tmp_path: Path
 ) -> None:
@@ -392,13 +375,6 @@ def test_line_numbers_count_blank_lines_and_quoted_newlines(
     assert ids(engine) == [1]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: planning skips a line of only CRs ('\\r\\r\\n') as blank (rstrip of CR "
-    "and LF), while _split_lines only skips '' and '\\r': the chunk reads it as a one-field "
-    "record, reports a ragged row for a line that was never counted, and the run's failed "
-    "count can exceed its processed count",
-)
 def test_a_blank_line_of_several_crs_is_skipped(notes: Jobport, tmp_path: Path) -> None:
     run = import_bytes(notes, tmp_path, b"code,body,n\nk1,one,1\n\r\r\nk2,two,2\n", "notes")
     assert run.status == "completed"

@@ -314,14 +314,6 @@ def unsupported_method(data: bytes, name: str) -> bytes:
     return bytes(changed)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (formats/xlsx.py): prepare catches BadZipFile only around ZipFile(); a "
-    "damaged entry raises BadZipFile (bad CRC), zlib.error or EOFError from archive.read, "
-    "an unsupported compression method or encryption raises NotImplementedError, a bad "
-    "entry offset OSError (EINVAL from a negative seek); all "
-    "escape import_file instead of 'the file is not a readable XLSX workbook'",
-)
 @pytest.mark.parametrize(
     "damage",
     [

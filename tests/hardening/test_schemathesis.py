@@ -93,12 +93,6 @@ def test_no_operation_answers_a_server_error(api: dict[str, Any], mode: Generati
     assert server_errors == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (api/routes.py): offset is Query(ge=0) with no upper bound; past 2**63-1 the "
-    "store's query raises OverflowError ('Python int too large to convert to SQLite "
-    "INTEGER') and the API answers 500",
-)
 @pytest.mark.parametrize("path", ["/api/jobs", "/api/exports", "/api/jobs/{run}/failures"])
 def test_a_huge_offset_is_refused_not_a_server_error(api: dict[str, Any], path: str) -> None:
     client = TestClient(api["app"], raise_server_exceptions=False)
@@ -110,12 +104,6 @@ def test_a_huge_offset_is_refused_not_a_server_error(api: dict[str, Any], path: 
     assert response.status_code < 500, response.text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (engine.resume / store.reopen_chunks): resuming a run that failed while "
-    "planning (a refused file: no chunks) sets it to 'running' with nothing to run, so it "
-    "never finishes and its live event stream never ends",
-)
 def test_resuming_a_run_refused_at_planning_keeps_it_failed(tmp_path: Path) -> None:
     with make_engine(tmp_path) as engine:
         refused = engine.start(

@@ -146,13 +146,6 @@ def test_compressed_and_image_content_is_refused(
     assert table(engine) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: CsvFormat.sniff only knows ZIP and Parquet magic and counts NUL bytes; "
-    "compressed or image data has few NULs, so it is read as CSV and refused with a "
-    "misleading message ('the header is not valid utf-8; pass the file's encoding', "
-    "'new-line character seen in unquoted field', or 'missing required column(s) ... %PDF')",
-)
 @pytest.mark.parametrize(
     "content",
     [

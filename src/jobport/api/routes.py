@@ -63,6 +63,8 @@ MEDIA_TYPES = {
 }
 #: Kinds whose runs leave a file to download.
 FILE_KINDS: tuple[Kind, ...] = ("export", "report")
+#: Deeper than any real history; keeps offsets inside the databases' integer range.
+MAX_OFFSET = 1 << 31
 DOWNLOAD_BLOCK = 1 << 20
 CSV_FLUSH_BYTES = 64 * 1024
 
@@ -325,7 +327,7 @@ def create_router(
         since: Annotated[datetime | None, Query(description="Created at or after.")] = None,
         until: Annotated[datetime | None, Query(description="Created before.")] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     ) -> RunPage:
         if owner is not None and not caller.is_admin and owner != caller.name:
             raise PermissionDenied("only admins can list other users' runs")
@@ -367,7 +369,7 @@ def create_router(
         caller: Caller,
         format: Literal["json", "csv"] = "json",
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     ) -> Response | FailurePage:
         run = visible_run(run_id, caller)
         if format == "csv":
@@ -486,7 +488,7 @@ def create_router(
         request: Request,
         caller: Caller,
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     ) -> ExportPage:
         runs, total = store.runs_with_results(
             kind=FILE_KINDS, owner=caller.name, limit=limit, offset=offset

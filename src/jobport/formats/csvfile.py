@@ -105,6 +105,8 @@ def read_layout(stream: IO[bytes], *, encoding: str, delimiter: str | None) -> C
         raise InputError(f"malformed header on line 1: {exc}") from None
     except StopIteration:
         raise InputError("the file is empty: expected a header line and rows") from None
+    if any("\x00" in name for name in header):
+        raise InputError("the header holds a NUL byte; text data never contains one")
     if lines.bad_lines:
         raise InputError(f"the header is not valid {encoding}; pass the file's encoding")
     return CsvLayout(
@@ -143,6 +145,10 @@ def plan_ranges(
         if len(raw) > long_limit:
             long_lines.append(line)
         if open_quote:
+            if offset - record_start_offset > long_limit and (
+                not long_lines or long_lines[-1] != record_start_line
+            ):
+                long_lines.append(record_start_line)
             if raw.count(quote) & 1:
                 open_quote = False
             elif offset - record_start_offset > FIELD_LIMIT:
@@ -254,8 +260,9 @@ def _split_lines(text: str, layout: CsvLayout, line_base: int) -> list[Record]:
                 pending = []
             continue
         if '"' not in line:
-            if line and line != "\r":
-                append((line_base + index, line.rstrip("\r").split(delimiter)))
+            stripped = line.rstrip("\r")
+            if stripped:
+                append((line_base + index, stripped.split(delimiter)))
             continue
         if line.count('"') & 1:
             pending, pending_start = [line], index
@@ -345,6 +352,18 @@ class _LineSource:
 
 _ZIP_MAGIC = b"PK\x03\x04"
 _PARQUET_MAGIC = b"PAR1"
+#: Compressed, image and document formats people upload by mistake.
+_BINARY_MAGIC = (
+    b"\x1f\x8b",  # gzip
+    b"BZh",  # bzip2
+    b"\xfd7zXZ\x00",  # xz
+    b"7z\xbc\xaf\x27\x1c",  # 7-Zip
+    b"\x89PNG",
+    b"\xff\xd8\xff",  # JPEG
+    b"GIF8",
+    b"%PDF",
+    b"\xd0\xcf\x11\xe0",  # OLE2: legacy .xls / .doc
+)
 
 
 class CsvFormat:
@@ -354,7 +373,7 @@ class CsvFormat:
 
     def sniff(self, head: bytes) -> bool:
         """Text, not a known binary format. A stray NUL is a row problem, many mean binary."""
-        if head.startswith((_ZIP_MAGIC, _PARQUET_MAGIC)):
+        if head.startswith((_ZIP_MAGIC, _PARQUET_MAGIC, *_BINARY_MAGIC)):
             return False
         encoding, _ = detect_bom(head)
         if encoding in ("utf-16", "utf-32"):

@@ -29,6 +29,7 @@ import datetime as dt
 import posixpath
 import re
 import zipfile
+import zlib
 from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -630,6 +631,10 @@ def _column_cache() -> Any:
 # -- the format -------------------------------------------------------------------------------
 
 
+#: What a damaged or unsupported archive raises while its entries are read.
+_DAMAGED = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, OSError)
+
+
 class XlsxFormat:
     """Excel workbooks (``.xlsx``): the first sheet, or the one named by ``ReadOptions.sheet``."""
 
@@ -642,6 +647,15 @@ class XlsxFormat:
         return head.startswith(ZIP_MAGIC) and (b"[Content_Types].xml" in head or b"xl/" in head)
 
     def prepare(self, files: FileStore, key: str, read: ReadOptions) -> Prepared:
+        try:
+            return self._prepare(files, key, read)
+        except _DAMAGED as exc:
+            raise InputError(
+                "the file is not a readable XLSX workbook (its ZIP structure is damaged: "
+                f"{type(exc).__name__})"
+            ) from None
+
+    def _prepare(self, files: FileStore, key: str, read: ReadOptions) -> Prepared:
         with files.open(key) as stream:
             try:
                 archive = zipfile.ZipFile(stream)

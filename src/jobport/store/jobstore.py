@@ -739,6 +739,11 @@ class JobStore:
                     f"run {run_id} is {run['status']}; there is nothing to "
                     f"{'retry' if only_failed else 'resume'}"
                 )
+            if run["chunks_total"] == 0:
+                raise RunStateError(
+                    f"run {run_id} stopped before it was planned ({run['error'] or 'no chunks'});"
+                    " start it again with a corrected file"
+                )
             reopen = ("failed",) if only_failed else ("failed", "cancelled")
             if only_failed:
                 failed_count = conn.execute(
