@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine
 from jobport.errors import InputError, JobportError, PermissionDenied
 from jobport.executors import Executor
 from jobport.files import FileStore
+from jobport.formats import ReadOptions
 from jobport.kinds import PlanRequest, kind_for
 from jobport.registry import JobRegistry, JobType, Limits
 from jobport.settings import Settings
@@ -83,6 +84,8 @@ class Dispatcher:
                 f"{', '.join(job_type.formats)}"
             )
         validate_options(job_type, request.options)
+        if job_type.kind == "import":
+            ReadOptions.checked(request.read)
         if request.retry_of is not None:
             original = self.store.get_run(request.retry_of)
             if original.type != job_type.type:

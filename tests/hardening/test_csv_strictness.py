@@ -503,13 +503,6 @@ def test_demo_header_matches_the_demo_table(engine: Jobport, tmp_path: Path) -> 
 # -- read options ------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: read options are not checked: a delimiter of 2+ characters raises TypeError "
-    "from csv.reader, an unknown option raises pydantic's ValidationError (both escape "
-    "import_file), and a quote or line end as delimiter is accepted and only shows up as "
-    "'missing required column(s)'",
-)
 @pytest.mark.parametrize(
     ("read", "named"),
     [

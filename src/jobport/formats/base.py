@@ -12,7 +12,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+
+from jobport.errors import InputError
 
 if TYPE_CHECKING:
     from jobport.files import FileStore
@@ -34,6 +36,30 @@ class ReadOptions(BaseModel):
     encoding: str | None = None
     delimiter: str | None = None
     sheet: str | None = None
+
+    @field_validator("delimiter")
+    @classmethod
+    def _one_plain_character(cls, value: str | None) -> str | None:
+        if value is not None and (len(value) != 1 or value in '"\r\n'):
+            raise ValueError("must be one character, not a quote or a line end")
+        return value
+
+    @classmethod
+    def checked(cls, values: dict[str, Any]) -> ReadOptions:
+        """Validated read options, or an InputError naming each bad option."""
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in error['loc'])}: "
+                + (
+                    "not a read option (use encoding, delimiter or sheet)"
+                    if error["type"] == "extra_forbidden"
+                    else error["msg"]
+                )
+                for error in exc.errors(include_url=False)
+            )
+            raise InputError(f"invalid read options: {problems}") from None
 
 
 @dataclass

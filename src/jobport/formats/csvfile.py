@@ -84,10 +84,19 @@ def detect_bom(head: bytes) -> tuple[str | None, int]:
 def is_line_splittable(encoding: str) -> bool:
     """Whether b"\\n" ends lines in this encoding (true of UTF-8 and single-byte codecs)."""
     try:
-        name = codecs.lookup(encoding).name
-    except LookupError:
-        raise InputError(f"unknown encoding '{encoding}'") from None
-    return not name.startswith(("utf-16", "utf-32")) and "\n".encode(name) == b"\n"
+        info = codecs.lookup(encoding)
+        if not getattr(info, "_is_text_encoding", True):
+            raise LookupError(encoding)
+        name = info.name
+        if name.startswith(("utf-16", "utf-32")):
+            return False
+        b"a\n".decode(name, "replace")  # codecs such as idna refuse error handlers
+        return "\n".encode(name) == b"\n"
+    except (LookupError, UnicodeError):
+        raise InputError(
+            f"unknown encoding '{encoding}' (or not a text encoding); use one such as utf-8, "
+            "utf-16, latin-1 or cp1252"
+        ) from None
 
 
 def read_layout(stream: IO[bytes], *, encoding: str, delimiter: str | None) -> CsvLayout:
@@ -450,7 +459,8 @@ def transcode_to_utf8(files: FileStore, key: str, encoding: str) -> str:
                 target.write(text.replace("\r\n", "\n").replace("\r", "\n").encode("utf-8"))
                 if not block:
                     break
-    except UnicodeDecodeError as exc:
+    except UnicodeError as exc:
         files.delete(new_key)
-        raise InputError(f"the file is not valid {encoding}: {exc.reason}") from None
+        reason = getattr(exc, "reason", None) or str(exc)
+        raise InputError(f"the file is not valid {encoding}: {reason}") from None
     return new_key

@@ -12,6 +12,7 @@ from pydantic_core import SchemaValidator
 
 from jobport.errors import ConfigurationError, InputError, LimitExceeded
 from jobport.formats import Prepared, ReadOptions, Record, TabularFormat, reader_for, sniff_format
+from jobport.formats.csvfile import is_line_splittable
 from jobport.kinds.base import ChunkTask, Plan, PlanRequest
 from jobport.registry import Limits
 from jobport.store import ChunkOutcome, Failure
@@ -63,9 +64,9 @@ class ImportKind:
             )
         if request.source_key is None:
             raise InputError("an import needs a file")
-        read = ReadOptions.model_validate(request.read)
+        read = ReadOptions.checked(request.read)
         declared = request.format or request.job_type.formats[0]
-        reader = _checked_reader(request.files, request.source_key, declared)
+        reader = _checked_reader(request.files, request.source_key, declared, read)
         prepared = reader.prepare(request.files, request.source_key, read)
         limits = request.limits or Limits()
         _check_columns(prepared.header, limits)
@@ -131,9 +132,9 @@ def preview_import(request: PlanRequest, *, limit: int = 20) -> Preview:
     importer = _importer(request)
     if request.source_key is None:
         raise InputError("a preview needs a file")
-    read = ReadOptions.model_validate(request.read)
+    read = ReadOptions.checked(request.read)
     declared = request.format or request.job_type.formats[0]
-    reader = _checked_reader(request.files, request.source_key, declared)
+    reader = _checked_reader(request.files, request.source_key, declared, read)
     prepared = reader.prepare(request.files, request.source_key, read)
     mapping = map_columns(prepared.header, importer.row)
     first = next(iter(reader.plan(request.files, prepared, limit)), None)
@@ -192,11 +193,20 @@ def _importer(request: PlanRequest) -> Importer:
     return handler
 
 
-def _checked_reader(files: FileStore, key: str, declared: str) -> TabularFormat:
-    """The reader of the declared format, once the file's bytes agree with it."""
+def _checked_reader(
+    files: FileStore, key: str, declared: str, read: ReadOptions | None = None
+) -> TabularFormat:
+    """The reader of the declared format, once the file's bytes agree with it.
+
+    Text declared as UTF-16/32 without a byte-order mark is full of NUL bytes;
+    the declared encoding, not the sniff, decides for it.
+    """
     reader = reader_for(declared)
     with files.open(key) as stream:
         head = stream.read(8192)
+    wide_text = read is not None and read.encoding and not is_line_splittable(read.encoding)
+    if declared == "csv" and wide_text:
+        return reader
     if not reader.sniff(head):
         actual = sniff_format(head)
         found = f"looks like {actual.upper()}" if actual else "is binary data"
