@@ -322,6 +322,34 @@ def test_an_export_downloads_as_an_attachment(api: Api) -> None:
     _problem(api.client.get(f"/api/exports/{run_id}/download", headers=api.auth("bob")), 404)
 
 
+def test_a_signed_link_downloads_without_a_token_until_altered(api: Api) -> None:
+    content = b"id,name\n1,a\n"
+    run_id = _finished_export(api, "alice", content)
+    _problem(api.client.post(f"/api/exports/{run_id}/link", headers=api.auth("bob")), 404)
+    shared = api.client.post(f"/api/exports/{run_id}/link?ttl=60", headers=api.auth())
+    assert shared.status_code == 200, shared.text
+    url = shared.json()["url"]
+    assert url.startswith(f"/api/exports/{run_id}/shared?expires=")
+    response = api.client.get(url)  # no Authorization header
+    assert response.status_code == 200
+    assert response.content == content
+    assert response.headers["content-disposition"].startswith("attachment")
+    expires = int(url.split("expires=")[1].split("&")[0])
+    _problem(api.client.get(url.replace(f"expires={expires}", f"expires={expires + 60}")), 403)
+    _problem(api.client.get(url[:-2] + ("AA" if not url.endswith("AA") else "BB")), 403)
+    _problem(api.client.get(f"/api/exports/{run_id}/shared"), 403)
+
+
+def test_an_expired_signed_link_is_refused(api: Api) -> None:
+    from jobport.signing import LinkSigner
+
+    run_id = _finished_export(api, "alice", b"x\n")
+    clock = [1_000_000.0]
+    link = LinkSigner.from_settings(api.engine.settings, clock=lambda: clock[0]).sign(run_id, 1)
+    problem = _problem(api.client.get(f"/api/exports/{run_id}/shared?{link.query()}"), 403)
+    assert "expired" in problem["detail"]
+
+
 def test_an_expired_export_is_gone(api: Api) -> None:
     past = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
     run_id = _finished_export(api, "alice", b"x\n", expires_at=past)

@@ -47,6 +47,7 @@ from jobport.engine import Jobport
 from jobport.errors import InputError, JobportError, PermissionDenied, RunNotFound, RunStateError
 from jobport.registry import JobType, Kind
 from jobport.reports import report_rows
+from jobport.signing import LinkSigner
 from jobport.store import RunFilter, RunRecord
 from jobport.store.records import RUN_STATUSES
 
@@ -65,6 +66,8 @@ MEDIA_TYPES = {
 FILE_KINDS: tuple[Kind, ...] = ("export", "report")
 #: Deeper than any real history; keeps offsets inside the databases' integer range.
 MAX_OFFSET = 1 << 31
+#: Longest life of a shared download link: a week.
+MAX_LINK_SECONDS = 7 * 24 * 3600
 DOWNLOAD_BLOCK = 1 << 20
 CSV_FLUSH_BYTES = 64 * 1024
 
@@ -511,7 +514,46 @@ def create_router(
         },
     )
     def download_export(run_id: str, caller: Caller) -> StreamingResponse:
+        return file_response(visible_run(run_id, caller))
+
+    @router.post(
+        "/exports/{run_id}/link",
+        summary="A signed, expiring download link to share",
+        description="Anyone holding the link may download the file until it expires, "
+        "without a token; an expired or altered link answers 403.",
+        responses=responses(401, 404, 422),
+    )
+    def share_export(
+        run_id: str,
+        request: Request,
+        caller: Caller,
+        ttl: Annotated[int, Query(ge=1, le=MAX_LINK_SECONDS)] = 3600,
+    ) -> dict[str, str]:
         run = visible_run(run_id, caller)
+        link = LinkSigner.from_settings(engine.settings).sign(run.id, ttl)
+        return {
+            "url": f"{base(request)}/exports/{run.id}/shared?{link.query()}",
+            "expires_at": link.expires_at.isoformat(),
+        }
+
+    @router.get(
+        "/exports/{run_id}/shared",
+        summary="Download an export's file through a signed link (no token)",
+        response_class=StreamingResponse,
+        responses={
+            **responses(403, 404, 409, 410),
+            200: {"content": {"application/octet-stream": {}}, "description": "The file."},
+        },
+    )
+    def download_shared(run_id: str, expires: str = "", signature: str = "") -> StreamingResponse:
+        LinkSigner.from_settings(engine.settings).verify(run_id, expires, signature)
+        run = store.find_run(run_id)
+        if run is None:
+            raise RunNotFound(run_id)
+        return file_response(run)
+
+    def file_response(run: RunRecord) -> StreamingResponse:
+        """The run's result file as an attachment, or why there is none."""
         if not run.result_key:  # none yet, or "" when the file could not be assembled
             if not run.finished:
                 raise RunStateError(f"run {run.id} is still {run.status}; download it when done")
