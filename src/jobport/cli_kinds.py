@@ -40,15 +40,16 @@ OptionList = Annotated[
 ]
 AsJson = Annotated[bool, typer.Option("--json", help="Print the final run as JSON.")]
 Owner = Annotated[str | None, typer.Option(help="Record this owner on the run.")]
+FileFormat = Annotated[
+    str | None,
+    typer.Option("--format", "-f", help="csv, xlsx, jsonl or parquet (default: the type's)."),
+]
 
 
 def export_command(
     ctx: typer.Context,
     job_type: Annotated[str, typer.Argument(metavar="TYPE", help="The export type.")],
-    fmt: Annotated[
-        str | None,
-        typer.Option("--format", "-f", help="csv, xlsx, jsonl or parquet (default: the type's)."),
-    ] = None,
+    fmt: FileFormat = None,
     out_path: Annotated[
         Path | None,
         typer.Option("--out", help="Where to write the file (default: its name, here)."),
@@ -64,10 +65,7 @@ def export_command(
 def report_command(
     ctx: typer.Context,
     job_type: Annotated[str, typer.Argument(metavar="TYPE", help="The report type.")],
-    fmt: Annotated[
-        str | None,
-        typer.Option("--format", "-f", help="csv, xlsx, jsonl or parquet (default: the type's)."),
-    ] = None,
+    fmt: FileFormat = None,
     out_path: Annotated[
         Path | None,
         typer.Option("--out", help="Where to write the report (default: its name, here)."),

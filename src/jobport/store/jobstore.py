@@ -212,20 +212,10 @@ class JobStore:
         self, filters: RunFilter = RunFilter(), *, limit: int = 50, offset: int = 0
     ) -> tuple[list[RunRecord], int]:
         """Runs matching ``filters``, newest first, and how many match in all."""
-        conditions = _run_conditions(filters)
         with self._read() as conn:
-            rows = conn.execute(
-                sa.select(job_runs)
-                .where(*conditions)
-                .order_by(job_runs.c.created_at.desc(), job_runs.c.id.desc())
-                .limit(limit)
-                .offset(offset)
-            ).mappings()
-            runs = [RunRecord.from_row(row) for row in rows]
-            count = conn.execute(
-                sa.select(sa.func.count()).select_from(job_runs).where(*conditions)
-            ).scalar_one()
-        return runs, int(count)
+            return _page_of_runs(
+                conn, _run_conditions(filters), job_runs.c.created_at, limit, offset
+            )
 
     def set_result(self, run_id: str, key: str, result: dict[str, Any]) -> None:
         with self._write() as conn:
@@ -940,18 +930,7 @@ class JobStore:
         if owner is not None:
             conditions.append(job_runs.c.owner == owner)
         with self._read() as conn:
-            rows = conn.execute(
-                sa.select(job_runs)
-                .where(*conditions)
-                .order_by(job_runs.c.finished_at.desc(), job_runs.c.id.desc())
-                .limit(limit)
-                .offset(offset)
-            ).mappings()
-            runs = [RunRecord.from_row(row) for row in rows]
-            count = conn.execute(
-                sa.select(sa.func.count()).select_from(job_runs).where(*conditions)
-            ).scalar_one()
-        return runs, int(count)
+            return _page_of_runs(conn, conditions, job_runs.c.finished_at, limit, offset)
 
     def set_user_token(self, name: str, token_hash: str) -> bool:
         """Replace a user's token (the old one stops working); False if there is no such user."""
@@ -1032,6 +1011,28 @@ def _lock_run(conn: Connection, run_id: str) -> RowMapping | None:
         .mappings()
         .first()
     )
+
+
+def _page_of_runs(
+    conn: Connection,
+    conditions: list[sa.ColumnElement[bool]],
+    newest_by: sa.Column[Any],
+    limit: int,
+    offset: int,
+) -> tuple[list[RunRecord], int]:
+    """One page of the runs matching ``conditions``, newest first, and how many match."""
+    rows = conn.execute(
+        sa.select(job_runs)
+        .where(*conditions)
+        .order_by(newest_by.desc(), job_runs.c.id.desc())
+        .limit(limit)
+        .offset(offset)
+    ).mappings()
+    runs = [RunRecord.from_row(row) for row in rows]
+    count = conn.execute(
+        sa.select(sa.func.count()).select_from(job_runs).where(*conditions)
+    ).scalar_one()
+    return runs, int(count)
 
 
 def _run_conditions(filters: RunFilter) -> list[sa.ColumnElement[bool]]:
