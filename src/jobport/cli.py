@@ -150,6 +150,7 @@ def import_command(
 ) -> None:
     """Import FILE with job type TYPE, showing progress until the run ends."""
     engine = state_of(ctx).engine()
+    engine.registry.get(job_type)  # an unknown type is the first thing to say
     if not file.is_file():
         raise InputError(f"{file}: no such file")
     read = {k: v for k, v in {"encoding": encoding, "delimiter": delimiter}.items() if v}
