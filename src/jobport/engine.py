@@ -11,6 +11,8 @@ from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from sqlalchemy.engine import make_url
+
 from jobport.dispatch import Dispatcher, StartRequest, dispatcher_id, limits_from
 from jobport.errors import ConfigurationError, RunStateError
 from jobport.events import EventBus, JobEvent
@@ -19,10 +21,13 @@ from jobport.files import FileStore
 from jobport.registry import JobRegistry, load_registry
 from jobport.settings import ExecutorName, Settings
 from jobport.store import JobStore, RunRecord, make_engine
+from jobport.store.database import adopt_engine, driver_url
 from jobport.store.migrations import upgrade
 from jobport.worker import WorkerContext
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
     from jobport.executors.local import Recovered
     from jobport.store.jobstore import Reclaimed
 
@@ -40,14 +45,27 @@ class Jobport:
         executor: ExecutorName | None = None,
         recover: bool = False,
         prepare: bool = True,
+        database: Engine | None = None,
     ) -> None:
         """``prepare`` migrates the embedded SQLite and creates missing target tables;
-        worker processes of a pool skip it, their parent has done it."""
+        worker processes of a pool skip it, their parent has done it.
+
+        ``database`` is an application's own SQLAlchemy engine, used instead of
+        one made from ``settings.database_url``: the state tables then live
+        beside the application's tables, and a chunk's rows commit with its
+        bookkeeping in one transaction. Worker processes (the local pool,
+        Celery) still open ``database_url``, so it must name the same database.
+        The engine stays the application's: :meth:`close` does not dispose it.
+        """
         self.settings = settings or Settings()
         self.registry = registry if registry is not None else load_registry(self.settings.app)
-        self.database = make_engine(self.settings.database_url)
+        self._owns_database = database is None
+        self.database = (
+            make_engine(self.settings.database_url) if database is None else adopt_engine(database)
+        )
         if prepare and self.database.dialect.name == "sqlite":
-            _ensure_sqlite_folder(self.settings.database_url)
+            if self._owns_database:
+                _ensure_sqlite_folder(self.settings.database_url)
             upgrade(self.database)
         if prepare:
             self._create_target_tables()
@@ -64,6 +82,8 @@ class Jobport:
                 )
             )
         self.executor_name: ExecutorName = executor or self.settings.executor
+        if not self._owns_database and self.executor_name != "inline":
+            _check_same_database(self.database, self.settings.database_url)
         self.executor = self._build_executor(self.executor_name)
         self.dispatcher = Dispatcher(
             registry=self.registry,
@@ -356,7 +376,8 @@ class Jobport:
     def close(self) -> None:
         self.stop_sweeper()
         self.executor.close()
-        self.database.dispose()
+        if self._owns_database:
+            self.database.dispose()
 
     def __enter__(self) -> Jobport:
         return self
@@ -417,6 +438,17 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def _check_same_database(database: Engine, url: str) -> None:
+    """Workers in other processes open ``url``: it must be the given engine's database."""
+    given = database.url.render_as_string(hide_password=False)
+    if make_url(driver_url(url)).render_as_string(hide_password=False) != given:
+        shown = database.url.render_as_string(hide_password=True)
+        raise ConfigurationError(
+            f"worker processes open JOBPORT_DATABASE_URL, which is not the given engine's "
+            f"database ({shown}): set it to that URL, or use the inline executor"
+        )
 
 
 def _ensure_sqlite_folder(url: str) -> None:

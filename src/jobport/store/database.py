@@ -20,9 +20,15 @@ from jobport.errors import ConfigurationError, MissingExtraError
 WRITE = "jobport_write"
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
+def driver_url(url: str) -> str:
+    """The URL with its driver named: plain ``postgresql://`` means psycopg 3."""
     if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+        return "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    return url
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    url = driver_url(url)
     try:
         engine = sa.create_engine(url, **kwargs)
     except ModuleNotFoundError as exc:
@@ -31,24 +37,35 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         raise ConfigurationError(
             f"the database driver for {url.split(':', 1)[0]} is not installed: {exc.name}"
         ) from None
-    if engine.dialect.name == "sqlite":
-        _tune_sqlite(engine)
+    return adopt_engine(engine)
+
+
+def adopt_engine(engine: Engine) -> Engine:
+    """Make an engine fit for jobport, e.g. an embedding application's own; returns it.
+
+    Only SQLite needs anything: the settings :func:`make_engine` gives its
+    engines are added to this one (once, however often it is adopted), and
+    then hold for every connection it opens from now on, the application's
+    too. Adopt an engine before it first connects: a connection already in
+    its pool keeps the driver's own transaction handling.
+    """
+    if engine.dialect.name == "sqlite" and not event.contains(engine, "begin", _on_begin):
+        event.listen(engine, "connect", _on_connect)
+        event.listen(engine, "begin", _on_begin)
     return engine
 
 
-def _tune_sqlite(engine: Engine) -> None:
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # Take transaction control away from the sqlite3 module so BEGIN is ours.
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA busy_timeout=60000")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.close()
+def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+    # Take transaction control away from the sqlite3 module so BEGIN is ours.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=60000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
 
-    @event.listens_for(engine, "begin")
-    def _on_begin(conn: Connection) -> None:
-        mode = "IMMEDIATE" if conn.get_execution_options().get(WRITE) else "DEFERRED"
-        conn.exec_driver_sql(f"BEGIN {mode}")
+
+def _on_begin(conn: Connection) -> None:
+    mode = "IMMEDIATE" if conn.get_execution_options().get(WRITE) else "DEFERRED"
+    conn.exec_driver_sql(f"BEGIN {mode}")
