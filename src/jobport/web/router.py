@@ -39,6 +39,7 @@ from jobport.api.feeds import EventFeed, feed_for
 from jobport.api.live import follow
 from jobport.api.routes import (
     MEDIA_TYPES,
+    PrincipalDependency,
     _attachment,
     _export_out,
     _file_blocks,
@@ -151,6 +152,7 @@ def dashboard_router(
     secure_cookies: bool | None = None,
     signer: SessionSigner | None = None,
     idle_seconds: float = 5.0,
+    principal: PrincipalDependency | None = None,
 ) -> APIRouter:
     """The dashboard's pages over ``engine``, ready for ``app.include_router`` at ``/``.
 
@@ -160,6 +162,13 @@ def dashboard_router(
     cookie's ``Secure`` flag on or off (default: on when the request came over
     https; set it behind a TLS-terminating proxy). ``signer`` replaces the
     installation secret (tests).
+
+    ``principal`` is an embedding application's own FastAPI dependency
+    returning the caller's :class:`Principal`, as for
+    :func:`jobport.api.create_router`: the application signs its users in
+    (its cookie, its session), so the dashboard shows no sign-in of its own
+    and its cookie only carries the CSRF token, bound to the principal's name
+    (a cookie planted by another site names someone else and is replaced).
     """
     own_feed = feed is None
     live = feed or feed_for(engine.store, engine.settings.redis_url)
@@ -184,6 +193,7 @@ def dashboard_router(
         CSRF_FIELD=CSRF_FIELD,
         CSRF_HEADER=CSRF_HEADER,
         series_class=charts.series_class,
+        own_sign_in=principal is None,
     )
     signers: list[SessionSigner] = [signer] if signer is not None else []
 
@@ -218,7 +228,23 @@ def dashboard_router(
             raise SignInRequired()
         return Viewer(principal, session)
 
-    Signed = Annotated[Viewer, Depends(viewer)]
+    def host_viewer_of(dependency: PrincipalDependency) -> Callable[..., Viewer]:
+        def host_viewer(
+            request: Request, caller: Annotated[Principal, Depends(dependency)]
+        ) -> Viewer:
+            """The application's caller; a session of theirs (for the CSRF token), or a new one."""
+            bound = hash_token(f"principal {caller.name}")
+            session = read_session(request)
+            if session is None or session.token_hash != bound:
+                session = the_signer().new(bound)
+                request.state.jobport_new_session = session  # set by DashboardRoute
+            who = Viewer(caller, session)
+            request.state.jobport_viewer = who  # for an error page
+            return who
+
+        return host_viewer
+
+    Signed = Annotated[Viewer, Depends(viewer if principal is None else host_viewer_of(principal))]
 
     def require_csrf(who: Viewer, submitted: str | None) -> None:
         if not csrf_matches(who.session, submitted):
@@ -259,7 +285,7 @@ def dashboard_router(
         return RedirectResponse(location, status_code=303)
 
     def error_page(request: Request, exc: JobportError) -> Response:
-        who = None
+        who: Viewer | None = getattr(request.state, "jobport_viewer", None)
         with contextlib.suppress(Exception):
             session = read_session(request)
             principal = principal_of(session)
@@ -287,6 +313,10 @@ def dashboard_router(
                     response = sign_in_redirect(request)
                 except JobportError as exc:
                     response = await run_in_threadpool(error_page, request, exc)
+                new_session = getattr(request.state, "jobport_new_session", None)
+                if new_session is not None:
+                    value = await run_in_threadpool(the_signer().dumps, new_session)
+                    set_cookie(response, new_session, value, secure=is_secure(request))
                 for name, value in SECURITY_HEADERS.items():
                     response.headers.setdefault(name, value)
                 response.headers.setdefault("Cache-Control", "no-store")
@@ -375,6 +405,8 @@ def dashboard_router(
 
     @router.get("/signin", name="dashboard_signin")
     def signin_form(request: Request, next: str = "") -> Response:
+        if principal is not None:  # the application signs its users in
+            return RedirectResponse(_local(next) or home_path(request), 303)
         try:
             signer_ = the_signer()
         except ConfigurationError as exc:
@@ -390,6 +422,8 @@ def dashboard_router(
 
     @router.post("/signin", name="dashboard_signin_post")
     async def signin(request: Request) -> Response:
+        if principal is not None:
+            return RedirectResponse(home_path(request), 303)
         form = await form_of(request)
         signer_ = await run_in_threadpool(the_signer)
         session = read_session(request)
@@ -856,23 +890,30 @@ def dashboard_router(
         await run_in_threadpool(act, run_id)
         return see_run(request, run_id)
 
+    async def session_principal(websocket: WebSocket) -> Principal | None:
+        try:
+            return await run_in_threadpool(lambda: principal_of(read_session(websocket)))
+        except ConfigurationError:
+            return None
+
     @router.websocket("/runs/{run_id}/ws", name="dashboard_run_ws")
-    async def run_ws(websocket: WebSocket, run_id: str) -> None:
+    async def run_ws(
+        websocket: WebSocket,
+        run_id: str,
+        caller: Annotated[Principal | None, Depends(principal or session_principal)],
+    ) -> None:
         """The run's live events for its page, authenticated by the session cookie.
 
         The API's WebSocket wants the bearer token, which the browser does not
-        hold: the cookie stands in, and ``Origin`` must be this host (a
-        cross-site page cannot open it with the user's cookie).
+        hold: the cookie stands in (or the application's own ``principal``
+        dependency, which sees the application's cookie), and ``Origin`` must
+        be this host (a cross-site page cannot open it with the user's cookie).
         """
         if not same_origin(websocket):
             await websocket.close(4403)
             return
-        try:
-            principal = await run_in_threadpool(lambda: principal_of(read_session(websocket)))
-        except ConfigurationError:
-            principal = None
-        run = await run_in_threadpool(store.find_run, run_id) if principal else None
-        if principal is None or run is None or not principal.can_see(run.owner):
+        run = await run_in_threadpool(store.find_run, run_id) if caller else None
+        if caller is None or run is None or not caller.can_see(run.owner):
             await websocket.close(4404)
             return
         if run.strategy != "websocket":
