@@ -8,13 +8,13 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.pool import StaticPool
+from tests.apps.people import people
+from tests.apps.people import registry as people_registry
 
 from jobport import Jobport, Settings
 from jobport.errors import ConfigurationError
 from jobport.registry import registry_of
 from jobport.store.database import _on_begin, adopt_engine
-from tests.apps.people import people
-from tests.apps.people import registry as people_registry
 
 
 def _settings(tmp_path: Path, **values: object) -> Settings:
@@ -58,9 +58,7 @@ def test_adopting_an_sqlite_engine_twice_tunes_it_once() -> None:
 def test_workers_in_other_processes_must_open_the_same_database(tmp_path: Path) -> None:
     app_engine = sa.create_engine(f"sqlite:///{tmp_path / 'app.db'}")
     with pytest.raises(ConfigurationError, match="JOBPORT_DATABASE_URL"):
-        Jobport(
-            _settings(tmp_path, executor="local", app="tests.apps.people"), database=app_engine
-        )
+        Jobport(_settings(tmp_path, executor="local", app="tests.apps.people"), database=app_engine)
     same = Settings(
         database_url=f"sqlite:///{tmp_path / 'app.db'}",
         storage_url=str(tmp_path / "files"),

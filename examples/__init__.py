@@ -1,0 +1,1 @@
+"""Example applications that embed jobport (each has its own tests, run by the suite)."""
