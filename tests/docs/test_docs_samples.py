@@ -65,6 +65,7 @@ SKIPPED: dict[tuple[str, str], str] = {
         'curl -N -H "Authorization: Bearer $TOKEN"',
     ): "needs a running server and a token",
     ("docs/dashboard.md", "jobport demo "): "starts a server",
+    ("docs/embedding.md", "uvicorn --factory examples.bookshop.app"): "starts a server",
     (
         "docs/dashboard.md",
         "from jobport.api import create_router, install_problem_handlers",
