@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from operator import itemgetter
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from pydantic import BaseModel, ValidationError
 from pydantic_core import SchemaValidator
@@ -14,6 +15,7 @@ from jobport.errors import ConfigurationError, InputError, LimitExceeded
 from jobport.formats import Prepared, ReadOptions, Record, TabularFormat, reader_for, sniff_format
 from jobport.formats.csvfile import is_line_splittable
 from jobport.kinds.base import ChunkTask, Plan, PlanRequest
+from jobport.kinds.batch import BatchValidator, batch_validator, model_fields_schema
 from jobport.registry import Limits
 from jobport.store import ChunkOutcome, Failure
 from jobport.store.upsert import prepare_upsert
@@ -264,63 +266,151 @@ def validate_records(
 
     Returns the rows to write as tuples (later duplicates of a key win), the
     column names of those tuples, and the failures. This is the hot loop of
-    every import: each step is a C-level call where one exists.
+    every import: the whole chunk goes through pydantic-core in one call where
+    the row model allows it (see :mod:`jobport.kinds.batch`), and the records it
+    turns away, with every record of other models, are checked one by one.
     """
-    validate = dict_validator(importer.row)
-    transform = importer.transform
-    fields = [field for _, field in columns]
-    pick = _getter([index for index, _ in columns])
-    out_columns = [name for name in importer.row.model_fields if name in table_columns]
-    as_row = _getter_of(out_columns)
-    key_of = _getter_of(list(importer.key_columns))
-    width = len(header)
-    field_to_column = {field: header[index].strip() for index, field in columns}
-    reshaped: dict[Any, dict[str, Any]] = {}
-    by_key: dict[Any, tuple[Any, ...]] = {}
-    failures: list[Failure] = []
-    for line, record in records:
+    checker = _RowChecker(header, columns, importer, table_columns)
+    if importer.transform is not None:
+        return (*_rows_of(checker.transformed(records), table_columns), checker.failures)
+    batch = batch_validator(importer.row, len(header), columns)
+    rows = checker.rows(records) if batch is None else _batch_rows(batch, records, checker)
+    if len(importer.key_columns) == 1:
+        key_at = checker.out_columns.index(importer.key_columns[0])
+        by_key = {row[key_at]: row for row in rows}
+    else:
+        key_of = itemgetter(*(checker.out_columns.index(k) for k in importer.key_columns))
+        by_key = dict(zip(map(key_of, rows), rows, strict=True))
+    return list(by_key.values()), checker.out_columns, checker.failures
+
+
+def _batch_rows(
+    batch: BatchValidator, records: Iterable[Record], checker: _RowChecker
+) -> list[tuple[Any, ...]]:
+    """Rows of a chunk validated in one call; records it turns away go to ``checker``."""
+    records = records if isinstance(records, list) else list(records)
+    inputs = [
+        [None if value == "" else value for value in record]
+        if type(record) is list and "" in record
+        else record
+        for _, record in records
+    ]
+    outputs = batch.validate_list(inputs)
+    positions = {field: index for index, field in checker.columns}
+    width = len(checker.header)
+    for offset, field in enumerate(batch.default_fields):
+        positions[field] = width + offset
+    pick = _getter([positions[name] for name in checker.out_columns])
+    if batch.defaults:
+        defaults = batch.defaults
+        plain_pick = pick
+
+        def pick(values: Sequence[Any]) -> tuple[Any, ...]:
+            return plain_pick((*values, *defaults))
+
+    turned_away = [i for i, values in enumerate(outputs) if type(values) is not tuple]
+    if not turned_away:
+        return list(map(pick, outputs))
+    rows: list[tuple[Any, ...]] = []
+    start = 0
+    for i in turned_away:
+        rows.extend(map(pick, outputs[start:i]))
+        rows.extend(checker.rows(records[i : i + 1]))
+        start = i + 1
+    rows.extend(map(pick, outputs[start:]))
+    return rows
+
+
+class _RowChecker:
+    """Checks records one at a time with the row model's own validator.
+
+    The reference behaviour of an import: every row the batch path turns
+    away, and every row of a model it cannot mirror, is decided here.
+    """
+
+    def __init__(
+        self,
+        header: list[str],
+        columns: list[list[Any]],
+        importer: Importer,
+        table_columns: list[str],
+    ) -> None:
+        self.header = header
+        self.columns = columns
+        self.importer = importer
+        self.validate = dict_validator(importer.row)
+        self.fields = [field for _, field in columns]
+        self.pick = _getter([index for index, _ in columns])
+        self.out_columns = [name for name in importer.row.model_fields if name in table_columns]
+        self.as_row = _getter_of(self.out_columns)
+        self.field_to_column = {field: header[index].strip() for index, field in columns}
+        self.failures: list[Failure] = []
+
+    def values(self, line: int, record: Any) -> dict[str, Any] | None:
+        """The record's validated field values, or None once its failure is recorded."""
         if type(record) is not list:
             reason = str(record) if record is not None else _UNDECODABLE
-            failures.append(Failure(line, reason))
-            continue
+            self.failures.append(Failure(line, reason))
+            return None
+        width = len(self.header)
         if len(record) != width:
-            failures.append(
+            self.failures.append(
                 Failure(
                     line,
                     f"expected {width} fields, found {len(record)}",
-                    raw=_raw(header, record),
+                    raw=_raw(self.header, record),
                 )
             )
-            continue
-        picked = pick(record)
+            return None
+        picked = self.pick(record)
         if "" in picked:
             picked = tuple(_blank_to_none(value) for value in picked)
         try:
-            values = validate(dict(zip(fields, picked)))  # noqa: B905 (same length)
+            return self.validate(dict(zip(self.fields, picked)))  # noqa: B905 (same length)
         except ValidationError as exc:
-            failures.append(_failure(line, exc, field_to_column, header, record))
-            continue
-        if transform is not None:
+            self.failures.append(_failure(line, exc, self.field_to_column, self.header, record))
+            return None
+
+    def rows(self, records: Iterable[Record]) -> list[tuple[Any, ...]]:
+        values_of, as_row = self.values, self.as_row
+        rows = []
+        for line, record in records:
+            values = values_of(line, record)
+            if values is not None:
+                rows.append(as_row(values))
+        return rows
+
+    def transformed(self, records: Iterable[Record]) -> dict[Any, dict[str, Any]]:
+        """Valid rows passed through the transform hook, by key (the later row wins)."""
+        transform = self.importer.transform
+        assert transform is not None
+        key_of = _getter_of(list(self.importer.key_columns))
+        reshaped: dict[Any, dict[str, Any]] = {}
+        for line, record in records:
+            values = self.values(line, record)
+            if values is None:
+                continue
+            record = cast(list[Any], record)  # a record that validated is a list of cells
             try:
-                transformed = transform(dict(values))
+                result = transform(dict(values))
             except (ValueError, TypeError, KeyError) as exc:
-                failures.append(Failure(line, f"transform failed: {exc}", raw=_raw(header, record)))
+                self.failures.append(
+                    Failure(line, f"transform failed: {exc}", raw=_raw(self.header, record))
+                )
                 continue
-            if transformed is None:
+            if result is None:
                 continue
             try:
-                reshaped[key_of(transformed)] = transformed
+                reshaped[key_of(result)] = result
             except KeyError as exc:
-                failures.append(
+                self.failures.append(
                     Failure(
-                        line, f"transform dropped the key column {exc}", raw=_raw(header, record)
+                        line,
+                        f"transform dropped the key column {exc}",
+                        raw=_raw(self.header, record),
                     )
                 )
-            continue
-        by_key[key_of(values)] = as_row(values)
-    if transform is None:
-        return list(by_key.values()), out_columns, failures
-    return (*_rows_of(reshaped, table_columns), failures)
+        return reshaped
 
 
 def _rows_of(
@@ -338,6 +428,7 @@ def _rows_of(
     return [tuple(values.get(name) for name in columns) for values in reshaped.values()], columns
 
 
+@lru_cache(maxsize=64)
 def dict_validator(row: type[BaseModel]) -> Callable[[dict[str, Any]], dict[str, Any]]:
     """Validate a row into a plain dict of field values.
 
@@ -345,21 +436,13 @@ def dict_validator(row: type[BaseModel]) -> Callable[[dict[str, Any]], dict[str,
     initialiser), pydantic-core's fields validator is used directly: the same
     checks and conversions, without building a model instance per row, which
     is a quarter of the validation time. Anything fancier goes through the
-    model itself.
+    model itself. Cached: building a validator costs far more than a row.
     """
-    schema: Any = row.__pydantic_core_schema__
-    plain = (
-        not row.__pydantic_decorators__.model_validators
-        and row.model_post_init is BaseModel.model_post_init
-        and row.__init__ is BaseModel.__init__
-        and not row.model_computed_fields
-        and schema.get("type") == "model"
-        and schema["schema"].get("type") == "model-fields"
-    )
-    if not plain:
+    found = model_fields_schema(row)
+    if found is None:
         validate_model = row.__pydantic_validator__.validate_python
         return lambda data: validate_model(data).__dict__
-    fields_validator = SchemaValidator(schema["schema"], schema.get("config"))
+    fields_validator = SchemaValidator(*found)
     validate_fields = fields_validator.validate_python
     return lambda data: validate_fields(data)[0]
 
