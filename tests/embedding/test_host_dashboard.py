@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from fastapi import FastAPI, Header
 from fastapi.testclient import TestClient
+from starlette.websockets import WebSocketDisconnect
 
 from jobport import Jobport, Settings
 from jobport.api import Principal, Unauthorized, install_problem_handlers
@@ -92,3 +93,24 @@ def test_a_session_of_another_user_is_replaced_not_trusted(client: TestClient) -
     assert COOKIE_NAME in refused.cookies  # a fresh session, bound to alice
     _, alices_csrf = _page(client, "/jobs/export", "alice")
     assert alices_csrf != bobs_csrf
+
+
+def test_the_run_socket_uses_the_applications_principal(client: TestClient) -> None:
+    _, csrf = _page(client, "/jobs/export", "alice")
+    started = client.post(
+        "/jobs/export/start",
+        headers={"X-User": "alice"},
+        data={"csrf_token": csrf, "type": "customers-export", "format": "csv"},
+        follow_redirects=False,
+    )
+    socket_path = started.headers["location"] + "/ws"
+    origin = {"Origin": "http://testserver"}
+    with client.websocket_connect(socket_path, headers={"X-User": "alice", **origin}) as ws:
+        final = ws.receive_json()  # the run finished inline: its final state, then the end
+    assert (final["event"], final["status"]) == ("JobCompleted", "completed")
+    with (
+        pytest.raises(WebSocketDisconnect) as refused,
+        client.websocket_connect(socket_path, headers={"X-User": "bob", **origin}) as ws,
+    ):
+        ws.receive_json()
+    assert refused.value.code == 4404
