@@ -8,7 +8,7 @@ declarations only (no engine, no connection; those belong to the app).
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated, Any, Unpack
+from typing import Annotated, Any
 
 import sqlalchemy as sa
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
@@ -48,7 +48,7 @@ class BookExportOptions(BaseModel):
     in_stock: bool | None = Field(default=None, description="Only books in (or out of) stock.")
 
 
-def books_query(options: BookExportOptions) -> sa.Select[Unpack[tuple[Any, ...]]]:
+def books_query(options: BookExportOptions) -> sa.Select[*tuple[Any, ...]]:
     query = sa.select(Book.isbn, Book.title, Book.author, Book.price, Book.stock)
     if options.author:
         query = query.where(Book.author == options.author)
@@ -57,7 +57,7 @@ def books_query(options: BookExportOptions) -> sa.Select[Unpack[tuple[Any, ...]]
     return query
 
 
-def sales_by_book() -> sa.Select[Unpack[tuple[Any, ...]]]:
+def sales_by_book() -> sa.Select[*tuple[Any, ...]]:
     """Copies sold and revenue per book (a sale of a book not in the catalogue still counts)."""
     revenue = sa.func.sum(Sale.quantity * Sale.unit_price)
     return (
