@@ -1,8 +1,8 @@
 """CSV reading in byte ranges, so chunks of one file can be read in parallel.
 
-Planning walks the file once with the csv module, noting the byte offset and
-line number where every chunk starts; a chunk then seeks to its offset and
-parses only its own bytes. Memory depends on the chunk size, never on the
+Planning walks the file once, counting records by quote parity and noting
+the byte offset and line number where every chunk starts; a chunk then seeks
+to its offset and parses only its own bytes. Memory depends on the chunk size, never on the
 file size.
 """
 
@@ -11,8 +11,11 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import itertools
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import IO, TYPE_CHECKING, Any
 
 from jobport.errors import InputError
@@ -135,57 +138,138 @@ def plan_ranges(
     This pass only counts: a line ends a record unless it leaves a quoted field
     open, which the parity of its quote characters tells (RFC 4180 doubles a
     quote inside a field). Decoding and parsing happen in the chunks, in
-    parallel; this pass costs one look at each line.
+    parallel. The file is read in blocks; a block with no quote, no blank line
+    and no line near the field limit is counted with C-level calls alone, any
+    other block line by line.
     """
+    planner = _RangePlanner(layout, rows_per_range, max_field_bytes or FIELD_LIMIT)
     stream.seek(layout.data_offset)
-    quote = b'"'
-    offset = start = layout.data_offset
-    line = layout.header_lines
-    first_line = line + 1
-    rows = 0
-    open_quote = False
-    record_start_line = 0
-    record_start_offset = 0
-    long_limit = max_field_bytes or FIELD_LIMIT
-    long_lines: list[int] = []
-    for raw in stream:
-        line += 1
-        offset += len(raw)
-        if len(raw) > long_limit:
-            long_lines.append(line)
-        if open_quote:
-            if offset - record_start_offset > long_limit and (
-                not long_lines or long_lines[-1] != record_start_line
+    while block := stream.read(_PLAN_BLOCK):
+        if not block.endswith(b"\n"):
+            block += stream.readline()
+        if planner.plain(block):
+            yield from planner.count_block(block)
+        else:
+            for raw in io.BytesIO(block):
+                yield from planner.count_line(raw)
+    yield from planner.finish()
+
+
+#: Bytes the planning pass reads at a time (then up to the end of the line).
+_PLAN_BLOCK = 256 * 1024
+
+
+@lru_cache(maxsize=16)
+def _lines_of(count: int) -> re.Pattern[bytes]:
+    """Matches ``count`` whole lines: their end is found by the regex engine, not a loop."""
+    return re.compile(rb"(?:[^\n]*\n){%d}" % count)
+
+
+def _opens_a_quote(block: bytes) -> bool:
+    """Whether a line of ``block`` leaves a quoted field open (an odd count of quotes).
+
+    Only lines holding a quote are looked at, found by ``find``: quoted fields
+    are usually rare, and a line with balanced quotes is still one record.
+    """
+    position = block.find(b'"')
+    while position != -1:
+        line_start = block.rfind(b"\n", 0, position) + 1
+        line_end = block.find(b"\n", position)
+        if block.count(b'"', line_start, line_end) & 1:
+            return True
+        position = block.find(b'"', line_end)
+    return False
+
+
+class _RangePlanner:
+    """The planning pass's state: where the current range starts and what it holds."""
+
+    def __init__(self, layout: CsvLayout, rows_per_range: int, long_limit: int) -> None:
+        self.rows_per_range = rows_per_range
+        self.long_limit = long_limit
+        self.offset = self.start = layout.data_offset
+        self.line = layout.header_lines
+        self.first_line = self.line + 1
+        self.rows = 0
+        self.long_lines: list[int] = []
+        self.open_quote = False
+        self.record_start_line = 0
+        self.record_start_offset = 0
+
+    def plain(self, block: bytes) -> bool:
+        """Whether every line of ``block`` is one record and no line can be over the limit."""
+        return not (
+            self.open_quote
+            or len(block) > self.long_limit
+            or not block.endswith(b"\n")
+            or block.startswith((b"\n", b"\r"))
+            or b"\n\n" in block
+            or b"\n\r" in block  # a line of carriage returns alone is blank
+            or _opens_a_quote(block)
+        )
+
+    def count_block(self, block: bytes) -> Iterator[ByteRange]:
+        lines = block.count(b"\n")
+        position = 0
+        while self.rows + lines >= self.rows_per_range:
+            needed = self.rows_per_range - self.rows
+            match = _lines_of(needed).match(block, position)
+            assert match is not None  # the block holds at least that many lines
+            self.offset += match.end() - position
+            self.line += needed
+            self.rows += needed
+            lines -= needed
+            position = match.end()
+            yield self._cut()
+        self.offset += len(block) - position
+        self.line += lines
+        self.rows += lines
+
+    def count_line(self, raw: bytes) -> Iterator[ByteRange]:
+        self.line += 1
+        self.offset += len(raw)
+        if len(raw) > self.long_limit:
+            self.long_lines.append(self.line)
+        if self.open_quote:
+            if self.offset - self.record_start_offset > self.long_limit and (
+                not self.long_lines or self.long_lines[-1] != self.record_start_line
             ):
-                long_lines.append(record_start_line)
-            if raw.count(quote) & 1:
-                open_quote = False
-            elif offset - record_start_offset > FIELD_LIMIT:
+                self.long_lines.append(self.record_start_line)
+            if raw.count(b'"') & 1:
+                self.open_quote = False
+            elif self.offset - self.record_start_offset > FIELD_LIMIT:
                 raise InputError(
-                    f"malformed CSV: the quoted field opened on line {record_start_line} never "
-                    f"closes (or is over {FIELD_LIMIT:,} bytes)"
+                    f"malformed CSV: the quoted field opened on line {self.record_start_line} "
+                    f"never closes (or is over {FIELD_LIMIT:,} bytes)"
                 )
             else:
-                continue
-        elif raw.count(quote) & 1:
-            open_quote = True
-            record_start_line, record_start_offset = line, offset - len(raw)
-            continue
+                return
+        elif raw.count(b'"') & 1:
+            self.open_quote = True
+            self.record_start_line, self.record_start_offset = self.line, self.offset - len(raw)
+            return
         elif not raw.rstrip(b"\r\n"):
-            if rows == 0:
-                start, first_line = offset, line + 1
-            continue
-        rows += 1
-        if rows == rows_per_range:
-            yield ByteRange(start, offset, first_line, rows, tuple(long_lines))
-            start, first_line, rows = offset, line + 1, 0
-            long_lines = []
-    if open_quote:
-        raise InputError(
-            f"malformed CSV: the quoted field opened on line {record_start_line} never closes"
-        )
-    if rows:
-        yield ByteRange(start, offset, first_line, rows, tuple(long_lines))
+            if self.rows == 0:
+                self.start, self.first_line = self.offset, self.line + 1
+            return
+        self.rows += 1
+        if self.rows == self.rows_per_range:
+            yield self._cut()
+
+    def finish(self) -> Iterator[ByteRange]:
+        if self.open_quote:
+            raise InputError(
+                f"malformed CSV: the quoted field opened on line {self.record_start_line} "
+                "never closes"
+            )
+        if self.rows:
+            yield self._cut()
+
+    def _cut(self) -> ByteRange:
+        cut = ByteRange(self.start, self.offset, self.first_line, self.rows, tuple(self.long_lines))
+        self.start, self.first_line, self.rows = self.offset, self.line + 1, 0
+        self.long_lines = []
+        return cut
 
 
 def read_range(
@@ -257,6 +341,15 @@ def _split_lines(text: str, layout: CsvLayout, line_base: int) -> list[Record]:
     possibly over several lines) go through the csv module, strict.
     """
     delimiter = layout.delimiter
+    found = _record_lines(text)
+    if found is not None:
+        lines, quoted = found
+        fields = map(str.split, lines, itertools.repeat(delimiter))
+        numbered: list[Record] = list(zip(itertools.count(line_base), fields))
+        for index in quoted:
+            number = line_base + index
+            numbered[index] = (number, _parse_record(lines[index], layout, number))
+        return numbered
     records: list[Record] = []
     append = records.append
     pending: list[str] = []
@@ -285,14 +378,54 @@ def _split_lines(text: str, layout: CsvLayout, line_base: int) -> list[Record]:
     return records
 
 
-def _append_quoted(records: list[Record], text: str, layout: CsvLayout, line: int) -> None:
+def _record_lines(text: str) -> tuple[list[str], list[int]] | None:
+    """The lines of ``text`` and the indexes of those holding quotes, when each line is a record.
+
+    That is: no line leaves a quoted field open, no line is blank, and every
+    carriage return is part of a CRLF ending; else None. Such text (most
+    machine-written CSV) is split with C-level calls, and only its quoted
+    lines go through the csv module; anything else takes the line-by-line path.
+    """
+    if "\r" in text:
+        if text.count("\r") != text.count("\r\n"):
+            return None
+        text = text.replace("\r\n", "\n")
+    quoted: list[int] = []
+    position = text.find('"')
+    line_index = counted_to = 0
+    while position != -1:
+        line_start = text.rfind("\n", 0, position) + 1
+        line_end = text.find("\n", position)
+        if line_end == -1:
+            line_end = len(text)
+        if text.count('"', line_start, line_end) & 1:
+            return None
+        line_index += text.count("\n", counted_to, position)
+        counted_to = position
+        quoted.append(line_index)
+        position = text.find('"', line_end)
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    if "" in lines:
+        return None
+    return lines, quoted
+
+
+def _parse_record(text: str, layout: CsvLayout, line: int) -> list[str]:
+    """One quoted record through the csv module, strict."""
     try:
         parsed = list(_reader(io.StringIO(text, newline=""), layout))
     except csv.Error as exc:
         raise InputError(f"malformed CSV at line {line}: {exc}") from None
     if len(parsed) != 1:
         raise InputError(f"malformed CSV at line {line}: a quoted record splits unexpectedly")
-    records.append((line, parsed[0]))
+    record: list[str] = parsed[0]
+    return record
+
+
+def _append_quoted(records: list[Record], text: str, layout: CsvLayout, line: int) -> None:
+    records.append((line, _parse_record(text, layout, line)))
 
 
 def _parse_quoted(

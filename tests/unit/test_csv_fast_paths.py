@@ -1,0 +1,95 @@
+"""The CSV reader's C-level fast paths cut and split exactly as its line-by-line paths do."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from jobport.errors import InputError
+from jobport.formats import csvfile
+from jobport.formats.csvfile import plan_ranges, read_layout, read_range
+
+plain_field = st.text(alphabet="abcXYZ019 .-_é", max_size=6)
+quoted_field = st.text(alphabet='ab,"\n\r ', max_size=6).map(
+    lambda text: '"' + text.replace('"', '""') + '"'
+)
+record = st.lists(st.one_of(plain_field, plain_field, quoted_field), min_size=1, max_size=4)
+piece = st.one_of(
+    record.map(",".join),
+    record.map(",".join),
+    record.map(",".join),
+    st.sampled_from(["", "\r", '"open', 'broken"x"', "a,\r,b"]),  # blank, CR-only, odd quotes
+)
+ending = st.sampled_from(["\n", "\n", "\r\n"])
+
+
+@st.composite
+def csv_bytes(draw: st.DrawFn) -> bytes:
+    lines = draw(st.lists(st.tuples(piece, ending), max_size=60))
+    body = "".join(text + end for text, end in lines)
+    if draw(st.booleans()) and body.endswith("\n"):
+        body = body[:-1]  # no newline at the end of the file
+    return ("h1,h2\n" + body).encode()
+
+
+def _outcome(call: object) -> object:
+    try:
+        return call()  # type: ignore[operator]
+    except InputError as exc:
+        return ("refused", exc.message)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    data=csv_bytes(),
+    rows=st.integers(min_value=1, max_value=7),
+    block=st.integers(min_value=1, max_value=90),
+    limit=st.sampled_from([None, 12, 40]),
+)
+def test_block_planning_matches_line_by_line(
+    data: bytes, rows: int, block: int, limit: int | None
+) -> None:
+    layout = read_layout(io.BytesIO(data), encoding="utf-8", delimiter=",")
+
+    def plan() -> list[csvfile.ByteRange]:
+        return list(plan_ranges(io.BytesIO(data), layout, rows, max_field_bytes=limit))
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(csvfile, "_PLAN_BLOCK", block)
+        by_blocks = _outcome(plan)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(csvfile._RangePlanner, "plain", lambda self, block: False)
+        by_lines = _outcome(plan)
+    assert by_blocks == by_lines
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=csv_bytes())
+def test_splitting_whole_text_matches_line_by_line(data: bytes) -> None:
+    layout = read_layout(io.BytesIO(data), encoding="utf-8", delimiter=",")
+    whole = csvfile.ByteRange(layout.data_offset, len(data), layout.header_lines + 1, 0)
+
+    def read() -> object:
+        return read_range(io.BytesIO(data), layout, whole)
+
+    fast = _outcome(read)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(csvfile, "_record_lines", lambda text: None)
+        slow = _outcome(read)
+    assert fast == slow
+
+
+def test_a_range_cut_inside_a_block_starts_on_the_next_record() -> None:
+    data = b"id\n" + b"".join(b"%d\n" % i for i in range(1, 11))
+    layout = read_layout(io.BytesIO(data), encoding="utf-8", delimiter=",")
+    ranges = list(plan_ranges(io.BytesIO(data), layout, 4))
+    assert [(r.first_line, r.rows) for r in ranges] == [(2, 4), (6, 4), (10, 2)]
+    read = [read_range(io.BytesIO(data), layout, r) for r in ranges]
+    assert [[fields[0] for _, fields in records] for records in read] == [  # type: ignore[index]
+        ["1", "2", "3", "4"],
+        ["5", "6", "7", "8"],
+        ["9", "10"],
+    ]
