@@ -190,7 +190,7 @@ def _commit(
                 ctx.store.release_chunk(claim)
                 raise _YieldTurn(delay) from None
             time.sleep(pause)
-            pause = min(pause * 2, 0.1)
+            pause = min(pause * 2, 0.01)
 
 
 @contextlib.contextmanager

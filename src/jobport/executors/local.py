@@ -105,6 +105,14 @@ def _ready() -> None:
     """A no-op delivery: makes the pool start a worker process (see ``warm``)."""
 
 
+def _start_workers(pool: ProcessPoolExecutor, count: int) -> None:
+    try:
+        for _ in range(count):
+            pool.submit(_ready)
+    except RuntimeError:
+        pass  # the executor closed (or its pool broke) meanwhile: nothing to warm
+
+
 def _deliver(run_id: str, no: int) -> ChunkResult:
     assert _worker_context is not None, "worker process was not initialised"
     return run_chunk(_worker_context, run_id, no)
@@ -201,18 +209,23 @@ class LocalExecutor:
             return len(self._queued) + len(self._in_flight)
 
     def warm(self) -> None:
-        """Start the worker processes now, while the caller stores and plans the file.
+        """Start the worker processes in the background, while the caller plans the file.
 
-        Spawned workers import jobport and open their engine in about a second;
-        doing that during planning rather than after it takes that second off
-        every run that starts a pool.
+        Spawned workers import jobport and open their engine in about a second,
+        and starting the first one blocks until the forkserver has done its
+        imports: on a helper thread, that second overlaps the planning instead
+        of preceding it.
         """
         with self._cond:
             if self._closed:
                 return
             pool = self._current_pool()
-            for _ in range(self._workers):
-                pool.submit(_ready)
+            helper = threading.Thread(
+                target=_start_workers, args=(pool, self._workers), name="jobport-warm", daemon=True
+            )
+            self._helpers = [h for h in self._helpers if h.is_alive()]
+            self._helpers.append(helper)  # joined on close
+        helper.start()
 
     def close(self) -> None:
         with self._cond:
