@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -108,8 +109,14 @@ def bench(rows: int, workers: int, workdir: Path, round_no: int = 1) -> dict[str
     floor_dir.mkdir()
     jobport_dir = workdir / f"jobport-{rows}-{round_no}"
     jobport_dir.mkdir()
+    # Each side starts with no dirty pages of an earlier run left to write back, and
+    # leaves none: a disk busy flushing the other side's database would slow its fsyncs.
+    os.sync()
     floor = measure([sys.executable, "-c", FLOOR, str(source), str(floor_dir / "floor.db")])
+    shutil.rmtree(floor_dir)
+    os.sync()
     ours = measure([sys.executable, "-c", JOBPORT, str(source), str(jobport_dir), str(workers)])
+    shutil.rmtree(jobport_dir)
     if ours["processed"] != rows or ours["failed"] != invalid:
         raise SystemExit(f"wrong result: {ours} (expected {rows} rows, {invalid} invalid)")
     floor_rate = rows / floor["seconds"]
