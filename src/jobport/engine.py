@@ -22,7 +22,7 @@ from jobport.registry import JobRegistry, load_registry
 from jobport.settings import ExecutorName, Settings
 from jobport.store import JobStore, RunRecord, make_engine
 from jobport.store.database import adopt_engine, driver_url
-from jobport.store.migrations import upgrade
+from jobport.store.migrations import current, upgrade
 from jobport.worker import WorkerContext
 
 if TYPE_CHECKING:
@@ -67,6 +67,8 @@ class Jobport:
             if self._owns_database:
                 _ensure_sqlite_folder(self.settings.database_url)
             upgrade(self.database)
+        elif prepare:
+            _require_state_tables(self.database)
         if prepare:
             self._create_target_tables()
         self.store = JobStore(self.database)
@@ -438,6 +440,16 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def _require_state_tables(database: Engine) -> None:
+    """A server database is migrated on purpose, never by whoever connects first: say how."""
+    if current(database) is None:
+        shown = database.url.render_as_string(hide_password=True)
+        raise ConfigurationError(
+            f"the database {shown} has no jobport state tables yet: run `jobport db upgrade` "
+            "against it first"
+        )
 
 
 def _check_same_database(database: Engine, url: str) -> None:

@@ -174,6 +174,30 @@ def test_db_upgrade_command_on_postgresql(empty_pg_url: str) -> None:
     assert {"job_runs", "job_chunks", "job_events", "job_failures"} <= tables
 
 
+def test_an_unmigrated_database_gets_a_clear_error(empty_pg_url: str, tmp_path: Path) -> None:
+    """Before ``jobport db upgrade``, commands say to run it (one line, no traceback)."""
+    csv_file = write_csv(tmp_path / "ledger.csv", FIRST)
+    done = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "jobport"),
+            "--database-url",
+            empty_pg_url,
+            "--app",
+            "jobport.demo",
+            "import",
+            "customers",
+            str(csv_file),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode != 0
+    assert "run `jobport db upgrade`" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
 def test_rejected_rows_are_not_written(engine: Jobport, tmp_path: Path) -> None:
     rows = [*FIRST[:2], ["x", "bad id", "", "", "", "true", "", "", ""], FIRST[2]]
     run = engine.run(engine.import_file("ledger", write_csv(tmp_path / "bad.csv", rows)).id)
