@@ -20,13 +20,17 @@ Both the WebSocket and the SSE route consume :func:`follow`. Its contract:
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator
 from datetime import datetime
 from typing import Any
 
+import anyio
 from starlette.concurrency import run_in_threadpool
+from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from jobport.api.feeds import EventFeed
+from jobport.errors import JobportError
 from jobport.events import JobEvent
 from jobport.store import JobStore, RunRecord
 
@@ -111,6 +115,43 @@ async def follow(
             yield event_message(event, committed_at=item.committed_at)
             if event.terminal:
                 return
+
+
+async def send_to_websocket(
+    websocket: WebSocket,
+    store: JobStore,
+    live: EventFeed,
+    run_id: str,
+    *,
+    idle_seconds: float,
+) -> None:
+    """Stream a run's messages to an accepted WebSocket until the run ends or the peer leaves.
+
+    Shared by the API's socket and the dashboard's: they differ only in how
+    the caller is authenticated before the handshake. The socket closes with
+    1000 after the terminal message, or with 4000 + status for an error met
+    on the way (the run deleted meanwhile, say).
+    """
+    async with anyio.create_task_group() as group:
+
+        async def until_disconnect() -> None:
+            with contextlib.suppress(WebSocketDisconnect):
+                while (await websocket.receive())["type"] != "websocket.disconnect":
+                    pass
+            group.cancel_scope.cancel()
+
+        group.start_soon(until_disconnect)
+        messages = follow(store, live, run_id, idle_seconds=idle_seconds)
+        try:
+            async with contextlib.aclosing(messages):
+                async for message in messages:
+                    if message is not None:
+                        await websocket.send_json(message)
+        except JobportError as exc:
+            await websocket.close(4000 + exc.status_code, exc.message[:120])
+        else:
+            await websocket.close(1000)
+        group.cancel_scope.cancel()
 
 
 async def _catch_up(store: JobStore, run_id: str, last: int) -> AsyncIterator[dict[str, Any]]:

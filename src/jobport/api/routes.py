@@ -20,15 +20,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
-import anyio
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response, WebSocket
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
-from starlette.websockets import WebSocketDisconnect
 
 from jobport.api.auth import Principal, token_principal
 from jobport.api.feeds import EventFeed, feed_for
-from jobport.api.live import follow
+from jobport.api.live import follow, send_to_websocket
 from jobport.api.problems import responses
 from jobport.api.schemas import (
     ExportOut,
@@ -459,26 +457,7 @@ def create_router(
         path = f"{base(websocket)}/jobs/{run_id}"
         run = await run_in_threadpool(streamable_run, run_id, caller, path)
         await websocket.accept()
-        async with anyio.create_task_group() as group:
-
-            async def until_disconnect() -> None:
-                with contextlib.suppress(WebSocketDisconnect):
-                    while (await websocket.receive())["type"] != "websocket.disconnect":
-                        pass
-                group.cancel_scope.cancel()
-
-            group.start_soon(until_disconnect)
-            messages = follow(store, live, run.id, idle_seconds=idle_seconds)
-            try:
-                async with contextlib.aclosing(messages):
-                    async for message in messages:
-                        if message is not None:
-                            await websocket.send_json(message)
-            except JobportError as exc:  # e.g. the run was deleted meanwhile
-                await websocket.close(4000 + exc.status_code, exc.message[:120])
-            else:
-                await websocket.close(1000)
-            group.cancel_scope.cancel()
+        await send_to_websocket(websocket, store, live, run.id, idle_seconds=idle_seconds)
 
     # -- exports ----------------------------------------------------------------------------
 

@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-import anyio
 from fastapi import APIRouter, Depends, FastAPI, Request, Response, WebSocket
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, StreamingResponse
 from fastapi.routing import APIRoute
@@ -32,11 +31,10 @@ from fastapi.templating import Jinja2Templates
 from jinja2 import pass_context
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection
-from starlette.websockets import WebSocketDisconnect
 
 from jobport.api.auth import Principal, hash_token
 from jobport.api.feeds import EventFeed, feed_for
-from jobport.api.live import follow
+from jobport.api.live import send_to_websocket
 from jobport.api.routes import (
     MEDIA_TYPES,
     PrincipalDependency,
@@ -920,26 +918,7 @@ def dashboard_router(
             await websocket.close(4409)
             return
         await websocket.accept()
-        async with anyio.create_task_group() as group:
-
-            async def until_disconnect() -> None:
-                with contextlib.suppress(WebSocketDisconnect):
-                    while (await websocket.receive())["type"] != "websocket.disconnect":
-                        pass
-                group.cancel_scope.cancel()
-
-            group.start_soon(until_disconnect)
-            messages = follow(store, live, run.id, idle_seconds=idle_seconds)
-            try:
-                async with contextlib.aclosing(messages):
-                    async for message in messages:
-                        if message is not None:
-                            await websocket.send_json(message)
-            except JobportError as exc:
-                await websocket.close(4000 + exc.status_code, exc.message[:120])
-            else:
-                await websocket.close(1000)
-            group.cancel_scope.cancel()
+        await send_to_websocket(websocket, store, live, run.id, idle_seconds=idle_seconds)
 
     # -- downloads --------------------------------------------------------------------------
 
