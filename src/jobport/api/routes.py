@@ -11,25 +11,28 @@ per-router ``Caller`` dependency alias as an object, not as a string.
 """
 
 import contextlib
-import csv
-import io
 import json
-import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime
 from typing import Annotated, Any, Literal
-from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response, WebSocket
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from jobport.api.auth import Principal, token_principal
+from jobport.api.downloads import (
+    MEDIA_TYPES,
+    attachment_headers,
+    aware,
+    export_out,
+    file_blocks,
+    report_csv_blocks,
+)
 from jobport.api.feeds import EventFeed, feed_for
 from jobport.api.live import follow, send_to_websocket
 from jobport.api.problems import responses
 from jobport.api.schemas import (
-    ExportOut,
     ExportPage,
     ExportRequest,
     FailureOut,
@@ -44,30 +47,18 @@ from jobport.dispatch import StartRequest
 from jobport.engine import Jobport
 from jobport.errors import InputError, JobportError, PermissionDenied, RunNotFound, RunStateError
 from jobport.registry import JobType, Kind
-from jobport.reports import report_rows
 from jobport.signing import LinkSigner
 from jobport.store import RunFilter, RunRecord
 from jobport.store.records import RUN_STATUSES
 
 PrincipalDependency = Callable[..., Principal | Awaitable[Principal]]
 
-MEDIA_TYPES = {
-    "csv": "text/csv; charset=utf-8",
-    "tsv": "text/tab-separated-values; charset=utf-8",
-    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    "jsonl": "application/x-ndjson",
-    "ndjson": "application/x-ndjson",
-    "json": "application/json",
-    "parquet": "application/vnd.apache.parquet",
-}
 #: Kinds whose runs leave a file to download.
 FILE_KINDS: tuple[Kind, ...] = ("export", "report")
 #: Deeper than any real history; keeps offsets inside the databases' integer range.
 MAX_OFFSET = 1 << 31
 #: Longest life of a shared download link: a week.
 MAX_LINK_SECONDS = 7 * 24 * 3600
-DOWNLOAD_BLOCK = 1 << 20
-CSV_FLUSH_BYTES = 64 * 1024
 
 
 class NotStreamable(JobportError):
@@ -339,8 +330,8 @@ def create_router(
             type=type,
             status=status,
             owner=owner if caller.is_admin else caller.name,
-            since=_aware(since),
-            until=_aware(until),
+            since=aware(since),
+            until=aware(until),
         )
         runs, total = store.list_runs(filters, limit=limit, offset=offset)
         prefix = base(request)
@@ -375,9 +366,9 @@ def create_router(
         run = visible_run(run_id, caller)
         if format == "csv":
             return StreamingResponse(
-                _report_csv(engine, run),
+                report_csv_blocks(engine, run),
                 media_type="text/csv; charset=utf-8",
-                headers=_attachment(f"{run.type}-{run.id[:8]}-failures.csv"),
+                headers=attachment_headers(f"{run.type}-{run.id[:8]}-failures.csv"),
             )
         items, total = store.list_failures(run.id, limit=limit, offset=offset)
         return FailurePage(
@@ -477,7 +468,7 @@ def create_router(
         )
         prefix = base(request)
         return ExportPage(
-            items=[_export_out(engine, run, prefix) for run in runs],
+            items=[export_out(engine, run, prefix) for run in runs],
             total=total,
             limit=limit,
             offset=offset,
@@ -539,14 +530,14 @@ def create_router(
             if run.kind not in FILE_KINDS:
                 raise InputError(f"run {run.id} is an {run.kind} run and left no file")
             raise Gone(f"export {run.id} ended {run.status} without a file; start it again")
-        info = _export_out(engine, run, "")
+        info = export_out(engine, run, "")
         if info.expired or not engine.files.exists(run.result_key):
             raise Gone(f"the file of export {run.id} has expired; start the export again")
-        headers = _attachment(info.filename)
+        headers = attachment_headers(info.filename)
         if info.size is not None:
             headers["Content-Length"] = str(info.size)
         return StreamingResponse(
-            _file_blocks(engine, run.result_key),
+            file_blocks(engine, run.result_key),
             media_type=MEDIA_TYPES.get(run.format or "", "application/octet-stream"),
             headers=headers,
         )
@@ -575,72 +566,3 @@ def _json_object(text: str | None, name: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise InputError(f"'{name}' must be a JSON object, not {type(value).__name__}")
     return value
-
-
-def _aware(moment: datetime | None) -> datetime | None:
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=UTC)
-
-
-def _attachment(filename: str) -> dict[str, str]:
-    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", filename).strip("._") or "download"
-    disposition = f"attachment; filename=\"{safe}\"; filename*=UTF-8''{quote(filename)}"
-    return {
-        "Content-Disposition": disposition,
-        "X-Content-Type-Options": "nosniff",
-        "Cache-Control": "private, no-store",
-    }
-
-
-def _report_csv(engine: Jobport, run: RunRecord) -> Iterator[bytes]:
-    """The error report as CSV, in blocks (one thread hop per block, not per row)."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    for row in report_rows(engine.store, run):
-        writer.writerow(row)
-        if buffer.tell() >= CSV_FLUSH_BYTES:
-            yield buffer.getvalue().encode("utf-8")
-            buffer.seek(0)
-            buffer.truncate()
-    yield buffer.getvalue().encode("utf-8")
-
-
-def _file_blocks(engine: Jobport, key: str) -> Iterator[bytes]:
-    with engine.files.open(key) as handle:
-        while block := handle.read(DOWNLOAD_BLOCK):
-            yield block
-
-
-def _export_out(engine: Jobport, run: RunRecord, prefix: str) -> ExportOut:
-    """Size, rows and expiry of an export, from what its kind recorded in ``run.result``."""
-    result = run.result or {}
-    extension = run.format or "bin"
-    filename = str(result.get("filename") or f"{run.type}-{run.id[:8]}.{extension}")
-    size = result.get("size", result.get("bytes"))
-    rows = result.get("rows", run.processed)
-    expires_at = _parse_time(result.get("expires_at"))
-    if expires_at is None and run.finished_at is not None:
-        expires_at = run.finished_at + timedelta(hours=engine.settings.export_ttl_hours)
-    return ExportOut(
-        id=run.id,
-        type=run.type,
-        format=run.format,
-        status=run.status,
-        filename=filename,
-        size=int(size) if isinstance(size, int | float) else None,
-        rows=int(rows) if isinstance(rows, int | float) else None,
-        finished_at=run.finished_at,
-        expires_at=expires_at,
-        expired=expires_at is not None and expires_at <= datetime.now(UTC),
-        download=f"{prefix}/exports/{run.id}/download",
-    )
-
-
-def _parse_time(value: Any) -> datetime | None:
-    if isinstance(value, datetime):
-        return _aware(value)
-    if isinstance(value, str):
-        with contextlib.suppress(ValueError):
-            return _aware(datetime.fromisoformat(value))
-    return None

@@ -33,16 +33,16 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection
 
 from jobport.api.auth import Principal, hash_token
+from jobport.api.downloads import (
+    MEDIA_TYPES,
+    attachment_headers,
+    export_out,
+    file_blocks,
+    report_csv_blocks,
+)
 from jobport.api.feeds import EventFeed, feed_for
 from jobport.api.live import send_to_websocket
-from jobport.api.routes import (
-    MEDIA_TYPES,
-    PrincipalDependency,
-    _attachment,
-    _export_out,
-    _file_blocks,
-    _report_csv,
-)
+from jobport.api.routes import PrincipalDependency
 from jobport.api.uploads import receive_upload
 from jobport.dispatch import StartRequest, format_from_name
 from jobport.engine import Jobport
@@ -87,7 +87,6 @@ GRID_CELLS = 600
 STAT_PERIODS = (7, 14, 30)
 #: How long a run page waits for a completed export's file to be recorded.
 FILE_WAIT_SECONDS = 120
-CSV_FLUSH_BYTES = 64 * 1024
 
 #: Served with every dashboard response: scripts, styles and connections from this
 #: origin only (htmx is vendored; no inline script or style anywhere), no framing.
@@ -365,7 +364,7 @@ def dashboard_router(
     def result_link(request: Request, run: RunRecord) -> ExportLink | None:
         if not run.result_key:
             return None
-        info = _export_out(engine, run, "")
+        info = export_out(engine, run, "")
         return ExportLink(
             filename=info.filename,
             size=info.size,
@@ -855,9 +854,9 @@ def dashboard_router(
     def run_report(run_id: str, who: Signed) -> Response:
         run = visible_run(run_id, who)
         return StreamingResponse(
-            _report_csv(engine, run),
+            report_csv_blocks(engine, run),
             media_type="text/csv; charset=utf-8",
-            headers=_attachment(f"{run.type}-{run.id[:8]}-failures.csv"),
+            headers=attachment_headers(f"{run.type}-{run.id[:8]}-failures.csv"),
         )
 
     @router.get("/runs/{run_id}/download", name="dashboard_download")
@@ -865,14 +864,14 @@ def dashboard_router(
         run = visible_run(run_id, who)
         if not run.result_key:
             raise InputError(f"run {run.id} has no file to download")
-        info = _export_out(engine, run, "")
+        info = export_out(engine, run, "")
         if info.expired or not engine.files.exists(run.result_key):
             raise InputError(f"the file of run {run.id} has expired; start it again")
-        headers = _attachment(info.filename)
+        headers = attachment_headers(info.filename)
         if info.size is not None:
             headers["Content-Length"] = str(info.size)
         return StreamingResponse(
-            _file_blocks(engine, run.result_key),
+            file_blocks(engine, run.result_key),
             media_type=MEDIA_TYPES.get(run.format or "", "application/octet-stream"),
             headers=headers,
         )
