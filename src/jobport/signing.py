@@ -139,20 +139,31 @@ def installation_secret(database_url: str) -> bytes:
 
     Refused for other databases: several machines would each make their own.
     """
-    try:
-        url = make_url(database_url)
-    except ArgumentError:
-        url = None
-    database = url.database if url is not None and url.get_backend_name() == "sqlite" else None
-    if not database or database == ":memory:" or database.startswith("file:"):
+    path = installation_secret_file(database_url)
+    if path is None:
         raise ConfigurationError(
             "signed download links need JOBPORT_SECRET_KEY: set it to the same random value "
             f"on every machine serving downloads, e.g. the output of: {_GENERATE}"
         )
-    return _read_or_create(Path(database).expanduser().resolve().parent / SECRET_FILE)
+    return read_or_create_secret(path)
 
 
-def _read_or_create(path: Path) -> bytes:
+def installation_secret_file(database_url: str) -> Path | None:
+    """Where an SQLite install keeps its secret (beside its database); None for others.
+
+    The dashboard's sessions and the signed download links share this file.
+    """
+    try:
+        url = make_url(database_url)
+    except ArgumentError:
+        return None
+    database = url.database if url.get_backend_name() == "sqlite" else None
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database).expanduser().resolve().parent / SECRET_FILE
+
+
+def read_or_create_secret(path: Path) -> bytes:
     """Read the secret file, or create it atomically (first writer wins, mode 0600)."""
     with contextlib.suppress(FileNotFoundError):
         return _read_secret(path)
@@ -174,9 +185,17 @@ def _read_secret(path: Path) -> bytes:
     if len(secret) < MIN_SECRET_BYTES:
         raise ConfigurationError(
             f"the secret in {path} is too short; delete the file to make a new one "
-            "(links signed with the old one stop working) or set JOBPORT_SECRET_KEY"
+            "(sessions and links signed with the old one stop working) or set "
+            "JOBPORT_SECRET_KEY"
         )
     return secret
 
 
-__all__ = ["SECRET_FILE", "LinkSigner", "SignedLink", "installation_secret"]
+__all__ = [
+    "SECRET_FILE",
+    "LinkSigner",
+    "SignedLink",
+    "installation_secret",
+    "installation_secret_file",
+    "read_or_create_secret",
+]

@@ -15,6 +15,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
+from starlette.responses import StreamingResponse
+
 from jobport.api.schemas import ExportOut
 from jobport.engine import Jobport
 from jobport.reports import report_rows
@@ -104,3 +106,32 @@ def aware(moment: datetime | None) -> datetime | None:
     if moment is None or moment.tzinfo is not None:
         return moment
     return moment.replace(tzinfo=UTC)
+
+
+def error_report_response(engine: Jobport, run: RunRecord) -> StreamingResponse:
+    """A run's rejected rows as a CSV attachment that can be corrected and imported again."""
+    return StreamingResponse(
+        report_csv_blocks(engine, run),
+        media_type="text/csv; charset=utf-8",
+        headers=attachment_headers(f"{run.type}-{run.id[:8]}-failures.csv"),
+    )
+
+
+def result_file_response(engine: Jobport, run: RunRecord) -> StreamingResponse | None:
+    """A finished run's result file as an attachment; None when it expired or is gone.
+
+    The caller has checked that the run has a ``result_key`` and words its own
+    refusal, since the API and the dashboard answer a missing file differently.
+    """
+    assert run.result_key
+    info = export_out(engine, run, "")
+    if info.expired or not engine.files.exists(run.result_key):
+        return None
+    headers = attachment_headers(info.filename)
+    if info.size is not None:
+        headers["Content-Length"] = str(info.size)
+    return StreamingResponse(
+        file_blocks(engine, run.result_key),
+        media_type=MEDIA_TYPES.get(run.format or "", "application/octet-stream"),
+        headers=headers,
+    )

@@ -22,12 +22,10 @@ from starlette.concurrency import run_in_threadpool
 
 from jobport.api.auth import Principal, token_principal
 from jobport.api.downloads import (
-    MEDIA_TYPES,
-    attachment_headers,
     aware,
+    error_report_response,
     export_out,
-    file_blocks,
-    report_csv_blocks,
+    result_file_response,
 )
 from jobport.api.feeds import EventFeed, feed_for
 from jobport.api.live import follow, send_to_websocket
@@ -365,11 +363,7 @@ def create_router(
     ) -> Response | FailurePage:
         run = visible_run(run_id, caller)
         if format == "csv":
-            return StreamingResponse(
-                report_csv_blocks(engine, run),
-                media_type="text/csv; charset=utf-8",
-                headers=attachment_headers(f"{run.type}-{run.id[:8]}-failures.csv"),
-            )
+            return error_report_response(engine, run)
         items, total = store.list_failures(run.id, limit=limit, offset=offset)
         return FailurePage(
             items=[FailureOut(**item) for item in items], total=total, limit=limit, offset=offset
@@ -530,17 +524,10 @@ def create_router(
             if run.kind not in FILE_KINDS:
                 raise InputError(f"run {run.id} is an {run.kind} run and left no file")
             raise Gone(f"export {run.id} ended {run.status} without a file; start it again")
-        info = export_out(engine, run, "")
-        if info.expired or not engine.files.exists(run.result_key):
+        response = result_file_response(engine, run)
+        if response is None:
             raise Gone(f"the file of export {run.id} has expired; start the export again")
-        headers = attachment_headers(info.filename)
-        if info.size is not None:
-            headers["Content-Length"] = str(info.size)
-        return StreamingResponse(
-            file_blocks(engine, run.result_key),
-            media_type=MEDIA_TYPES.get(run.format or "", "application/octet-stream"),
-            headers=headers,
-        )
+        return response
 
     return router
 

@@ -25,7 +25,7 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, FastAPI, Request, Response, WebSocket
-from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, StreamingResponse
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 from jinja2 import pass_context
@@ -33,13 +33,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection
 
 from jobport.api.auth import Principal, hash_token
-from jobport.api.downloads import (
-    MEDIA_TYPES,
-    attachment_headers,
-    export_out,
-    file_blocks,
-    report_csv_blocks,
-)
+from jobport.api.downloads import error_report_response, export_out, result_file_response
 from jobport.api.feeds import EventFeed, feed_for
 from jobport.api.live import send_to_websocket
 from jobport.api.routes import PrincipalDependency
@@ -852,29 +846,17 @@ def dashboard_router(
 
     @router.get("/runs/{run_id}/report.csv", name="dashboard_run_report")
     def run_report(run_id: str, who: Signed) -> Response:
-        run = visible_run(run_id, who)
-        return StreamingResponse(
-            report_csv_blocks(engine, run),
-            media_type="text/csv; charset=utf-8",
-            headers=attachment_headers(f"{run.type}-{run.id[:8]}-failures.csv"),
-        )
+        return error_report_response(engine, visible_run(run_id, who))
 
     @router.get("/runs/{run_id}/download", name="dashboard_download")
     def download(run_id: str, who: Signed) -> Response:
         run = visible_run(run_id, who)
         if not run.result_key:
             raise InputError(f"run {run.id} has no file to download")
-        info = export_out(engine, run, "")
-        if info.expired or not engine.files.exists(run.result_key):
+        response = result_file_response(engine, run)
+        if response is None:
             raise InputError(f"the file of run {run.id} has expired; start it again")
-        headers = attachment_headers(info.filename)
-        if info.size is not None:
-            headers["Content-Length"] = str(info.size)
-        return StreamingResponse(
-            file_blocks(engine, run.result_key),
-            media_type=MEDIA_TYPES.get(run.format or "", "application/octet-stream"),
-            headers=headers,
-        )
+        return response
 
     @router.post("/runs/{run_id}/{action}", name="dashboard_run_action")
     async def run_action(request: Request, run_id: str, action: str, who: Signed) -> Response:

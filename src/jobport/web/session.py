@@ -41,24 +41,20 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 import hashlib
 import hmac
 import json
-import os
 import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
 from jobport.errors import ConfigurationError
 from jobport.settings import Settings
+from jobport.signing import installation_secret_file, read_or_create_secret
 
 #: Name of the session cookie.
 COOKIE_NAME = "jobport_session"
@@ -70,8 +66,6 @@ CSRF_HEADER = "X-CSRF-Token"
 SESSION_SECONDS = 12 * 3600
 #: How long an anonymous session (the sign-in form's CSRF token) lasts.
 ANONYMOUS_SECONDS = 3600
-#: The per-installation secret of an SQLite install, beside its database.
-SECRET_FILE = "jobport-secret.key"
 
 _PURPOSE = b"jobport dashboard session v1"
 _STAGED_PURPOSE = b"jobport dashboard staged upload v1"
@@ -106,14 +100,14 @@ def installation_key(settings: Settings) -> bytes:
     if configured is not None:
         secret: bytes = configured.get_secret_value().encode()
         return secret
-    folder = _sqlite_folder(settings.database_url)
-    if folder is None:
+    path = installation_secret_file(settings.database_url)
+    if path is None:
         raise ConfigurationError(
             "the dashboard signs its sign-in cookie with JOBPORT_SECRET_KEY: set it to the "
             "same random value on every server, e.g. the output of: python -c 'import "
             "secrets; print(secrets.token_urlsafe(32))'"
         )
-    return _read_or_create(folder / SECRET_FILE)
+    return read_or_create_secret(path)
 
 
 class SessionSigner:
@@ -227,44 +221,6 @@ def set_cookie(response: Response, session: Session, value: str, *, secure: bool
 
 def clear_cookie(response: Response, *, secure: bool) -> None:
     response.delete_cookie(COOKIE_NAME, path="/", httponly=True, samesite="lax", secure=secure)
-
-
-def _sqlite_folder(database_url: str) -> Path | None:
-    """The folder of a file-backed SQLite database, else None."""
-    try:
-        url = make_url(database_url)
-    except ArgumentError:
-        return None
-    database = url.database if url.get_backend_name() == "sqlite" else None
-    if not database or database == ":memory:" or database.startswith("file:"):
-        return None
-    return Path(database).expanduser().resolve().parent
-
-
-def _read_or_create(path: Path) -> bytes:
-    with contextlib.suppress(FileNotFoundError):
-        return _read_secret(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(8)}")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(descriptor, "w") as out:
-            out.write(secrets.token_urlsafe(32) + "\n")
-        with contextlib.suppress(FileExistsError):
-            os.link(temporary, path)  # atomic: never half a secret, never two
-    finally:
-        temporary.unlink(missing_ok=True)
-    return _read_secret(path)
-
-
-def _read_secret(path: Path) -> bytes:
-    secret = path.read_text(encoding="ascii").strip().encode()
-    if len(secret) < 16:
-        raise ConfigurationError(
-            f"the secret in {path} is too short; delete the file to make a new one "
-            "(everyone signs in again) or set JOBPORT_SECRET_KEY"
-        )
-    return secret
 
 
 def _b64(data: bytes) -> str:
