@@ -96,6 +96,15 @@ SECURITY_HEADERS = {
 }
 
 
+def options_form(
+    job_type: JobType | None, values: Mapping[str, str], errors: Mapping[str, str] | None
+) -> dict[str, Any]:
+    """The options part of a start form: its fields (from the type's schema), what was
+    sent, and the error that concerns the whole form."""
+    fields = forms.form_fields(job_type.options_json_schema(), values, errors) if job_type else []
+    return {"fields": fields, "values": values, "form_error": (errors or {}).get("")}
+
+
 class SignInRequired(Exception):
     """Raised by the viewer dependency; the route class turns it into a redirect."""
 
@@ -524,18 +533,11 @@ def dashboard_router(
         **extra: Any,
     ) -> dict[str, Any]:
         values = values or {}
-        fields = (
-            forms.form_fields(job_type.options_json_schema(), values, errors)
-            if job_type is not None
-            else []
-        )
         return {
             "nav": "import",
             "job_type": job_type,
             "choices": startable(who, "import"),
-            "fields": fields,
-            "values": values,
-            "form_error": (errors or {}).get(""),
+            **options_form(job_type, values, errors),
             "retry_of": retry_of or values.get("retry_of", ""),
             "preview_rows": PREVIEW_ROWS,
             **extra,
@@ -678,11 +680,6 @@ def dashboard_router(
         errors: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
         values = values or {}
-        fields = (
-            forms.form_fields(job_type.options_json_schema(), values, errors)
-            if job_type is not None
-            else []
-        )
         return {
             "nav": "export",
             "job_type": job_type,
@@ -690,9 +687,7 @@ def dashboard_router(
                 ("Exports", startable(who, "export")),
                 ("Reports", startable(who, "report")),
             ],
-            "fields": fields,
-            "values": values,
-            "form_error": (errors or {}).get(""),
+            **options_form(job_type, values, errors),
         }
 
     @router.post("/export/start", name="dashboard_export_start")
