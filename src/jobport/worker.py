@@ -87,16 +87,17 @@ def run_chunk(ctx: WorkerContext, run_id: str, no: int) -> ChunkResult:
                 if blocked is not None:
                     ctx.store.release_chunk(claim)
                     raise _YieldTurn(blocked[1] + TURN_RETRY_SECONDS)
-            outcome = kind.run_chunk(
-                ChunkTask(
-                    job_type=job_type,
-                    run=run,
-                    no=no,
-                    spec=claim.spec,
-                    files=ctx.files,
-                    database=ctx.database,
+            with gc_paused():
+                outcome = kind.run_chunk(
+                    ChunkTask(
+                        job_type=job_type,
+                        run=run,
+                        no=no,
+                        spec=claim.spec,
+                        files=ctx.files,
+                        database=ctx.database,
+                    )
                 )
-            )
             event = _commit(ctx, claim, outcome, in_order=kind.in_order, heartbeat=heartbeat)
         except _YieldTurn as turn:
             return ChunkResult(retry_in=turn.delay, detail="waiting for an earlier chunk")

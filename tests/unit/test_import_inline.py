@@ -648,3 +648,34 @@ def test_transform_reshaping_only_some_rows(
         None,
     )
     assert (shouted["name"], shouted["nickname"]) == ("SHOUT", "nick")
+
+
+def test_chunks_are_built_with_the_cycle_collector_paused(
+    make_jobport: MakeJobport, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A chunk's rows are many small containers alive until it ends: no collector passes."""
+    import gc
+
+    from jobport import worker
+
+    collector_on: list[bool] = []
+    real_kind_for = worker.kind_for
+
+    class Probe:
+        def __init__(self, kind: Any) -> None:
+            self._kind = kind
+            self.in_order = kind.in_order
+
+        def run_chunk(self, task: Any) -> Any:
+            collector_on.append(gc.isenabled())
+            return self._kind.run_chunk(task)
+
+    monkeypatch.setattr(worker, "kind_for", lambda name: Probe(real_kind_for(name)))
+    assert gc.isenabled()
+    engine = make_jobport(app="tests.apps.people")
+    rows = [[f"P{i}", f"Person {i}", str(i)] for i in range(10)]
+    path = write_rows(tmp_path / "p.csv", ["code", "name", "age"], rows)
+    run = engine.import_file("people", path)
+    assert (run.status, run.processed) == ("completed", 10)
+    assert collector_on == [False] * 4
+    assert gc.isenabled()  # switched back on after each chunk
