@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from jobport.errors import JobportError, LeaseLost
 from jobport.events import EventBus, JobEvent
 from jobport.kinds import ChunkTask, kind_for
-from jobport.store import Claim, JobStore, NotYourTurn, Refused
+from jobport.store import Claim, CommitConflict, JobStore, NotYourTurn, Refused
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -159,6 +159,8 @@ def _commit(
     very worker, and a pool whose every worker waits for such a chunk would
     never move again; so then the chunk is given back unprocessed (no attempt
     counted) and asks to be delivered again once the previous one can be done.
+    A commit the database failed to break a lock cycle with another one wrote
+    nothing and is simply made again.
     """
     from jobport.store import ChunkOutcome
 
@@ -170,6 +172,9 @@ def _commit(
             raise LeaseLost(f"chunk {claim.no} of run {claim.run_id}: lease taken over")
         try:
             return ctx.store.commit_chunk(claim, outcome, in_order=in_order)
+        except CommitConflict as conflict:
+            log.info("%s; committing again", conflict)
+            continue
         except NotYourTurn as turn:
             delay: float | None = None
             if turn.status == "running":
