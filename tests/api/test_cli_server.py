@@ -189,9 +189,7 @@ def test_demo_prints_the_url_and_an_admin_token_and_serves(
     assert demo.stderr is not None
     printed = "".join(_wait_for_line(demo.stdout, "/events"))
     assert f"http://127.0.0.1:{port}/api" in printed
-    token = next(
-        line.split()[1] for line in printed.splitlines() if line.split()[:1] == ["token"]
-    )
+    token = next(line.split()[1] for line in printed.splitlines() if line.split()[:1] == ["token"])
     assert f"-F file=@{folder / 'customers.csv'}" in printed
     _wait_for_line(demo.stderr, "Application startup complete")
     with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
