@@ -73,6 +73,10 @@ registry.add(
         handler=Importer(row=Customer, key="id"),
         strategy="websocket",
         formats=("csv", "xlsx", "jsonl", "parquet"),
+        # Bulk files of small rows: every chunk costs a claim, a commit and a turn
+        # in file order, so 20,000-row chunks load a million rows about a fifth
+        # faster than the default 5,000, for ~30 MB more per worker.
+        chunk_size=20_000,
         description="Customer records matched on their customer number.",
     )
 )
