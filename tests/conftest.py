@@ -8,8 +8,10 @@ service must never pass silently there. ``.ci/run`` starts the services.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -78,6 +80,39 @@ def postgres_url() -> str:
     return require_service(
         "PostgreSQL", os.environ.get("JOBPORT_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL)
     )
+
+
+@contextlib.contextmanager
+def migrated_schema(postgres_url: str) -> Iterator[str]:
+    """A fresh schema on the server, with jobport's tables; dropped afterwards.
+
+    Yields a URL whose connections use that schema, so test modules sharing
+    one database never see each other's rows.
+    """
+    from jobport.store import make_engine
+    from jobport.store.migrations import upgrade
+
+    schema = f"jobport_test_{uuid.uuid4().hex[:12]}"
+    admin = make_engine(postgres_url)
+    with admin.begin() as conn:
+        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    url = f"{postgres_url}?options=-csearch_path%3D{schema}"
+    try:
+        state = make_engine(url)
+        upgrade(state)
+        state.dispose()
+        yield url
+    finally:
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+        admin.dispose()
+
+
+@pytest.fixture
+def postgres_schema_url(postgres_url: str) -> Iterator[str]:
+    """A URL whose connections use a fresh schema (dropped afterwards), migrated."""
+    with migrated_schema(postgres_url) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from types import SimpleNamespace
 from typing import Any
@@ -32,7 +31,6 @@ from jobport.store import (
     make_engine,
 )
 from jobport.store import upsert as upsert_module
-from jobport.store.migrations import upgrade
 from jobport.store.tables import job_chunks, job_runs
 from jobport.store.upsert import prepare_upsert
 from jobport.worker import _commit
@@ -49,21 +47,13 @@ labels = sa.Table(
 
 
 @pytest.fixture
-def store(postgres_url: str) -> Iterator[JobStore]:
-    schema = f"jobport_test_{uuid.uuid4().hex[:12]}"
-    admin = make_engine(postgres_url)
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-    engine = make_engine(postgres_url, connect_args={"options": f"-csearch_path={schema}"})
+def store(postgres_schema_url: str) -> Iterator[JobStore]:
+    engine = make_engine(postgres_schema_url)
     try:
-        upgrade(engine)
         targets.create_all(engine)
         yield JobStore(engine)
     finally:
         engine.dispose()
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-        admin.dispose()
 
 
 def two_chunk_run(store: JobStore) -> tuple[str, Claim, Claim]:

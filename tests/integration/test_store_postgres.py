@@ -7,7 +7,6 @@ Every test runs on both backends. PostgreSQL tests use a schema of their own
 from __future__ import annotations
 
 import itertools
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,6 +18,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection, Engine
+from tests.conftest import migrated_schema
 
 from jobport.errors import LeaseLost, RunNotFound, RunStateError
 from jobport.store import (
@@ -59,21 +59,13 @@ def database(
         yield engine
         engine.dispose()
         return
-    url: str = request.getfixturevalue("postgres_url")
-    schema = f"jobport_test_{uuid.uuid4().hex[:12]}"
-    admin = make_engine(url)
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-    engine = make_engine(url, connect_args={"options": f"-csearch_path={schema}"})
-    try:
-        upgrade(engine)
-        probe_metadata.create_all(engine)
-        yield engine
-    finally:
-        engine.dispose()
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-        admin.dispose()
+    with migrated_schema(request.getfixturevalue("postgres_url")) as url:
+        engine = make_engine(url)
+        try:
+            probe_metadata.create_all(engine)
+            yield engine
+        finally:
+            engine.dispose()
 
 
 @pytest.fixture
@@ -694,25 +686,6 @@ def test_list_and_iter_failures_agree_on_rows_without_a_line(store: JobStore) ->
 
 
 # -- a whole import with PostgreSQL as the state and target database ---------------------------
-
-
-@pytest.fixture
-def postgres_schema_url(postgres_url: str) -> Iterator[str]:
-    """A URL whose connections use a fresh schema (dropped afterwards), migrated."""
-    schema = f"jobport_test_{uuid.uuid4().hex[:12]}"
-    admin = make_engine(postgres_url)
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-    url = f"{postgres_url}?options=-csearch_path%3D{schema}"
-    engine = make_engine(url)
-    upgrade(engine)
-    engine.dispose()
-    try:
-        yield url
-    finally:
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-        admin.dispose()
 
 
 @pytest.mark.postgres

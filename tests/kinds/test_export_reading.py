@@ -8,8 +8,6 @@ import csv
 import datetime as dt
 import io
 import json
-import uuid
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -23,8 +21,6 @@ from jobport import Column, Exporter, Jobport, JobRegistry, JobType, Settings, S
 from jobport.demo import customers
 from jobport.formats.writers import csv_text
 from jobport.kinds.exports import keys_indexed
-from jobport.store import make_engine
-from jobport.store.migrations import upgrade
 
 NAMES = [c.name for c in customers.c]
 
@@ -305,25 +301,6 @@ def test_planning_an_empty_export(make_jobport: MakeJobport) -> None:
 
 
 # -- PostgreSQL: rows streamed through a server-side cursor ------------------------------------
-
-
-@pytest.fixture
-def postgres_schema_url(postgres_url: str) -> Iterator[str]:
-    """A URL whose connections use a fresh schema (dropped afterwards), migrated."""
-    schema = f"jobport_test_{uuid.uuid4().hex[:12]}"
-    admin = make_engine(postgres_url)
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-    url = f"{postgres_url}?options=-csearch_path%3D{schema}"
-    state = make_engine(url)
-    upgrade(state)
-    state.dispose()
-    try:
-        yield url
-    finally:
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-        admin.dispose()
 
 
 @pytest.mark.postgres

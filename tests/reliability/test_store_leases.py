@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy.engine import Engine
+from tests.conftest import migrated_schema
 
 from jobport.store import ChunkOutcome, Claim, JobStore, NewRun, NotYourTurn, make_engine
 from jobport.store.jobstore import utcnow
@@ -28,20 +28,12 @@ def database(
         yield engine
         engine.dispose()
         return
-    url: str = request.getfixturevalue("postgres_url")
-    schema = f"jobport_leases_{uuid.uuid4().hex[:12]}"
-    admin = make_engine(url)
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-    engine = make_engine(url, connect_args={"options": f"-csearch_path={schema}"})
-    try:
-        upgrade(engine)
-        yield engine
-    finally:
-        engine.dispose()
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-        admin.dispose()
+    with migrated_schema(request.getfixturevalue("postgres_url")) as url:
+        engine = make_engine(url)
+        try:
+            yield engine
+        finally:
+            engine.dispose()
 
 
 @pytest.fixture
