@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from fastapi import FastAPI, Header
 from fastapi.testclient import TestClient
+from httpx import Response
 from starlette.websockets import WebSocketDisconnect
 
 from jobport import Jobport, Settings
@@ -55,6 +56,16 @@ def _page(client: TestClient, path: str, user: str) -> tuple[str, str]:
     return response.text, match.group(1)
 
 
+def _start_export(client: TestClient, user: str, csrf: str) -> Response:
+    """The export form's submission, as ``user`` with the form's ``csrf`` token."""
+    return client.post(
+        "/jobs/export/start",
+        headers={"X-User": user},
+        data={"csrf_token": csrf, "type": "customers-export", "format": "csv"},
+        follow_redirects=False,
+    )
+
+
 def test_pages_use_the_applications_principal(client: TestClient) -> None:
     assert client.get("/jobs/").status_code == 401
     response = client.get("/jobs/", headers={"X-User": "alice"})
@@ -68,12 +79,7 @@ def test_pages_use_the_applications_principal(client: TestClient) -> None:
 
 def test_runs_started_on_the_dashboard_belong_to_the_principal(client: TestClient) -> None:
     _, csrf = _page(client, "/jobs/export", "alice")
-    started = client.post(
-        "/jobs/export/start",
-        headers={"X-User": "alice"},
-        data={"csrf_token": csrf, "type": "customers-export", "format": "csv"},
-        follow_redirects=False,
-    )
+    started = _start_export(client, "alice", csrf)
     assert started.status_code == 303, started.text
     run_page = started.headers["location"]
     assert client.get(run_page, headers={"X-User": "alice"}).status_code == 200
@@ -83,12 +89,7 @@ def test_runs_started_on_the_dashboard_belong_to_the_principal(client: TestClien
 
 def test_a_session_of_another_user_is_replaced_not_trusted(client: TestClient) -> None:
     _, bobs_csrf = _page(client, "/jobs/export", "bob")  # the client now holds bob's cookie
-    refused = client.post(
-        "/jobs/export/start",
-        headers={"X-User": "alice"},
-        data={"csrf_token": bobs_csrf, "type": "customers-export", "format": "csv"},
-        follow_redirects=False,
-    )
+    refused = _start_export(client, "alice", bobs_csrf)
     assert refused.status_code == 403
     assert COOKIE_NAME in refused.cookies  # a fresh session, bound to alice
     _, alices_csrf = _page(client, "/jobs/export", "alice")
@@ -97,12 +98,7 @@ def test_a_session_of_another_user_is_replaced_not_trusted(client: TestClient) -
 
 def test_the_run_socket_uses_the_applications_principal(client: TestClient) -> None:
     _, csrf = _page(client, "/jobs/export", "alice")
-    started = client.post(
-        "/jobs/export/start",
-        headers={"X-User": "alice"},
-        data={"csrf_token": csrf, "type": "customers-export", "format": "csv"},
-        follow_redirects=False,
-    )
+    started = _start_export(client, "alice", csrf)
     socket_path = started.headers["location"] + "/ws"
     origin = {"Origin": "http://testserver"}
     with client.websocket_connect(socket_path, headers={"X-User": "alice", **origin}) as ws:

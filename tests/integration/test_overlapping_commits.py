@@ -180,25 +180,43 @@ def writes_while_waiting_on_a_waiter_of(engine: Engine, holder: int) -> bool:
     return any(holder in graph.get(middle, set()) for _, waited in loading for middle in waited)
 
 
+def overlapping(
+    store: JobStore,
+    held: tuple[Connection, int],
+    started: list[threading.Thread],
+    earlier: Commit,
+    later: Commit,
+) -> tuple[Connection, Commit, Commit]:
+    """Start two commits while the test holds the run's lock; return once they overlap.
+
+    The earlier one waits on the run's lock; the later one does not queue for
+    that lock: it is already writing, and waits on a key the earlier one holds.
+    """
+    lock, holder = held
+    earlier.start()
+    started.append(earlier)
+    wait_for(lambda: waits_on(store.engine, holder), "the first commit to reach the run's lock")
+    later.start()
+    started.append(later)
+    wait_for(
+        lambda: writes_while_waiting_on_a_waiter_of(store.engine, holder),
+        "the second commit to wait on the first one's row",
+    )
+    return lock, earlier, later
+
+
 def test_a_later_chunk_writes_beside_the_earlier_commit_and_its_value_wins(
     store: JobStore,
     run_lock: Callable[[str], tuple[Connection, int]],
     started: list[threading.Thread],
 ) -> None:
     run_id, first, second = two_chunk_run(store)
-    lock, holder = run_lock(run_id)
-    earlier = Commit(store, first, upsert((1, "early"), (2, "first only")))
-    earlier.start()
-    started.append(earlier)
-    wait_for(lambda: waits_on(store.engine, holder), "the first commit to reach the run's lock")
-    later = Commit(store, second, upsert((1, "late"), (3, "second only")))
-    later.start()
-    started.append(later)
-    # The second commit does not queue for the run's lock: it is already writing,
-    # and waits on key 1, which the first commit holds.
-    wait_for(
-        lambda: writes_while_waiting_on_a_waiter_of(store.engine, holder),
-        "the second commit to wait on the first one's row",
+    lock, earlier, later = overlapping(
+        store,
+        run_lock(run_id),
+        started,
+        Commit(store, first, upsert((1, "early"), (2, "first only"))),
+        Commit(store, second, upsert((1, "late"), (3, "second only"))),
     )
     lock.commit()
     for commit in (earlier, later):
@@ -217,17 +235,12 @@ def test_when_the_earlier_commit_fails_the_later_one_writes_nothing(
     started: list[threading.Thread],
 ) -> None:
     run_id, first, second = two_chunk_run(store)
-    lock, holder = run_lock(run_id)
-    earlier = Commit(store, first, upsert((1, "early")))
-    earlier.start()
-    started.append(earlier)
-    wait_for(lambda: waits_on(store.engine, holder), "the first commit to reach the run's lock")
-    later = Commit(store, second, upsert((1, "late"), (3, "second only")))
-    later.start()
-    started.append(later)
-    wait_for(
-        lambda: writes_while_waiting_on_a_waiter_of(store.engine, holder),
-        "the second commit to wait on the first one's row",
+    lock, earlier, later = overlapping(
+        store,
+        run_lock(run_id),
+        started,
+        Commit(store, first, upsert((1, "early"))),
+        Commit(store, second, upsert((1, "late"), (3, "second only"))),
     )
     # The first chunk's lease is taken over meanwhile: its commit must be refused.
     lock.execute(
