@@ -1,6 +1,7 @@
 """The job types the reliability tests run, in worker processes too (``tests.reliability.app``).
 
 ``customers`` is the demo import with small chunks. ``items`` is a tiny import
+(``items-live`` the same with live progress)
 whose rows can ask for trouble by their ``name``:
 
 - ``POISON``: the worker process exits on the spot (``os._exit(1)``);
@@ -105,5 +106,17 @@ registry.add(
         handler=Importer(row=Item, key="id", transform=trouble),
         chunk_size=ITEM_CHUNK,
         max_attempts=MAX_ATTEMPTS,
+    )
+)
+registry.add(
+    JobType(
+        type="items-live",
+        label="Items that can ask for trouble, with live progress",
+        kind="import",
+        model=items,
+        handler=Importer(row=Item, key="id", transform=trouble),
+        chunk_size=ITEM_CHUNK,
+        max_attempts=MAX_ATTEMPTS,
+        strategy="websocket",
     )
 )
