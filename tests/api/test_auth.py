@@ -56,6 +56,22 @@ def test_health_needs_no_token(api: Api) -> None:
     assert api.client.get("/api/health/ready").json() == {"status": "ok", "database": "ok"}
 
 
+def test_readiness_says_503_while_the_database_does_not_answer(api: Api) -> None:
+    from jobport.store import make_engine
+
+    reachable = api.engine.store.engine
+    # Nothing listens on port 1: the same probe, against a database that cannot be reached.
+    api.engine.store.engine = make_engine("postgresql://postgres@127.0.0.1:1/none")
+    try:
+        problem = _problem(api.client.get("/api/health/ready"), 503)
+        assert problem["detail"] == "the state database does not answer: OperationalError"
+        assert api.client.get("/api/health").json()["status"] == "ok"  # liveness unaffected
+    finally:
+        api.engine.store.engine.dispose()
+        api.engine.store.engine = reachable
+    assert api.client.get("/api/health/ready").json() == {"status": "ok", "database": "ok"}
+
+
 def test_another_users_run_is_answered_exactly_like_a_missing_one(api: Api) -> None:
     run = api.upload("items", items_csv(30, bad_every=10), user="alice").json()
     missing = "00000000-0000-0000-0000-000000000000"
