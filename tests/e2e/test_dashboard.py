@@ -585,7 +585,9 @@ def test_run_stats_count_rates_and_percentiles_per_type(site: Any) -> None:
 
     from jobport.store.tables import job_runs
 
-    now = datetime.now(UTC)
+    # Midday of the current UTC day: runs placed an hour "before now" stay on their day
+    # whatever the time the suite runs (an hour before 00:30 is yesterday).
+    now = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0)
     rows = []
     for n, seconds in enumerate([1, 2, 3, 4, 100]):
         rows.append(("customers", "completed", seconds, 1000, n))
