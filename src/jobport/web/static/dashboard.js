@@ -3,7 +3,8 @@
  * The run page marks its live section with data-ws="<path>" when the run's
  * type publishes live events. Each message moves the progress bar and the
  * figures at once; the server-rendered section (chunk grid, buttons) is
- * refreshed through htmx at most once a second, and once more at the end.
+ * refreshed through htmx at most once a second, and at the end until it shows
+ * the end (a single last refresh can be lost).
  * If the socket closes before the run ends, the section is polled instead.
  * No inline script anywhere: the Content-Security-Policy allows none.
  */
@@ -11,6 +12,7 @@
   "use strict";
 
   var REFRESH_MS = 1000;
+  var ENDED = ["completed", "completed_with_errors", "failed", "cancelled"];
 
   function number(n) {
     return n === null || n === undefined ? "—" : Math.round(n).toLocaleString("en-US");
@@ -76,6 +78,9 @@
         finished = true;
         host.removeAttribute("data-ws");
         refresh(true);
+        // That refresh can be lost: fired on a panel htmx has not processed yet, or
+        // overtaken by an older response still saying "running". Ask until the end shows.
+        pollUntilEnded(1000);
       } else if (!m.snapshot) {
         refresh(false);
       }
@@ -83,16 +88,19 @@
     socket.onclose = function () {
       if (finished) return;
       // No live events (a proxy without WebSocket support, a restart): poll instead.
+      pollUntilEnded(2000);
+    };
+
+    function pollUntilEnded(every) {
       var timer = setInterval(function () {
         var live = document.getElementById("live");
-        if (!live || live.getAttribute("data-status") === "completed" ||
-            ["completed_with_errors", "failed", "cancelled"].indexOf(live.getAttribute("data-status")) >= 0) {
+        if (!live || ENDED.indexOf(live.getAttribute("data-status")) >= 0) {
           clearInterval(timer);
           return;
         }
         refresh(true);
-      }, 2000);
-    };
+      }, every);
+    }
   }
 
   document.addEventListener("DOMContentLoaded", function () {
