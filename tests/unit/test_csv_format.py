@@ -277,6 +277,17 @@ def test_malformed_quoting_inside_a_record_names_its_line() -> None:
         ranges_and_records(data, 10)
 
 
+def test_a_line_break_in_an_unquoted_header_field_is_said_in_the_files_terms(
+    files: FileStore,
+) -> None:
+    """The csv module's advice about opening files in universal-newline mode is not for users."""
+    with pytest.raises(InputError) as refused:
+        through_format(files, b"id,em\rail,last_name\n1,a@b.example,x\n")
+    assert refused.value.message == (
+        "malformed header on line 1: a line break inside an unquoted field (is the file CSV text?)"
+    )
+
+
 def test_invalid_utf8_record_yields_none_and_its_neighbours_survive() -> None:
     data = b"id,name\n1,Ada\n2,Al\xffan\n3,Grace\n"
     for rows in (1, 3):

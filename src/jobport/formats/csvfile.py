@@ -114,7 +114,7 @@ def read_layout(stream: IO[bytes], *, encoding: str, delimiter: str | None) -> C
     try:
         header = next(reader)
     except csv.Error as exc:
-        raise InputError(f"malformed header on line 1: {exc}") from None
+        raise InputError(f"malformed header on line 1: {_csv_reason(exc)}") from None
     except StopIteration:
         raise InputError("the file is empty: expected a header line and rows") from None
     if any("\x00" in name for name in header):
@@ -412,12 +412,25 @@ def _record_lines(text: str) -> tuple[list[str], list[int]] | None:
     return lines, quoted
 
 
+def _csv_reason(exc: csv.Error) -> str:
+    """The csv module's complaint in a file's terms, without its advice to Python callers.
+
+    "new-line character seen in unquoted field - do you need to open the file
+    in universal-newline mode?" is about how the reader was opened, not about
+    the file: what the file holds is a line break inside an unquoted field.
+    """
+    reason = str(exc)
+    if reason.startswith("new-line character seen in unquoted field"):
+        return "a line break inside an unquoted field (is the file CSV text?)"
+    return reason
+
+
 def _parse_record(text: str, layout: CsvLayout, line: int) -> list[str]:
     """One quoted record through the csv module, strict."""
     try:
         parsed = list(_reader(io.StringIO(text, newline=""), layout))
     except csv.Error as exc:
-        raise InputError(f"malformed CSV at line {line}: {exc}") from None
+        raise InputError(f"malformed CSV at line {line}: {_csv_reason(exc)}") from None
     if len(parsed) != 1:
         raise InputError(f"malformed CSV at line {line}: a quoted record splits unexpectedly")
     record: list[str] = parsed[0]
@@ -444,7 +457,9 @@ def _parse_quoted(
             else:
                 records.append((line_base + first, record))
     except csv.Error as exc:
-        raise InputError(f"malformed CSV at line {line_base + previous}: {exc}") from None
+        raise InputError(
+            f"malformed CSV at line {line_base + previous}: {_csv_reason(exc)}"
+        ) from None
     return records
 
 
