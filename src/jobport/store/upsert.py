@@ -5,11 +5,12 @@ columns' own SQLAlchemy bind processors: the values are stored exactly as
 SQLAlchemy would store them, without its per-row parameter bookkeeping,
 which would otherwise cost more than the insert itself.
 
-On PostgreSQL (psycopg 3) the rows take the bulk path instead: they are
-formatted as ``COPY`` text outside the transaction, then, inside it, copied
-into a temporary staging table and merged into the target with one
-``INSERT ... SELECT ... ON CONFLICT (key) DO UPDATE``. Rows of one chunk are
-already unique by key, so the merge never meets the same key twice.
+On PostgreSQL (psycopg 3) the rows take the bulk path instead: checked for
+an exact ``COPY`` form outside the transaction, then, inside it, copied
+straight into the target, or on existing keys into a temporary staging table
+merged into the target with one ``INSERT ... SELECT ... ON CONFLICT (key) DO
+UPDATE``. Rows of one chunk are already unique by key, so the merge never
+meets the same key twice.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ class PreparedUpsert:
 
 @dataclass(frozen=True)
 class CopyMerge:
-    """Rows already in COPY text format, and how to land them in the target.
+    """Rows ready for ``COPY``, and how to land them in the target.
 
     First choice: ``COPY`` straight into the target inside a savepoint, the
     cost of a plain bulk load. If a row's key is already there (a unique
@@ -69,37 +70,82 @@ class CopyMerge:
     merge (retrying the direct path now and then), so re-imports do not pay
     for a failed load each time.
 
+    The rows go in COPY's binary format when every column's values have the
+    exact Python type of the column's type in the database (read from its
+    catalog, not the model): the server then parses no text at all, and the
+    rows stream while they are formatted. Any other chunk
+    goes in text format, which is exact for every type in ``_COPY_FORMAT``.
+
     The staging table holds only the copied columns, with their types and no
     constraints or defaults (a serial default would otherwise be drawn twice);
     it is dropped right after the merge, and at commit in any case.
     """
 
     target: str
+    columns: tuple[str, ...]
     direct: str
     create: str
     copy: str
     merge: str
     drop: str
-    data: str
+    rows: Sequence[Sequence[Any]]
+    profile: tuple[ColumnProfile, ...]
 
     def __call__(self, conn: Connection) -> None:
         dbapi: Any = conn.connection.dbapi_connection  # a psycopg 3 connection
         with dbapi.cursor() as cursor:
-            if _direct_worth_trying(self.target) and self._direct(cursor):
+            load = self._loader(cursor)
+            if _direct_worth_trying(self.target) and self._direct(cursor, load):
                 return
             cursor.execute(self.create)
-            with cursor.copy(self.copy) as copy:
-                copy.write(self.data)
+            load(cursor, self.copy)
             cursor.execute(self.merge)
             cursor.execute(self.drop)
 
-    def _direct(self, cursor: Any) -> bool:
+    def _loader(self, cursor: Any) -> Callable[[Any, str], None]:
+        """Binary if the target's column types, as of now, take these rows exactly; else text.
+
+        The types are read under the lock COPY takes anyway, so they cannot
+        change before the rows land: binary data read as another type of the
+        same width would be stored wrong, not refused.
+        """
+        cursor.execute(f"LOCK TABLE {self.target} IN ROW EXCLUSIVE MODE")
+        cursor.execute(_COLUMN_TYPES, (self.target,))
+        database_types = {str(name): str(type_name) for name, type_name in cursor.fetchall()}
+        binary = binary_copy_types(self.profile, [database_types.get(c) for c in self.columns])
+        return self._binary_loader(binary) if binary is not None else self._text_loader()
+
+    def _binary_loader(self, types: list[str]) -> Callable[[Any, str], None]:
+        rows = self.rows
+
+        def load(cursor: Any, statement: str) -> None:
+            with cursor.copy(statement + " (FORMAT binary)") as copy:
+                copy.set_types(types)
+                write_row = copy.write_row
+                for row in rows:
+                    write_row(row)
+
+        return load
+
+    def _text_loader(self) -> Callable[[Any, str], None]:
+        text: list[str] = []  # formatted once, on first use
+
+        def load(cursor: Any, statement: str) -> None:
+            if not text:
+                formatted = copy_text(self.rows, len(self.columns))
+                assert formatted is not None, "the profile vouched for a COPY text form"
+                text.append(formatted)
+            with cursor.copy(statement) as copy:
+                copy.write(text[0])
+
+        return load
+
+    def _direct(self, cursor: Any, load: Callable[[Any, str], None]) -> bool:
         from psycopg.errors import UniqueViolation
 
         cursor.execute("SAVEPOINT jobport_copy")
         try:
-            with cursor.copy(self.direct) as copy:
-                copy.write(self.data)
+            load(cursor, self.direct)
         except UniqueViolation:
             cursor.execute("ROLLBACK TO SAVEPOINT jobport_copy")
             _conflicts[self.target] = _conflicts.get(self.target, 0) + 1
@@ -265,15 +311,23 @@ def _prepare_copy_merge(
     columns: tuple[str, ...],
     key: tuple[str, ...],
 ) -> CopyMerge | None:
-    """The bulk path for ``rows``, or None when a value has no exact COPY text form."""
+    """The bulk path for ``rows``, or None when a value has no exact COPY form."""
     processors = _copy_processors(dialect, table, columns)
     converted = rows if not any(processors) else _converted(rows, columns, columns, processors)
-    data = copy_text(converted, len(columns))
-    if data is None:
+    profile = column_profile(converted, len(columns))
+    if profile is None:
         return None
     target, direct, create, copy, merge, drop = _copy_statements(dialect, table, columns, key)
     return CopyMerge(
-        target=target, direct=direct, create=create, copy=copy, merge=merge, drop=drop, data=data
+        target=target,
+        columns=columns,
+        direct=direct,
+        create=create,
+        copy=copy,
+        merge=merge,
+        drop=drop,
+        rows=converted,
+        profile=profile,
     )
 
 
@@ -417,3 +471,106 @@ def _mixed(value: Any) -> str:
     if type(value) is str:
         return _escape(value)
     return _COPY_FORMAT[type(value)](value)
+
+
+# -- which format a chunk's COPY takes --------------------------------------------------------
+
+_COPY_TYPES = frozenset(_COPY_FORMAT) | {str}
+
+
+@dataclass(frozen=True)
+class ColumnProfile:
+    """What one column of a chunk holds: its values' exact types (NULLs apart) and int range."""
+
+    types: frozenset[type]
+    low: int = 0
+    high: int = 0
+
+
+def column_profile(rows: Sequence[Sequence[Any]], width: int) -> tuple[ColumnProfile, ...] | None:
+    """Each column's profile, or None when a value has no exact COPY form at all.
+
+    The same test ``copy_text`` makes (known types, no NUL in a string, every
+    row ``width`` long), without formatting anything: which format the rows
+    take is only known once the database's column types are.
+    """
+    if not rows:
+        return ()
+    if set(map(len, rows)) != {width}:
+        return None
+    out: list[ColumnProfile] = []
+    for index in range(width):
+        column = tuple(map(itemgetter(index), rows))
+        types = set(map(type, column))
+        nullable = type(None) in types
+        types.discard(type(None))
+        if not types <= _COPY_TYPES:
+            return None
+        if str in types:
+            strings = column if types == {str} and not nullable else _strings(column)
+            if "\x00" in "".join(strings):
+                return None  # PostgreSQL text cannot hold NUL; let the driver say so
+        if types == {int}:
+            # filter(None, ...) drops NULLs and zeros; neither can leave a range.
+            low, high = min(filter(None, column), default=0), max(filter(None, column), default=0)
+            out.append(ColumnProfile(frozenset(types), low, high))
+        else:
+            out.append(ColumnProfile(frozenset(types)))
+    return tuple(out)
+
+
+def _strings(column: Sequence[Any]) -> list[str]:
+    return [value for value in column if type(value) is str]
+
+
+#: Database type -> (the type named to the driver, the Python types it writes exactly).
+#: Text and varchar share one binary form, as do the other string types listed.
+_BINARY_TYPES: dict[str, tuple[str, frozenset[type]]] = {
+    "int2": ("int2", frozenset({int})),
+    "int4": ("int4", frozenset({int})),
+    "int8": ("int8", frozenset({int})),
+    "float8": ("float8", frozenset({float})),
+    "numeric": ("numeric", frozenset({Decimal})),
+    "text": ("text", frozenset({str})),
+    "varchar": ("text", frozenset({str})),
+    "bool": ("bool", frozenset({bool})),
+    "date": ("date", frozenset({datetime.date})),
+    "uuid": ("uuid", frozenset({uuid.UUID})),
+    "bytea": ("bytea", frozenset({bytes, bytearray, memoryview})),
+}
+_INT_BITS = {"int2": 15, "int4": 31, "int8": 63}
+
+
+def binary_copy_types(
+    profile: Sequence[ColumnProfile], database_types: Sequence[str | None]
+) -> list[str] | None:
+    """The types to name for a binary COPY of columns so profiled, or None to use text.
+
+    Binary COPY has no casts: the server reads each value as its column's own
+    type. So it is taken only where every value's exact Python type is the
+    one the column's type is written from (an int into an ``int4`` column,
+    in its range; a Decimal into a ``numeric``). A column of NULLs alone fits
+    any type. Anything else (timestamps, whose time zone handling the text
+    form leaves to the server; an int bound for a ``numeric``) goes in text.
+    """
+    out: list[str] = []
+    for column, database_type in zip(profile, database_types, strict=True):
+        if not column.types:
+            out.append("text")  # only NULLs, whose binary form has no type
+            continue
+        entry = _BINARY_TYPES.get(database_type or "")
+        if entry is None or not column.types <= entry[1]:
+            return None
+        name = entry[0]
+        bits = _INT_BITS.get(name)
+        if bits is not None and not (-(1 << bits) <= column.low and column.high < 1 << bits):
+            return None  # out of range: the text form lets the server say so
+        out.append(name)
+    return out
+
+
+#: The type of each column of a table, by the table's name as SQL would write it.
+_COLUMN_TYPES = (
+    "SELECT a.attname, t.typname FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid "
+    "WHERE a.attrelid = to_regclass(%s) AND a.attnum > 0 AND NOT a.attisdropped"
+)
