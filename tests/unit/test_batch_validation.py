@@ -117,7 +117,7 @@ def test_batch_path_matches_row_by_row(cells: list[Any]) -> None:
     importer = Importer(row=Customer, key="id")
     assert batch_validator(Customer, len(HEADER), map_columns(HEADER, Customer)) is not None
     fast, slow = _both_ways(records, importer)
-    assert fast == slow
+    assert repr(fast) == repr(slow)  # a score of "nan" is NaN, which never equals itself
 
 
 class WithDefaults(BaseModel):
