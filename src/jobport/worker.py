@@ -75,18 +75,16 @@ def run_chunk(ctx: WorkerContext, run_id: str, no: int) -> ChunkResult:
     claim = ctx.store.claim_chunk(run_id, no, ctx.owner, ctx.lease_seconds)
     if isinstance(claim, Refused):
         return ChunkResult(retry_in=claim.retry_in, detail=claim.reason)
-    run = ctx.store.get_run(run_id)
+    run = claim.run if claim.run is not None else ctx.store.get_run(run_id)
     with Heartbeat(ctx.store, claim, ctx.lease_seconds) as heartbeat:
         try:
             job_type = ctx.registry.get(run.type)
             kind = kind_for(run.kind)
-            if kind.in_order and no > 0:
+            if kind.in_order and claim.backoff_before is not None:
                 # An earlier chunk is backing off after a failure: our commit would have
                 # to wait for it, so neither spend the work nor hold a worker now.
-                blocked = ctx.store.blocked_by_backoff(run_id, no)
-                if blocked is not None:
-                    ctx.store.release_chunk(claim)
-                    raise _YieldTurn(blocked[1] + TURN_RETRY_SECONDS)
+                ctx.store.release_chunk(claim)
+                raise _YieldTurn(claim.backoff_before[1] + TURN_RETRY_SECONDS)
             with gc_paused():
                 outcome = kind.run_chunk(
                     ChunkTask(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -146,6 +147,10 @@ def test_an_in_order_commit_learns_how_long_the_previous_chunk_backs_off(
     delay, _ = store.fail_attempt(first, "boom", backoff_seconds=30)
     assert delay == 30
     second = claim(store, run_id, 1, "w2")
+    # The claim already says so: the worker need not spend the chunk's work.
+    assert second.backoff_before is not None
+    assert second.backoff_before[0] == 0
+    assert 25 < second.backoff_before[1] <= 30
     with pytest.raises(NotYourTurn) as turn:
         store.commit_chunk(second, ChunkOutcome(processed=5), in_order=True)
     assert turn.value.status == "pending"
@@ -166,3 +171,19 @@ def test_requeue_expired_sweeps_only_the_given_types(store: JobStore) -> None:
     later = utcnow() + timedelta(seconds=60)
     assert store.requeue_expired(now=later, types=["other"]) == ([], [])
     assert store.requeue_expired(now=later, types=["things"]) == ([(run_id, 0)], [])
+
+
+def test_a_claim_carries_the_run_as_it_left_it(store: JobStore) -> None:
+    run_id = new_run(store, 2)
+    assert store.get_run(run_id).status == "queued"
+    first = claim(store, run_id, 0, "w1")
+    assert first.run is not None
+    assert first.backoff_before is None
+    # The first claim starts the run: the record says so, as a read would.
+    read = store.get_run(run_id)
+    assert (first.run.status, first.run.started_at) == ("running", read.started_at)
+    assert first.run == replace(read, retried_by=())
+    second = claim(store, run_id, 1, "w2")
+    assert second.run is not None
+    assert second.run.status == "running"
+    assert second.backoff_before is None  # chunk 0 is running, not backing off

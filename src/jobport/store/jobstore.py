@@ -14,7 +14,7 @@ import contextlib
 import hashlib
 import uuid
 from collections.abc import Collection, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -285,6 +285,7 @@ class JobStore:
             ).first()
             if claimed is None:
                 return Refused("claimed by another worker")
+            record = RunRecord.from_row(run)
             if run["status"] == "queued":
                 conn.execute(
                     job_runs.update()
@@ -293,7 +294,11 @@ class JobStore:
                         status="running", started_at=sa.func.coalesce(job_runs.c.started_at, now)
                     )
                 )
-        return Claim(run_id, no, claimed.attempts, owner, claimed.spec, claimed.rows)
+                record = replace(record, status="running", started_at=record.started_at or now)
+            backoff = _backoff_before(conn, run_id, no, now) if no > 0 else None
+        return Claim(
+            run_id, no, claimed.attempts, owner, claimed.spec, claimed.rows, record, backoff
+        )
 
     def renew_lease(self, claim: Claim, lease_seconds: float) -> bool:
         """Extend the lease; False means the chunk was taken away (stop working on it)."""
@@ -346,23 +351,10 @@ class JobStore:
         """The first unfinished chunk before ``no``, if it is backing off after a failure.
 
         Returns its number and the seconds left before it may be claimed: an
-        in-order chunk cannot commit before then.
+        in-order chunk cannot commit before then. A claim reports the same.
         """
         with self._read() as conn:
-            first = conn.execute(
-                sa.select(job_chunks.c.no, job_chunks.c.status, job_chunks.c.available_at)
-                .where(
-                    job_chunks.c.run_id == run_id,
-                    job_chunks.c.no < no,
-                    job_chunks.c.status != "done",
-                )
-                .order_by(job_chunks.c.no)
-                .limit(1)
-            ).first()
-        if first is None or first.status != "pending" or first.available_at is None:
-            return None
-        remaining = (first.available_at - utcnow()).total_seconds()
-        return (first.no, remaining) if remaining > 0 else None
+            return _backoff_before(conn, run_id, no, utcnow())
 
     def release_chunk(self, claim: Claim, *, delay: float = 0.0) -> None:
         """Give a chunk back unprocessed, without counting an error (e.g. to wait for a turn)."""
@@ -1145,6 +1137,21 @@ def _set_aside(conn: Connection, claim: Claim, run_status: str) -> None:
             lease_expires_at=None,
         )
     )
+
+
+def _backoff_before(
+    conn: Connection, run_id: str, no: int, now: datetime
+) -> tuple[int, float] | None:
+    first = conn.execute(
+        sa.select(job_chunks.c.no, job_chunks.c.status, job_chunks.c.available_at)
+        .where(job_chunks.c.run_id == run_id, job_chunks.c.no < no, job_chunks.c.status != "done")
+        .order_by(job_chunks.c.no)
+        .limit(1)
+    ).first()
+    if first is None or first.status != "pending" or first.available_at is None:
+        return None
+    remaining = (first.available_at - now).total_seconds()
+    return (first.no, remaining) if remaining > 0 else None
 
 
 def _lock_run(conn: Connection, run_id: str) -> RowMapping | None:

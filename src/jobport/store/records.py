@@ -89,6 +89,11 @@ class Claim:
     owner: str
     spec: dict[str, Any]
     rows: int | None
+    #: The run as the claim left it (read under its lock), so the worker need not read it again.
+    run: RunRecord | None = None
+    #: The first unfinished chunk before this one, if it is backing off after a failure,
+    #: and the seconds it has left: an in-order chunk cannot commit before it.
+    backoff_before: tuple[int, float] | None = None
 
 
 @dataclass(frozen=True)
