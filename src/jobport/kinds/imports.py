@@ -300,24 +300,31 @@ def _batch_rows(
     width = len(checker.header)
     for offset, field in enumerate(batch.default_fields):
         positions[field] = width + offset
-    pick = _getter([positions[name] for name in checker.out_columns])
-    if batch.defaults:
-        defaults = batch.defaults
-        plain_pick = pick
+    order = [positions[name] for name in checker.out_columns]
+    # When the file's columns are the rows' columns, in order, the validated
+    # tuples are the rows as they are: no second tuple per row.
+    pick: Callable[[Sequence[Any]], tuple[Any, ...]] | None = None
+    if order != list(range(width)):
+        pick = plain_pick = _getter(order)
+        if batch.defaults:
+            defaults = batch.defaults
 
-        def pick(values: Sequence[Any]) -> tuple[Any, ...]:
-            return plain_pick((*values, *defaults))
+            def pick(values: Sequence[Any]) -> tuple[Any, ...]:
+                return plain_pick((*values, *defaults))
+
+    def picked(outputs: list[Any]) -> Iterable[tuple[Any, ...]]:
+        return outputs if pick is None else map(pick, outputs)
 
     turned_away = [i for i, values in enumerate(outputs) if type(values) is not tuple]
     if not turned_away:
-        return list(map(pick, outputs))
+        return list(picked(outputs))
     rows: list[tuple[Any, ...]] = []
     start = 0
     for i in turned_away:
-        rows.extend(map(pick, outputs[start:i]))
+        rows.extend(picked(outputs[start:i]))
         rows.extend(checker.rows(records[i : i + 1]))
         start = i + 1
-    rows.extend(map(pick, outputs[start:]))
+    rows.extend(picked(outputs[start:]))
     return rows
 
 
