@@ -1,17 +1,26 @@
-"""Alembic migrations of the state tables, runnable from code and from ``jobport db``."""
+"""Alembic migrations of the state tables, runnable from code and from ``jobport db``.
+
+Alembic is imported when a migration is looked at, not with this module: a
+worker process never migrates, and importing it costs each one a tenth of
+its start.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy.engine import Engine
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 VERSION_TABLE = "jobport_alembic_version"
 
 
 def alembic_config(engine: Engine) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(Path(__file__).parent))
     config.set_main_option("version_table", VERSION_TABLE)
@@ -21,6 +30,8 @@ def alembic_config(engine: Engine) -> Config:
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Bring the state tables to ``revision``; a no-op when already there."""
+    from alembic import command
+
     command.upgrade(alembic_config(engine), revision)
 
 
