@@ -46,6 +46,7 @@ class Jobport:
         recover: bool = False,
         prepare: bool = True,
         database: Engine | None = None,
+        warm: bool = True,
     ) -> None:
         """``prepare`` migrates the embedded SQLite and creates missing target tables;
         worker processes of a pool skip it, their parent has done it.
@@ -56,6 +57,11 @@ class Jobport:
         bookkeeping in one transaction. Worker processes (the local pool,
         Celery) still open ``database_url``, so it must name the same database.
         The engine stays the application's: :meth:`close` does not dispose it.
+
+        With ``warm``, a local executor starts its worker processes at once, in
+        the background: they take about half a second to import jobport and
+        the app, which then overlaps whatever comes before the first run (the
+        rest of a server's start, an upload) instead of delaying its chunks.
         """
         self.settings = settings or Settings()
         self.registry = registry if registry is not None else load_registry(self.settings.app)
@@ -103,6 +109,8 @@ class Jobport:
             # The parent of a process pool is long-lived while its runs last: it
             # takes back the chunks of lost workers and re-delivers lost deliveries.
             self.start_sweeper()
+            if warm:
+                self.executor.warm()
 
     # -- wiring -----------------------------------------------------------------------------
 
