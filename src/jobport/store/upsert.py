@@ -502,12 +502,12 @@ def column_profile(rows: Sequence[Sequence[Any]], width: int) -> tuple[ColumnPro
     for index in range(width):
         column = tuple(map(itemgetter(index), rows))
         types = set(map(type, column))
-        nullable = type(None) in types
         types.discard(type(None))
         if not types <= _COPY_TYPES:
             return None
         if str in types:
-            strings = column if types == {str} and not nullable else _strings(column)
+            # filter(None, ...) drops NULLs and empty strings, which hold no NUL.
+            strings = filter(None, column) if types == {str} else _strings(column)
             if "\x00" in "".join(strings):
                 return None  # PostgreSQL text cannot hold NUL; let the driver say so
         if types == {int}:
