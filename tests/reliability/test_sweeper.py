@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from jobport.errors import RunStateError
+from jobport.executors.local import LocalExecutor
 from jobport.store import Claim
 
 from .conftest import HOST, Place, wait_until, write_items
@@ -106,3 +107,14 @@ def test_a_pool_whose_workers_cannot_start_fails_the_run_instead_of_looping(
         timeout=30,
         what="the executor to drop the run's deliveries",
     )
+
+
+def test_wait_ready_returns_once_every_worker_process_answers(place: Place) -> None:
+    engine = place.jobport(executor="local")
+    executor = engine.executor
+    assert isinstance(executor, LocalExecutor)
+    pids = executor.wait_ready(timeout=60)
+    assert len(pids) == engine.settings.workers == 2
+    pool = executor._current_pool()
+    assert pids == set(pool._processes)  # the pool's own worker processes, both up
+    assert os.getpid() not in pids

@@ -30,11 +30,14 @@ import threading
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import wait as wait_futures
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from multiprocessing import get_context
 from multiprocessing.context import BaseContext
 from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.engine import make_url
 
 from jobport.worker import ChunkResult, WorkerContext, run_chunk
 
@@ -94,15 +97,30 @@ def _worker_context_factory(settings: Settings) -> BaseContext:
     in milliseconds instead of importing everything again for most of a second.
     """
     context = get_context("forkserver")
-    modules = ["jobport.engine", "jobport.worker", "jobport.kinds"]
+    modules = ["jobport.engine", "jobport.worker", "jobport.kinds", *_database_modules(settings)]
     if settings.app:
         modules.append(settings.app.partition(":")[0])
     context.set_forkserver_preload(modules)
     return context
 
 
-def _ready() -> None:
-    """A no-op delivery: makes the pool start a worker process (see ``warm``)."""
+def _database_modules(settings: Settings) -> list[str]:
+    """The SQLAlchemy dialect and driver of the database: every worker connects at once."""
+    try:
+        dialect = make_url(settings.database_url).get_dialect()
+        return [dialect.__module__, dialect.import_dbapi().__name__]
+    except Exception:  # an unknown dialect or missing driver: the worker will say so
+        return []
+
+
+def _ready(hold_seconds: float = 0.0) -> int:
+    """A no-op delivery naming its worker: makes the pool start one (see ``warm``).
+
+    Held a moment, it keeps its worker busy, so the next one goes to another.
+    """
+    if hold_seconds:
+        time.sleep(hold_seconds)
+    return os.getpid()
 
 
 def _start_workers(pool: ProcessPoolExecutor, count: int) -> None:
@@ -226,6 +244,28 @@ class LocalExecutor:
             self._helpers = [h for h in self._helpers if h.is_alive()]
             self._helpers.append(helper)  # joined on close
         helper.start()
+
+    def wait_ready(self, timeout: float = 60.0) -> set[int]:
+        """Block until every worker process has started and opened its engine.
+
+        Returns the process ids of those that answered in time. Nothing in the pool needs it: it is
+        for callers that must not count the workers' start, such as a readiness
+        check or a benchmark of a running server.
+        """
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            if self._closed:
+                return set()
+            pool = self._current_pool()
+        seen: set[int] = set()
+        while len(seen) < self._workers and time.monotonic() < deadline:
+            try:
+                futures = [pool.submit(_ready, 0.05) for _ in range(self._workers)]
+            except (BrokenProcessPool, RuntimeError):
+                break
+            done, _ = wait_futures(futures, timeout=max(deadline - time.monotonic(), 0.0))
+            seen.update(f.result() for f in done if f.exception() is None)
+        return seen
 
     def close(self) -> None:
         with self._cond:
