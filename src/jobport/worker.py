@@ -96,7 +96,8 @@ def run_chunk(ctx: WorkerContext, run_id: str, no: int) -> ChunkResult:
                         database=ctx.database,
                     )
                 )
-            event = _commit(ctx, claim, outcome, in_order=kind.in_order, heartbeat=heartbeat)
+                event = _commit(ctx, claim, outcome, in_order=kind.in_order, heartbeat=heartbeat)
+                del outcome  # its rows go before the collector is back
         except _YieldTurn as turn:
             return ChunkResult(retry_in=turn.delay, detail="waiting for an earlier chunk")
         except LeaseLost as exc:
@@ -199,11 +200,13 @@ def _commit(
 
 @contextlib.contextmanager
 def gc_paused() -> Iterator[None]:
-    """Pause the cycle collector while a chunk builds its rows.
+    """Pause the cycle collector while a chunk builds and commits its rows.
 
     A chunk allocates many small containers that all stay alive until it ends;
     the collector would keep re-scanning them for nothing (a third of the read
-    time). Memory stays bounded by the chunk size; cycles are collected after.
+    time), and, back on before the commit, would scan them all again while the
+    driver formats them. Memory stays bounded by the chunk size; cycles are
+    collected after.
     """
     was_enabled = gc.isenabled()
     gc.disable()
