@@ -389,10 +389,15 @@ def _record_lines(text: str) -> tuple[list[str], list[int]] | None:
     machine-written CSV) is split with C-level calls, and only its quoted
     lines go through the csv module; anything else takes the line-by-line path.
     """
+    lines: list[str] | None = None
     if "\r" in text:
-        if text.count("\r") != text.count("\r\n"):
-            return None
-        text = text.replace("\r\n", "\n")
+        # CRLF throughout (what the csv module writes) splits as it is: every CR and
+        # every LF is one of the separators. Mixed endings are made LF first.
+        lines = text.split("\r\n")
+        if not text.count("\r") == len(lines) - 1 == text.count("\n"):
+            if text.count("\r") != text.count("\r\n"):
+                return None
+            text, lines = text.replace("\r\n", "\n"), None
     quoted: list[int] = []
     position = text.find('"')
     line_index = counted_to = 0
@@ -407,7 +412,8 @@ def _record_lines(text: str) -> tuple[list[str], list[int]] | None:
         counted_to = position
         quoted.append(line_index)
         position = text.find('"', line_end)
-    lines = text.split("\n")
+    if lines is None:
+        lines = text.split("\n")
     if lines[-1] == "":
         lines.pop()
     if "" in lines:
