@@ -40,6 +40,18 @@ def test_bad_lines_are_failures_of_their_line(files: FileStore, tmp_path: Path) 
     assert records[-1] == (6, ["6", "true"])
 
 
+def test_a_nul_in_a_string_fails_its_line_only(files: FileStore, tmp_path: Path) -> None:
+    lines = [
+        json.dumps({"id": 1, "name": "nul\u0000in"}),
+        json.dumps({"id": 2, "name": "a backslash-u: \\u0000 is text"}),
+    ]
+    path = write(tmp_path / "n.jsonl", lines)
+    _, records, _ = read_all(files, "jsonl", stored(files, path))
+    assert isinstance(records[0][1], BadRecord)
+    assert "NUL" in str(records[0][1])
+    assert records[1] == (2, ["2", "a backslash-u: \\u0000 is text"])
+
+
 def test_typed_values_are_text(files: FileStore, tmp_path: Path) -> None:
     path = write(tmp_path / "c.jsonl", [json.dumps({"n": 42.0, "f": 1.5, "b": False, "o": [1]})])
     _, records, _ = read_all(files, "jsonl", stored(files, path))

@@ -113,8 +113,16 @@ def parse_lines(data: bytes, header: list[str], first_line: int) -> list[Record]
             records.append((line, BadRecord(reason)))
             continue
         get = value.get
-        records.append((line, [text(get(name)) for name in header]))
+        values = [text(get(name)) for name in header]
+        # JSON writes a NUL only escaped; PostgreSQL text cannot hold one.
+        if b"\\u0000" in raw and any(cell and "\x00" in cell for cell in values):
+            records.append((line, BadRecord(_NUL)))
+            continue
+        records.append((line, values))
     return records
+
+
+_NUL = "the row holds a NUL byte, which text data never contains"
 
 
 def _json_kind(value: Any) -> str:
