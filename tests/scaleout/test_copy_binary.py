@@ -12,15 +12,22 @@ a timestamp) goes in text.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
 from collections.abc import Iterator
 from decimal import Decimal
-from typing import Any
+from pathlib import Path
+from typing import Annotated, Any
 
 import psycopg
 import pytest
 import sqlalchemy as sa
+from pydantic import AfterValidator, BaseModel, Field
 
+from jobport import Importer, Jobport, JobRegistry, JobType, Settings
+from jobport.demo import Customer
+from jobport.errors import InputError
+from jobport.kinds.batch import field_value_types
 from jobport.store import upsert
 from jobport.store.upsert import ColumnProfile, binary_copy_types, prepare_upsert
 
@@ -184,3 +191,112 @@ def test_binary_is_chosen_only_for_exact_forms(
     profile: list[ColumnProfile], database_types: list[str | None], expected: list[str] | None
 ) -> None:
     assert binary_copy_types(profile, database_types) == expected
+
+
+# -- types the row model declares ---------------------------------------------------------
+
+
+class Declared(BaseModel):
+    id: int
+    name: str
+    note: str | None = None
+    amount: Decimal | None = None
+    cents: Decimal = 0  # type: ignore[assignment]  # a default pydantic never validates
+    tags: list[str] = Field(default_factory=list)
+    code: Annotated[str, AfterValidator(str.upper)]
+
+
+def test_declared_types_are_the_plain_fields_whose_values_cannot_be_anything_else() -> None:
+    assert field_value_types(Declared) == {
+        "id": frozenset({int}),
+        "name": frozenset({str}),
+        "note": frozenset({str}),
+        "amount": frozenset({Decimal}),
+    }
+    assert field_value_types(Customer) == {
+        "id": frozenset({int}),
+        "email": frozenset({str}),
+        "first_name": frozenset({str}),
+        "last_name": frozenset({str}),
+        "signup_date": frozenset({dt.date}),
+        "balance": frozenset({Decimal}),
+        "active": frozenset({bool}),
+        "age": frozenset({int}),
+        "score": frozenset({float}),
+    }  # not country: a function of the model's own makes its values
+
+
+def test_declared_types_skip_the_type_scan_but_not_the_int_range(
+    tables: sa.Engine, formats: list[list[str] | None]
+) -> None:
+    declared = [frozenset({int}), frozenset({int}), *[None] * (len(COLUMNS) - 2)]
+    rows = [(1, 2**15, *[None] * (len(COLUMNS) - 2))]  # out of int2's range
+    with (
+        pytest.raises(psycopg.errors.NumericValueOutOfRange),
+        tables.begin() as conn,
+    ):
+        prepare_upsert(conn.dialect, wide, rows, COLUMNS, ["id"], value_types=declared)(conn)
+    assert formats == [None], "the range still decides: text, and the server's own error"
+
+
+@pytest.mark.parametrize("with_timestamp", [False, True], ids=["binary", "text"])
+def test_a_nul_in_a_json_string_fails_its_row_and_the_rest_lands(
+    pg_url: str, tmp_path: Path, with_timestamp: bool
+) -> None:
+    """JSON can carry a NUL, which PostgreSQL text cannot hold: that row is refused."""
+    columns = [
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("name", sa.String(50), nullable=False),
+    ]
+    if with_timestamp:  # a column without a binary form here: the chunk goes in text
+        columns.append(sa.Column("seen", sa.DateTime(timezone=True)))
+    table = sa.Table("named", sa.MetaData(), *columns)
+
+    class Named(BaseModel):
+        id: int
+        name: str
+        seen: dt.datetime | None = None
+
+    registry = JobRegistry()
+    registry.add(
+        JobType(
+            type="named",
+            label="Named",
+            kind="import",
+            model=table,
+            handler=Importer(row=Named, key="id"),
+            formats=("jsonl",),
+        )
+    )
+    path = tmp_path / "named.jsonl"
+    lines: list[dict[str, Any]] = [{"id": 1, "name": "fine"}, {"id": 2, "name": "nul\u0000in"}]
+    if with_timestamp:
+        lines[0]["seen"] = "2024-01-02T03:04:05+00:00"
+    path.write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+    settings = Settings(database_url=pg_url, storage_url=str(tmp_path / "files"), executor="inline")
+    with Jobport(settings, registry=registry) as jobport:
+        run = jobport.run(jobport.import_file("named", path).id)
+        assert (run.status, run.processed, run.failed) == ("completed_with_errors", 2, 1)
+        [failure], _ = jobport.store.list_failures(run.id)
+        assert failure["line"] == 2
+        assert "NUL" in failure["message"]
+        with jobport.database.connect() as conn:
+            assert conn.execute(sa.select(table.c.id, table.c.name)).all() == [(1, "fine")]
+
+
+def test_a_nul_in_a_declared_string_column_is_refused_in_either_format(
+    tables: sa.Engine, formats: list[list[str] | None]
+) -> None:
+    """Declared strings are not searched for NUL: each COPY format refuses one itself."""
+    declared = [frozenset({int}), *[None] * 5, frozenset({str}), *[None] * 5]
+    row = (1, *[None] * 5, "nul\x00in", *[None] * 5)
+    with pytest.raises(psycopg.errors.CharacterNotInRepertoire), tables.begin() as conn:
+        prepare_upsert(conn.dialect, wide, [row], COLUMNS, ["id"], value_types=declared)(conn)
+    assert formats[-1] is not None, "binary: the server refused it"
+    with tables.begin() as conn:
+        conn.exec_driver_sql("ALTER TABLE wide ALTER COLUMN small TYPE numeric")
+    rows = [(1, 5, *[None] * 4, "nul\x00in", *[None] * 5)]  # an int for numeric: text
+    with pytest.raises(InputError, match="NUL"), tables.begin() as conn:
+        prepare_upsert(conn.dialect, wide, rows, COLUMNS, ["id"], value_types=declared)(conn)
+    assert formats[-1] is None
+    assert read(tables, wide) == []

@@ -20,8 +20,10 @@ the per-row path.
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
@@ -121,6 +123,44 @@ def _cached(
     return BatchValidator(validator.validate_python, tuple(defaults), default_fields)
 
 
+#: Core schema types whose validated values are always of exactly this Python type.
+_OUTPUT_TYPES: dict[str, type] = {
+    "int": int,
+    "str": str,
+    "float": float,
+    "bool": bool,
+    "date": datetime.date,
+    "decimal": Decimal,
+}
+
+
+@lru_cache(maxsize=64)
+def field_value_types(row: type[BaseModel]) -> Mapping[str, frozenset[type]]:
+    """Field name -> the types its validated values can have (None aside), where certain.
+
+    Certain means the field is a plain int, str, float, bool, date or Decimal,
+    possibly nullable, with no validator function of the model's own, and a
+    default (if any) of that type: the bulk writer then need not look at the
+    type of every value. Other fields are left out and get looked at.
+    """
+    fields_schema = model_fields_schema(row)
+    if fields_schema is None:
+        return {}
+    out: dict[str, frozenset[type]] = {}
+    for name, field in fields_schema[0]["fields"].items():
+        schema = _unwrap_default(field["schema"])
+        if schema.get("type") == "nullable":
+            schema = schema["schema"]
+        kind = _OUTPUT_TYPES.get(schema.get("type", ""))
+        info = row.model_fields.get(name)
+        if kind is None or info is None or info.default_factory is not None:
+            continue
+        default = info.default
+        if default is PydanticUndefined or default is None or type(default) is kind:
+            out[name] = frozenset({kind})
+    return out
+
+
 def _unwrap_default(schema: dict[str, Any]) -> dict[str, Any]:
     """A field's schema without its default: a column feeds the field on every row."""
     if schema.get("type") == "default":
@@ -193,4 +233,4 @@ def _fast_decimal(schema: dict[str, Any]) -> Any:
     return core_schema.union_schema([quick, schema], mode="left_to_right")
 
 
-__all__ = ["BatchValidator", "batch_validator", "model_fields_schema"]
+__all__ = ["BatchValidator", "batch_validator", "field_value_types", "model_fields_schema"]

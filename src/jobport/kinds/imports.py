@@ -15,7 +15,12 @@ from jobport.errors import ConfigurationError, InputError, LimitExceeded
 from jobport.formats import Prepared, ReadOptions, Record, TabularFormat, reader_for, sniff_format
 from jobport.formats.csvfile import is_line_splittable
 from jobport.kinds.base import ChunkTask, Plan, PlanRequest
-from jobport.kinds.batch import BatchValidator, batch_validator, model_fields_schema
+from jobport.kinds.batch import (
+    BatchValidator,
+    batch_validator,
+    field_value_types,
+    model_fields_schema,
+)
 from jobport.registry import Limits
 from jobport.store import ChunkOutcome, Failure
 from jobport.store.upsert import prepare_upsert
@@ -101,8 +106,30 @@ class ImportKind:
             importer,
             [c.name for c in table.c],
         )
-        write = prepare_upsert(task.database.dialect, table, rows, columns, importer.key_columns)
+        write = prepare_upsert(
+            task.database.dialect,
+            table,
+            rows,
+            columns,
+            importer.key_columns,
+            value_types=_value_types(importer, columns, task.run.params["columns"]),
+        )
         return ChunkOutcome(processed=len(records), failures=failures, write=write)
+
+
+def _value_types(
+    importer: Importer, columns: list[str], mapping: list[list[Any]]
+) -> list[frozenset[type] | None] | None:
+    """What each written column's values can be, per the row model; None where unsure.
+
+    Only fields fed by a file column count (a default stands in for a missing
+    one as given, never validated), and never when a transform made the rows.
+    """
+    if importer.transform is not None:
+        return None
+    declared = field_value_types(importer.row)
+    fed = {field for _, field in mapping}
+    return [declared.get(name) if name in fed else None for name in columns]
 
 
 @dataclass(frozen=True)

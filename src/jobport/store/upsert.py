@@ -29,7 +29,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Dialect
 
-from jobport.errors import ConfigurationError
+from jobport.errors import ConfigurationError, InputError
 
 BATCH = 5_000
 
@@ -133,7 +133,8 @@ class CopyMerge:
         def load(cursor: Any, statement: str) -> None:
             if not text:
                 formatted = copy_text(self.rows, len(self.columns))
-                assert formatted is not None, "the profile vouched for a COPY text form"
+                if formatted is None:  # only a NUL in a string of a declared column
+                    raise InputError("a value holds a NUL byte, which PostgreSQL cannot store")
                 text.append(formatted)
             with cursor.copy(statement) as copy:
                 copy.write(text[0])
@@ -175,12 +176,21 @@ def prepare_upsert(
     rows: Sequence[Sequence[Any]],
     columns: Sequence[str],
     key: Sequence[str],
+    *,
+    value_types: Sequence[frozenset[type] | None] | None = None,
 ) -> PreparedUpsert:
-    """Insert ``rows`` (tuples in ``columns`` order); on an existing ``key``, overwrite."""
+    """Insert ``rows`` (tuples in ``columns`` order); on an existing ``key``, overwrite.
+
+    ``value_types`` may say, per column, the only types its values can have
+    (NULLs aside), as a row model guarantees: those columns' values are then
+    not looked at one by one to choose the bulk format.
+    """
     if not rows:
         return PreparedUpsert("", [])
     if dialect.name == "postgresql" and dialect.driver == "psycopg":
-        copy = _prepare_copy_merge(dialect, table, rows, tuple(columns), tuple(key))
+        copy = _prepare_copy_merge(
+            dialect, table, rows, tuple(columns), tuple(key), value_types or ()
+        )
         if copy is not None:
             return PreparedUpsert("", [], copy)
     sql, order, processors = _compiled(dialect, table, tuple(columns), tuple(key))
@@ -310,11 +320,17 @@ def _prepare_copy_merge(
     rows: Sequence[Sequence[Any]],
     columns: tuple[str, ...],
     key: tuple[str, ...],
+    value_types: Sequence[frozenset[type] | None],
 ) -> CopyMerge | None:
     """The bulk path for ``rows``, or None when a value has no exact COPY form."""
     processors = _copy_processors(dialect, table, columns)
     converted = rows if not any(processors) else _converted(rows, columns, columns, processors)
-    profile = column_profile(converted, len(columns))
+    # A processor's output is not what the row model declared.
+    declared = [
+        types if processor is None else None
+        for types, processor in zip(value_types or [None] * len(columns), processors, strict=True)
+    ]
+    profile = column_profile(converted, len(columns), declared)
     if profile is None:
         return None
     target, direct, create, copy, merge, drop = _copy_statements(dialect, table, columns, key)
@@ -487,21 +503,37 @@ class ColumnProfile:
     high: int = 0
 
 
-def column_profile(rows: Sequence[Sequence[Any]], width: int) -> tuple[ColumnProfile, ...] | None:
+def column_profile(
+    rows: Sequence[Sequence[Any]],
+    width: int,
+    declared: Sequence[frozenset[type] | None] = (),
+) -> tuple[ColumnProfile, ...] | None:
     """Each column's profile, or None when a value has no exact COPY form at all.
 
     The same test ``copy_text`` makes (known types, no NUL in a string, every
     row ``width`` long), without formatting anything: which format the rows
-    take is only known once the database's column types are.
+    take is only known once the database's column types are. A column whose
+    types are ``declared`` (by the row model that validated it) is taken at its
+    word, but for the range of its ints. Its strings are not searched for NUL:
+    binary COPY has the server refuse one, naming the row and column, and the
+    text form refuses it before sending anything.
     """
     if not rows:
         return ()
     if set(map(len, rows)) != {width}:
         return None
+    declared = list(declared) or [None] * width
     out: list[ColumnProfile] = []
-    for index in range(width):
-        column = tuple(map(itemgetter(index), rows))
-        types = set(map(type, column))
+    for index, known in enumerate(declared):
+        if known is not None and known <= _COPY_TYPES:
+            if int not in known:
+                out.append(ColumnProfile(known))
+                continue
+            types = set(known)
+            column = tuple(map(itemgetter(index), rows))
+        else:
+            column = tuple(map(itemgetter(index), rows))
+            types = set(map(type, column))
         types.discard(type(None))
         if not types <= _COPY_TYPES:
             return None
