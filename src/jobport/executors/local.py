@@ -248,9 +248,9 @@ class LocalExecutor:
     def wait_ready(self, timeout: float = 60.0) -> set[int]:
         """Block until every worker process has started and opened its engine.
 
-        Returns the process ids of those that answered in time. Nothing in the pool needs it: it is
-        for callers that must not count the workers' start, such as a readiness
-        check or a benchmark of a running server.
+        Returns the process ids of those that answered in time. Nothing in the
+        pool needs it: it is for callers that must not count the workers' start,
+        such as a readiness check or a benchmark of a running server.
         """
         deadline = time.monotonic() + timeout
         with self._cond:

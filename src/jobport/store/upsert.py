@@ -73,8 +73,8 @@ class CopyMerge:
     The rows go in COPY's binary format when every column's values have the
     exact Python type of the column's type in the database (read from its
     catalog, not the model): the server then parses no text at all, and the
-    rows stream while they are formatted. Any other chunk
-    goes in text format, which is exact for every type in ``_COPY_FORMAT``.
+    rows stream while they are formatted. Any other chunk goes in text
+    format, which is exact for every type in ``_COPY_FORMAT``.
 
     The staging table holds only the copied columns, with their types and no
     constraints or defaults (a serial default would otherwise be drawn twice);
@@ -514,9 +514,9 @@ def column_profile(
     row ``width`` long), without formatting anything: which format the rows
     take is only known once the database's column types are. A column whose
     types are ``declared`` (by the row model that validated it) is taken at its
-    word, but for the range of its ints. Its strings are not searched for NUL:
-    binary COPY has the server refuse one, naming the row and column, and the
-    text form refuses it before sending anything.
+    word, but for the range of its ints. Its strings are not searched for NUL
+    (file readers refuse one as a row failure): should one come, binary COPY
+    has the server refuse it, and the text form refuses it before sending.
     """
     if not rows:
         return ()
