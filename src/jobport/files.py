@@ -31,7 +31,7 @@ COPY_BUFFER = 1 << 20
 def _too_large(max_bytes: int) -> LimitExceeded:
     return LimitExceeded(
         f"file is larger than the limit of {max_bytes:,} bytes "
-        "(raise it with JOBPORT_MAX_UPLOAD_BYTES)"
+        "(raise it with the type's limits or JOBPORT_MAX_UPLOAD_BYTES)"
     )
 
 

@@ -62,7 +62,7 @@ def test_file_over_the_global_size_limit_is_refused_before_any_run(tmp_path: Pat
             engine.import_file("notes", write(tmp_path, data))
         assert refused.value.message == (
             f"file is larger than the limit of {len(data) - 1:,} bytes "
-            "(raise it with JOBPORT_MAX_UPLOAD_BYTES)"
+            "(raise it with the type's limits or JOBPORT_MAX_UPLOAD_BYTES)"
         )
         assert uploads(tmp_path) == []  # the partial copy is removed
         assert run_count(engine) == 0
@@ -116,12 +116,6 @@ def test_type_file_size_limit_takes_precedence(tmp_path: Path) -> None:
         assert run_count(engine) == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (files.py put_stream): the refusal always says 'raise it with "
-    "JOBPORT_MAX_UPLOAD_BYTES', which does not help when the job type's own limit is "
-    "the one that applies",
-)
 def test_type_file_size_refusal_says_how_to_raise_that_limit(tmp_path: Path) -> None:
     with engine_with(tmp_path, limits=Limits(max_file_bytes=100)) as engine:
         with pytest.raises(LimitExceeded) as refused:
