@@ -225,13 +225,6 @@ def test_utf16_option_without_a_bom_is_refused_clearly(engine: Jobport, tmp_path
     assert table(engine) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: in a chunk with invalid bytes, _parse_quoted maps the csv module's "
-    "line_num (which counts a bare CR as a line end) onto bad-line indexes split on LF "
-    "only; a bare CR earlier in the chunk shifts the mapping, so an innocent row is "
-    "flagged and the invalid row is written with U+FFFD",
-)
 def test_invalid_utf8_after_a_bare_cr_in_the_same_chunk(notes: Jobport, tmp_path: Path) -> None:
     data = b"code,body,n\nk1,one\rstill one,1\nk2,thr\xffee,2\nk3,three,3\n"
     run = import_bytes(notes, tmp_path, data, "notes")

@@ -292,20 +292,39 @@ def read_range(
     stream.seek(byte_range.start)
     data = stream.read(byte_range.end - byte_range.start)
     bad_lines: set[int] = set()
+    escaped = False
     try:
         text = data.decode(layout.encoding)
     except UnicodeDecodeError:
-        text, bad_lines = _decode_lines(data, layout.encoding)
+        try:
+            # Invalid bytes become lone surrogates, which no valid text holds: the
+            # records are then split exactly as valid text is, and those holding
+            # one are refused.
+            text, escaped = data.decode(layout.encoding, "surrogateescape"), True
+        except UnicodeDecodeError:  # an invalid sequence of ASCII bytes (UTF-16, say)
+            text, bad_lines = _decode_lines(data, layout.encoding)
     line_base = byte_range.first_line
     if bad_lines:
         records = _parse_quoted(text, layout, line_base, bad_lines)
     else:
         records = _split_lines(text, layout, line_base)
+    if escaped:
+        records = [_refuse_undecodable(record) for record in records]
     if "\x00" in text:
         records = [_refuse_nul(record) for record in records]
     if byte_range.long_lines:
         records = _refuse_long_fields(records, layout.header, max_field_bytes or FIELD_LIMIT)
     return records
+
+
+_ESCAPED_BYTE = re.compile("[\udc80-\udcff]")
+
+
+def _refuse_undecodable(record: Record) -> Record:
+    line, values = record
+    if type(values) is list and any(map(_ESCAPED_BYTE.search, values)):
+        return line, None
+    return record
 
 
 def _refuse_nul(record: Record) -> Record:
