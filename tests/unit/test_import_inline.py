@@ -111,6 +111,23 @@ def test_dirty_file_fails_exactly_its_invalid_rows(
         assert row["score"] == pytest.approx(float(values["score"]))
 
 
+def test_a_pattern_mismatch_reads_as_words_and_keeps_its_pattern_in_the_details(
+    make_jobport: MakeJobport, tmp_path: Path
+) -> None:
+    engine = make_jobport()
+    path = write_rows(
+        tmp_path / "customers.csv",
+        COLUMNS,
+        [["1", "not-an-address", "Ada", "Lovelace", "GB", "2020-01-01", "1.00", "true", "30", "1"]],
+    )
+    run = engine.import_file("customers", path)
+    [failure] = failures_of(engine, run.id)
+    assert failure["message"] == "email: is not in the expected format"
+    [detail] = failure["errors"]
+    assert detail["column"] == "email"
+    assert detail["pattern"].startswith("^[A-Za-z0-9")  # for whoever maintains the type
+
+
 def test_header_matching_ignores_case_and_spaces_and_extra_columns(
     make_jobport: MakeJobport, tmp_path: Path
 ) -> None:

@@ -530,9 +530,16 @@ def _failure(
             error.get("input") is None and error["type"].endswith("_type")
         ):
             message = "is required"
+        elif error["type"] == "string_pattern_mismatch":
+            # pydantic's message prints the regular expression, which tells a person
+            # filling in a spreadsheet nothing; it stays in the failure's details.
+            message = "is not in the expected format"
         else:
             message = error["msg"]
-        errors.append({"column": column, "message": message})
+        detail = {"column": column, "message": message}
+        if error["type"] == "string_pattern_mismatch":
+            detail["pattern"] = str((error.get("ctx") or {}).get("pattern", ""))
+        errors.append(detail)
     text = "; ".join(f"{e['column']}: {e['message']}" for e in errors)
     return Failure(
         line,
