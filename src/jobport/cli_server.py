@@ -70,7 +70,7 @@ def _preflight(settings: Settings) -> None:
     """Build the engine once before forking: migrations run once, config errors read well."""
     from jobport.engine import Jobport
 
-    Jobport(settings).close()
+    Jobport(settings, warm=False).close()
 
 
 def _run_server(settings: Settings, *, host: str, port: int, workers: int, log_level: str) -> None:
@@ -166,7 +166,7 @@ def prepare_demo(
     sample = directory / "customers.csv"
     if not sample.exists():
         write_csv(sample, rows, dirty=dirty)
-    with Jobport(settings) as engine:
+    with Jobport(settings, warm=False) as engine:
         if engine.store.user_exists(DEMO_USER):
             token = new_token()
             engine.store.set_user_token(DEMO_USER, hash_token(token))
