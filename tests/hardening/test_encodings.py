@@ -186,12 +186,6 @@ def test_non_text_codec_as_encoding_is_refused_clearly(
     assert table(engine) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: invalid UTF-16 (a lone surrogate) fails the whole file while it is "
-    "transcoded ('the file is not valid utf-16: illegal UTF-16 surrogate') instead of "
-    "failing only its row",
-)
 def test_invalid_utf16_fails_its_row_and_the_others_are_imported(
     engine: Jobport, tmp_path: Path
 ) -> None:

@@ -222,8 +222,19 @@ def test_utf8_bom_with_bare_cr_endings(files: FileStore) -> None:
     assert records == [(2, ["1", "Zoë"]), (3, ["2", "Ana"])]
 
 
-def test_invalid_utf16_is_an_input_error(files: FileStore) -> None:
-    raw = codecs.BOM_UTF16_LE + "id,name\n".encode("utf-16-le") + b"\x00\xd8\x41\x00"
+def test_a_lone_utf16_surrogate_fails_its_row_only(files: FileStore) -> None:
+    raw = (
+        codecs.BOM_UTF16_LE
+        + "id,name\n1,a\n".encode("utf-16-le")
+        + b"\x00\xd8\x41\x00"  # a high surrogate with no low one, then "A"
+        + "\n3,c\n".encode("utf-16-le")
+    )
+    _, _, records = through_format(files, raw)
+    assert records == [(2, ["1", "a"]), (3, None), (4, ["3", "c"])]
+
+
+def test_truncated_utf16_is_an_input_error(files: FileStore) -> None:
+    raw = codecs.BOM_UTF16_LE + "id,name\n1,a\n".encode("utf-16-le") + b"\x41"
     with pytest.raises(InputError, match="not valid utf-16"):
         through_format(files, raw)
 

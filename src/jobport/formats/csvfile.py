@@ -618,9 +618,14 @@ def transcode_to_utf8(files: FileStore, key: str, encoding: str) -> str:
     """Rewrite a file as UTF-8 with LF line ends, so chunks can split it on newlines.
 
     Used for UTF-16/32 and for bare-CR line ends; everything else is read as stored.
+    Bytes invalid in ``encoding`` are carried over as bytes invalid in UTF-8 (a
+    lone surrogate of UTF-16 or 32, any undecodable byte of another encoding),
+    so that the chunk holding one refuses that row alone.
     """
     new_key = files.new_key("work", ".csv")
-    decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
+    wide = codecs.lookup(encoding).name.startswith(("utf-16", "utf-32"))
+    errors = "surrogatepass" if wide else "surrogateescape"
+    decoder = codecs.getincrementaldecoder(encoding)(errors=errors)
     pending_cr = False
     try:
         with files.open(key) as source, files.open(new_key, "wb") as target:
@@ -632,7 +637,8 @@ def transcode_to_utf8(files: FileStore, key: str, encoding: str) -> str:
                 pending_cr = bool(block) and text.endswith("\r")
                 if pending_cr:
                     text = text[:-1]
-                target.write(text.replace("\r\n", "\n").replace("\r", "\n").encode("utf-8"))
+                text = text.replace("\r\n", "\n").replace("\r", "\n")
+                target.write(text.encode("utf-8", errors))
                 if not block:
                     break
     except UnicodeError as exc:
