@@ -34,6 +34,7 @@ def test_requests_without_a_valid_token_get_401_with_a_bearer_challenge(
         ("GET", "/api/jobs/x"),
         ("GET", "/api/exports"),
         ("POST", "/api/exports"),
+        ("POST", "/api/syncs"),
         ("POST", "/api/jobs/x/cancel"),
     ]:
         response = api.client.request(method, path, headers=headers)

@@ -375,6 +375,7 @@ def test_openapi_documents_every_endpoint_and_the_problem_shape(api: Api) -> Non
         "/api/job-types/{type}": ["get"],
         "/api/imports/{type}": ["post"],
         "/api/exports": ["get", "post"],
+        "/api/syncs": ["post"],
         "/api/jobs": ["get"],
         "/api/jobs/{run_id}": ["get"],
         "/api/jobs/{run_id}/failures": ["get"],

@@ -39,6 +39,7 @@ from jobport.api.schemas import (
     JobTypeOut,
     RunOut,
     RunPage,
+    SyncRequest,
 )
 from jobport.api.uploads import FILE_FIELD, receive_upload
 from jobport.dispatch import StartRequest
@@ -299,6 +300,30 @@ def create_router(
         )
         return accepted(request, response, run)
 
+    @router.post(
+        "/syncs",
+        status_code=202,
+        summary="Start a sync",
+        description=(
+            "Pulls the type's source page by page, continuing after the page the type "
+            "synced last (its stored cursor); `full: true` starts from the beginning. "
+            "Types that delete rows missing from their source always start from the beginning."
+        ),
+        responses=responses(401, 403, 404, 422),
+    )
+    def start_sync(
+        body: SyncRequest, request: Request, response: Response, caller: Caller
+    ) -> RunOut:
+        job_type = engine.registry.get(body.type)
+        if job_type.kind != "sync":
+            syncs = ", ".join(t.type for t in engine.registry.of_kind("sync")) or "none"
+            raise InputError(
+                f"'{body.type}' is {_a(job_type.kind)} type, not a sync; sync types: {syncs}"
+            )
+        read = {"full": True} if body.full else {}
+        run = engine.start(start_request(caller, type=body.type, options=body.options, read=read))
+        return accepted(request, response, run)
+
     # -- runs -------------------------------------------------------------------------------
 
     @router.get(
@@ -541,6 +566,11 @@ def _max_upload_bytes(engine: Jobport, job_type: JobType) -> int:
 
 def _store_upload(engine: Jobport, stream: Any, filename: str | None, job_type: JobType) -> str:
     return engine.dispatcher.store_upload(stream, filename, job_type=job_type)
+
+
+def _a(kind: str) -> str:
+    """Refusals name a type's kind in a sentence: "an import" but "a sync", "a report"."""
+    return f"an {kind}" if kind[:1] in "aeiou" else f"a {kind}"
 
 
 def _json_object(text: str | None, name: str) -> dict[str, Any]:

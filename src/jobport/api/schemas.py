@@ -163,6 +163,18 @@ class ExportRequest(BaseModel):
     options: dict[str, Any] = Field(default_factory=dict)
 
 
+class SyncRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    type: str = Field(description="A sync job type.")
+    options: dict[str, Any] = Field(default_factory=dict)
+    full: bool = Field(
+        default=False,
+        description="Start from the beginning of the source instead of after the page "
+        "the type synced last.",
+    )
+
+
 class ExportOut(BaseModel):
     id: str
     type: str
