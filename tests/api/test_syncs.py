@@ -103,18 +103,36 @@ def test_a_sync_starts_continues_from_its_cursor_and_starts_over_when_full(api: 
 
 
 def test_a_type_of_another_kind_is_refused_naming_the_sync_types(api: Api) -> None:
-    for type_, kind in (
-        ("customers", "an import"),
-        ("customers-export", "an export"),
-        ("sales-report", "a report"),
+    for type_, kind, route in (
+        ("customers", "an import", "/api/imports/customers"),
+        ("customers-export", "an export", "/api/exports"),
+        ("sales-report", "a report", "/api/exports"),
     ):
         body = _problem(_sync(api, type=type_), 422)
         assert body["detail"] == (
-            f"'{type_}' is {kind} type, not a sync; sync types: orders, orders-restricted"
+            f"'{type_}' is {kind} type, not a sync; sync types: orders, orders-restricted; "
+            f"start '{type_}' with POST {route}"
         )
     unknown = _problem(_sync(api, type="ordres"), 404)
     assert unknown["title"] == "Unknown job type"
     assert api.client.get("/api/jobs", headers=api.auth()).json()["total"] == 0
+
+
+def test_the_import_and_export_routes_point_a_sync_type_to_its_route(api: Api) -> None:
+    export = _problem(
+        api.client.post("/api/exports", headers=api.auth(), json={"type": "orders"}), 422
+    )
+    assert export["detail"] == (
+        "'orders' is a sync type, not an export or report; "
+        "types that make a file: customers-export, sales-report; "
+        "start 'orders' with POST /api/syncs"
+    )
+    upload = api.client.post(
+        "/api/imports/orders", headers=api.auth(), files={"file": ("o.csv", b"id\n1\n")}
+    )
+    assert _problem(upload, 422)["detail"] == (
+        "'orders' is a sync type, not an import; start it with POST /api/syncs"
+    )
 
 
 def test_a_user_without_the_types_role_is_refused(api: Api) -> None:

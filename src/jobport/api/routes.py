@@ -158,6 +158,12 @@ def create_router(
             owner=caller.name, roles=caller.roles, is_admin=caller.is_admin, **values
         )
 
+    def start_path(request: Request, job_type: JobType) -> str:
+        """The route that starts ``job_type``: a refusal by another kind's route points to it."""
+        if job_type.kind == "import":
+            return f"{base(request)}/imports/{job_type.type}"
+        return base(request) + ("/syncs" if job_type.kind == "sync" else "/exports")
+
     def accepted(request: Request, response: Response, run: RunRecord) -> RunOut:
         out = RunOut.of(run, base(request))
         response.headers["Location"] = out.links.self
@@ -244,8 +250,8 @@ def create_router(
         job_type = engine.registry.get(type)
         if job_type.kind != "import":
             raise InputError(
-                f"'{type}' is an {job_type.kind} type, not an import"
-                + ("; start it with POST /api/exports" if job_type.kind == "export" else "")
+                f"'{type}' is {_a(job_type.kind)} type, not an import; "
+                f"start it with POST {start_path(request, job_type)}"
             )
         require_start(job_type, caller)
         max_bytes = _max_upload_bytes(engine, job_type)
@@ -292,8 +298,9 @@ def create_router(
         if job_type.kind not in FILE_KINDS:
             exports = ", ".join(t.type for t in engine.registry.of_kind(*FILE_KINDS)) or "none"
             raise InputError(
-                f"'{body.type}' is an {job_type.kind} type, not an export or report; "
-                f"types that make a file: {exports}"
+                f"'{body.type}' is {_a(job_type.kind)} type, not an export or report; "
+                f"types that make a file: {exports}; "
+                f"start '{body.type}' with POST {start_path(request, job_type)}"
             )
         run = engine.start(
             start_request(caller, type=body.type, options=body.options, format=body.format)
@@ -318,7 +325,8 @@ def create_router(
         if job_type.kind != "sync":
             syncs = ", ".join(t.type for t in engine.registry.of_kind("sync")) or "none"
             raise InputError(
-                f"'{body.type}' is {_a(job_type.kind)} type, not a sync; sync types: {syncs}"
+                f"'{body.type}' is {_a(job_type.kind)} type, not a sync; sync types: {syncs}; "
+                f"start '{body.type}' with POST {start_path(request, job_type)}"
             )
         read = {"full": True} if body.full else {}
         run = engine.start(start_request(caller, type=body.type, options=body.options, read=read))
