@@ -12,6 +12,7 @@ Waits are on page conditions (Playwright's ``expect`` and
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import re
@@ -558,6 +559,113 @@ def test_a_previewed_upload_cannot_be_swapped_for_another(site: Any, tmp_path: P
         "/import/start", data={**forged, "csrf_token": csrf, "staged": staged.group(1)}
     )
     assert stolen.status_code == 422
+
+
+def test_the_sync_form_starts_a_sync_and_opens_its_run(site: Any) -> None:
+    import sqlalchemy as sa
+
+    from jobport.demo.sync_source import orders
+    from jobport.store import RunFilter
+
+    csrf = sign_in(site, "bob")
+    page = site.get("/sync")
+    assert page.status_code == 200
+    assert '<a href="/sync" aria-current="page">Sync</a>' in page.text
+    assert '<option value="orders" selected>' in page.text
+    assert 'name="option.count"' in page.text  # the options form, from the type's schema
+    assert 'name="full" value="true" aria-describedby' in page.text  # unchecked
+    fragment = site.get("/sync/fields?type=orders", headers={"HX-Request": "true"})
+    assert 'id="sync-full"' in fragment.text
+    assert "<html" not in fragment.text
+
+    assert site.post("/sync/start", data={"type": "orders"}).status_code == 403  # no CSRF token
+    invalid = site.post(
+        "/sync/start",
+        data={"csrf_token": csrf, "type": "orders", "option.count": "-1", "full": "true"},
+    )
+    assert invalid.status_code == 422
+    assert 'id="opt-count-error"' in invalid.text
+    assert 'name="full" value="true" checked' in invalid.text  # the form keeps what was sent
+    other_kind = site.post("/sync/start", data={"csrf_token": csrf, "type": "customers"})
+    assert other_kind.status_code == 404
+    assert site.engine.store.list_runs(RunFilter(), limit=10)[1] == 0
+
+    form = {"csrf_token": csrf, "type": "orders", "option.count": "1500"}
+    started = site.post("/sync/start", data=form)  # follows the 303 to the run's page
+    assert started.status_code == 200
+    assert started.history[0].status_code == 303
+    assert started.url.path.startswith("/runs/")
+    assert "Orders (sync from the shop API)" in started.text
+    assert '<dd id="sync-from">after the last page synced</dd>' in started.text
+    assert "<dt>Format</dt>" not in started.text  # a sync reads no file
+    first = site.engine.run(started.url.path.rsplit("/", 1)[1])
+    assert (first.kind, first.owner, first.status) == ("sync", "bob", "completed_with_errors")
+    assert (first.chunks_total, first.processed) == (2, 1500)
+    with site.engine.database.connect() as conn:
+        rows = conn.execute(sa.select(sa.func.count()).select_from(orders)).scalar_one()
+    assert rows == first.processed - first.failed
+
+    again = site.post("/sync/start", data=form, follow_redirects=False)
+    assert again.status_code == 303
+    nothing_new = site.engine.run(again.headers["location"].rsplit("/", 1)[1])
+    assert (nothing_new.status, nothing_new.chunks_total) == ("completed", 0)
+
+    full = site.post("/sync/start", data={**form, "full": "true"})
+    assert '<dd id="sync-from">from the beginning</dd>' in full.text
+    restarted = site.engine.run(full.url.path.rsplit("/", 1)[1])
+    assert (restarted.chunks_total, restarted.processed) == (2, 1500)
+    assert restarted.params["read"] == {"full": True}
+
+
+@contextlib.contextmanager
+def bob_signed_in(tmp_path: Path, app: str | None, registry: Any = None) -> Iterator[Any]:
+    """A dashboard over another registry than the demo's, with bob signed in."""
+    from fastapi.testclient import TestClient
+
+    from jobport import Jobport, Settings
+    from jobport.api import create_app, create_user
+
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path / 'other.db'}",
+        storage_url=str(tmp_path / "other-files"),
+        app=app,
+        executor="inline",
+    )
+    engine = Jobport(settings, registry=registry)
+    try:
+        with TestClient(create_app(engine), base_url="https://dashboard.test") as client:
+            client.engine = engine
+            client.tokens = {"bob": create_user(engine.store, "bob")[1]}
+            client.csrf = sign_in(client, "bob")
+            yield client
+    finally:
+        engine.close()
+
+
+def test_without_a_sync_type_the_menu_has_no_sync_page(tmp_path: Path) -> None:
+    with bob_signed_in(tmp_path, "tests.apps.people") as client:
+        assert 'href="/sync"' not in client.get("/").text
+        assert "There is no sync type you may start." in client.get("/sync").text
+
+
+def test_a_sync_that_deletes_missing_rows_always_starts_from_the_beginning(
+    tmp_path: Path,
+) -> None:
+    import dataclasses
+
+    from jobport import JobRegistry, Syncer
+    from jobport.demo.sync_source import DemoShopApi, Order, orders_sync_type
+
+    registry = JobRegistry()
+    handler = Syncer(source=DemoShopApi(), row=Order, key="id", delete_missing=True)
+    registry.add(dataclasses.replace(orders_sync_type(), handler=handler))
+    with bob_signed_in(tmp_path, None, registry) as client:
+        form = client.get("/sync").text
+        assert 'name="full" value="true" checked disabled' in form
+        assert "always reads its whole source" in form
+        data = {"csrf_token": client.csrf, "type": "orders", "option.count": "10"}
+        run_page = client.post("/sync/start", data=data)  # no "full" field: it is disabled
+        assert '<dd id="sync-from">from the beginning</dd>' in run_page.text
 
 
 def test_options_forms_follow_the_schema() -> None:

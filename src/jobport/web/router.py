@@ -50,6 +50,7 @@ from jobport.errors import (
 )
 from jobport.kinds import PlanRequest
 from jobport.kinds.imports import Preview, preview_import
+from jobport.kinds.syncs import Syncer
 from jobport.registry import KINDS, JobType
 from jobport.store import RunFilter, RunRecord
 from jobport.store.jobstore import RunStats
@@ -271,6 +272,8 @@ def dashboard_router(
                 "viewer": who.principal if who else None,
                 "csrf": who.session.csrf if who else "",
                 "time_zone": "UTC",
+                # Most apps have no sync type: their menu has no Sync page that is always empty.
+                "has_syncs": bool(registry.of_kind("sync")),
                 **context,
             },
             status_code=status_code,
@@ -709,6 +712,52 @@ def dashboard_router(
         run = await run_in_threadpool(engine.start, start)
         return see_run(request, run.id)
 
+    # -- sync -------------------------------------------------------------------------------
+
+    @router.get("/sync", name="dashboard_sync")
+    def sync_page(request: Request, who: Signed, type: str | None = None) -> Response:
+        job_type = chosen_type(who, type, "sync")
+        return render(request, "sync.html", who, **sync_context(who, job_type))
+
+    @router.get("/sync/fields", name="dashboard_sync_fields")
+    def sync_fields(request: Request, who: Signed, type: str | None = None) -> Response:
+        job_type = chosen_type(who, type, "sync")
+        return render(request, "_sync_fields.html", who, **sync_context(who, job_type))
+
+    def sync_context(
+        who: Viewer,
+        job_type: JobType | None,
+        *,
+        values: Mapping[str, str] | None = None,
+        errors: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
+        values = values or {}
+        return {
+            "nav": "sync",
+            "job_type": job_type,
+            "choices": startable(who, "sync"),
+            "always_full": job_type is not None and _always_full(job_type),
+            **options_form(job_type, values, errors),
+        }
+
+    @router.post("/sync/start", name="dashboard_sync_start")
+    async def sync_start(request: Request, who: Signed) -> Response:
+        form = await form_of(request)
+        require_csrf(who, form.get(CSRF_FIELD))
+        job_type = await run_in_threadpool(chosen_type, who, form.get("type"), "sync")
+        if job_type is None:
+            raise InputError("there is no sync type you may start")
+        options = forms.read_options(job_type.options_json_schema(), form)
+        errors = forms.validate(job_type.options, options)
+        if errors:
+            context = sync_context(who, job_type, values=form, errors=errors)
+            return render(request, "sync.html", who, 422, **context)
+        # What `jobport sync --full` asks for: the plan ignores the stored cursor.
+        read = {"full": True} if form.get("full") else {}
+        start = start_request(who, type=job_type.type, options=options, read=read)
+        run = await run_in_threadpool(engine.start, start)
+        return see_run(request, run.id)
+
     # -- history ----------------------------------------------------------------------------
 
     @router.get("/history", name="dashboard_history")
@@ -788,6 +837,7 @@ def dashboard_router(
         stopped = run.status in ("failed", "cancelled")
         return {
             "run": run,
+            "sync_from": _sync_from(run, registry.get(run.type) if run.type in registry else None),
             "awaiting_file": _awaiting_file(run),
             "label": label_of(run.type),
             "progress": _progress(run),
@@ -1068,6 +1118,22 @@ def _progress(run: RunRecord) -> dict[str, Any]:
             "percent": math.floor(100 * done / run.chunks_total),
         }
     return {"value": None, "max": 1, "percent": None}
+
+
+def _always_full(job_type: JobType) -> bool:
+    """A type that deletes the rows its source lacks must read all of it, whatever is asked."""
+    return isinstance(job_type.handler, Syncer) and job_type.handler.delete_missing
+
+
+def _sync_from(run: RunRecord, job_type: JobType | None) -> str | None:
+    """Where a sync run started reading: once it runs, nothing else shows whether it was
+    asked to start from the beginning."""
+    if run.kind != "sync":
+        return None
+    full = bool((run.params.get("read") or {}).get("full"))
+    if full or (job_type is not None and _always_full(job_type)):
+        return "from the beginning"
+    return "after the last page synced"
 
 
 def _awaiting_file(run: RunRecord) -> bool:
