@@ -127,7 +127,11 @@ def _shop_routes(app: FastAPI, jobs: Jobport) -> None:
 
     @app.post("/till/sync", status_code=202)
     def sync_till(staff: CurrentStaff, options: TillSyncOptions | None = None) -> dict[str, Any]:
-        """Pull the till's new sales (jobport has no HTTP route that starts a sync)."""
+        """Pull the till's new sales, as a manager's action of the shop's own API.
+
+        jobport's ``POST /api/syncs`` would start it too; the shop keeps its own
+        route so that the manager check and the options stay in its vocabulary.
+        """
         if not staff.is_manager:
             raise HTTPException(403, "only managers sync the till")
         run = jobs.start(
