@@ -14,7 +14,7 @@ Inside an existing FastAPI app, with its own users::
     def current_principal(user: User = Depends(current_user)) -> Principal:
         return Principal(user.email, is_admin=user.is_staff, roles=frozenset(user.groups))
 
-    install_problem_handlers(app)
+    install_problem_handlers(app, prefix="/api")  # problem+json under /api only
     app.include_router(create_router(engine, principal=current_principal))
 """
 

@@ -9,14 +9,20 @@ message) and ``instance`` (the request path). Validation errors add
 
 from __future__ import annotations
 
+import inspect
 import logging
 import re
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.exception_handlers import (
+    http_exception_handler,
+    request_validation_exception_handler,
+    websocket_request_validation_exception_handler,
+)
 from fastapi.exceptions import RequestValidationError, WebSocketRequestValidationError
 from fastapi.requests import HTTPConnection
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 
@@ -81,15 +87,42 @@ def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     }
 
 
-def install_problem_handlers(app: FastAPI) -> None:
-    """Make every error of ``app`` a problem+json body (call it on an embedding app too)."""
+def install_problem_handlers(app: FastAPI, *, prefix: str | None = None) -> None:
+    """Make errors problem+json bodies: every error of ``app``, or only jobport's.
+
+    A standalone jobport app answers every error this way. An application that
+    mounts jobport's router under ``prefix`` (e.g. ``"/api"``, or wherever it
+    included it) passes that prefix: requests under it answer problem+json,
+    and the application's own routes keep the handlers the app had when this
+    was called (FastAPI's defaults if none). A :class:`JobportError` is always
+    a problem, wherever it is raised: it carries the message meant for people.
+    """
+    scoped = prefix.rstrip("/") if prefix else None
+
+    def ours(connection: HTTPConnection) -> bool:
+        if scoped is None:
+            return True
+        path = connection.url.path
+        return path == scoped or path.startswith(scoped + "/")
+
+    previous = {
+        cls: app.exception_handlers.get(cls, default)
+        for cls, default in (
+            (HTTPException, http_exception_handler),
+            (RequestValidationError, request_validation_exception_handler),
+            (WebSocketRequestValidationError, websocket_request_validation_exception_handler),
+            (Exception, _plain_internal_error),
+        )
+    }
 
     async def jobport_error(connection: HTTPConnection, exc: Exception) -> ProblemResponse:
         assert isinstance(exc, JobportError)
         return problem_for(exc, connection.url.path)
 
-    async def http_error(connection: HTTPConnection, exc: Exception) -> ProblemResponse:
+    async def http_error(connection: HTTPConnection, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
+        if not ours(connection):
+            return await _call(previous[HTTPException], connection, exc)
         title = _TEXT.get(exc.status_code, "Error")
         detail = exc.detail if isinstance(exc.detail, str) else title
         return problem(
@@ -100,8 +133,10 @@ def install_problem_handlers(app: FastAPI) -> None:
             headers=dict(exc.headers or {}),
         )
 
-    async def validation_error(connection: HTTPConnection, exc: Exception) -> ProblemResponse:
+    async def validation_error(connection: HTTPConnection, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError | WebSocketRequestValidationError)
+        if not ours(connection):
+            return await _call(previous[type(exc)], connection, exc)
         errors = [
             {
                 "loc": [str(part) for part in error.get("loc", ())],
@@ -113,7 +148,9 @@ def install_problem_handlers(app: FastAPI) -> None:
         detail = "; ".join(f"{'.'.join(e['loc'][1:]) or e['loc'][0]}: {e['msg']}" for e in errors)
         return problem(422, "Invalid request", detail, instance=connection.url.path, errors=errors)
 
-    async def unexpected(connection: HTTPConnection, exc: Exception) -> ProblemResponse:
+    async def unexpected(connection: HTTPConnection, exc: Exception) -> Response:
+        if not ours(connection):
+            return await _call(previous[Exception], connection, exc)
         log.exception("unhandled error on %s", connection.url.path, exc_info=exc)
         return problem(
             500,
@@ -127,6 +164,22 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(WebSocketRequestValidationError, validation_error)
     app.add_exception_handler(Exception, unexpected)
+
+
+async def _call(handler: Any, connection: HTTPConnection, exc: Exception) -> Response:
+    """An exception handler as Starlette calls it: plain functions and coroutines alike.
+
+    (A WebSocket's handler closes the socket and returns nothing.)
+    """
+    result = handler(connection, exc)
+    response: Response = await result if inspect.isawaitable(result) else result
+    return response
+
+
+async def _plain_internal_error(connection: HTTPConnection, exc: Exception) -> Response:
+    """Starlette's own answer to an unhandled error (its traceback goes to the log)."""
+    log.exception("unhandled error on %s", connection.url.path, exc_info=exc)
+    return PlainTextResponse("Internal Server Error", status_code=500)
 
 
 def _slug(title: str) -> str:

@@ -99,7 +99,8 @@ def create_router(
     run events from other processes (default: the store's outbox, or Redis
     when ``JOBPORT_REDIS_URL`` is set). The router's lifespan stops the feed.
     Install :func:`jobport.api.problems.install_problem_handlers` on the app
-    so errors are problem+json.
+    (with ``prefix``, to leave the application's own routes' errors as they
+    are) so errors are problem+json.
     """
     live = feed or feed_for(engine.store, engine.settings.redis_url)
     engine.bus.subscribe(live.bus_listener)
