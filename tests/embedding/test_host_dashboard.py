@@ -77,6 +77,36 @@ def test_pages_use_the_applications_principal(client: TestClient) -> None:
     assert (signin.status_code, signin.headers["location"]) == (303, "/jobs/")
 
 
+def test_a_refused_page_goes_to_the_applications_sign_in(tmp_path: Path) -> None:
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path / 'state.db'}",
+        storage_url=str(tmp_path / "files"),
+        executor="inline",
+    )
+    with Jobport(settings, registry=registry_of(customers_export_type(customers))) as engine:
+        app = FastAPI()
+        install_problem_handlers(app, prefix="/api")
+        signer = SessionSigner(b"a test secret of enough bytes")
+        dashboard = dashboard_router(
+            engine, principal=app_user, signer=signer, sign_in_url="/login?from=jobs"
+        )
+        app.include_router(dashboard, prefix="/jobs")
+        with TestClient(app) as client:
+            page = client.get("/jobs/export?format=csv", follow_redirects=False)
+            assert page.status_code == 303
+            assert (
+                page.headers["location"] == "/login?from=jobs&next=%2Fjobs%2Fexport%3Fformat%3Dcsv"
+            )
+            partial = client.get("/jobs/export", headers={"HX-Request": "true"})
+            assert partial.status_code == 401
+            assert partial.headers["HX-Redirect"].startswith("/login?from=jobs&next=")
+            # A form sent signed out is refused, not redirected (its data would be lost).
+            posted = _start_export(client, "", "no-token")
+            assert posted.status_code in (401, 403)
+            assert "location" not in posted.headers
+            assert client.get("/jobs/", headers={"X-User": "alice"}).status_code == 200
+
+
 def test_runs_started_on_the_dashboard_belong_to_the_principal(client: TestClient) -> None:
     _, csrf = _page(client, "/jobs/export", "alice")
     started = _start_export(client, "alice", csrf)

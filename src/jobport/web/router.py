@@ -32,7 +32,7 @@ from jinja2 import pass_context
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection
 
-from jobport.api.auth import Principal, hash_token
+from jobport.api.auth import Principal, Unauthorized, hash_token
 from jobport.api.downloads import error_report_response, export_out, result_file_response
 from jobport.api.feeds import EventFeed, feed_for
 from jobport.api.live import send_to_websocket
@@ -154,6 +154,7 @@ def dashboard_router(
     signer: SessionSigner | None = None,
     idle_seconds: float = 5.0,
     principal: PrincipalDependency | None = None,
+    sign_in_url: str | None = None,
 ) -> APIRouter:
     """The dashboard's pages over ``engine``, ready for ``app.include_router`` at ``/``.
 
@@ -170,6 +171,10 @@ def dashboard_router(
     (its cookie, its session), so the dashboard shows no sign-in of its own
     and its cookie only carries the CSRF token, bound to the principal's name
     (a cookie planted by another site names someone else and is replaced).
+    When that dependency refuses a page (``Unauthorized``), the dashboard
+    sends the browser to the application's ``sign_in_url`` with ``next`` set
+    to the page, as it does to its own sign-in; without one it shows a 401
+    page.
     """
     own_feed = feed is None
     live = feed or feed_for(engine.store, engine.settings.redis_url)
@@ -280,9 +285,11 @@ def dashboard_router(
         )
         return response
 
-    def sign_in_redirect(request: Request) -> Response:
+    def sign_in_redirect(request: Request, sign_in: str | None = None) -> Response:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        location = request.url_for("dashboard_signin").path + "?" + urlencode({"next": target})
+        page = sign_in or request.url_for("dashboard_signin").path
+        separator = "&" if "?" in page else "?"
+        location = page + separator + urlencode({"next": target})
         if request.headers.get("hx-request"):
             return Response(status_code=401, headers={"HX-Redirect": location})
         return RedirectResponse(location, status_code=303)
@@ -314,6 +321,11 @@ def dashboard_router(
                     response = await handler(request)
                 except SignInRequired:
                     response = sign_in_redirect(request)
+                except Unauthorized as exc:
+                    if sign_in_url is not None and request.method in ("GET", "HEAD"):
+                        response = sign_in_redirect(request, sign_in_url)
+                    else:
+                        response = await run_in_threadpool(error_page, request, exc)
                 except JobportError as exc:
                     response = await run_in_threadpool(error_page, request, exc)
                 new_session = getattr(request.state, "jobport_new_session", None)
