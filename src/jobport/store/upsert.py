@@ -19,6 +19,7 @@ import datetime
 import itertools
 import operator
 import uuid
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -121,9 +122,7 @@ class CopyMerge:
         def load(cursor: Any, statement: str) -> None:
             with cursor.copy(statement + " (FORMAT binary)") as copy:
                 copy.set_types(types)
-                write_row = copy.write_row
-                for row in rows:
-                    write_row(row)
+                deque(map(copy.write_row, rows), maxlen=0)  # the loop in C
 
         return load
 
