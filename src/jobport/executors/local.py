@@ -20,6 +20,7 @@ being restarted forever.
 
 from __future__ import annotations
 
+import gc
 import heapq
 import itertools
 import logging
@@ -78,9 +79,12 @@ def _init_worker(settings: Settings, owner_prefix: str, environment: dict[str, s
 
     The forkserver was started once, with the environment of that moment; a
     worker takes the environment its pool's creator has now, as a spawned
-    process would.
+    process would. What the worker inherited from the forkserver (jobport and
+    its libraries, imported) is frozen: the collector never scans those
+    objects again, nor copies their shared pages by touching them.
     """
     global _worker_context
+    gc.freeze()
     os.environ.clear()
     os.environ.update(environment)
     from jobport.engine import Jobport
