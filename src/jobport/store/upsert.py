@@ -41,8 +41,11 @@ Processor = Callable[[Any], Any]
 class PreparedUpsert:
     """An upsert with its parameters already converted, ready to run in a transaction.
 
-    Converting before the transaction keeps the write lock (SQLite) or the row
-    locks (PostgreSQL) for the shortest time: only the database's own work.
+    Converting before the transaction keeps SQLite's write lock for the
+    shortest time: only the database's own work. PostgreSQL's bulk path
+    formats its rows while they stream to the server, which parses them
+    meanwhile; it runs before the run's lock is taken, under no lock another
+    chunk waits for but on the keys it writes (see ``JobStore.commit_chunk``).
     """
 
     sql: str
