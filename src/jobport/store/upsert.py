@@ -44,8 +44,8 @@ class PreparedUpsert:
     Converting before the transaction keeps SQLite's write lock for the
     shortest time: only the database's own work. PostgreSQL's bulk path
     formats its rows while they stream to the server, which parses them
-    meanwhile; it runs before the run's lock is taken, under no lock another
-    chunk waits for but on the keys it writes (see ``JobStore.commit_chunk``).
+    meanwhile; it runs before the run's lock is taken, so another chunk's load
+    goes on beside it (see ``_write_before_run_lock`` in ``jobstore``).
     """
 
     sql: str
