@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
@@ -11,7 +12,15 @@ import pytest
 from sqlalchemy.engine import Engine
 from tests.conftest import migrated_schema
 
-from jobport.store import ChunkOutcome, Claim, JobStore, NewRun, NotYourTurn, make_engine
+from jobport.store import (
+    ChunkOutcome,
+    Claim,
+    CommitConflict,
+    JobStore,
+    NewRun,
+    NotYourTurn,
+    make_engine,
+)
 from jobport.store.jobstore import utcnow
 from jobport.store.migrations import upgrade
 from jobport.store.tables import job_chunks, job_events, job_failures, job_runs
@@ -187,3 +196,48 @@ def test_a_claim_carries_the_run_as_it_left_it(store: JobStore) -> None:
     assert second.run is not None
     assert second.run.status == "running"
     assert second.backoff_before is None  # chunk 0 is running, not backing off
+
+
+def test_a_run_resumed_while_its_chunk_commits_gets_that_chunk_committed(
+    store: JobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cancelled during the commit, resumed before the chunk is set aside: commit again.
+
+    On PostgreSQL a chunk's rows are written before the run's lock, so a stop
+    seen under the lock rolls them back and a second transaction sets the chunk
+    aside; a resume can come in between. SQLite does it all in one transaction.
+    """
+    run_id = new_run(store, 2)
+    held = claim(store, run_id, 0, "w1")
+    store.cancel_run(run_id)
+    real_write = store._write
+    transactions = 0
+
+    @contextlib.contextmanager
+    def resume_between_the_two() -> Iterator[Any]:
+        nonlocal transactions
+        transactions += 1
+        if transactions == 2:  # the stop was seen and rolled back: the user resumes now
+            assert store.reopen_chunks(run_id, only_failed=False) == [1]
+        with real_write() as conn:
+            yield conn
+
+    def write_rows(conn: Any) -> None:
+        """Stands for a chunk's rows: only its presence makes the early write happen."""
+
+    outcome = ChunkOutcome(processed=5, write=write_rows)
+    monkeypatch.setattr(store, "_write", resume_between_the_two)
+    if store.engine.dialect.name == "sqlite":
+        assert store.commit_chunk(held, outcome, in_order=True) is None
+        assert transactions == 1
+        assert chunk(store, run_id, 0)["status"] == "cancelled"  # set aside, resumable
+        return
+    with pytest.raises(CommitConflict, match="resumed"):
+        store.commit_chunk(held, outcome, in_order=True)
+    monkeypatch.setattr(store, "_write", real_write)
+    assert chunk(store, run_id, 0)["status"] == "running"  # still held, not lost
+
+    event = store.commit_chunk(held, outcome, in_order=True)
+    assert event is not None
+    assert chunk(store, run_id, 0)["status"] == "done"
+    assert store.get_run(run_id).processed == 5

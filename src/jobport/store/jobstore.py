@@ -38,9 +38,11 @@ FAILURE_BATCH = 1_000
 
 
 class CommitConflict(Exception):
-    """Two commits took the same rows in crossing order and the database failed this one.
+    """Nothing was written, and committing the same outcome again is the way on.
 
-    Nothing was written: commit the same outcome again.
+    Two commits took the same rows in crossing order and the database failed
+    this one; or the run stopped during the commit and was resumed before the
+    chunk could be set aside.
     """
 
 
@@ -395,9 +397,15 @@ class JobStore:
             # The rows written early were rolled back with the rest; only mark the chunk.
             with self._write() as conn:
                 run = _lock_run(conn, claim.run_id)
-                if run is not None and run["status"] not in ACTIVE_STATUSES:
-                    _set_aside(conn, claim, run["status"])
-            return None
+                if run is None or run["status"] not in ACTIVE_STATUSES:
+                    if run is not None:
+                        _set_aside(conn, claim, run["status"])
+                    return None
+            # Resumed in between: the chunk is still held, so it is ours to commit.
+            raise CommitConflict(
+                f"chunk {claim.no} of run {claim.run_id}: the run was resumed while the "
+                "chunk committed; nothing was written"
+            ) from None
         except Exception as exc:
             if _sqlstate(exc) in _LOCK_CYCLE_STATES:
                 raise CommitConflict(
