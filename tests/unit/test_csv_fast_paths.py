@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import tracemalloc
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -93,3 +94,20 @@ def test_a_range_cut_inside_a_block_starts_on_the_next_record() -> None:
         ["5", "6", "7", "8"],
         ["9", "10"],
     ]
+
+
+def test_planning_holds_pieces_of_a_long_line_not_the_line() -> None:
+    """A line as long as the file (an endless field, no line breaks) is counted in pieces."""
+    mib = 1 << 20
+    data = b"code,body\na," + b"z" * (24 * mib) + b'"x"\nb,fine\n'
+    layout = read_layout(io.BytesIO(data), encoding="utf-8", delimiter=",")
+    tracemalloc.start()
+    try:
+        ranges = list(plan_ranges(io.BytesIO(data), layout, 1_000, max_field_bytes=mib))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    [only] = ranges
+    assert (only.first_line, only.rows, only.end) == (2, 2, len(data))
+    assert only.long_lines == (2,)
+    assert peak < 2 * mib, f"planning held {peak / mib:.1f} MiB"

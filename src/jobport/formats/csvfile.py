@@ -145,14 +145,38 @@ def plan_ranges(
     planner = _RangePlanner(layout, rows_per_range, max_field_bytes or FIELD_LIMIT)
     stream.seek(layout.data_offset)
     while block := stream.read(_PLAN_BLOCK):
+        partial = b""
         if not block.endswith(b"\n"):
-            block += stream.readline()
-        if planner.plain(block):
-            yield from planner.count_block(block)
-        else:
-            for raw in io.BytesIO(block):
-                yield from planner.count_line(raw)
+            end = block.rfind(b"\n") + 1
+            block, partial = block[:end], block[end:]
+        if block:
+            if planner.plain(block):
+                yield from planner.count_block(block)
+            else:
+                for raw in io.BytesIO(block):
+                    yield from planner.count_line(raw)
+        if partial:
+            yield from planner.count(*_rest_of_line(stream, partial))
     yield from planner.finish()
+
+
+def _rest_of_line(stream: IO[bytes], start: bytes) -> tuple[int, int, bool]:
+    """The length, quote count and blankness of the line ``start`` begins, read in pieces.
+
+    What planning needs of a line, without holding it: a line as long as the
+    file (a field over every limit, a file with no line breaks) costs a piece
+    of memory, not its size.
+    """
+    length, quotes, blank = len(start), start.count(b'"'), not start.strip(b"\r\n")
+    piece = start
+    while not piece.endswith(b"\n"):
+        piece = stream.readline(_PLAN_BLOCK)
+        if not piece:
+            break
+        length += len(piece)
+        quotes += piece.count(b'"')
+        blank = blank and not piece.strip(b"\r\n")
+    return length, quotes, blank
 
 
 #: A line break followed by a blank line, or by a line of carriage returns alone. One
@@ -229,16 +253,20 @@ class _RangePlanner:
         self.rows += lines
 
     def count_line(self, raw: bytes) -> Iterator[ByteRange]:
+        return self.count(len(raw), raw.count(b'"'), not raw.rstrip(b"\r\n"))
+
+    def count(self, length: int, quotes: int, blank: bool) -> Iterator[ByteRange]:
+        """One line, known by its length, its quote count and whether it is blank."""
         self.line += 1
-        self.offset += len(raw)
-        if len(raw) > self.long_limit:
+        self.offset += length
+        if length > self.long_limit:
             self.long_lines.append(self.line)
         if self.open_quote:
             if self.offset - self.record_start_offset > self.long_limit and (
                 not self.long_lines or self.long_lines[-1] != self.record_start_line
             ):
                 self.long_lines.append(self.record_start_line)
-            if raw.count(b'"') & 1:
+            if quotes & 1:
                 self.open_quote = False
             elif self.offset - self.record_start_offset > FIELD_LIMIT:
                 raise InputError(
@@ -247,11 +275,11 @@ class _RangePlanner:
                 )
             else:
                 return
-        elif raw.count(b'"') & 1:
+        elif quotes & 1:
             self.open_quote = True
-            self.record_start_line, self.record_start_offset = self.line, self.offset - len(raw)
+            self.record_start_line, self.record_start_offset = self.line, self.offset - length
             return
-        elif not raw.rstrip(b"\r\n"):
+        elif blank:
             if self.rows == 0:
                 self.start, self.first_line = self.offset, self.line + 1
             return
