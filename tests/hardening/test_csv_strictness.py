@@ -237,12 +237,6 @@ def test_quoted_multiline_field_over_the_limit_is_a_row_failure(tmp_path: Path) 
         assert [row["code"] for row in table(engine, "notes", "code")] == ["a", "c"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: the chunk holding a long physical line reads, decodes and splits its byte "
-    "range whole, so a 32 MiB unquoted field costs ~4x its size (planning holds pieces "
-    "of it only: tests/unit/test_csv_fast_paths.py)",
-)
 def test_oversized_unquoted_field_is_refused_with_bounded_memory(tmp_path: Path) -> None:
     with make_engine(tmp_path, app=None, registry=notes_registry()) as engine:
         path = tmp_path / "long-line.csv"

@@ -317,8 +317,14 @@ def read_range(
     without a quote character is split directly, which is exact for CSV and
     several times faster than the csv module.
     """
-    stream.seek(byte_range.start)
-    data = stream.read(byte_range.end - byte_range.start)
+    limit = max_field_bytes or FIELD_LIMIT
+    streamed = _without_long_fields(stream, layout, byte_range, limit)
+    if streamed is not None:
+        data, refused = streamed
+    else:
+        stream.seek(byte_range.start)
+        data = stream.read(byte_range.end - byte_range.start)
+        refused = {}
     bad_lines: set[int] = set()
     escaped = False
     try:
@@ -341,8 +347,105 @@ def read_range(
     if "\x00" in text:
         records = [_refuse_nul(record) for record in records]
     if byte_range.long_lines:
-        records = _refuse_long_fields(records, layout.header, max_field_bytes or FIELD_LIMIT)
+        records = _refuse_long_fields(records, layout.header, limit)
+    if refused:
+        records = [(line, refused.get(line, values)) for line, values in records]
     return records
+
+
+#: Stands for a line refused while it was read in pieces: one field, no quote.
+_STAND_IN = b"-"
+
+
+def _without_long_fields(
+    stream: IO[bytes], layout: CsvLayout, byte_range: ByteRange, limit: int
+) -> tuple[bytes, dict[int, BadRecord | None]] | None:
+    """The range's bytes with each line holding a field over ``limit`` replaced by a stand-in.
+
+    Such a line is read in pieces and never held whole: its record is decided
+    from the pieces, in the order the whole-range path decides (undecodable,
+    then a NUL, then the first field over the limit) and returned apart, by
+    line number. A long line whose fields all fit is kept. None (read the range
+    whole) when the range has no long line, when one is quoted or inside a
+    quoted field, or when the file is not UTF-8, whose bytes are not its
+    fields' sizes.
+    """
+    if not byte_range.long_lines or codecs.lookup(layout.encoding).name != "utf-8":
+        return None
+    long = set(byte_range.long_lines)
+    delimiter = layout.delimiter.encode()
+    stream.seek(byte_range.start)
+    remaining = byte_range.end - byte_range.start
+    parts: list[bytes] = []
+    refused: dict[int, BadRecord | None] = {}
+    line = byte_range.first_line
+    open_quote = False
+    while remaining > 0:
+        if line not in long:
+            raw = stream.readline(remaining)
+            if not raw:
+                break
+            remaining -= len(raw)
+            parts.append(raw)
+            open_quote ^= bool(raw.count(b'"') & 1)
+            line += 1
+            continue
+        if open_quote:
+            return None
+        decoder = codecs.getincrementaldecoder("utf-8")()
+        kept: list[bytes] = []
+        size = index = 0
+        over: int | None = None
+        undecodable = nul = False
+        ending = b""
+        while remaining > 0:
+            piece = stream.readline(min(remaining, _PLAN_BLOCK))
+            if not piece:
+                break
+            remaining -= len(piece)
+            if b'"' in piece:
+                return None
+            body = piece
+            if piece.endswith(b"\n"):
+                body = piece.rstrip(b"\r\n")
+                ending = piece[len(body) :]
+            if not undecodable:
+                try:
+                    decoder.decode(body, final=bool(ending) or remaining == 0)
+                except UnicodeDecodeError:
+                    undecodable = True
+            nul = nul or b"\x00" in body
+            if over is None:
+                for position, field in enumerate(body.split(delimiter)):
+                    if position:
+                        index, size = index + 1, 0
+                    size += len(field)
+                    if size > limit:
+                        over = index
+                        break
+                kept.append(piece)
+                if over is not None:
+                    kept.clear()
+            if ending:
+                break
+        if over is None:
+            parts.extend(kept)
+        else:
+            parts.append(_STAND_IN + ending)
+            refused[line] = _refusal(layout.header, over, limit, undecodable, nul)
+        line += 1
+    return b"".join(parts), refused
+
+
+def _refusal(
+    header: list[str], index: int, limit: int, undecodable: bool, nul: bool
+) -> BadRecord | None:
+    """Why a line read in pieces is refused, as the whole-range path would say it."""
+    if undecodable:
+        return None
+    if nul:
+        return BadRecord("the row holds a NUL byte, which text data never contains")
+    return _over_the_limit(header, index, limit)
 
 
 _ESCAPED_BYTE = re.compile("[\udc80-\udcff]")
@@ -372,14 +475,18 @@ def _refuse_long_fields(records: list[Record], header: list[str], limit: int) ->
         if type(values) is list:
             for index, value in enumerate(values):
                 if len(value.encode()) > limit:
-                    name = header[index].strip() if index < len(header) else f"#{index + 1}"
-                    values = BadRecord(
-                        f"{name}: the field is over the limit of {limit:,} bytes "
-                        "(raise it with the type's limits or JOBPORT_MAX_FIELD_BYTES)"
-                    )
+                    values = _over_the_limit(header, index, limit)
                     break
         out.append((line, values))
     return out
+
+
+def _over_the_limit(header: list[str], index: int, limit: int) -> BadRecord:
+    name = header[index].strip() if index < len(header) else f"#{index + 1}"
+    return BadRecord(
+        f"{name}: the field is over the limit of {limit:,} bytes "
+        "(raise it with the type's limits or JOBPORT_MAX_FIELD_BYTES)"
+    )
 
 
 def _split_lines(text: str, layout: CsvLayout, line_base: int) -> list[Record]:
