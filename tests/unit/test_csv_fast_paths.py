@@ -120,7 +120,7 @@ def csv_bytes_with_oddities(draw: st.DrawFn) -> bytes:
     lines = data.split(b"\n")
     for index in draw(st.lists(st.integers(min_value=1, max_value=max(len(lines) - 1, 1)))):
         if index < len(lines):
-            lines[index] += draw(st.sampled_from([b"\xff", b"\x00", b"z" * 30]))
+            lines[index] += draw(st.sampled_from([b"\xff", b"\x00", b"z" * 30, b"\r" * 30]))
     return b"\n".join(lines)
 
 

@@ -397,6 +397,7 @@ def _without_long_fields(
         size = index = 0
         over: int | None = None
         undecodable = nul = False
+        blank = True  # carriage returns alone: a blank line, which is no record
         ending = b""
         while remaining > 0:
             piece = stream.readline(min(remaining, _PLAN_BLOCK))
@@ -415,6 +416,7 @@ def _without_long_fields(
                 except UnicodeDecodeError:
                     undecodable = True
             nul = nul or b"\x00" in body
+            blank = blank and not body.strip(b"\r")
             if over is None:
                 for position, field in enumerate(body.split(delimiter)):
                     if position:
@@ -428,7 +430,9 @@ def _without_long_fields(
                     kept.clear()
             if ending:
                 break
-        if over is None:
+        if blank:
+            parts.append(ending)
+        elif over is None:
             parts.extend(kept)
         else:
             parts.append(_STAND_IN + ending)
