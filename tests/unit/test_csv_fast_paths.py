@@ -129,11 +129,15 @@ def csv_bytes_with_oddities(draw: st.DrawFn) -> bytes:
     data=csv_bytes_with_oddities(),
     rows=st.integers(min_value=1, max_value=7),
     limit=st.sampled_from([3, 12, 40]),
+    block=st.integers(min_value=1, max_value=64),
 )
 def test_long_lines_read_in_pieces_match_the_whole_range(
-    data: bytes, rows: int, limit: int
+    data: bytes, rows: int, limit: int, block: int
 ) -> None:
-    """Lines over the field limit, read in pieces and stood in for, give the same records."""
+    """Lines over the field limit, read in pieces and stood in for, give the same records.
+
+    Small blocks cut lines (and CR-LF endings) across pieces.
+    """
     layout = read_layout(io.BytesIO(data), encoding="utf-8", delimiter=",")
     planned = _outcome(
         lambda: list(plan_ranges(io.BytesIO(data), layout, rows, max_field_bytes=limit))
@@ -145,8 +149,28 @@ def test_long_lines_read_in_pieces_match_the_whole_range(
         def read(byte_range: csvfile.ByteRange = byte_range) -> object:
             return read_range(io.BytesIO(data), layout, byte_range, max_field_bytes=limit)
 
-        in_pieces = _outcome(read)
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(csvfile, "_PLAN_BLOCK", block)
+            in_pieces = _outcome(read)
         with pytest.MonkeyPatch.context() as patch:
             patch.setattr(csvfile, "_without_long_fields", lambda *args: None)
             whole = _outcome(read)
         assert in_pieces == whole
+
+
+class NoReadlineLimit(io.BytesIO):
+    """A file like fsspec's buffered ones (S3): ``readline`` takes no size."""
+
+    def readline(self) -> bytes:  # type: ignore[override]
+        return super().readline()
+
+
+def test_long_lines_on_storage_whose_files_take_no_readline_limit() -> None:
+    data = b"code,body\na," + b"z" * 5_000 + b"\nb,fine\n"
+    layout = read_layout(NoReadlineLimit(data), encoding="utf-8", delimiter=",")
+    [only] = list(plan_ranges(NoReadlineLimit(data), layout, 100, max_field_bytes=1_000))
+    records = read_range(NoReadlineLimit(data), layout, only, max_field_bytes=1_000)
+    assert only.long_lines == (2,)
+    assert [line for line, _ in records] == [2, 3]
+    assert "body: the field is over the limit of 1,000 bytes" in str(records[0][1])
+    assert records[1] == (3, ["b", "fine"])

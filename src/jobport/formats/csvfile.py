@@ -144,39 +144,55 @@ def plan_ranges(
     """
     planner = _RangePlanner(layout, rows_per_range, max_field_bytes or FIELD_LIMIT)
     stream.seek(layout.data_offset)
+    # A line that runs past its block is counted as it is read, never held: a line
+    # as long as the file (a field over every limit, no line breaks) costs a block.
+    begun: tuple[int, int, bool] | None = None
     while block := stream.read(_PLAN_BLOCK):
-        partial = b""
-        if not block.endswith(b"\n"):
-            end = block.rfind(b"\n") + 1
-            block, partial = block[:end], block[end:]
-        if block:
-            if planner.plain(block):
-                yield from planner.count_block(block)
+        if begun is not None:
+            end = block.find(b"\n") + 1
+            begun = _grown(begun, block[:end] if end else block)
+            if not end:
+                continue
+            yield from planner.count(*begun)
+            begun, block = None, block[end:]
+        end = block.rfind(b"\n") + 1
+        whole, partial = block[:end], block[end:]
+        if whole:
+            if planner.plain(whole):
+                yield from planner.count_block(whole)
             else:
-                for raw in io.BytesIO(block):
+                for raw in io.BytesIO(whole):
                     yield from planner.count_line(raw)
         if partial:
-            yield from planner.count(*_rest_of_line(stream, partial))
+            begun = _grown((0, 0, True), partial)
+    if begun is not None:
+        yield from planner.count(*begun)
     yield from planner.finish()
 
 
-def _rest_of_line(stream: IO[bytes], start: bytes) -> tuple[int, int, bool]:
-    """The length, quote count and blankness of the line ``start`` begins, read in pieces.
+def _grown(line: tuple[int, int, bool], piece: bytes) -> tuple[int, int, bool]:
+    """A line's length, quote count and blankness, with one more piece of it."""
+    length, quotes, blank = line
+    return length + len(piece), quotes + piece.count(b'"'), blank and not piece.strip(b"\r\n")
 
-    What planning needs of a line, without holding it: a line as long as the
-    file (a field over every limit, a file with no line breaks) costs a piece
-    of memory, not its size.
+
+def _line_pieces(stream: IO[bytes], size: int) -> Iterator[tuple[bytes, bool]]:
+    """The next ``size`` bytes in pieces that never cross a line end: (piece, ends a line).
+
+    Read in blocks (any file object has ``read``; not every one takes a
+    ``readline`` limit), so a long line comes in pieces of a block at most.
     """
-    length, quotes, blank = len(start), start.count(b'"'), not start.strip(b"\r\n")
-    piece = start
-    while not piece.endswith(b"\n"):
-        piece = stream.readline(_PLAN_BLOCK)
-        if not piece:
-            break
-        length += len(piece)
-        quotes += piece.count(b'"')
-        blank = blank and not piece.strip(b"\r\n")
-    return length, quotes, blank
+    while size > 0:
+        block = stream.read(min(size, _PLAN_BLOCK))
+        if not block:
+            return
+        size -= len(block)
+        start = 0
+        while (end := block.find(b"\n", start) + 1) > 0:
+            yield block[start:end], True
+            start = end
+        if start < len(block):
+            yield block[start:], False
 
 
 #: A line break followed by a blank line, or by a line of carriage returns alone. One
@@ -375,70 +391,98 @@ def _without_long_fields(
     long = set(byte_range.long_lines)
     delimiter = layout.delimiter.encode()
     stream.seek(byte_range.start)
-    remaining = byte_range.end - byte_range.start
     parts: list[bytes] = []
     refused: dict[int, BadRecord | None] = {}
     line = byte_range.first_line
     open_quote = False
-    while remaining > 0:
-        if line not in long:
-            raw = stream.readline(remaining)
-            if not raw:
-                break
-            remaining -= len(raw)
-            parts.append(raw)
-            open_quote ^= bool(raw.count(b'"') & 1)
-            line += 1
-            continue
-        if open_quote:
-            return None
-        decoder = codecs.getincrementaldecoder("utf-8")()
-        kept: list[bytes] = []
-        size = index = 0
-        over: int | None = None
-        undecodable = nul = False
-        blank = True  # carriage returns alone: a blank line, which is no record
-        ending = b""
-        while remaining > 0:
-            piece = stream.readline(min(remaining, _PLAN_BLOCK))
-            if not piece:
-                break
-            remaining -= len(piece)
-            if b'"' in piece:
+    current: _LongLine | None = None
+    for piece, ends in _line_pieces(stream, byte_range.end - byte_range.start):
+        if current is None and line in long:
+            if open_quote:
                 return None
-            body = piece
-            if piece.endswith(b"\n"):
-                body = piece.rstrip(b"\r\n")
-                ending = piece[len(body) :]
-            if not undecodable:
-                try:
-                    decoder.decode(body, final=bool(ending) or remaining == 0)
-                except UnicodeDecodeError:
-                    undecodable = True
-            nul = nul or b"\x00" in body
-            blank = blank and not body.strip(b"\r")
-            if over is None:
-                for position, field in enumerate(body.split(delimiter)):
-                    if position:
-                        index, size = index + 1, 0
-                    size += len(field)
-                    if size > limit:
-                        over = index
-                        break
-                kept.append(piece)
-                if over is not None:
-                    kept.clear()
-            if ending:
-                break
-        if blank:
-            parts.append(ending)
-        elif over is None:
-            parts.extend(kept)
-        else:
-            parts.append(_STAND_IN + ending)
-            refused[line] = _refusal(layout.header, over, limit, undecodable, nul)
-        line += 1
+            current = _LongLine(delimiter, limit)
+        if current is None:
+            parts.append(piece)
+            open_quote ^= bool(piece.count(b'"') & 1)
+        elif not current.take(piece, ends):
+            return None
+        if ends:
+            if current is not None:
+                current.finish(parts, refused, line, layout.header)
+                current = None
+            line += 1
+    if current is not None:
+        current.finish(parts, refused, line, layout.header)
     return b"".join(parts), refused
+
+
+class _LongLine:
+    """A line over the field limit, taken piece by piece, held only while its fields fit."""
+
+    def __init__(self, delimiter: bytes, limit: int) -> None:
+        self.delimiter, self.limit = delimiter, limit
+        self.decoder = codecs.getincrementaldecoder("utf-8")()
+        self.kept: list[bytes] = []
+        self.size = self.index = 0
+        self.over: int | None = None
+        self.undecodable = self.nul = False
+        self.blank = True  # carriage returns alone: a blank line, which is no record
+        self.ending = b""
+        # Carriage returns at a piece's end: field content if more follows, else the
+        # line's end, which never counts (a CR-LF may fall across two pieces).
+        self.pending_crs = 0
+
+    def take(self, piece: bytes, ends: bool) -> bool:
+        """Take the next piece; False when it holds a quote (then read the range whole)."""
+        if b'"' in piece:
+            return False
+        body = piece
+        if ends:
+            body = piece.rstrip(b"\r\n")
+            self.ending = piece[len(body) :]
+        self._decode(body)
+        self.nul = self.nul or b"\x00" in body
+        self.blank = self.blank and not body.strip(b"\r")
+        if self.over is None:
+            counted = body if ends else body.rstrip(b"\r")
+            if counted:
+                self.size += self.pending_crs
+            self.pending_crs = len(body) - len(counted)
+            for position, field in enumerate(counted.split(self.delimiter)):
+                if position:
+                    self.index, self.size = self.index + 1, 0
+                self.size += len(field)
+                if self.size > self.limit:
+                    self.over = self.index
+                    break
+            self.kept.append(piece)
+            if self.over is not None:
+                self.kept.clear()
+        return True
+
+    def finish(
+        self,
+        parts: list[bytes],
+        refused: dict[int, BadRecord | None],
+        line: int,
+        header: list[str],
+    ) -> None:
+        """The line's bytes into ``parts`` (itself, a blank line, or a stand-in) and why."""
+        self._decode(b"", final=True)
+        if self.blank:
+            parts.append(self.ending)
+        elif self.over is None:
+            parts.extend(self.kept)
+        else:
+            parts.append(_STAND_IN + self.ending)
+            refused[line] = _refusal(header, self.over, self.limit, self.undecodable, self.nul)
+
+    def _decode(self, data: bytes, *, final: bool = False) -> None:
+        if not self.undecodable:
+            try:
+                self.decoder.decode(data, final=final)
+            except UnicodeDecodeError:
+                self.undecodable = True
 
 
 def _refusal(
