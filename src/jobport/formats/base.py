@@ -24,6 +24,10 @@ class BadRecord(str):
     """A record that could not be read as values, with the reason (e.g. a NUL byte)."""
 
 
+#: Why a row holding a NUL is refused, whatever the format: PostgreSQL text cannot hold one.
+NUL_ROW = BadRecord("the row holds a NUL byte, which text data never contains")
+
+
 #: (line or row number, the values in header order | None if undecodable | BadRecord).
 Record = tuple[int, list[Any] | BadRecord | None]
 

@@ -19,7 +19,7 @@ from functools import lru_cache
 from typing import IO, TYPE_CHECKING, Any
 
 from jobport.errors import InputError
-from jobport.formats.base import BadRecord, Prepared, ReadOptions, Record
+from jobport.formats.base import NUL_ROW, BadRecord, Prepared, ReadOptions, Record
 
 if TYPE_CHECKING:
     from jobport.files import FileStore
@@ -492,7 +492,7 @@ def _refusal(
     if undecodable:
         return None
     if nul:
-        return BadRecord("the row holds a NUL byte, which text data never contains")
+        return NUL_ROW
     return _over_the_limit(header, index, limit)
 
 
@@ -509,7 +509,7 @@ def _refuse_undecodable(record: Record) -> Record:
 def _refuse_nul(record: Record) -> Record:
     line, values = record
     if type(values) is list and any("\x00" in value for value in values):
-        return line, BadRecord("the row holds a NUL byte, which text data never contains")
+        return line, NUL_ROW
     return record
 
 

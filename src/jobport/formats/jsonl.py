@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from jobport.errors import InputError
-from jobport.formats.base import BadRecord, Prepared, ReadOptions, Record
+from jobport.formats.base import NUL_ROW, BadRecord, Prepared, ReadOptions, Record
 from jobport.formats.cells import as_text
 
 if TYPE_CHECKING:
@@ -116,13 +116,11 @@ def parse_lines(data: bytes, header: list[str], first_line: int) -> list[Record]
         values = [text(get(name)) for name in header]
         # JSON writes a NUL only escaped; PostgreSQL text cannot hold one.
         if b"\\u0000" in raw and any(cell and "\x00" in cell for cell in values):
-            records.append((line, BadRecord(_NUL)))
+            records.append((line, NUL_ROW))
             continue
         records.append((line, values))
     return records
 
-
-_NUL = "the row holds a NUL byte, which text data never contains"
 
 
 def _json_kind(value: Any) -> str:
