@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi import FastAPI, Header
@@ -30,8 +32,9 @@ def app_user(x_user: str | None = Header(default=None)) -> Principal:
     return Principal(x_user, is_admin=x_user == "boss")
 
 
-@pytest.fixture
-def client(tmp_path: Path) -> Iterator[TestClient]:
+@contextlib.contextmanager
+def shop_client(tmp_path: Path, **dashboard: Any) -> Iterator[TestClient]:
+    """The host application, with jobport's dashboard under /jobs (``dashboard``: its options)."""
     settings = Settings(
         database_url=f"sqlite:///{tmp_path / 'state.db'}",
         storage_url=str(tmp_path / "files"),
@@ -42,10 +45,17 @@ def client(tmp_path: Path) -> Iterator[TestClient]:
         install_problem_handlers(app)
         signer = SessionSigner(b"a test secret of enough bytes")
         app.include_router(
-            dashboard_router(engine, principal=app_user, signer=signer), prefix="/jobs"
+            dashboard_router(engine, principal=app_user, signer=signer, **dashboard),
+            prefix="/jobs",
         )
         with TestClient(app) as test_client:
             yield test_client
+
+
+@pytest.fixture
+def client(tmp_path: Path) -> Iterator[TestClient]:
+    with shop_client(tmp_path) as test_client:
+        yield test_client
 
 
 def _page(client: TestClient, path: str, user: str) -> tuple[str, str]:
@@ -78,33 +88,18 @@ def test_pages_use_the_applications_principal(client: TestClient) -> None:
 
 
 def test_a_refused_page_goes_to_the_applications_sign_in(tmp_path: Path) -> None:
-    settings = Settings(
-        database_url=f"sqlite:///{tmp_path / 'state.db'}",
-        storage_url=str(tmp_path / "files"),
-        executor="inline",
-    )
-    with Jobport(settings, registry=registry_of(customers_export_type(customers))) as engine:
-        app = FastAPI()
-        install_problem_handlers(app, prefix="/api")
-        signer = SessionSigner(b"a test secret of enough bytes")
-        dashboard = dashboard_router(
-            engine, principal=app_user, signer=signer, sign_in_url="/login?from=jobs"
-        )
-        app.include_router(dashboard, prefix="/jobs")
-        with TestClient(app) as client:
-            page = client.get("/jobs/export?format=csv", follow_redirects=False)
-            assert page.status_code == 303
-            assert (
-                page.headers["location"] == "/login?from=jobs&next=%2Fjobs%2Fexport%3Fformat%3Dcsv"
-            )
-            partial = client.get("/jobs/export", headers={"HX-Request": "true"})
-            assert partial.status_code == 401
-            assert partial.headers["HX-Redirect"].startswith("/login?from=jobs&next=")
-            # A form sent signed out is refused, not redirected (its data would be lost).
-            posted = _start_export(client, "", "no-token")
-            assert posted.status_code in (401, 403)
-            assert "location" not in posted.headers
-            assert client.get("/jobs/", headers={"X-User": "alice"}).status_code == 200
+    with shop_client(tmp_path, sign_in_url="/login?from=jobs") as client:
+        page = client.get("/jobs/export?format=csv", follow_redirects=False)
+        assert page.status_code == 303
+        assert page.headers["location"] == "/login?from=jobs&next=%2Fjobs%2Fexport%3Fformat%3Dcsv"
+        partial = client.get("/jobs/export", headers={"HX-Request": "true"})
+        assert partial.status_code == 401
+        assert partial.headers["HX-Redirect"].startswith("/login?from=jobs&next=")
+        # A form sent signed out is refused, not redirected (its data would be lost).
+        posted = _start_export(client, "", "no-token")
+        assert posted.status_code in (401, 403)
+        assert "location" not in posted.headers
+        assert client.get("/jobs/", headers={"X-User": "alice"}).status_code == 200
 
 
 def test_runs_started_on_the_dashboard_belong_to_the_principal(client: TestClient) -> None:
