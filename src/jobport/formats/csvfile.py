@@ -331,7 +331,8 @@ def read_range(
     Fields are None for a record that holds bytes invalid in the file's
     encoding: such a row is reported, never written as mojibake. A range
     without a quote character is split directly, which is exact for CSV and
-    several times faster than the csv module.
+    several times faster than the csv module. A line that planning found over
+    the field limit is read in pieces, never whole (``_without_long_fields``).
     """
     limit = max_field_bytes or FIELD_LIMIT
     streamed = _without_long_fields(stream, layout, byte_range, limit)
