@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from tests.api.conftest import MakeApi, items_csv
+import pytest
+from tests.api.conftest import Api, MakeApi, items_csv
 
 from jobport.api import create_app
 
@@ -132,3 +133,23 @@ def test_a_large_upload_streams_in_many_blocks_and_arrives_whole(make_api: MakeA
     assert run.source_key is not None
     stored = api.engine.files.size(run.source_key)
     assert stored == sum(map(len, blocks[1:-1])) + len(b"id,name,qty\n")
+
+
+@pytest.mark.parametrize(
+    "stem", ["x" * 5_000, "\u540d" * 5_000], ids=["5,000 ASCII", "5,000 CJK (15,000 bytes)"]
+)
+def test_a_long_upload_name_is_imported_and_kept_bounded_for_display(api: Api, stem: str) -> None:
+    response = api.upload("items", items_csv(3), filename=f"{stem}.csv")
+    assert response.status_code == 202, response.text
+    run = response.json()
+    assert (run["status"], run["processed"], run["format"]) == ("completed", 3, "csv")
+    assert run["source_name"] == f"{stem}.csv"[-200:]
+
+
+def test_a_part_header_far_beyond_any_file_name_is_a_bounded_refusal(api: Api) -> None:
+    response = api.upload("items", items_csv(3), filename="x" * 200_000 + ".csv")
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "header" in response.json()["detail"]
+    assert not api.engine.files.fs.find(api.engine.files.root)
+    assert api.engine.store.list_runs()[1] == 0

@@ -28,6 +28,10 @@ from jobport.errors import InputError, JobportError, LimitExceeded
 FILE_FIELD = "file"
 #: Largest accepted value of an ordinary form field (options, format, ...).
 MAX_FIELD_BYTES = 64 * 1024
+#: Longest header line of a part. The file's Content-Disposition carries its name as the
+#: user's system spelt it (UTF-8, 3 bytes a character in many scripts): a long name is
+#: imported, and stored bounded for display; only a line beyond any real name is refused.
+MAX_HEADER_BYTES = 64 * 1024
 #: Room left for the multipart framing and the other fields when checking Content-Length.
 FORM_OVERHEAD_BYTES = 256 * 1024
 #: Blocks queued between the request and the storage thread (backpressure beyond that).
@@ -142,7 +146,8 @@ class _Receiver:
         self._finished = False
         self.parser = MultipartParser(
             boundary,
-            {
+            max_header_size=MAX_HEADER_BYTES,
+            callbacks={
                 "on_part_begin": lambda: self.events.append(("begin", b"")),
                 "on_header_field": lambda d, s, e: self.events.append(("hfield", d[s:e])),
                 "on_header_value": lambda d, s, e: self.events.append(("hvalue", d[s:e])),
