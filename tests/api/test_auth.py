@@ -57,6 +57,7 @@ def test_health_needs_no_token(api: Api) -> None:
     assert api.client.get("/api/health/ready").json() == {"status": "ok", "database": "ok"}
 
 
+@pytest.mark.postgres  # probes a PostgreSQL URL: needs psycopg, the postgres extra
 def test_readiness_says_503_while_the_database_does_not_answer(api: Api) -> None:
     from jobport.store import make_engine
 
