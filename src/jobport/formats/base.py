@@ -73,6 +73,15 @@ class Prepared:
     source_key: str
     header: list[str]
     params: dict[str, Any] = field(default_factory=dict)
+    #: Files written while preparing (an unpacked sheet, a lookup table) for the run's
+    #: chunks to read. Whoever abandons the preparation (a refusal, a preview) discards them.
+    scratch: list[str] = field(default_factory=list)
+
+
+def discard(files: FileStore, keys: list[str]) -> None:
+    """Delete the scratch files of a preparation that will not run (a missing one is fine)."""
+    for key in keys:
+        files.delete(key)
 
 
 class TabularFormat(Protocol):

@@ -37,7 +37,7 @@ from typing import IO, TYPE_CHECKING, Any
 from xml.parsers import expat
 
 from jobport.errors import InputError, LimitExceeded
-from jobport.formats.base import Prepared, ReadOptions, Record
+from jobport.formats.base import BadRecord, Prepared, ReadOptions, Record, discard
 from jobport.formats.cells import number_text
 
 if TYPE_CHECKING:
@@ -51,6 +51,12 @@ MAX_UNCOMPRESSED_BYTES = 4 << 30
 MAX_COMPRESSION_RATIO = 100
 #: Entries smaller than this are not held to the ratio (tiny parts compress very well).
 RATIO_FLOOR_BYTES = 1 << 20
+
+#: Excel's own bounds: the last cell of a sheet is XFD1048576, and a cell holds at
+#: most 32,767 characters. A reference past them is damage, never a reason to allocate.
+MAX_SHEET_COLUMNS = 16_384
+MAX_SHEET_ROWS = 1_048_576
+MAX_CELL_CHARS = 32_767
 
 _BLOCK = 1 << 20
 _REL_NS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
@@ -277,28 +283,41 @@ def _feed(parser: Any, data: bytes) -> None:
 
 
 class SharedStringsWriter:
-    """Writes shared strings as UTF-8 text and an index of where each one starts."""
+    """Writes shared strings as UTF-8 text, and where each one starts to an index file.
 
-    def __init__(self, data: IO[bytes]) -> None:
+    The offsets go out in batches rather than staying in memory: a part of a
+    hundred million tiny strings (a few MB zipped) would otherwise hold 800 MB.
+    """
+
+    _BATCH = 65_536
+
+    def __init__(self, data: IO[bytes], index: IO[bytes]) -> None:
         self._data = data
-        self.offsets = array("Q", [0])
+        self._index = index
+        self._pending = array("Q", [0])
         self._position = 0
+        self.count = 0
 
     def add(self, text: str) -> None:
         encoded = text.encode("utf-8")
         self._data.write(encoded)
         self._position += len(encoded)
-        self.offsets.append(self._position)
+        self._pending.append(self._position)
+        self.count += 1
+        if len(self._pending) >= self._BATCH:
+            self.flush()
 
-    def index_bytes(self) -> bytes:
-        return self.offsets.tobytes()
+    def flush(self) -> None:
+        self._index.write(self._pending.tobytes())
+        del self._pending[:]
 
 
 def extract_shared_strings(stream: IO[bytes], writer: SharedStringsWriter) -> None:
     """Stream ``sharedStrings.xml`` into ``writer``: one text per ``<si>``, runs joined,
-    phonetic hints (``<rPh>``) left out."""
+    phonetic hints (``<rPh>``) left out. A string longer than a cell can hold
+    (Excel's 32,767 characters) is refused as it grows, so none is held whole."""
     parts: list[str] = []
-    state = {"in_t": False, "skip": 0, "in_si": False}
+    state = {"in_t": False, "skip": 0, "in_si": False, "length": 0}
 
     def start(name: str, attrs: dict[str, str]) -> None:
         local = _local(name)
@@ -306,6 +325,7 @@ def extract_shared_strings(stream: IO[bytes], writer: SharedStringsWriter) -> No
             state["in_t"] = True
         elif local == "si":
             state["in_si"] = True
+            state["length"] = 0
             parts.clear()
         elif local in ("rPh", "phoneticPr"):
             state["skip"] += 1
@@ -322,6 +342,13 @@ def extract_shared_strings(stream: IO[bytes], writer: SharedStringsWriter) -> No
 
     def text(data: str) -> None:
         if state["in_t"] and not state["skip"]:
+            state["length"] += len(data)
+            if state["length"] > MAX_CELL_CHARS:
+                raise InputError(
+                    f"the workbook's shared string {writer.count:,} holds more than "
+                    f"{MAX_CELL_CHARS:,} characters, more than a cell can hold: "
+                    "the workbook is damaged"
+                )
             parts.append(data)
 
     parser = expat.ParserCreate()
@@ -335,18 +362,23 @@ def extract_shared_strings(stream: IO[bytes], writer: SharedStringsWriter) -> No
         raise InputError(
             f"the workbook's shared strings are damaged (malformed XML: {exc})"
         ) from None
+    writer.flush()
 
 
 class SharedStrings:
-    """Looks up the shared strings a chunk needs, reading only their bytes."""
+    """Looks up the shared strings a chunk needs, reading only their bytes and offsets.
+
+    Offsets are read in windows of ``_WINDOW``: memory stays flat however many
+    strings the workbook holds.
+    """
+
+    _WINDOW = 65_536
 
     def __init__(self, files: FileStore, data_key: str, index_key: str) -> None:
         self._files = files
         self._data_key = data_key
-        with files.open(index_key) as stream:
-            self._offsets = array("Q")
-            self._offsets.frombytes(stream.read())
-        self.count = len(self._offsets) - 1
+        self._index_key = index_key
+        self.count = max(files.size(index_key) // 8 - 1, 0)
 
     def lookup(self, indices: set[int]) -> dict[int, str]:
         """The strings at these indices; an index out of range is left out."""
@@ -354,26 +386,39 @@ class SharedStrings:
         found: dict[int, str] = {}
         if not wanted:
             return found
-        offsets = self._offsets
+        with self._files.open(self._index_key) as index:
+            spans = self._spans(index, wanted)
         with self._files.open(self._data_key) as stream:
             group_start = 0
-            while group_start < len(wanted):
+            while group_start < len(spans):
                 # Read runs of strings that sit close together in one go.
                 group_end = group_start
                 while (
-                    group_end + 1 < len(wanted)
-                    and offsets[wanted[group_end + 1]] - offsets[wanted[group_end] + 1] < 65536
+                    group_end + 1 < len(spans)
+                    and spans[group_end + 1][1] - spans[group_end][2] < 65536
                 ):
                     group_end += 1
-                low = offsets[wanted[group_start]]
-                high = offsets[wanted[group_end] + 1]
+                low = spans[group_start][1]
                 stream.seek(low)
-                block = stream.read(high - low)
-                for index in wanted[group_start : group_end + 1]:
-                    a, b = offsets[index] - low, offsets[index + 1] - low
-                    found[index] = block[a:b].decode("utf-8")
+                block = stream.read(spans[group_end][2] - low)
+                for number, a, b in spans[group_start : group_end + 1]:
+                    found[number] = block[a - low : b - low].decode("utf-8")
                 group_start = group_end + 1
         return found
+
+    def _spans(self, index: IO[bytes], wanted: list[int]) -> list[tuple[int, int, int]]:
+        """(string number, start, end) of each wanted string, ``wanted`` sorted."""
+        spans = []
+        window = array("Q")
+        first = 0
+        for number in wanted:
+            if not first <= number < first + len(window) - 1:
+                first = number
+                index.seek(number * 8)
+                window = array("Q")
+                window.frombytes(index.read(min(self._WINDOW, self.count + 1 - number) * 8))
+            spans.append((number, window[number - first], window[number - first + 1]))
+        return spans
 
 
 # -- the worksheet ----------------------------------------------------------------------------
@@ -458,9 +503,14 @@ class SheetLayout:
 
 def parse_rows(
     data: bytes, layout: SheetLayout, strings: SharedStrings | None, first_row: int
-) -> list[tuple[int, list[Any]]]:
+) -> list[Record]:
     """(row number, cell texts) of each row in ``data`` (whole ``<row>`` elements) holding
     a value. Cells past ``layout.width`` (when set) are left out; rows are padded to it.
+
+    A row whose ``r``, a cell reference or a shared string index is not one a
+    sheet can hold becomes a ``BadRecord`` saying so: the damage is the row's
+    alone. No row is ever longer than ``layout.width``, or than the last column
+    of a sheet when reading the header (``width`` 0).
 
     Only start tags and text are handled (no end-tag callbacks): a cell is
     complete when the next one starts, which halves the calls into Python.
@@ -473,9 +523,10 @@ def parse_rows(
         p + "t",
         p + "rPh",
     )
-    rows: list[tuple[int, list[Any]]] = []
-    shared_refs: list[tuple[list[Any], int, int]] = []
-    width = layout.width or 1 << 30
+    rows: list[Record] = []
+    #: (position in ``rows``, column, shared string number, cell reference) of each shared cell.
+    shared_refs: list[tuple[int, int, int, str | None]] = []
+    width = layout.width or MAX_SHEET_COLUMNS
     dates = layout.date_styles
     epoch = _EPOCH_1904 if layout.date1904 else _EPOCH_1900
     column_of = _column_cache()
@@ -484,21 +535,25 @@ def parse_rows(
     row: list[Any] | None = None
     number = first_row - 1
     col = -1
+    ref: str | None = None
     kind: str | None = None
     style: str | None = None
     collect = False
     skip = False
+    filled = False
+    problem: str | None = None
 
     def close_cell() -> None:
         # Called with a cell's text gathered: store its value in the row.
+        nonlocal problem
         raw = texts[0] if len(texts) == 1 else "".join(texts)
         texts.clear()
         assert row is not None
-        if col >= width:
+        if col >= width or col < 0:
             return
         value: Any
         if kind is None or kind == "n":
-            if style is not None and dates and style.isdigit() and int(style) in dates:
+            if style is not None and dates and style.isdecimal() and int(style) in dates:
                 value = _date_text(raw, epoch)
             elif raw.isdigit():
                 value = raw
@@ -508,9 +563,10 @@ def parse_rows(
             try:
                 index = int(raw)
             except ValueError:
+                problem = problem or f"the cell {ref or ''} names shared string {raw[:20]!r}"
                 return
             value = None
-            shared_refs.append((row, col, index))
+            shared_refs.append((len(rows), col, index, ref))
         elif kind == "b":
             value = "true" if raw.strip() in ("1", "true") else "false"
         else:  # inlineStr, str (a formula's text), e (an error such as #N/A), d (ISO date)
@@ -523,35 +579,43 @@ def parse_rows(
         nonlocal row
         if texts:
             close_cell()
-        if row:
+        assert row is not None
+        if problem is not None:
+            rows.append((number, BadRecord(problem)))
+        elif row or (filled and layout.width):
+            # A data row whose values all lie past the header still counts (planning did).
             if len(row) < width and layout.width:
                 row.extend([None] * (width - len(row)))
             rows.append((number, row))
         row = None
 
     def start(name: str, attrs: dict[str, str]) -> None:
-        nonlocal col, kind, style, collect, skip, number, row
+        nonlocal col, ref, kind, style, collect, skip, number, row, filled, problem
         if name == cell_tag:
             if texts:
                 close_cell()
             ref = attrs.get("r")
-            col = column_of(ref.rstrip(digits)) if ref else col + 1
+            if ref is None:
+                col += 1
+            else:
+                letters = ref.rstrip(digits)
+                col = column_of(letters)
+                if col < 0 or not 0 < len(ref) - len(letters) <= 7:
+                    problem = problem or _bad_reference(ref)
             kind = attrs.get("t")
             style = attrs.get("s")
             collect = skip = False
         elif name == value_tag:
-            collect = True
+            collect = filled = True
         elif name == text_tag:
             collect = not skip
+            filled = True
         elif name == row_tag:
             if row is not None:
                 close_row()
-            ref = attrs.get("r")
-            number = int(ref) if ref else number + 1
-            row = []
-            col = -1
+            row, col, filled, problem, collect = [], -1, False, None, False
+            number, problem = _row_number(attrs.get("r"), number + 1)
             texts.clear()
-            collect = False
         elif name == phonetic_tag:
             skip = True
             collect = False
@@ -575,10 +639,52 @@ def parse_rows(
     if row is not None:
         close_row()
     if shared_refs:
-        found = strings.lookup({index for _, _, index in shared_refs}) if strings else {}
-        for target, column, index in shared_refs:
-            target[column] = found.get(index)
+        _fill_shared(rows, shared_refs, strings)
     return rows
+
+
+def _row_number(r: str | None, counted: int) -> tuple[int, str | None]:
+    """A row's number from its ``r`` (or counted when it has none), and what is wrong with it."""
+    if r is None:
+        return counted, None
+    if r.isascii() and r.isdigit() and len(r) <= 7 and 1 <= int(r) <= MAX_SHEET_ROWS:
+        return int(r), None
+    return counted, (
+        f"the row number {r[:20]!r} is not a row of a sheet (1 to {MAX_SHEET_ROWS:,}); "
+        "the workbook is damaged"
+    )
+
+
+def _bad_reference(ref: str) -> str:
+    return (
+        f"the cell reference {ref[:20]!r} is not a cell of a sheet (A1 to XFD{MAX_SHEET_ROWS}); "
+        "the workbook is damaged"
+    )
+
+
+def _fill_shared(
+    rows: list[Record],
+    shared_refs: list[tuple[int, int, int, str | None]],
+    strings: SharedStrings | None,
+) -> None:
+    """Put the shared strings in their cells; a row naming one the workbook lacks is refused."""
+    found = strings.lookup({index for _, _, index, _ in shared_refs}) if strings else {}
+    count = strings.count if strings else 0
+    for position, column, index, ref in shared_refs:
+        number, values = rows[position]
+        if type(values) is not list:
+            continue
+        text = found.get(index)
+        if text is None:
+            rows[position] = (
+                number,
+                BadRecord(
+                    f"the cell {ref or ''} names shared string {index:,}, but the workbook "
+                    f"holds {count:,}; the workbook is damaged"
+                ),
+            )
+        else:
+            values[column] = text
 
 
 def _date_text(raw: str, epoch: dt.datetime) -> str:
@@ -613,19 +719,61 @@ def serial_to_text(serial: float, epoch: dt.datetime = _EPOCH_1900) -> str:
 
 
 def _column_cache() -> Any:
+    """Column index (0 for A) of a reference's letters, -1 for letters no sheet has."""
     cache: dict[str, int] = {}
 
     def column_of(letters: str) -> int:
         index = cache.get(letters)
         if index is None:
-            index = 0
-            for char in letters.strip("$").upper():
-                index = index * 26 + (ord(char) - 64)
-            index -= 1
+            bare = letters.replace("$", "")
+            if not (0 < len(bare) <= 3 and bare.isascii() and bare.isalpha()):
+                return -1
+            index = -1
+            for char in bare.upper():
+                index = (index + 1) * 26 + (ord(char) - 65)
+            if index >= MAX_SHEET_COLUMNS:
+                return -1
             cache[letters] = index
         return index
 
     return column_of
+
+
+@dataclass(frozen=True)
+class Unpacked:
+    """What preparing took out of the archive, beside the sheet itself."""
+
+    sheet_name: str
+    date1904: bool
+    sheet_key: str
+    strings_key: str | None
+    index_key: str | None
+
+
+def _header_row(
+    files: FileStore,
+    book: Unpacked,
+    data_start: int,
+    layout: SheetLayout,
+    strings: SharedStrings | None,
+) -> tuple[int, list[Any], int]:
+    """(row number, cells, offset past it) of the first row holding a value: the header.
+
+    The header is the file's own: a header row the sheet cannot hold refuses the file.
+    """
+    position = data_start
+    with files.open(book.sheet_key) as stream, files.open(book.sheet_key) as rows_stream:
+        for end, has_value in RowCutter(layout.prefix).rows(rows_stream, data_start):
+            if has_value:
+                stream.seek(position)
+                parsed = parse_rows(stream.read(end - position), layout, strings, 1)
+                if parsed:
+                    number, cells = parsed[0]
+                    if type(cells) is not list:
+                        raise InputError(f"the header row {number} cannot be read: {cells}")
+                    return number, cells, end
+            position = end
+    raise InputError(f"the sheet {book.sheet_name!r} is empty: expected a header row")
 
 
 # -- the format -------------------------------------------------------------------------------
@@ -647,15 +795,62 @@ class XlsxFormat:
         return head.startswith(ZIP_MAGIC) and (b"[Content_Types].xml" in head or b"xl/" in head)
 
     def prepare(self, files: FileStore, key: str, read: ReadOptions) -> Prepared:
-        try:
-            return self._prepare(files, key, read)
-        except _DAMAGED as exc:
-            raise InputError(
-                "the file is not a readable XLSX workbook (its ZIP structure is damaged: "
-                f"{type(exc).__name__})"
-            ) from None
+        """The chosen sheet unpacked under ``work/`` and its header read.
 
-    def _prepare(self, files: FileStore, key: str, read: ReadOptions) -> Prepared:
+        The unpacked parts are the run's to read later; a workbook refused here
+        leaves none of them behind.
+        """
+        scratch: list[str] = []
+        try:
+            try:
+                return self._prepare(files, key, read, scratch)
+            except _DAMAGED as exc:
+                raise InputError(
+                    "the file is not a readable XLSX workbook (its ZIP structure is damaged: "
+                    f"{type(exc).__name__})"
+                ) from None
+        except BaseException:
+            discard(files, scratch)
+            raise
+
+    def _prepare(
+        self, files: FileStore, key: str, read: ReadOptions, scratch: list[str]
+    ) -> Prepared:
+        book, styles = self._unpack(files, key, read, scratch)
+        strings_key, index_key = book.strings_key, book.index_key
+        strings = (
+            SharedStrings(files, strings_key, index_key) if strings_key and index_key else None
+        )
+        with files.open(book.sheet_key) as stream:
+            data_start, prefix, empty = find_sheet_data(stream)
+        if empty:
+            raise InputError(f"the sheet {book.sheet_name!r} is empty: expected a header row")
+        layout = SheetLayout(prefix, 0, frozenset(styles), book.date1904, None, None)
+        number, cells, header_end = _header_row(files, book, data_start, layout, strings)
+        header = [("" if cell is None else str(cell)).strip() for cell in cells]
+        while header and not header[-1]:
+            header.pop()
+        return Prepared(
+            source_key=book.sheet_key,
+            header=header,
+            params={
+                "sheet": book.sheet_name,
+                "prefix": prefix,
+                "data_offset": header_end,
+                "header_row": number,
+                "date_styles": styles,
+                "date1904": book.date1904,
+                "strings": strings_key,
+                "strings_index": index_key,
+            },
+            scratch=scratch,
+        )
+
+    def _unpack(
+        self, files: FileStore, key: str, read: ReadOptions, scratch: list[str]
+    ) -> tuple[Unpacked, list[int]]:
+        """Check the archive, then copy out the shared strings and the sheet; every key
+        is in ``scratch`` before anything is written to it."""
         with files.open(key) as stream:
             try:
                 archive = zipfile.ZipFile(stream)
@@ -671,56 +866,19 @@ class XlsxFormat:
                 if book.shared_strings:
                     strings_key = files.new_key("work", ".txt")
                     index_key = files.new_key("work", ".idx")
+                    scratch += [strings_key, index_key]
                     with (
                         files.open(strings_key, "wb") as data,
+                        files.open(index_key, "wb") as index,
                         archive.open(book.shared_strings) as source,
                     ):
-                        writer = SharedStringsWriter(data)
-                        extract_shared_strings(source, writer)
-                    with files.open(index_key, "wb") as index:
-                        index.write(writer.index_bytes())
+                        extract_shared_strings(source, SharedStringsWriter(data, index))
                 sheet_key = files.new_key("work", ".xml")
+                scratch.append(sheet_key)
                 with archive.open(book.sheet_part) as source, files.open(sheet_key, "wb") as out:
                     copy_sheet(source, out, self.limits.max_uncompressed_bytes)
-        with files.open(sheet_key) as stream:
-            data_start, prefix, empty = find_sheet_data(stream)
-            if empty:
-                raise InputError(f"the sheet {book.sheet_name!r} is empty: expected a header row")
-            layout = SheetLayout(prefix, 0, frozenset(styles), book.date1904, None, None)
-            strings = (
-                SharedStrings(files, strings_key, index_key) if strings_key and index_key else None
-            )
-            header_row = None
-            position = data_start
-            with files.open(sheet_key) as rows_stream:
-                for end, has_value in RowCutter(prefix).rows(rows_stream, data_start):
-                    if has_value:
-                        stream.seek(position)
-                        parsed = parse_rows(stream.read(end - position), layout, strings, 1)
-                        if parsed:
-                            header_row = (parsed[0], end)
-                            break
-                    position = end
-        if header_row is None:
-            raise InputError(f"the sheet {book.sheet_name!r} is empty: expected a header row")
-        (header_number, cells), header_end = header_row
-        header = [("" if cell is None else str(cell)).strip() for cell in cells]
-        while header and not header[-1]:
-            header.pop()
-        return Prepared(
-            source_key=sheet_key,
-            header=header,
-            params={
-                "sheet": book.sheet_name,
-                "prefix": prefix,
-                "data_offset": header_end,
-                "header_row": header_number,
-                "date_styles": styles,
-                "date1904": book.date1904,
-                "strings": strings_key,
-                "strings_index": index_key,
-            },
-        )
+        unpacked = Unpacked(book.sheet_name, book.date1904, sheet_key, strings_key, index_key)
+        return unpacked, styles
 
     def plan(
         self, files: FileStore, prepared: Prepared, rows_per_chunk: int
