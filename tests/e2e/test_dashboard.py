@@ -445,7 +445,7 @@ def test_the_session_cookie_is_signed_http_only_and_secure_over_https(site: Any)
     site.engine.store.set_user_token("admin", hash_token("a-new-token"))
     response = site.get("/history", follow_redirects=False)
     assert response.status_code == 303
-    assert response.headers["location"] == "/signin?next=%2Fhistory"
+    assert response.headers["location"] == "/signin?next=%2Fhistory&expired=1"
     htmx = site.get("/fragments/active", headers={"HX-Request": "true"}, follow_redirects=False)
     assert htmx.status_code == 401
     assert htmx.headers["hx-redirect"].startswith("/signin?next=")

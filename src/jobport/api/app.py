@@ -80,7 +80,10 @@ def create_app(
     if dashboard:
         from jobport.web import dashboard_router
 
-        app.include_router(dashboard_router(engine, feed=router.feed, idle_seconds=idle_seconds))
+        dashboard_pages = dashboard_router(
+            engine, feed=router.feed, idle_seconds=idle_seconds, not_found_page=True
+        )
+        app.include_router(dashboard_pages)
     return app
 
 

@@ -27,6 +27,13 @@ def number(value: Any) -> str:
     return f"{int(value):,}"
 
 
+def total(value: Any) -> str:
+    """A report's total: whole numbers as counts, others to the cent (sums of amounts)."""
+    if isinstance(value, float) and not value.is_integer():
+        return f"{value:,.2f}"
+    return number(value)
+
+
 def rate(value: float | None) -> str:
     """Rows per second, rounded to what a person reads."""
     if value is None:
@@ -94,6 +101,7 @@ def short_id(run_id: str) -> str:
 def install(env: Environment) -> None:
     env.filters.update(
         number=number,
+        total=total,
         rate=rate,
         duration=duration,
         size=size,

@@ -19,15 +19,21 @@ errors back onto the fields.
 
 from __future__ import annotations
 
+import importlib.util
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
 
+from jobport.errors import InputError
+
 #: Prefix of the form names of options (they cannot clash with type, format, file, ...).
 PREFIX = "option."
+
+#: Formats that need an optional extra: the module it installs and the extra's name.
+FORMAT_EXTRAS: dict[str, tuple[str, str]] = {"parquet": ("pyarrow", "parquet")}
 
 Widget = Literal["text", "number", "date", "datetime-local", "checkbox", "select", "json"]
 
@@ -109,6 +115,43 @@ def validate(model: type[BaseModel], options: dict[str, Any]) -> dict[str, str]:
             errors.setdefault(key, str(error.get("msg", "invalid")))
         return errors
     return {}
+
+
+def missing_extra(fmt: str) -> str | None:
+    """The optional extra ``fmt`` needs and this server lacks; None when it can be used.
+
+    A form must not offer a format whose reader or writer cannot load: the user
+    would only learn it from a failed run.
+    """
+    needed = FORMAT_EXTRAS.get(fmt)
+    if needed is None or importlib.util.find_spec(needed[0]) is not None:
+        return None
+    return needed[1]
+
+
+def usable_formats(formats: Iterable[str]) -> list[str]:
+    """The formats this server can read and write, in the type's order."""
+    return [f for f in formats if missing_extra(f) is None]
+
+
+def missing_extras(formats: Iterable[str]) -> list[tuple[str, str]]:
+    """(format, extra) of each of ``formats`` this server cannot use, for the form to say."""
+    return [(f, extra) for f in formats if (extra := missing_extra(f)) is not None]
+
+
+def require_format(fmt: str | None, formats: Iterable[str]) -> None:
+    """Refuse a format that is not the type's, or whose extra is missing, in a sentence."""
+    if fmt is None:
+        return
+    formats = list(formats)
+    if fmt not in formats:
+        raise InputError(f"choose one of the formats: {', '.join(usable_formats(formats))}")
+    extra = missing_extra(fmt)
+    if extra is not None:
+        raise InputError(
+            f"{fmt.upper()} files need the '{extra}' extra on this server "
+            f"(pip install 'jobport[{extra}]'); choose another format"
+        )
 
 
 # -- mapping ------------------------------------------------------------------------------------

@@ -30,13 +30,16 @@ from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 from jinja2 import pass_context
 from starlette.concurrency import run_in_threadpool
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.requests import HTTPConnection
+from starlette.routing import Match
 
 from jobport.api.auth import Principal, Unauthorized, hash_token
 from jobport.api.downloads import error_report_response, export_out, result_file_response
 from jobport.api.feeds import EventFeed, feed_for
 from jobport.api.live import send_to_websocket
 from jobport.api.routes import PrincipalDependency
+from jobport.api.throttle import FailureThrottle, client_key
 from jobport.api.uploads import receive_upload
 from jobport.dispatch import StartRequest, format_from_name
 from jobport.engine import Jobport
@@ -64,8 +67,10 @@ from jobport.web.session import (
     SessionSigner,
     clear_cookie,
     csrf_matches,
+    end_session,
     installation_key,
     same_origin,
+    session_user,
     set_cookie,
 )
 
@@ -82,6 +87,23 @@ GRID_CELLS = 600
 STAT_PERIODS = (7, 14, 30)
 #: How long a run page waits for a completed export's file to be recorded.
 FILE_WAIT_SECONDS = 120
+#: The page holding the form of each form post: where a sign-in returns to (a form's
+#: address answers POST only) and where a GET of that address is sent.
+FORM_PAGES = {
+    "dashboard_import_preview": "dashboard_import",
+    "dashboard_import_start": "dashboard_import",
+    "dashboard_import_discard": "dashboard_import",
+    "dashboard_export_start": "dashboard_export",
+    "dashboard_sync_start": "dashboard_sync",
+    "dashboard_run_action": "dashboard_run",
+    "dashboard_signout": "dashboard_home",
+}
+#: Path parameters a form page takes from its form's address.
+PAGE_PARAMS = {"dashboard_run": ("run_id",)}
+SESSION_ENDED = (
+    "Your session has ended, so nothing was sent. Sign in again to continue where you were; "
+    "a form you were sending has to be filled in again."
+)
 
 #: Served with every dashboard response: scripts, styles and connections from this
 #: origin only (htmx is vendored; no inline script or style anywhere), no framing.
@@ -155,6 +177,7 @@ def dashboard_router(
     idle_seconds: float = 5.0,
     principal: PrincipalDependency | None = None,
     sign_in_url: str | None = None,
+    not_found_page: bool = False,
 ) -> APIRouter:
     """The dashboard's pages over ``engine``, ready for ``app.include_router`` at ``/``.
 
@@ -175,6 +198,12 @@ def dashboard_router(
     sends the browser to the application's ``sign_in_url`` with ``next`` set
     to the page, as it does to its own sign-in; without one it shows a 401
     page.
+
+    ``not_found_page`` answers every other path under the router (but an
+    ``api/`` one) with the dashboard's HTML 404 page, and a GET of a form's
+    address with a redirect to the form. It is off by default: included at
+    ``/`` of an application, it would hide the application's routes added
+    after it. The standalone app turns it on.
     """
     own_feed = feed is None
     live = feed or feed_for(engine.store, engine.settings.redis_url)
@@ -199,9 +228,12 @@ def dashboard_router(
         CSRF_FIELD=CSRF_FIELD,
         CSRF_HEADER=CSRF_HEADER,
         series_class=charts.series_class,
+        usable_formats=forms.usable_formats,
+        missing_extras=forms.missing_extras,
         own_sign_in=principal is None,
     )
     signers: list[SessionSigner] = [signer] if signer is not None else []
+    sign_in_failures = FailureThrottle.from_settings(engine.settings)
 
     # -- sessions ---------------------------------------------------------------------------
 
@@ -219,9 +251,7 @@ def dashboard_router(
         return the_signer().loads(connection.cookies.get(COOKIE_NAME))
 
     def principal_of(session: Session | None) -> Principal | None:
-        if session is None or session.token_hash is None:
-            return None
-        user = store.user_by_token_hash(session.token_hash)
+        user = session_user(store, session)
         if user is None:
             return None
         return Principal(user.name, user.is_admin, frozenset(user.roles))
@@ -286,13 +316,39 @@ def dashboard_router(
         return response
 
     def sign_in_redirect(request: Request, sign_in: str | None = None) -> Response:
-        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        target = return_page(request)
         page = sign_in or request.url_for("dashboard_signin").path
         separator = "&" if "?" in page else "?"
-        location = page + separator + urlencode({"next": target})
+        query = {"next": target}
+        if sign_in is None and session_ended(request):
+            query["expired"] = "1"
+        location = page + separator + urlencode(query)
         if request.headers.get("hx-request"):
             return Response(status_code=401, headers={"HX-Redirect": location})
         return RedirectResponse(location, status_code=303)
+
+    def return_page(request: Request) -> str:
+        """Where to come back after signing in: this page, or for a form post the page
+        holding the form (its address answers POST only; the form's values are lost)."""
+        if request.method in ("GET", "HEAD"):
+            return request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return form_page(request, request.scope.get("route"))
+
+    def form_page(request: Request, route: Any) -> str:
+        page = FORM_PAGES.get(getattr(route, "name", ""), "dashboard_home")
+        params = {k: v for k, v in request.path_params.items() if k in PAGE_PARAMS.get(page, ())}
+        return request.url_for(page, **params).path
+
+    def session_ended(request: Request) -> bool:
+        """Whether the browser sent a session that is signed in no more (expired, signed
+        out elsewhere, its token replaced), as opposed to never having signed in."""
+        if not request.cookies.get(COOKIE_NAME):
+            return False
+        try:
+            session = read_session(request)
+        except ConfigurationError:
+            return False
+        return session is None or session.signed_in
 
     def error_page(request: Request, exc: JobportError) -> Response:
         who: Viewer | None = getattr(request.state, "jobport_viewer", None)
@@ -419,7 +475,7 @@ def dashboard_router(
     # -- sign in and out --------------------------------------------------------------------
 
     @router.get("/signin", name="dashboard_signin")
-    def signin_form(request: Request, next: str = "") -> Response:
+    def signin_form(request: Request, next: str = "", expired: bool = False) -> Response:
         if principal is not None:  # the application signs its users in
             return RedirectResponse(_local(next) or home_path(request), 303)
         try:
@@ -431,7 +487,10 @@ def dashboard_router(
             return RedirectResponse(_local(next) or home_path(request), 303)
         if session is None:
             session = signer_.new()
-        response = render(request, "signin.html", None, csrf_token=session.csrf, next=_local(next))
+        notice = SESSION_ENDED if expired else None
+        response = render(
+            request, "signin.html", None, csrf_token=session.csrf, next=_local(next), notice=notice
+        )
         set_cookie(response, session, signer_.dumps(session), secure=is_secure(request))
         return response
 
@@ -455,9 +514,24 @@ def dashboard_router(
                 error="The sign-in form expired; please enter your token again.",
             )
         else:
+            client = client_key(request)
+            wait = sign_in_failures.retry_after(client)
+            if wait is not None:
+                response = render(
+                    request,
+                    "signin.html",
+                    None,
+                    429,
+                    csrf_token=session.csrf,
+                    next=target,
+                    error=f"Too many failed sign-ins from your address; try again in {wait} s.",
+                )
+                response.headers["Retry-After"] = str(wait)
+                return response
             token = form.get("token", "").strip()
             user = await run_in_threadpool(store.user_by_token_hash, hash_token(token))
             if not token or user is None:
+                sign_in_failures.failed(client)
                 response = render(
                     request,
                     "signin.html",
@@ -477,6 +551,7 @@ def dashboard_router(
     @router.post("/signout", name="dashboard_signout")
     async def signout(request: Request, who: Signed) -> Response:
         require_csrf(who, (await form_of(request)).get(CSRF_FIELD))
+        await run_in_threadpool(end_session, store, who.session)
         response = RedirectResponse(request.url_for("dashboard_signin").path, 303)
         clear_cookie(response, secure=is_secure(request))
         return response
@@ -560,14 +635,28 @@ def dashboard_router(
 
     @router.post("/import/preview", name="dashboard_import_preview")
     async def import_preview(request: Request, who: Signed) -> Response:
-        max_bytes = engine.settings.max_upload_bytes
+        """Check an upload and its first rows, then send the browser to the preview's own
+        address (POST/redirect/GET), so Back from the run page shows the preview again
+        instead of the browser's "resubmit the form?" page.
+
+        A problem with the file (empty, too large, unreadable) or with the options is
+        said in the form, which keeps what was sent; the upload is then deleted.
+        """
 
         def store_upload(stream: Any, filename: str | None) -> str:
             return engine.dispatcher.store_upload(stream, filename)
 
-        upload = await receive_upload(
-            request, store=store_upload, delete=engine.files.delete, max_bytes=max_bytes
-        )
+        try:
+            upload = await receive_upload(
+                request,
+                store=store_upload,
+                delete=engine.files.delete,
+                max_bytes=engine.settings.max_upload_bytes,
+            )
+        except JobportError as exc:  # too large, or no file in the form
+            job_type = await run_in_threadpool(chosen_type, who, None, "import")
+            context = import_context(who, job_type, errors={"": exc.message})
+            return render(request, "import.html", who, exc.status_code, **context)
         assert upload.key is not None
         key, fields = upload.key, upload.fields
         keep = False
@@ -576,69 +665,91 @@ def dashboard_router(
             job_type = await run_in_threadpool(chosen_type, who, fields.get("type"), "import")
             if job_type is None:
                 raise InputError("there is no import type you may start")
-            filename = upload.filename or "upload"
-            limit = engine.dispatcher.limits_for(job_type).max_file_bytes
-            if limit and upload.size > limit:
-                raise InputError(
-                    f"the file holds {upload.size:,} bytes, over the limit of {limit:,} bytes "
-                    f"of '{job_type.type}'"
-                )
-            if not upload.size:
-                raise InputError("the file is empty; choose a file with a header and rows")
-            retry_of = fields.get("retry_of") or None
-            if retry_of:
-                await run_in_threadpool(visible_run, retry_of, who)
-            schema = job_type.options_json_schema()
-            options = forms.read_options(schema, fields)
-            errors = forms.validate(job_type.options, options)
-            if errors:
-                return render(
-                    request,
-                    "import.html",
-                    who,
-                    422,
-                    **import_context(who, job_type, values=fields, errors=errors),
-                )
-            fmt = fields.get("format") or format_from_name(filename, job_type)
-            read = {k: fields[k] for k in ("encoding", "delimiter") if fields.get(k)}
             try:
-                preview = await run_in_threadpool(
-                    _preview, engine, job_type, options, key, fmt, read
-                )
+                errors = await run_in_threadpool(check_upload, who, job_type, upload)
             except JobportError as exc:
-                return render(
-                    request,
-                    "import.html",
-                    who,
-                    exc.status_code,
-                    **import_context(who, job_type, values=fields, errors={"": exc.message}),
-                )
+                errors, status = {"": exc.message}, exc.status_code
+            else:
+                status = 422
+            if errors:
+                context = import_context(who, job_type, values=fields, errors=errors)
+                return render(request, "import.html", who, status, **context)
             previous = the_signer().unstage(fields.get("staged"), job_type.type, who.principal.name)
             if previous is not None and previous[0] != key:  # a new preview replaces it
                 await run_in_threadpool(engine.files.delete, previous[0])
+            filename = upload.filename or "upload"
             staged = the_signer().stage(key, job_type.type, who.principal.name, filename)
             keep = True
-            return render(
-                request,
-                "import.html",
-                who,
-                **import_context(
-                    who,
-                    job_type,
-                    values=fields,
-                    preview=preview,
-                    preview_summary=_preview_summary(preview),
-                    staged=staged,
-                    filename=filename,
-                    file_size=upload.size,
-                    start_options=json.dumps(options),
-                    start_format=fmt,
-                    start_read=json.dumps(read),
-                ),
-            )
+            kept = {k: v for k, v in fields.items() if k not in (CSRF_FIELD, "staged")}
+            query = urlencode({**kept, "type": job_type.type, "staged": staged})
+            page = request.url_for("dashboard_import_preview_page").path
+            return RedirectResponse(f"{page}?{query}", 303)
         finally:
             if not keep:
                 await run_in_threadpool(engine.files.delete, key)
+
+    def check_upload(who: Viewer, job_type: JobType, upload: Any) -> dict[str, str]:
+        """The options' errors (by option) once the file passed its checks; raises
+        :class:`InputError` for the file itself (too large, empty, unreadable)."""
+        limit = engine.dispatcher.limits_for(job_type).max_file_bytes
+        if limit and upload.size > limit:
+            raise InputError(
+                f"the file holds {upload.size:,} bytes, over the limit of {limit:,} bytes "
+                f"of '{job_type.type}'"
+            )
+        if not upload.size:
+            raise InputError("the file is empty; choose a file with a header and rows")
+        fields: dict[str, str] = upload.fields
+        if fields.get("retry_of"):
+            visible_run(fields["retry_of"], who)
+        options = forms.read_options(job_type.options_json_schema(), fields)
+        errors = forms.validate(job_type.options, options)
+        if not errors:
+            fmt = fields.get("format") or format_from_name(upload.filename or "", job_type)
+            forms.require_format(fmt, job_type.formats)
+            read = {k: fields[k] for k in ("encoding", "delimiter") if fields.get(k)}
+            _preview(engine, job_type, options, upload.key, fmt, read)
+        return errors
+
+    @router.get("/import/preview", name="dashboard_import_preview_page")
+    def import_preview_page(request: Request, who: Signed) -> Response:
+        """The dry run of a staged upload: the first rows checked, nothing written yet."""
+        fields = dict(request.query_params)
+        job_type = chosen_type(who, fields.get("type"), "import")
+        if job_type is None:
+            raise InputError("there is no import type you may start")
+        staged = the_signer().unstage(fields.get("staged"), job_type.type, who.principal.name)
+        if staged is None or not engine.files.exists(staged[0]):
+            gone = {"": "the previewed file is no longer known; upload it again"}
+            context = import_context(who, job_type, values=fields, errors=gone)
+            return render(request, "import.html", who, **context)
+        key, filename = staged
+        options = forms.read_options(job_type.options_json_schema(), fields)
+        fmt = fields.get("format") or format_from_name(filename, job_type)
+        read = {k: fields[k] for k in ("encoding", "delimiter") if fields.get(k)}
+        try:
+            preview = _preview(engine, job_type, options, key, fmt, read)
+        except JobportError as exc:
+            context = import_context(who, job_type, values=fields, errors={"": exc.message})
+            return render(request, "import.html", who, exc.status_code, **context)
+        return render(
+            request,
+            "import.html",
+            who,
+            **import_context(
+                who,
+                job_type,
+                values=fields,
+                preview=preview,
+                preview_summary=_preview_summary(preview),
+                staged=fields["staged"],
+                filename=filename,
+                file_size=engine.files.size(key),
+                start_options=json.dumps(options),
+                start_format=fmt,
+                start_read=json.dumps(read),
+            ),
+        )
 
     @router.post("/import/start", name="dashboard_import_start")
     async def import_start(request: Request, who: Signed) -> Response:
@@ -715,8 +826,10 @@ def dashboard_router(
         options = forms.read_options(job_type.options_json_schema(), form)
         errors = forms.validate(job_type.options, options)
         fmt = form.get("format") or None
-        if fmt is not None and fmt not in job_type.formats:
-            errors.setdefault("", f"choose one of the formats: {', '.join(job_type.formats)}")
+        try:
+            forms.require_format(fmt, job_type.formats)
+        except InputError as exc:
+            errors.setdefault("", exc.message)
         if errors:
             context = export_context(who, job_type, values=form, errors=errors)
             return render(request, "export.html", who, 422, **context)
@@ -842,8 +955,8 @@ def dashboard_router(
     # -- one run ----------------------------------------------------------------------------
 
     def run_context(request: Request, who: Viewer, run: RunRecord) -> dict[str, Any]:
-        chunks = store.chunks(run.id)
-        counts = dict.fromkeys(CHUNK_STATUSES, 0)
+        chunks = _as_shown(store.chunks(run.id), run)
+        counts = dict.fromkeys((*CHUNK_STATUSES, "stopping"), 0)
         for chunk in chunks:
             counts[chunk["status"]] = counts.get(chunk["status"], 0) + 1
         stopped = run.status in ("failed", "cancelled")
@@ -851,13 +964,20 @@ def dashboard_router(
             "run": run,
             "sync_from": _sync_from(run, registry.get(run.type) if run.type in registry else None),
             "awaiting_file": _awaiting_file(run),
+            "file_problem": _file_problem(run),
+            "summary": _report_summary(run),
+            "shows_rejected": _shows_rejected(run),
             "label": label_of(run.type),
             "progress": _progress(run),
             "grid": _grid(chunks),
             "chunk_counts": {k: v for k, v in counts.items() if v},
+            "settling": counts["stopping"] > 0,
+            "failed_chunks": [c for c in chunks if c["errors"]] if who.principal.is_admin else [],
             "can_cancel": not run.finished,
-            "can_retry": stopped and counts.get("failed", 0) > 0,
-            "can_resume": stopped and (counts.get("failed", 0) + counts.get("cancelled", 0)) > 0,
+            # Retry runs the failed chunks again; Resume also the cancelled ones: each
+            # button is offered only when it would do something the other does not.
+            "can_retry": stopped and counts["failed"] > 0,
+            "can_resume": stopped and counts["cancelled"] > 0,
             "result": result_link(request, run),
             "live_url": request.url_for("dashboard_run_live", run_id=run.id).path,
             "ws_path": request.url_for("dashboard_run_ws", run_id=run.id).path,
@@ -889,10 +1009,12 @@ def dashboard_router(
 
     @router.get("/runs/{run_id}/live", name="dashboard_run_live")
     def run_live(request: Request, run_id: str, who: Signed) -> Response:
+        """The live section, and the rejected rows swapped in out of band from the same
+        request, so the list never says "none so far" beside a bar counting rejections."""
         run = visible_run(run_id, who)
         context = run_context(request, who, run)
-        # Its last refresh (the run just ended) also reloads the rejected rows.
-        context["refresh_failures"] = run.finished and bool(request.headers.get("hx-request"))
+        if context["shows_rejected"]:
+            context |= failures_context(request, run, 1) | {"oob_failures": True}
         return render(request, "_run_live.html", who, **context)
 
     @router.get("/runs/{run_id}/failures", name="dashboard_run_failures")
@@ -978,7 +1100,44 @@ def dashboard_router(
             labels={t.type: t.label for t in registry},
         )
 
+    if not_found_page:
+
+        @router.api_route("/{path:jobport_page}", methods=list(ALL_METHODS), name="dashboard_404")
+        def not_found(request: Request, path: str) -> Response:
+            """A GET of a form's address (a bookmark, a sign-in's old ``next``) opens the
+            form; any other unknown page is an HTML 404, not the API's JSON."""
+            if request.method in ("GET", "HEAD"):
+                form = form_route_of(request)
+                if form is not None:
+                    return RedirectResponse(form_page(request, form), 303)
+            raise NotFound(f"there is no page at {request.url.path}")
+
+        def form_route_of(request: Request) -> APIRoute | None:
+            for route in router.routes:
+                if isinstance(route, APIRoute) and route.name in FORM_PAGES:
+                    match, child = route.matches({**request.scope, "method": "POST"})
+                    if match is Match.FULL:
+                        request.scope["path_params"] = child.get("path_params", {})
+                        return route
+            return None
+
     return router
+
+
+class _PageConvertor(Convertor[str]):
+    """Any path but the API's (``api`` or under ``api/``): its unknown paths stay JSON."""
+
+    regex = r"(?!api(?:/|$)).*"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("jobport_page", _PageConvertor())
+ALL_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 
 # -- helpers ----------------------------------------------------------------------------------
@@ -1164,6 +1323,43 @@ def _awaiting_file(run: RunRecord) -> bool:
     return datetime.now(UTC) - ended < timedelta(seconds=FILE_WAIT_SECONDS)
 
 
+def _as_shown(chunks: list[dict[str, Any]], run: RunRecord) -> list[dict[str, Any]]:
+    """Chunks with the status a person should read: a chunk of a stopped run that a
+    worker still holds is "stopping" (it finishes or is set aside), not "running"."""
+    if not run.finished:
+        return chunks
+    return [c | {"status": "stopping"} if c["status"] == "running" else c for c in chunks]
+
+
+def _file_problem(run: RunRecord) -> str | None:
+    """Why a completed export or report has no file to download, if it never will."""
+    if run.kind not in ("export", "report") or not run.status.startswith("completed"):
+        return None
+    if run.result_key or _awaiting_file(run) or not run.chunks_total:
+        return None
+    error = (run.result or {}).get("error")
+    if error:
+        return f"The file could not be made: {error}. Start the {run.kind} again."
+    return f"The file was not recorded; start the {run.kind} again."
+
+
+def _report_summary(run: RunRecord) -> dict[str, Any] | None:
+    """A report's row count and totals, as its kind recorded them with its file."""
+    if run.kind != "report":
+        return None
+    summary = (run.result or {}).get("summary")
+    if not isinstance(summary, dict):
+        return None
+    totals = summary.get("totals")
+    return {"rows": summary.get("rows"), "totals": totals if isinstance(totals, dict) else {}}
+
+
+def _shows_rejected(run: RunRecord) -> bool:
+    """Whether rows can be rejected by this kind: an export or report reads the
+    application's own rows, so an empty "Rejected rows" section there says nothing."""
+    return run.kind not in ("export", "report") or bool(run.failed)
+
+
 def _grid(chunks: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Cells of the chunk grid; past GRID_CELLS chunks, each cell stands for several."""
     per_cell = max(1, math.ceil(len(chunks) / GRID_CELLS))
@@ -1172,14 +1368,15 @@ def _grid(chunks: list[dict[str, Any]]) -> list[dict[str, Any]]:
         group = chunks[start : start + per_cell]
         statuses = {c["status"] for c in group}
         status = next(
-            (s for s in ("failed", "running", "pending", "cancelled") if s in statuses), "done"
+            (s for s in ("failed", "running", "stopping", "pending", "cancelled") if s in statuses),
+            "done",
         )
         first, last = group[0]["no"], group[-1]["no"]
         name = f"chunk {first}" if first == last else f"chunks {first} to {last}"
         rows = sum(c["rows"] or 0 for c in group)
         failed = sum(c["failed"] or 0 for c in group)
         error = next((c["error"] for c in group if c.get("error")), None)
-        tip = f"{name}: {status}, {rows:,} rows, {failed:,} rejected"
+        tip = f"{name}: {status}, {rows:,} rows" + (f", {failed:,} rejected" if failed else "")
         if error:
             tip += f" — {error}"
         cells.append({"status": status, "title": tip})
