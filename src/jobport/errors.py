@@ -8,6 +8,47 @@ escapes is a bug.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+#: The longest message an error carries; built from user data, it must stay small.
+MAX_MESSAGE_CHARS = 2_000
+#: The longest piece of user data (a name, a value) quoted inside a message.
+MAX_SHOWN_CHARS = 80
+#: How many names a message lists before it says how many more there are.
+MAX_LISTED = 10
+
+
+def shown(value: object, limit: int = MAX_SHOWN_CHARS) -> str:
+    """``value`` as text to quote in a message: printable, cut to ``limit`` characters.
+
+    Messages go into run records, HTTP bodies and terminals; a file can make a
+    name megabytes long, so every piece of user data in one passes here.
+    """
+    text = str(value)
+    cut = len(text) > limit
+    text = "".join(ch if ch.isprintable() else " " for ch in text[:limit])
+    return text[: limit - 1] + "…" if cut else text
+
+
+def listed(names: Iterable[object], most: int = MAX_LISTED) -> str:
+    """Names for a message, comma separated: the first ``most``, then how many more."""
+    items: list[str] = []
+    extra = 0
+    for name in names:
+        if len(items) < most:
+            items.append(shown(name))
+        else:
+            extra += 1
+    text = ", ".join(items)
+    return f"{text} and {extra:,} more" if extra else text
+
+
+def bounded(message: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """A whole message cut to ``limit`` characters, saying how much was left out."""
+    if len(message) <= limit:
+        return message
+    return f"{message[:limit]}… ({len(message) - limit:,} more characters)"
+
 
 class JobportError(Exception):
     """Root of every error jobport raises on purpose."""
@@ -20,6 +61,7 @@ class JobportError(Exception):
     title: str = "Job error"
 
     def __init__(self, message: str) -> None:
+        message = bounded(message)
         super().__init__(message)
         self.message = message
 
@@ -49,8 +91,8 @@ class UnknownJobType(RegistryError):
     title = "Unknown job type"
 
     def __init__(self, name: str, known: list[str]) -> None:
-        listing = ", ".join(sorted(known)) or "none registered"
-        super().__init__(f"unknown job type '{name}'; known types: {listing}")
+        listing = listed(sorted(known), most=50) or "none registered"
+        super().__init__(f"unknown job type '{shown(name)}'; known types: {listing}")
         self.name = name
 
 
@@ -76,7 +118,7 @@ class RunNotFound(JobportError):
     title = "Run not found"
 
     def __init__(self, run_id: str) -> None:
-        super().__init__(f"no run with id '{run_id}'")
+        super().__init__(f"no run with id '{shown(run_id)}'")
 
 
 class RunStateError(JobportError):

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, cast
 
+import sqlalchemy as sa
 from pydantic import BaseModel, ValidationError
 from pydantic_core import SchemaValidator
+from sqlalchemy.engine import Connection
 
-from jobport.errors import ConfigurationError, InputError, LimitExceeded
+from jobport.errors import ConfigurationError, InputError, LimitExceeded, listed, shown
 from jobport.formats import Prepared, ReadOptions, Record, TabularFormat, reader_for, sniff_format
+from jobport.formats.base import discard
 from jobport.formats.csvfile import is_line_splittable
 from jobport.kinds.base import ChunkTask, Plan, PlanRequest
 from jobport.kinds.batch import (
@@ -23,7 +27,9 @@ from jobport.kinds.batch import (
 )
 from jobport.registry import Limits
 from jobport.store import ChunkOutcome, Failure
-from jobport.store.upsert import prepare_upsert
+from jobport.store.capacity import Capacity, finite_fields
+from jobport.store.records import Writer
+from jobport.store.upsert import PreparedUpsert, prepare_upsert
 
 RowDict = dict[str, Any]
 
@@ -59,6 +65,15 @@ class ImportKind:
     in_order = True
 
     def plan(self, request: PlanRequest) -> Plan:
+        """The run's chunks; a file refused here leaves no scratch files behind."""
+        scratch: list[str] = []
+        try:
+            return self._plan(request, scratch)
+        except BaseException:
+            discard(request.files, scratch)
+            raise
+
+    def _plan(self, request: PlanRequest, scratch: list[str]) -> Plan:
         importer = _importer(request)
         table = request.job_type.table
         if table is None:
@@ -75,19 +90,22 @@ class ImportKind:
         declared = request.format or request.job_type.formats[0]
         reader = _checked_reader(request.files, request.source_key, declared, read)
         prepared = reader.prepare(request.files, request.source_key, read)
+        scratch += prepared.scratch
         limits = request.limits or Limits()
         _check_columns(prepared.header, limits)
         if limits.max_field_bytes:
             prepared.params["max_field_bytes"] = limits.max_field_bytes
         mapping = map_columns(prepared.header, importer.row)
+        _check_key_columns(importer, mapping, request.job_type.type)
         chunks = _planned_chunks(
             reader, request.files, prepared, request.job_type.chunk_size, limits
         )
         layout = {**prepared.params, "header": prepared.header}
+        warnings = column_warnings(ignored_columns(prepared.header, mapping), request.job_type.type)
         return Plan(
             chunks=chunks,
             total=sum(chunk["rows"] for chunk in chunks),
-            params={"layout": layout, "columns": mapping},
+            params={"layout": layout, "columns": mapping, "warnings": warnings},
             source_key=prepared.source_key,
         )
 
@@ -98,13 +116,32 @@ class ImportKind:
         assert task.run.source_key is not None
         reader = reader_for(task.run.format or "csv")
         layout = task.run.params["layout"]
+        mapping: list[list[Any]] = task.run.params["columns"]
         records = list(reader.read(task.files, task.run.source_key, layout, task.spec))
+        capacity = target_capacity(importer, table, task.database.dialect.name)
+        if importer.transform is not None:
+            groups, failures = validate_transformed(
+                records, layout["header"], mapping, importer, [c.name for c in table.c], capacity
+            )
+            writes = [
+                prepare_upsert(
+                    task.database.dialect,
+                    table,
+                    rows,
+                    columns,
+                    importer.key_columns,
+                    update=update,
+                )
+                for columns, update, rows in groups
+            ]
+            return ChunkOutcome(len(records), failures, write=_all_of(writes))
         rows, columns, failures = validate_records(
             records,
             layout["header"],
-            task.run.params["columns"],
+            mapping,
             importer,
             [c.name for c in table.c],
+            capacity=capacity,
         )
         write = prepare_upsert(
             task.database.dialect,
@@ -112,9 +149,33 @@ class ImportKind:
             rows,
             columns,
             importer.key_columns,
-            value_types=_value_types(importer, columns, task.run.params["columns"]),
+            value_types=_value_types(importer, columns, mapping),
+            update=fed_columns(columns, mapping),
         )
         return ChunkOutcome(processed=len(records), failures=failures, write=write)
+
+
+def fed_columns(columns: list[str], mapping: list[list[Any]]) -> list[str]:
+    """The written columns a file column feeds: the only ones an existing row gets.
+
+    A field the file does not have takes the model's default in a new row, but
+    an existing row keeps its value: an import never changes what the file
+    does not mention.
+    """
+    fed = {field for _, field in mapping}
+    return [name for name in columns if name in fed]
+
+
+def target_capacity(importer: Importer, table: sa.Table, dialect: str) -> Capacity:
+    return Capacity(table, dialect, finite_fields(importer.row))
+
+
+def _all_of(writes: list[PreparedUpsert]) -> Writer:
+    def write(conn: Connection) -> None:
+        for each in writes:
+            each(conn)
+
+    return write
 
 
 def _value_types(
@@ -150,14 +211,27 @@ class Preview:
     #: The header columns that feed a row field (the others are ignored).
     used_columns: list[str]
     rows: list[PreviewRow]
+    #: The header columns that feed no field, named so nobody thinks they were imported.
+    ignored_columns: list[str] = dataclasses.field(default_factory=list)
+    #: What the run would say of the file (ignored columns), in words.
+    warnings: list[str] = dataclasses.field(default_factory=list)
 
 
 def preview_import(request: PlanRequest, *, limit: int = 20) -> Preview:
     """Validate the first ``limit`` rows of a file without writing anything (a dry run).
 
     Raises the same errors as planning the real import would (format, header,
-    missing columns), so what the preview accepts the import accepts.
+    missing columns), so what the preview accepts the import accepts. No run
+    follows a preview, so the scratch files of its preparation are discarded.
     """
+    scratch: list[str] = []
+    try:
+        return _preview(request, limit, scratch)
+    finally:
+        discard(request.files, scratch)
+
+
+def _preview(request: PlanRequest, limit: int, scratch: list[str]) -> Preview:
     importer = _importer(request)
     if request.source_key is None:
         raise InputError("a preview needs a file")
@@ -165,16 +239,34 @@ def preview_import(request: PlanRequest, *, limit: int = 20) -> Preview:
     declared = request.format or request.job_type.formats[0]
     reader = _checked_reader(request.files, request.source_key, declared, read)
     prepared = reader.prepare(request.files, request.source_key, read)
+    scratch += prepared.scratch
     mapping = map_columns(prepared.header, importer.row)
+    _check_key_columns(importer, mapping, request.job_type.type)
+    ignored = ignored_columns(prepared.header, mapping)
+    preview = Preview(
+        prepared.header,
+        [prepared.header[i].strip() for i, _ in mapping],
+        [],
+        ignored,
+        column_warnings(ignored, request.job_type.type),
+    )
     first = next(iter(reader.plan(request.files, prepared, limit)), None)
     if first is None:
-        return Preview(prepared.header, [prepared.header[i].strip() for i, _ in mapping], [])
+        return preview
     layout = {**prepared.params, "header": prepared.header}
     records = list(reader.read(request.files, prepared.source_key, layout, first))[:limit]
-    rows = []
+    table = request.job_type.table
+    capacity = (
+        target_capacity(importer, table, request.database.dialect.name)
+        if table is not None
+        else None
+    )
+    table_columns = (
+        [c.name for c in table.c] if table is not None else list(importer.row.model_fields)
+    )
     for line, record in records:
         _, _, failures = validate_records(
-            [(line, record)], prepared.header, mapping, importer, list(importer.row.model_fields)
+            [(line, record)], prepared.header, mapping, importer, table_columns, capacity=capacity
         )
         values = _raw(prepared.header, record) if type(record) is list else {}
         errors: dict[str, str] = {}
@@ -184,8 +276,8 @@ def preview_import(request: PlanRequest, *, limit: int = 20) -> Preview:
                     errors.setdefault(error["column"], error["message"])
             else:
                 errors[failure.column or ""] = failure.message
-        rows.append(PreviewRow(line, values, errors))
-    return Preview(prepared.header, [prepared.header[i].strip() for i, _ in mapping], rows)
+        preview.rows.append(PreviewRow(line, values, errors))
+    return preview
 
 
 def _check_columns(header: list[str], limits: Limits) -> None:
@@ -250,19 +342,30 @@ def normalise(name: str) -> str:
     return " ".join(name.strip().lower().split())
 
 
+#: The longest header name a file may have: a name is a label, never data.
+MAX_HEADER_NAME = 1_000
+
+
 def map_columns(header: list[str], row: type[BaseModel]) -> list[list[Any]]:
     """Pair file columns with row fields: [[column index, field name], ...].
 
     Names match ignoring case and surrounding spaces; a field's alias counts as
     a name. Extra columns are ignored; a missing required field fails up front.
+    Every message names at most a few columns, each cut short: a header can be
+    megabytes of names, and the message goes into the run and HTTP bodies.
     """
     seen: dict[str, int] = {}
     for index, name in enumerate(header):
+        if len(name) > MAX_HEADER_NAME:
+            raise InputError(
+                f"column {index + 1} of the header is {len(name):,} characters long; a column "
+                f"name may be at most {MAX_HEADER_NAME:,} (is the first line a header?)"
+            )
         norm = normalise(name)
         if not norm:
             raise InputError(f"column {index + 1} of the header has no name")
         if norm in seen:
-            raise InputError(f"column '{name.strip()}' appears twice in the header")
+            raise InputError(f"column '{shown(name.strip())}' appears twice in the header")
         seen[norm] = index
     mapping: list[list[Any]] = []
     missing: list[str] = []
@@ -276,10 +379,39 @@ def map_columns(header: list[str], row: type[BaseModel]) -> list[list[Any]]:
         mapping.append([found, field_name])
     if missing:
         raise InputError(
-            f"missing required column(s): {', '.join(missing)}; the file has: "
-            f"{', '.join(h.strip() for h in header)}"
+            f"missing required column(s): {listed(missing)}; the file has: "
+            f"{listed(h.strip() for h in header)}"
         )
     return mapping
+
+
+def ignored_columns(header: list[str], mapping: list[list[Any]]) -> list[str]:
+    """The header's names that feed no field of the row model, in file order."""
+    used = {index for index, _ in mapping}
+    return [name.strip() for index, name in enumerate(header) if index not in used]
+
+
+def column_warnings(ignored: list[str], type_key: str) -> list[str]:
+    """What a run says of the file's columns it did not use (bounded, as messages are)."""
+    if not ignored:
+        return []
+    noun = "column matches" if len(ignored) == 1 else "columns match"
+    return [
+        f"{len(ignored):,} {noun} no field of '{type_key}' and "
+        f"{'was' if len(ignored) == 1 else 'were'} ignored: {listed(ignored)}"
+    ]
+
+
+def _check_key_columns(importer: Importer, mapping: list[list[Any]], type_key: str) -> None:
+    """Refuse a file without its key column: every row would share the field's default key."""
+    if importer.transform is not None:
+        return  # the transform may build the key
+    fed = {field for _, field in mapping}
+    lacking = [k for k in importer.key_columns if k in importer.row.model_fields and k not in fed]
+    if lacking:
+        raise InputError(
+            f"the file has no column for {listed(lacking)}, which '{type_key}' matches rows on"
+        )
 
 
 def validate_records(
@@ -288,6 +420,8 @@ def validate_records(
     columns: list[list[Any]],
     importer: Importer,
     table_columns: list[str],
+    *,
+    capacity: Capacity | None = None,
 ) -> tuple[list[tuple[Any, ...]], list[str], list[Failure]]:
     """Validate each record.
 
@@ -296,12 +430,20 @@ def validate_records(
     every import: the whole chunk goes through pydantic-core in one call where
     the row model allows it (see :mod:`jobport.kinds.batch`), and the records it
     turns away, with every record of other models, are checked one by one.
+    With ``capacity``, a value its target column cannot hold fails its row.
     """
     checker = _RowChecker(header, columns, importer, table_columns)
     if importer.transform is not None:
-        return (*_rows_of(checker.transformed(records), table_columns), checker.failures)
+        groups, failures = validate_transformed(
+            records, header, columns, importer, table_columns, capacity
+        )
+        rows, out = _union_of(groups, table_columns)
+        return rows, out, failures
+    records = records if isinstance(records, list) else list(records)
     batch = batch_validator(importer.row, len(header), columns)
     rows = checker.rows(records) if batch is None else _batch_rows(batch, records, checker)
+    if capacity is not None:
+        rows = checker.fitting(rows, checker.out_columns, None, records, capacity)
     if len(importer.key_columns) == 1:
         key_at = checker.out_columns.index(importer.key_columns[0])
         by_key = {row[key_at]: row for row in rows}
@@ -309,6 +451,60 @@ def validate_records(
         key_of = itemgetter(*(checker.out_columns.index(k) for k in importer.key_columns))
         by_key = dict(zip(map(key_of, rows), rows, strict=True))
     return list(by_key.values()), checker.out_columns, checker.failures
+
+
+#: Rows that carry the same columns: (columns, the ones an existing row gets, rows).
+RowGroup = tuple[list[str], list[str], list[tuple[Any, ...]]]
+
+
+def validate_transformed(
+    records: Iterable[Record],
+    header: list[str],
+    columns: list[list[Any]],
+    importer: Importer,
+    table_columns: list[str],
+    capacity: Capacity | None = None,
+) -> tuple[list[RowGroup], list[Failure]]:
+    """Valid rows passed through the transform, grouped by the columns each one carries.
+
+    A transform decides what it writes. A row is written with exactly the
+    columns its dict holds, so a column one row lacks is never set to NULL
+    because another row has it; and a field no file column feeds, passed
+    through unchanged, is written to new rows only.
+    """
+    records = records if isinstance(records, list) else list(records)
+    checker = _RowChecker(header, columns, importer, table_columns)
+    fed = {field for _, field in columns}
+    groups: dict[tuple[tuple[str, ...], tuple[str, ...]], list[tuple[int, tuple[Any, ...]]]] = {}
+    for line, given, result in checker.transformed(records):
+        names = tuple(name for name in table_columns if name in result)
+        update = tuple(
+            name
+            for name in names
+            if name in fed or name not in given or result[name] is not given[name]
+        )
+        groups.setdefault((names, update), []).append((line, tuple(map(result.get, names))))
+    out: list[RowGroup] = []
+    for (names, update), lined in groups.items():
+        rows = [row for _, row in lined]
+        if capacity is not None:
+            lines = [line for line, _ in lined]
+            rows = checker.fitting(rows, list(names), lines, records, capacity)
+        out.append((list(names), list(update), rows))
+    return out, checker.failures
+
+
+def _union_of(
+    groups: list[RowGroup], table_columns: list[str]
+) -> tuple[list[tuple[Any, ...]], list[str]]:
+    """Grouped rows as one list under every column any group has (NULL where one lacks it)."""
+    present = {name for names, _, _ in groups for name in names}
+    out = [name for name in table_columns if name in present]
+    rows: list[tuple[Any, ...]] = []
+    for names, _, group in groups:
+        where = [names.index(n) if n in names else None for n in out]
+        rows.extend(tuple(row[i] if i is not None else None for i in where) for row in group)
+    return rows, out
 
 
 def _batch_rows(
@@ -414,12 +610,15 @@ class _RowChecker:
                 rows.append(as_row(values))
         return rows
 
-    def transformed(self, records: Iterable[Record]) -> dict[Any, dict[str, Any]]:
-        """Valid rows passed through the transform hook, by key (the later row wins)."""
+    def transformed(
+        self, records: Iterable[Record]
+    ) -> Iterable[tuple[int, dict[str, Any], dict[str, Any]]]:
+        """Valid rows through the transform hook: (line, its values, what the transform
+        returned), one per key (the later row wins)."""
         transform = self.importer.transform
         assert transform is not None
         key_of = _getter_of(list(self.importer.key_columns))
-        reshaped: dict[Any, dict[str, Any]] = {}
+        reshaped: dict[Any, tuple[int, dict[str, Any], dict[str, Any]]] = {}
         for line, record in records:
             values = self.values(line, record)
             if values is None:
@@ -429,13 +628,15 @@ class _RowChecker:
                 result = transform(dict(values))
             except (ValueError, TypeError, KeyError) as exc:
                 self.failures.append(
-                    Failure(line, f"transform failed: {exc}", raw=_raw(self.header, record))
+                    Failure(
+                        line, f"transform failed: {shown(exc, 500)}", raw=_raw(self.header, record)
+                    )
                 )
                 continue
             if result is None:
                 continue
             try:
-                reshaped[key_of(result)] = result
+                reshaped[key_of(result)] = (line, values, result)
             except KeyError as exc:
                 self.failures.append(
                     Failure(
@@ -444,22 +645,45 @@ class _RowChecker:
                         raw=_raw(self.header, record),
                     )
                 )
-        return reshaped
+        return reshaped.values()
 
+    def fitting(
+        self,
+        rows: list[tuple[Any, ...]],
+        columns: list[str],
+        lines: list[int] | None,
+        records: list[Record],
+        capacity: Capacity,
+    ) -> list[tuple[Any, ...]]:
+        """``rows`` less those holding a value their column cannot hold, each of which
+        becomes a failure at its line.
 
-def _rows_of(
-    reshaped: dict[Any, dict[str, Any]], table_columns: list[str]
-) -> tuple[list[tuple[Any, ...]], list[str]]:
-    """Rows returned by a transform, written under every table column any of them holds.
-
-    A transform decides the columns it writes; where one row lacks a column
-    another row has, that row writes NULL there (documented on ``Importer``).
-    """
-    present: set[str] = set()
-    for values in reshaped.values():
-        present.update(values)
-    columns = [name for name in table_columns if name in present]
-    return [tuple(values.get(name) for name in columns) for values in reshaped.values()], columns
+        ``lines`` are the rows' lines; None means the rows are the records that
+        did not fail, in order (so the lines are worked out only when needed).
+        """
+        misfits = capacity.misfits(rows, columns)
+        if not misfits:
+            return rows
+        if lines is None:
+            failed = {failure.line for failure in self.failures}
+            lines = [line for line, _ in records if line not in failed]
+        record_at = dict(records)
+        by_row: dict[int, list[dict[str, Any]]] = {}
+        for index, name, message in misfits:
+            column = self.field_to_column.get(name, name)
+            by_row.setdefault(index, []).append({"column": column, "message": message})
+        for index, errors in by_row.items():
+            record = record_at[lines[index]]
+            self.failures.append(
+                Failure(
+                    lines[index],
+                    "; ".join(f"{e['column']}: {e['message']}" for e in errors),
+                    column=errors[0]["column"],
+                    errors=errors,
+                    raw=_raw(self.header, record) if type(record) is list else None,
+                )
+            )
+        return [row for index, row in enumerate(rows) if index not in by_row]
 
 
 @lru_cache(maxsize=64)

@@ -55,6 +55,11 @@ class RunRecord:
         return cls(**values, retried_by=retried_by)
 
     @property
+    def warnings(self) -> list[str]:
+        """What planning said of the file without refusing it (columns it ignored)."""
+        return list(self.params.get("warnings") or [])
+
+    @property
     def finished(self) -> bool:
         return self.status in FINAL_STATUSES
 
@@ -75,6 +80,7 @@ class RunRecord:
                 out[key] = value.isoformat()
         out["retried_by"] = list(self.retried_by)
         out["duration_seconds"] = self.duration_seconds
+        out["warnings"] = self.warnings
         out.pop("dispatcher", None)
         return out
 
@@ -94,6 +100,12 @@ class Claim:
     #: The first unfinished chunk before this one, if it is backing off after a failure,
     #: and the seconds it has left: an in-order chunk cannot commit before it.
     backoff_before: tuple[int, float] | None = None
+    #: The first unfinished chunk before this one, if it is pending and due: nobody
+    #: works on it yet (its delivery may be on its way, or lost).
+    idle_before: int | None = None
+    #: How many earlier claims of this chunk ended neither done nor failed (given back
+    #: to wait for an earlier chunk, mostly): a chunk kept waiting waits longer each time.
+    handed_back: int = 0
 
 
 @dataclass(frozen=True)

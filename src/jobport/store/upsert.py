@@ -180,8 +180,10 @@ def prepare_upsert(
     key: Sequence[str],
     *,
     value_types: Sequence[frozenset[type] | None] | None = None,
+    update: Sequence[str] | None = None,
 ) -> PreparedUpsert:
-    """Insert ``rows`` (tuples in ``columns`` order); on an existing ``key``, overwrite.
+    """Insert ``rows`` (tuples in ``columns`` order); on an existing ``key``, overwrite
+    the ``update`` columns (default: every column but the key) and keep the others.
 
     ``value_types`` may say, per column, the only types its values can have
     (NULLs aside), as a row model guarantees: those columns' values are then
@@ -189,17 +191,26 @@ def prepare_upsert(
     """
     if not rows:
         return PreparedUpsert("", [])
+    updates = _updates(columns, key, update)
     if dialect.name == "postgresql" and dialect.driver == "psycopg":
         copy = _prepare_copy_merge(
-            dialect, table, rows, tuple(columns), tuple(key), value_types or ()
+            dialect, table, rows, tuple(columns), tuple(key), updates, value_types or ()
         )
         if copy is not None:
             return PreparedUpsert("", [], copy)
-    sql, order, processors = _compiled(dialect, table, tuple(columns), tuple(key))
+    sql, order, processors = _compiled(dialect, table, tuple(columns), tuple(key), updates)
     converted: list[Any] = _converted(rows, columns, order, processors)
     if not dialect.positional:
         converted = [dict(zip(order, row, strict=True)) for row in converted]
     return PreparedUpsert(sql, [converted[i : i + BATCH] for i in range(0, len(converted), BATCH)])
+
+
+def _updates(
+    columns: Sequence[str], key: Sequence[str], update: Sequence[str] | None
+) -> tuple[str, ...]:
+    """The columns an existing row takes from the upsert: never its key."""
+    chosen = columns if update is None else [name for name in columns if name in set(update)]
+    return tuple(name for name in chosen if name not in key)
 
 
 def upsert_rows(
@@ -261,10 +272,14 @@ def _map_keeping_none(process: Processor, column: Sequence[Any]) -> list[Any]:
 
 @lru_cache(maxsize=128)
 def _compiled(
-    dialect: Dialect, table: sa.Table, columns: tuple[str, ...], key: tuple[str, ...]
+    dialect: Dialect,
+    table: sa.Table,
+    columns: tuple[str, ...],
+    key: tuple[str, ...],
+    updates: tuple[str, ...],
 ) -> tuple[str, tuple[str, ...], tuple[Processor | None, ...]]:
     """The statement's SQL, the order its parameters take, and each one's processor."""
-    statement = _upsert_statement(dialect.name, table, list(columns), key)
+    statement = _upsert_statement(dialect.name, table, list(columns), key, updates)
     compiled = statement.compile(dialect=dialect, column_keys=list(columns))
     order = tuple(compiled.positiontup or ()) if dialect.positional else columns
     processors = tuple(_processor(table.c[name].type, dialect) for name in order)
@@ -287,8 +302,9 @@ def _processor(column_type: sa.types.TypeEngine[Any], dialect: Dialect) -> Proce
     return processor
 
 
-def _upsert_statement(dialect: str, table: sa.Table, columns: list[str], key: Sequence[str]) -> Any:
-    updates = [name for name in columns if name not in key]
+def _upsert_statement(
+    dialect: str, table: sa.Table, columns: list[str], key: Sequence[str], updates: Sequence[str]
+) -> Any:
     values: dict[str, Any] = {name: sa.bindparam(name) for name in columns}
     if dialect in ("sqlite", "postgresql"):
         from sqlalchemy.dialects import postgresql, sqlite
@@ -322,6 +338,7 @@ def _prepare_copy_merge(
     rows: Sequence[Sequence[Any]],
     columns: tuple[str, ...],
     key: tuple[str, ...],
+    updates: tuple[str, ...],
     value_types: Sequence[frozenset[type] | None],
 ) -> CopyMerge | None:
     """The bulk path for ``rows``, or None when a value has no exact COPY form."""
@@ -335,7 +352,9 @@ def _prepare_copy_merge(
     profile = column_profile(converted, len(columns), declared)
     if profile is None:
         return None
-    target, direct, create, copy, merge, drop = _copy_statements(dialect, table, columns, key)
+    target, direct, create, copy, merge, drop = _copy_statements(
+        dialect, table, columns, key, updates
+    )
     return CopyMerge(
         target=target,
         columns=columns,
@@ -379,14 +398,17 @@ def _copy_processors(
 
 
 def _copy_statements(
-    dialect: Dialect, table: sa.Table, columns: tuple[str, ...], key: tuple[str, ...]
+    dialect: Dialect,
+    table: sa.Table,
+    columns: tuple[str, ...],
+    key: tuple[str, ...],
+    updates: tuple[str, ...],
 ) -> tuple[str, str, str, str, str, str]:
     quote = dialect.identifier_preparer.quote
     target = dialect.identifier_preparer.format_table(table)
     # A fresh name per upsert: several upserts may share one transaction.
     stage = quote(f"jobport_stage_{next(_stage_names)}_{uuid.uuid4().hex[:8]}")
     names = ", ".join(quote(name) for name in columns)
-    updates = [name for name in columns if name not in key]
     conflict = ", ".join(quote(name) for name in key)
     if updates:
         action = "DO UPDATE SET " + ", ".join(
