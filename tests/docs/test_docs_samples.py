@@ -13,6 +13,11 @@
 Each document gets one temp folder (the current directory and ``PYTHONPATH``
 of its samples), its own SQLite state database and storage folder.
 
+A sample sees only what its reader has: jobport's base install plus what the
+document's own ``pip install`` commands add. A ``sitecustomize`` module on the
+samples' ``PYTHONPATH`` refuses to import any other installed distribution
+(this environment holds the dev extras), as if it were missing.
+
 The ``curl`` requests of docs/api.md that send a body cannot run without a
 server; they are replayed instead through the test client against the demo
 app, and must be accepted as the page says.
@@ -27,10 +32,13 @@ import signal
 import subprocess
 import sys
 from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, packages_distributions, requires
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from jobport import Jobport, Settings
 from jobport.api import create_app, create_user
@@ -76,6 +84,7 @@ SKIPPED: dict[tuple[str, str], str] = {
     ): "needs a running server and a token",
     ("docs/dashboard.md", "jobport demo "): "starts a server",
     ("docs/embedding.md", "uvicorn --factory examples.bookshop.app"): "starts a server",
+    ("docs/embedding.md", "pip install httpx2"): "installs from the package index",
     (
         "docs/dashboard.md",
         "from jobport.api import create_router, install_problem_handlers",
@@ -150,11 +159,95 @@ def _skipped(name: str, block: Block) -> str | None:
     return None
 
 
+#: The folder (in a document's temp folder) holding the samples' import guard.
+GUARD = "_documented_install"
+_PIP_INSTALL = re.compile(r"\bpip install\b([^&|;\n]*)")
+_GUARD_SOURCE = """\"\"\"tests/docs: this process sees only the documented install.\"\"\"
+import sys
+
+NOT_INSTALLED = frozenset({names!r})
+
+
+class NotInstalled:
+    @staticmethod
+    def find_spec(name, path=None, target=None):
+        if name.partition(".")[0] in NOT_INSTALLED:
+            raise ModuleNotFoundError(
+                f"No module named {{name!r}} (not in the documented install)", name=name
+            )
+        return None
+
+
+sys.meta_path.insert(0, NotInstalled)
+"""
+
+
+def documented_install(document: Path) -> set[str]:
+    """The distributions a reader of ``document`` has: jobport's, and what it installs."""
+    wanted = ["jobport"]
+    for block in blocks_of(document):
+        if block.lang != "sh":
+            continue
+        for match in _PIP_INSTALL.finditer(block.text):
+            words = shlex.split(match.group(1), comments=True)
+            wanted += [_requirement(word) for word in words if not word.startswith("-")]
+    return _with_dependencies(wanted)
+
+
+def _requirement(word: str) -> str:
+    """A ``pip install`` argument as a requirement: ``.``, ``.[dev]`` and wheels are jobport."""
+    if word.startswith("."):
+        return "jobport" + word[1:]
+    if word.endswith(".whl"):
+        return "jobport"
+    return word
+
+
+def _with_dependencies(requirements: list[str]) -> set[str]:
+    """The distributions ``requirements`` install, following each one's own requirements."""
+    names: set[str] = set()
+    done: set[tuple[str, str]] = set()
+    pending = [Requirement(text) for text in requirements]
+    while pending:
+        requirement = pending.pop()
+        name = canonicalize_name(requirement.name)
+        names.add(name)
+        extras = {"", *requirement.extras} - {extra for n, extra in done if n == name}
+        done |= {(name, extra) for extra in extras}
+        if not extras:
+            continue
+        try:
+            declared = requires(name) or []
+        except PackageNotFoundError:
+            continue
+        for text in declared:
+            needed = Requirement(text)
+            marker = needed.marker
+            if marker is None or any(marker.evaluate({"extra": extra}) for extra in extras):
+                pending.append(needed)
+    return names
+
+
+def write_guard(document: Path, folder: Path) -> Path:
+    """Write the ``sitecustomize`` that hides what ``document``'s reader has not installed."""
+    have = documented_install(document)
+    missing = sorted(
+        module
+        for module, distributions in packages_distributions().items()
+        if not {canonicalize_name(d) for d in distributions} & have
+    )
+    guard = folder / GUARD
+    guard.mkdir()
+    (guard / "sitecustomize.py").write_text(_GUARD_SOURCE.format(names=missing), encoding="utf-8")
+    return guard
+
+
 def _environment(folder: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("JOBPORT_")}
     env["JOBPORT_DATABASE_URL"] = f"sqlite:///{folder / 'jobport.db'}"
     env["JOBPORT_STORAGE_URL"] = str(folder / "files")
-    env["PYTHONPATH"] = os.pathsep.join([str(folder), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    paths = [str(folder / GUARD), str(folder), env.get("PYTHONPATH", "")]
+    env["PYTHONPATH"] = os.pathsep.join(paths).rstrip(os.pathsep)
     env["PATH"] = os.pathsep.join([str(JOBPORT.parent), env.get("PATH", "")])
     env.pop("PYTHONSTARTUP", None)
     return env
@@ -185,6 +278,7 @@ def _run(args: list[str], folder: Path, where: str) -> None:
 @pytest.mark.parametrize("document", DOCUMENTS, ids=_name)
 def test_samples_run(document: Path, tmp_path: Path) -> None:
     name = _name(document)
+    write_guard(document, tmp_path)
     for number, block in enumerate(blocks_of(document)):
         where = f"{name}:{block.line} ({block.lang} block)"
         if _skipped(name, block) is not None:
@@ -230,6 +324,25 @@ def test_samples_are_found() -> None:
     assert {"README.md", "docs/quickstart.md", "docs/job-types.md", "docs/events.md"} <= names
     kinds = [block.lang for block in blocks_of(ROOT / "docs" / "events.md")]
     assert kinds == ["python", "python", "python"]
+
+
+def test_a_sample_sees_only_the_documented_install(tmp_path: Path) -> None:
+    """The guard hides the dev extras from a page that installs jobport alone."""
+    assert "httpx2" in documented_install(ROOT / "docs" / "embedding.md")
+    write_guard(ROOT / "docs" / "quickstart.md", tmp_path)
+    script = tmp_path / "probe.py"
+    script.write_text(
+        "import importlib\n"
+        "import fastapi, sqlalchemy, uvicorn  # the base install\n"
+        "for name in ('httpx2', 'httpx', 'pytest', 'psycopg', 'pyarrow'):\n"
+        "    try:\n"
+        "        importlib.import_module(name)\n"
+        "    except ModuleNotFoundError:\n"
+        "        continue\n"
+        "    raise SystemExit(f'{name} is importable')\n",
+        encoding="utf-8",
+    )
+    _run([sys.executable, script.name], tmp_path, "the guarded probe")
 
 
 @dataclass(frozen=True)
