@@ -13,6 +13,7 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ExecutorName = Literal["local", "inline", "celery"]
+ApiDocs = Literal["public", "signed-in", "off"]
 
 
 class Settings(BaseSettings):
@@ -81,4 +82,19 @@ class Settings(BaseSettings):
         default=None,
         description="Signs expiring download links (same value on every machine). Unset: "
         "an SQLite install keeps a random one beside its database; others refuse to sign.",
+    )
+    # -- the HTTP server's guards -------------------------------------------------------------
+    auth_failure_limit: int = Field(
+        default=20,
+        ge=0,
+        description="Failed authentications (wrong bearer tokens, wrong sign-ins) one client "
+        "address may make per window before it is refused with 429; 0 turns this off.",
+    )
+    auth_failure_window_seconds: float = Field(
+        default=60.0, gt=0, description="The window of auth_failure_limit, from the first failure."
+    )
+    api_docs: ApiDocs = Field(
+        default="public",
+        description="Who gets /docs and /openapi.json: everyone, signed-in callers (a bearer "
+        "token or the dashboard's session), or nobody (404).",
     )

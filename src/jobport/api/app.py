@@ -4,16 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import HTTPConnection
 
+from jobport.api.auth import Principal, bearer_token, token_principal
+from jobport.api.docs import install_docs
 from jobport.api.feeds import EventFeed
+from jobport.api.headers import SecurityHeaders
 from jobport.api.problems import install_problem_handlers
 from jobport.api.routes import PrincipalDependency, create_router
+from jobport.api.throttle import FailureThrottle
 from jobport.engine import Jobport
+from jobport.errors import ConfigurationError
 from jobport.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -48,6 +55,10 @@ def create_app(
     leave it off). ``close_engine`` closes the engine when the app stops.
     ``dashboard`` mounts the web dashboard (:mod:`jobport.web`), which signs
     users in with jobport's own tokens and shares the API's live feed.
+
+    Every response carries security headers (:mod:`jobport.api.headers`);
+    ``/docs`` and ``/openapi.json`` are served as ``JOBPORT_API_DOCS`` says
+    (:mod:`jobport.api.docs`).
     """
     from jobport import __version__
 
@@ -71,12 +82,21 @@ def create_app(
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
     )
+    app.add_middleware(SecurityHeaders)
     install_problem_handlers(app)
-    router = create_router(engine, principal=principal, feed=feed, idle_seconds=idle_seconds)
+    callers = principal or token_principal(
+        engine.store, throttle=FailureThrottle.from_settings(engine.settings)
+    )
+    router = create_router(engine, principal=callers, feed=feed, idle_seconds=idle_seconds)
     app.include_router(router)
     #: The router (its ``engine`` and live ``feed``), for tests and extensions.
     app.state.jobport = router
+    docs_callers = callers if principal or not dashboard else _token_or_session(engine, callers)
+    install_docs(app, engine.settings.api_docs, docs_callers)  # before the dashboard's 404 page
     if dashboard:
         from jobport.web import dashboard_router
 
@@ -85,6 +105,33 @@ def create_app(
         )
         app.include_router(dashboard_pages)
     return app
+
+
+def _token_or_session(engine: Jobport, tokens: PrincipalDependency) -> PrincipalDependency:
+    """A bearer token's caller, or else the dashboard's signed-in user.
+
+    For the docs when only signed-in callers may read them: a browser opening
+    ``/docs`` sends no header, but a dashboard user has a session cookie.
+    """
+    from jobport.web.session import SessionSigner, cookie_user, installation_key
+
+    def session_caller(connection: HTTPConnection) -> Principal | None:
+        try:
+            signer = SessionSigner(installation_key(engine.settings))
+        except ConfigurationError:  # no secret: no dashboard sessions either
+            return None
+        user = cookie_user(engine.store, signer, connection)
+        return None if user is None else Principal(user.name, user.is_admin, frozenset(user.roles))
+
+    async def caller(connection: HTTPConnection) -> Principal:
+        if bearer_token(connection) is None:
+            signed_in = await run_in_threadpool(session_caller, connection)
+            if signed_in is not None:
+                return signed_in
+        result = tokens(connection)
+        return await result if inspect.isawaitable(result) else result
+
+    return caller
 
 
 async def _sweep_forever(engine: Jobport, every: float) -> None:

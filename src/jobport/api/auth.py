@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from fastapi.requests import HTTPConnection
 from starlette.concurrency import run_in_threadpool
 
+from jobport.api.throttle import FailureThrottle, client_key
 from jobport.errors import JobportError
 from jobport.store import JobStore
 
@@ -80,7 +81,7 @@ def bearer_token(connection: HTTPConnection, *, allow_query: bool = False) -> st
 
 
 def token_principal(
-    store: JobStore, *, cache_seconds: float = 5.0
+    store: JobStore, *, cache_seconds: float = 5.0, throttle: FailureThrottle | None = None
 ) -> Callable[[HTTPConnection], Awaitable[Principal]]:
     """The default principal dependency: a bearer token looked up by its hash.
 
@@ -91,8 +92,15 @@ def token_principal(
     A token's user is remembered for ``cache_seconds`` (a client polling a
     run then costs one database read per request, not two); a replaced token
     therefore keeps working for at most that long in each server process.
+
+    A client address that sent too many unknown tokens is refused with 429
+    by ``throttle`` before its token is looked up (see
+    :mod:`jobport.api.throttle`; ``create_router`` passes one built from the
+    settings). A token this process has just verified is let through all the
+    same, so callers sharing an address with a broken client keep working.
     """
     remembered: dict[str, tuple[Principal, float]] = {}
+    failures = throttle if throttle is not None else FailureThrottle()
 
     def lookup(token_hash: str) -> Principal:
         user = store.user_by_token_hash(token_hash)
@@ -117,6 +125,12 @@ def token_principal(
         known = remembered.get(token_hash)
         if known is not None and known[1] > time.monotonic():
             return known[0]
-        return await run_in_threadpool(lookup, token_hash)
+        client = client_key(connection)
+        failures.check(client)
+        try:
+            return await run_in_threadpool(lookup, token_hash)
+        except Unauthorized:
+            failures.failed(client)
+            raise
 
     return principal

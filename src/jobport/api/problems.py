@@ -26,6 +26,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 
+from jobport.api.throttle import TooManyFailures
 from jobport.errors import JobportError
 
 log = logging.getLogger(__name__)
@@ -71,12 +72,20 @@ def problem(
 
 
 def problem_for(exc: JobportError, instance: str | None = None) -> ProblemResponse:
-    headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else {}
+    if isinstance(exc, TooManyFailures):
+        headers["Retry-After"] = str(exc.retry_after)
     return problem(exc.status_code, exc.title, exc.message, instance=instance, headers=headers)
 
 
 def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI ``responses`` entries documenting the problem bodies a route may answer."""
+    """OpenAPI ``responses`` entries documenting the problem bodies a route may answer.
+
+    A route that may answer 401 may also answer 429: a client that sent too
+    many wrong tokens is refused for a while (:mod:`jobport.api.throttle`).
+    """
+    if 401 in statuses:
+        statuses = (*statuses, 429)
     return {
         status: {
             "model": Problem,
@@ -197,6 +206,7 @@ _TEXT: dict[int, str] = {
     413: "Content too large",
     415: "Unsupported media type",
     422: "Invalid request",
+    429: "Too many requests",
     500: "Internal error",
     503: "Service unavailable",
 }

@@ -41,6 +41,7 @@ from jobport.api.schemas import (
     RunPage,
     SyncRequest,
 )
+from jobport.api.throttle import FailureThrottle
 from jobport.api.uploads import FILE_FIELD, receive_upload
 from jobport.dispatch import StartRequest
 from jobport.engine import Jobport
@@ -117,7 +118,8 @@ def create_router(
     router.engine = engine
     router.feed = live
     store = engine.store
-    Caller = Annotated[Principal, Depends(principal or token_principal(store))]
+    throttle = FailureThrottle.from_settings(engine.settings)
+    Caller = Annotated[Principal, Depends(principal or token_principal(store, throttle=throttle))]
     auth = responses(401)
 
     # -- helpers ----------------------------------------------------------------------------

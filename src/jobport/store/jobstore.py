@@ -32,7 +32,14 @@ from jobport.store.records import (
     Refused,
     RunRecord,
 )
-from jobport.store.tables import job_chunks, job_events, job_failures, job_runs, job_users
+from jobport.store.tables import (
+    job_chunks,
+    job_ended_sessions,
+    job_events,
+    job_failures,
+    job_runs,
+    job_users,
+)
 
 FAILURE_BATCH = 1_000
 
@@ -841,6 +848,45 @@ class JobStore:
         if row is None:
             return None
         return UserRecord(row["id"], row["name"], row["is_admin"], tuple(row["roles"] or ()))
+
+    def user_by_session(self, token_hash: str, session_id: str) -> UserRecord | None:
+        """The user a dashboard session was opened for, unless that session was ended.
+
+        One read: the user by token hash, if no ended session has this id.
+        """
+        ended = sa.select(job_ended_sessions.c.id).where(job_ended_sessions.c.id == session_id)
+        with self._read() as conn:
+            row = (
+                conn.execute(
+                    sa.select(job_users).where(
+                        job_users.c.token_hash == token_hash, ~sa.exists(ended)
+                    )
+                )
+                .mappings()
+                .first()
+            )
+        if row is None:
+            return None
+        return UserRecord(row["id"], row["name"], row["is_admin"], tuple(row["roles"] or ()))
+
+    def end_session(self, session_id: str, expires_at: datetime) -> None:
+        """Record that a dashboard session is over (signed out) until it would have expired.
+
+        Ended sessions that have expired anyway are deleted on the way, so the
+        table holds at most the sessions signed out within one session lifetime.
+        Ending a session twice is harmless.
+        """
+        with self._write() as conn:
+            conn.execute(
+                job_ended_sessions.delete().where(job_ended_sessions.c.expires_at < utcnow())
+            )
+            known = conn.execute(
+                sa.select(job_ended_sessions.c.id).where(job_ended_sessions.c.id == session_id)
+            ).first()
+            if known is None:
+                conn.execute(
+                    job_ended_sessions.insert().values(id=session_id, expires_at=expires_at)
+                )
 
     def user_exists(self, name: str) -> bool:
         with self._read() as conn:

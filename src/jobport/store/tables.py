@@ -141,3 +141,15 @@ job_users = sa.Table(
     sa.Column("roles", JSONType, nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
 )
+
+#: Dashboard sessions ended before their time (signed out). The session cookie is
+#: signed and self-contained; this is what a server checks so that a copy of a
+#: signed-out cookie opens nothing. A row is useless once its session would have
+#: expired anyway, and is deleted then (see ``JobStore.end_session``).
+job_ended_sessions = sa.Table(
+    "job_ended_sessions",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("expires_at", UTCDateTime, nullable=False),
+    sa.Index(None, "expires_at"),
+)

@@ -1,9 +1,8 @@
 """The dashboard's sign-in session: a signed cookie, and the CSRF token it carries.
 
 Why a signed cookie and not a server-side session table: every server
-process (``jobport serve --workers N``) can check it without shared memory
-or a new table, and it survives restarts. It holds no secret worth
-stealing by itself:
+process (``jobport serve --workers N``) can check it without shared memory,
+and it survives restarts. It holds no secret worth stealing by itself:
 
 - ``u``: the SHA-256 of the user's API token, the very value the users
   table is keyed on (:func:`jobport.api.auth.hash_token`). Each request
@@ -12,7 +11,16 @@ stealing by itself:
   opened with the old one. The hash cannot be turned back into the token, so
   a leaked cookie does not open the API.
 - ``c``: a random CSRF token (see below);
+- ``i``: the session's own random id;
 - ``x``: when the session expires (Unix seconds), checked on every request.
+
+Signing out must end the session on the server, not only in the browser: a
+copy of the cookie (a shared computer, a proxy's log) would otherwise open
+the dashboard until it expired. So signing out records the session's id in
+the state database until then (``job_ended_sessions``), and the same read
+that finds the user refuses an ended session (:func:`session_user`): every
+process sees it at once. Only sign-outs write; the table holds the sessions
+ended within one session lifetime.
 
 The value is ``base64url(json) "." base64url(HMAC-SHA256)``; the HMAC key is
 derived from the installation's secret (``JOBPORT_SECRET_KEY``, or the
@@ -48,6 +56,7 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
@@ -55,6 +64,8 @@ from starlette.responses import Response
 from jobport.errors import ConfigurationError
 from jobport.settings import Settings
 from jobport.signing import installation_secret_file, read_or_create_secret
+from jobport.store import JobStore
+from jobport.store.jobstore import UserRecord
 
 #: Name of the session cookie.
 COOKIE_NAME = "jobport_session"
@@ -75,11 +86,12 @@ Clock = Callable[[], float]
 
 @dataclass(frozen=True)
 class Session:
-    """What the cookie says: whose session (a token hash, or None) and its CSRF token."""
+    """What the cookie says: whose session (a token hash, or None), its CSRF token and id."""
 
     token_hash: str | None
     csrf: str
     expires: int
+    id: str
 
     @property
     def signed_in(self) -> bool:
@@ -125,10 +137,16 @@ class SessionSigner:
     def new(self, token_hash: str | None = None) -> Session:
         """A fresh session (a new CSRF token), signed in as ``token_hash`` if given."""
         lifetime = SESSION_SECONDS if token_hash else ANONYMOUS_SECONDS
-        return Session(token_hash, secrets.token_urlsafe(24), int(self._clock()) + lifetime)
+        expires = int(self._clock()) + lifetime
+        return Session(token_hash, secrets.token_urlsafe(24), expires, secrets.token_urlsafe(24))
 
     def dumps(self, session: Session) -> str:
-        payload = {"u": session.token_hash, "c": session.csrf, "x": session.expires}
+        payload = {
+            "u": session.token_hash,
+            "c": session.csrf,
+            "x": session.expires,
+            "i": session.id,
+        }
         return self._seal(self._key, json.dumps(payload, separators=(",", ":")))
 
     def loads(self, value: str | None) -> Session | None:
@@ -138,7 +156,7 @@ class SessionSigner:
             return None
         try:
             data = json.loads(text)
-            session = Session(data["u"], str(data["c"]), int(data["x"]))
+            session = Session(data["u"], str(data["c"]), int(data["x"]), str(data["i"]))
         except (ValueError, KeyError, TypeError):
             return None
         if session.expires < self._clock():
@@ -189,6 +207,26 @@ class SessionSigner:
             return _unb64(body).decode()
         except (ValueError, binascii.Error, UnicodeDecodeError):
             return None
+
+
+def session_user(store: JobStore, session: Session | None) -> UserRecord | None:
+    """The signed-in user of ``session``; None if anonymous, signed out, or the token replaced."""
+    if session is None or session.token_hash is None:
+        return None
+    return store.user_by_session(session.token_hash, session.id)
+
+
+def cookie_user(
+    store: JobStore, signer: SessionSigner, connection: HTTPConnection
+) -> UserRecord | None:
+    """The signed-in user of the request's session cookie, if it has a live one."""
+    return session_user(store, signer.loads(connection.cookies.get(COOKIE_NAME)))
+
+
+def end_session(store: JobStore, session: Session) -> None:
+    """End ``session`` on the server (sign-out): its cookie opens nothing from now on."""
+    expires = datetime.fromtimestamp(session.expires, UTC)
+    store.end_session(session.id, expires)
 
 
 def csrf_matches(session: Session, submitted: str | None) -> bool:
