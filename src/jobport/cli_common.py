@@ -107,6 +107,8 @@ def progress_bar(quiet: bool) -> Iterator[Callable[[RunRecord], None]]:
 
 
 def finish_run(run: RunRecord, as_json: bool) -> None:
+    for warning in run.warnings:
+        err.print(f"[yellow]warning:[/] {escape(warning)}", markup=True, highlight=False)
     if as_json:
         print_json(run.to_dict())
     else:
@@ -138,6 +140,8 @@ def describe_run(run: RunRecord) -> list[tuple[str, str]]:
         rows.append(("owner", run.owner))
     if run.error:
         rows.append(("error", run.error))
+    for warning in run.warnings:
+        rows.append(("warning", warning))
     if run.retry_of:
         rows.append(("retry of", run.retry_of))
     if run.retried_by:

@@ -83,6 +83,10 @@ class RunOut(BaseModel):
     finished_at: datetime | None
     duration_seconds: float | None
     error: str | None
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="What the run said of its file without refusing it, e.g. ignored columns.",
+    )
     retry_of: str | None
     retried_by: list[str]
     chunks_total: int
@@ -115,6 +119,7 @@ class RunOut(BaseModel):
             finished_at=run.finished_at,
             duration_seconds=run.duration_seconds,
             error=run.error,
+            warnings=run.warnings,
             retry_of=run.retry_of,
             retried_by=list(run.retried_by),
             chunks_total=run.chunks_total,
