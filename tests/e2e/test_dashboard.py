@@ -226,6 +226,8 @@ def test_upload_preview_import_progress_failures_and_error_report(
     assert run["processed"] == ROWS
     failures = page.locator("#failures")
     expect(failures.get_by_role("heading")).to_contain_text(f"({run['failed']:,})")
+    # The list and the bar's figure come from one read: they agree.
+    expect(page.locator("#run-failed")).to_have_text(f"{run['failed']:,}")
     expect(failures.locator("tbody tr").first).to_be_visible()
     assert failures.locator("tbody tr").count() == min(25, run["failed"])
     shoot(page, "run-import")
@@ -244,7 +246,51 @@ def test_upload_preview_import_progress_failures_and_error_report(
     rows = list(csv.reader(io.StringIO(Path(download.path()).read_text())))
     assert rows[0][-2:] == ["line", "error"]
     assert len(rows) - 1 == run["failed"]
+
+    # Back shows the preview again (it has an address of its own), never the browser's
+    # "confirm form resubmission" page.
+    page.go_back()
+    expect(page).to_have_url(re.compile(r"/import/preview\?"))
+    expect(page.locator("#preview")).to_contain_text("Nothing has been written yet")
     no_js_errors(page)
+    page.context.close()
+
+
+def test_a_form_sent_after_the_session_ended_signs_in_back_to_the_form(
+    browser: Any, server: DashboardServer, sample: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    page = new_page(browser, server, user="bob")
+    nav(page, "Import")
+    cookie = next(c for c in page.context.cookies() if c["name"] == "jobport_session")
+    page.context.add_cookies([{**cookie, "value": "ended.session"}])  # no longer valid
+    page.get_by_label("File").set_input_files(str(sample))
+    page.get_by_role("button", name="Upload and preview").click()
+    expect(page).to_have_url(re.compile(r"/signin\?next=%2Fimport&expired=1$"))
+    expect(page.get_by_role("status")).to_contain_text("Your session has ended")
+    shoot(page, "signin-session-ended")
+    page.get_by_label("API token").fill(server.tokens["bob"])
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="Import a file")).to_be_visible()
+    expect(page.locator(".who")).to_contain_text("Signed in as bob")
+    no_js_errors(page)
+    page.context.close()
+
+
+def test_an_unknown_page_is_an_html_404_with_the_menu(
+    browser: Any, server: DashboardServer
+) -> None:
+    from playwright.sync_api import expect
+
+    page = new_page(browser, server)
+    response = page.goto("/no-such-page")
+    assert response is not None
+    assert response.status == 404
+    expect(page.get_by_role("heading", name="Not found")).to_be_visible()
+    expect(page.get_by_role("navigation", name="Main")).to_be_visible()
+    expect(page.locator(".who")).to_contain_text("Administrator")
+    shoot(page, "not-found")
     page.context.close()
 
 
@@ -309,6 +355,10 @@ def test_a_polling_report_shows_its_final_state(browser: Any, server: DashboardS
     expect(page.locator(".facts")).to_contain_text("polled")
     expect(page.locator("#run-status")).to_contain_text("Completed", timeout=WAIT_MS)
     expect(page.locator("#run-percent")).to_have_text("100%")
+    expect(page.locator("#report-summary")).to_contain_text("Revenue")
+    expect(page.locator("#failures")).to_have_count(0)
+    expect(page.locator("#live")).not_to_contain_text("rows/s")
+    shoot(page, "run-report")
     no_js_errors(page)
     page.context.close()
 

@@ -101,8 +101,8 @@ FORM_PAGES = {
 #: Path parameters a form page takes from its form's address.
 PAGE_PARAMS = {"dashboard_run": ("run_id",)}
 SESSION_ENDED = (
-    "Your session has ended, so nothing was sent. Sign in again to continue where you were; "
-    "a form you were sending has to be filled in again."
+    "Your session has ended. Sign in again to continue where you were; a form you were "
+    "sending was not sent and has to be filled in again."
 )
 
 #: Served with every dashboard response: scripts, styles and connections from this
