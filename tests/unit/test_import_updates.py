@@ -21,15 +21,16 @@ import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
 import xlsxwriter
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from tests.conftest import MakeJobport
 
 from jobport import Importer, Jobport, JobportError, JobRegistry, JobType, StartRequest
-from jobport.demo import customers
+from jobport.demo import Customer, customers
 from jobport.demo.data import COLUMNS, write_csv
 from jobport.kinds import PlanRequest
 from jobport.kinds.imports import preview_import
 from jobport.registry import NoOptions
+from jobport.store.capacity import trusted_columns
 
 PARTIAL = ["id", "email", "last_name", "country"]
 
@@ -332,3 +333,26 @@ def test_the_demo_columns_are_still_written_in_full(
             dt.date.fromisoformat(row["signup_date"]) if row["signup_date"] else None
         )
     assert [c.name for c in customers.c] == COLUMNS
+
+
+def test_columns_the_model_keeps_in_range_are_not_checked_again() -> None:
+    """The demo's constrained fields cost no check per row; the others are checked."""
+    trusted = trusted_columns(Customer, customers, "postgresql")
+    assert trusted == {"email", "first_name", "last_name", "balance", "age"}
+    # id (no upper bound), country (a validator function may change it) and score
+    # (a float taking NaN) stay checked.
+
+    class Widened(BaseModel):
+        id: int = Field(ge=0, le=2**40)
+        name: str = Field(max_length=10)
+
+        @field_validator("name")
+        @classmethod
+        def doubled(cls, value: str) -> str:
+            return value * 2
+
+    table = sa.Table(
+        "w", sa.MetaData(), sa.Column("id", sa.Integer), sa.Column("name", sa.String(10))
+    )
+    assert trusted_columns(Widened, table, "postgresql") == set()
+    assert trusted_columns(Widened, table, "sqlite") == {"id"}

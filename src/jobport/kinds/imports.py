@@ -27,7 +27,7 @@ from jobport.kinds.batch import (
 )
 from jobport.registry import Limits
 from jobport.store import ChunkOutcome, Failure
-from jobport.store.capacity import Capacity, finite_fields
+from jobport.store.capacity import Capacity, row_capacity
 from jobport.store.records import Writer
 from jobport.store.upsert import PreparedUpsert, prepare_upsert
 
@@ -167,7 +167,8 @@ def fed_columns(columns: list[str], mapping: list[list[Any]]) -> list[str]:
 
 
 def target_capacity(importer: Importer, table: sa.Table, dialect: str) -> Capacity:
-    return Capacity(table, dialect, finite_fields(importer.row))
+    """What ``table``'s columns can hold, for the rows this importer writes."""
+    return row_capacity(importer.row, table, dialect, validated=importer.transform is None)
 
 
 def _all_of(writes: list[PreparedUpsert]) -> Writer:

@@ -15,15 +15,18 @@ to hold a value that does not fit, so a clean chunk costs a few passes.
 from __future__ import annotations
 
 import math
+import typing
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Context, Decimal
 from functools import lru_cache
 from operator import itemgetter
+from types import NoneType
 from typing import Any
 
 import sqlalchemy as sa
 from pydantic import BaseModel
+from pydantic.fields import FieldInfo
 
 from jobport.errors import shown
 
@@ -46,11 +49,15 @@ class Capacity:
     table: sa.Table
     dialect: str
     finite: frozenset[str] = frozenset()
+    #: Columns whose values the row model's own constraints already keep in range.
+    trusted: frozenset[str] = frozenset()
 
     def misfits(self, rows: Sequence[Sequence[Any]], columns: Sequence[str]) -> list[Misfit]:
         """Every value of ``rows`` (tuples in ``columns`` order) that its column cannot hold."""
         found: list[Misfit] = []
         for index, name in enumerate(columns):
+            if name in self.trusted:
+                continue
             check = _column_check(self.table, name, self.dialect, name in self.finite)
             if check is None:
                 continue
@@ -58,6 +65,19 @@ class Capacity:
             found.extend((row, name, message) for row, message in check(values))
         found.sort()
         return found
+
+
+@lru_cache(maxsize=128)
+def row_capacity(
+    row: type[BaseModel], table: sa.Table, dialect: str, *, validated: bool = True
+) -> Capacity:
+    """The checks of ``table`` for rows validated by ``row``.
+
+    ``validated``: the rows are the model's output as is (no transform in
+    between), so a column the model's constraints keep in range needs no check.
+    """
+    trusted = trusted_columns(row, table, dialect) if validated else frozenset()
+    return Capacity(table, dialect, finite_fields(row), trusted)
 
 
 def finite_fields(row: type[BaseModel]) -> frozenset[str]:
@@ -74,6 +94,56 @@ def finite_fields(row: type[BaseModel]) -> frozenset[str]:
         if not (said[-1] if said else model_allows):
             out.add(name)
     return frozenset(out)
+
+
+def trusted_columns(row: type[BaseModel], table: sa.Table, dialect: str) -> frozenset[str]:
+    """Columns whose field constraints already keep every value the model accepts in range.
+
+    ``age: int = Field(ge=18, le=120)`` into ``INTEGER``, ``Field(max_length=100)``
+    into ``VARCHAR(100)``, ``Decimal`` with ``max_digits=12, decimal_places=2``
+    into ``NUMERIC(12, 2)``: checking those again would cost every row for
+    nothing. A field whose value a validator function may change is not trusted.
+    """
+    decorators = row.__pydantic_decorators__
+    if decorators.model_validators:
+        return frozenset()
+    validated = {name for d in decorators.field_validators.values() for name in d.info.fields}
+    out = set()
+    for name, info in row.model_fields.items():
+        if name in validated or "*" in validated or name not in table.c:
+            continue
+        if any(callable(getattr(m, "func", None)) for m in info.metadata):
+            continue
+        if _kept_in_range(info, table.c[name].type, dialect):
+            out.add(name)
+    return frozenset(out)
+
+
+def _kept_in_range(info: FieldInfo, column_type: Any, dialect: str) -> bool:
+    if isinstance(column_type, sa.types.TypeDecorator):
+        return False
+    bounds = {k: getattr(m, k) for m in info.metadata for k in _BOUNDS if hasattr(m, k)}
+    types = {t for t in typing.get_args(info.annotation) or (info.annotation,) if t is not NoneType}
+    if isinstance(column_type, sa.Integer):
+        if types != {int}:
+            return False
+        bits = _int_bits(column_type, dialect)
+        low = bounds.get("ge", bounds.get("gt"))
+        high = bounds.get("le", bounds.get("lt"))
+        return low is not None and high is not None and -(1 << bits) <= low and high < 1 << bits
+    if isinstance(column_type, sa.String) and column_type.length:
+        longest = bounds.get("max_length")
+        return types == {str} and longest is not None and longest <= column_type.length
+    if isinstance(column_type, sa.Numeric) and not isinstance(column_type, sa.Float):
+        digits, places = bounds.get("max_digits"), bounds.get("decimal_places")
+        precision, scale = column_type.precision, column_type.scale or 0
+        if types != {Decimal} or digits is None or places is None or not precision:
+            return False
+        return bool(places <= scale and digits - places <= precision - scale)
+    return False
+
+
+_BOUNDS = ("ge", "gt", "le", "lt", "max_length", "max_digits", "decimal_places")
 
 
 @lru_cache(maxsize=512)
@@ -224,4 +294,4 @@ def _max_length(length: int) -> ColumnCheck:
     return check
 
 
-__all__ = ["Capacity", "Misfit", "finite_fields"]
+__all__ = ["Capacity", "Misfit", "finite_fields", "row_capacity", "trusted_columns"]
