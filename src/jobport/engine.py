@@ -14,7 +14,7 @@ from typing import IO, TYPE_CHECKING, Any
 from sqlalchemy.engine import make_url
 
 from jobport.dispatch import Dispatcher, StartRequest, dispatcher_id, limits_from
-from jobport.errors import ConfigurationError, RunStateError
+from jobport.errors import ConfigurationError
 from jobport.events import EventBus, JobEvent
 from jobport.executors import Executor
 from jobport.files import FileStore
@@ -221,8 +221,9 @@ class Jobport:
 
         A failed or cancelled run gets its failed and cancelled chunks back; an
         interrupted one (still ``running``, its process dead) gets the chunks that
-        process held. Chunks already done are never run again. A completed run,
-        or one still running in a live process of this host, is refused.
+        process held; one still going gets its pending chunks delivered again (a
+        lost delivery stalls no run for long). Chunks already done are never run
+        again. A completed run is refused.
         """
         self._take_over(run_id)
         chunks = self.store.reopen_chunks(run_id, only_failed=False)
@@ -244,17 +245,17 @@ class Jobport:
         return self.store.get_run(run_id)
 
     def _take_over(self, run_id: str) -> None:
-        """Before resuming a run: refuse a live one; take back what a dead process held."""
+        """Before resuming a run: take back what a dead process held, and expired leases.
+
+        A run whose dispatching process is alive is not refused: that process
+        may only be waiting for it (a CLI whose chunks go to Celery workers), and
+        delivering its pending chunks again is harmless (a claim takes a chunk
+        once) where it is not needed, and what the run wants where it is.
+        """
         run = self.store.get_run(run_id)
-        if not run.finished and run.dispatcher and run.dispatcher != dispatcher_id():
-            state = _process_state(run.dispatcher)
-            if state == "alive":
-                raise RunStateError(
-                    f"run {run_id} is still running in process {run.dispatcher}; wait for "
-                    "it to end, or cancel the run first"
-                )
-            if state == "dead":
-                self._reclaim({run.dispatcher: _died(run.dispatcher)})
+        dispatcher = None if run.finished else run.dispatcher
+        if dispatcher and dispatcher != dispatcher_id() and _process_state(dispatcher) == "dead":
+            self._reclaim({dispatcher: _died(dispatcher)})
         self.sweep_events_only()
 
     def _publish(self, event: JobEvent | None, strategy: str) -> None:
@@ -269,7 +270,8 @@ class Jobport:
         Only runs of this process's job types are swept (it must be able to
         deliver them again). With the local executor it also re-delivers the
         pending chunks of this process's runs that are not on their way (a
-        delivery lost with a broken pool, say), so nothing waits forever.
+        delivery lost with a broken pool, say), so nothing waits forever; with
+        Celery, those whose delivery the broker lost (:meth:`redeliver_lost`).
         """
         requeued, events = self.store.requeue_expired(types=[t.type for t in self.registry])
         for event in events:
@@ -282,7 +284,32 @@ class Jobport:
             for run in self.store.active_runs():
                 if run.dispatcher == me:
                     pump(run.id, self.store.pending_chunks(run.id))
-        return len(requeued)
+        return len(requeued) + self.redeliver_lost()
+
+    def redeliver_lost(self) -> int:
+        """Send again the chunks whose delivery through a broker was lost; returns how many.
+
+        A broker loses deliveries out of the store's sight: a worker killed
+        holding one it had not started (Redis hands it out again only after
+        its visibility timeout), a broker restarted without persistence. A
+        pending chunk no worker claimed within ``redeliver_seconds`` is sent
+        again, unless deliveries still wait in its run's queue (it may be one
+        of them). Only executors that can count those (``backlog``) take part:
+        the local pool re-delivers its own by ``pump``. A repeated delivery is
+        harmless: the claim takes a pending chunk once.
+        """
+        backlog: Callable[[str], int | None] | None = getattr(self.executor, "backlog", None)
+        if backlog is None:
+            return 0
+        after = self.settings.redeliver_seconds
+        overdue = self.store.overdue_runs(after, types=[t.type for t in self.registry])
+        lost = [run_id for run_id in overdue if backlog(run_id) == 0]
+        chunks = self.store.take_overdue(lost, after)
+        for run_id in dict.fromkeys(run_id for run_id, _ in chunks):
+            numbers = [no for r, no in chunks if r == run_id]
+            log.warning("chunk(s) %s of run %s were not delivered; sending again", numbers, run_id)
+            self.dispatcher.resubmit(run_id, numbers)
+        return len(chunks)
 
     def start_sweeper(self, interval: float | None = None) -> Sweeper:
         """Run :meth:`sweep` every ``interval`` seconds on a thread until :meth:`close`.
@@ -422,7 +449,7 @@ class Sweeper:
             try:
                 requeued = self._sweep()
                 if requeued:
-                    log.warning("put back %d chunk(s) of lost workers", requeued)
+                    log.warning("sent %d chunk(s) of lost workers or deliveries again", requeued)
             except Exception:
                 log.exception("the sweeper failed; trying again in %.1f s", self.interval)
 

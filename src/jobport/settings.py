@@ -66,8 +66,14 @@ class Settings(BaseSettings):
     sweep_seconds: float | None = Field(
         default=None,
         gt=0,
-        description="How often Celery workers put back chunks of lost workers "
-        "(default: half the lease).",
+        description="How often Celery workers put back chunks of lost workers and deliveries "
+        "(default: half the lease or of redeliver_seconds, the shorter).",
+    )
+    redeliver_seconds: float = Field(
+        default=20.0,
+        gt=0,
+        description="Celery: a pending chunk no worker claims within this, while its queue "
+        "is empty, had its delivery lost; the sweeper sends it again.",
     )
     storage_options: dict[str, Any] = Field(
         default_factory=dict, description="Extra fsspec options of the storage URL (JSON)."

@@ -36,6 +36,10 @@ TURN_PATIENCE_SECONDS = 0.1
 #: How long after an earlier chunk's backoff ends a chunk waiting for it comes back,
 #: so that the earlier chunk is delivered first.
 TURN_RETRY_SECONDS = 0.05
+#: The longest a chunk given back again and again to wait for an earlier chunk that
+#: nobody holds stays away: well under the redelivery deadline (redeliver_seconds),
+#: after which the sweeper sends the earlier chunk again if its delivery was lost.
+MAX_TURN_WAIT_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -85,6 +89,11 @@ def run_chunk(ctx: WorkerContext, run_id: str, no: int) -> ChunkResult:
                 # to wait for it, so neither spend the work nor hold a worker now.
                 ctx.store.release_chunk(claim)
                 raise _YieldTurn(claim.backoff_before[1] + TURN_RETRY_SECONDS)
+            if kind.in_order and claim.handed_back and claim.idle_before is not None:
+                # Given back before, and the earlier chunk is still not taken: its delivery
+                # may be lost (the sweeper sends it again). Wait longer, without the work.
+                ctx.store.release_chunk(claim)
+                raise _YieldTurn(turn_wait(claim.handed_back))
             with gc_paused():
                 outcome = kind.run_chunk(
                     ChunkTask(
@@ -141,6 +150,19 @@ def _finish_run(
         log.exception("the last step of run %s failed", run_id)
 
 
+def turn_wait(handed_back: int) -> float:
+    """How long a chunk waiting for an earlier one that nobody holds stays away this time.
+
+    The first time it comes back at once: the earlier chunk's delivery is most
+    likely just ahead of it. After that the wait doubles up to
+    :data:`MAX_TURN_WAIT_SECONDS`, so a chunk whose earlier one's delivery was
+    lost is not claimed and given back without end while the sweeper notices.
+    """
+    if handed_back <= 0:
+        return 0.0
+    return min(TURN_RETRY_SECONDS * 2.0 ** min(handed_back - 1, 16), MAX_TURN_WAIT_SECONDS)
+
+
 class _YieldTurn(Exception):
     def __init__(self, delay: float) -> None:
         self.delay = delay
@@ -157,9 +179,10 @@ def _commit(
     is running (backing off after a failure, or still queued) may need this
     very worker, and a pool whose every worker waits for such a chunk would
     never move again; so then the chunk is given back unprocessed (no attempt
-    counted) and asks to be delivered again once the previous one can be done.
-    A commit the database failed to break a lock cycle with another one wrote
-    nothing and is simply made again.
+    counted) and asks to be delivered again once the previous one can be done,
+    later each time it is given back again (see :func:`turn_wait`). A commit
+    the database failed to break a lock cycle with another one wrote nothing
+    and is simply made again.
     """
     from jobport.store import ChunkOutcome
 
@@ -181,12 +204,12 @@ def _commit(
             elif turn.status == "pending" and turn.retry_in:
                 delay = turn.retry_in + TURN_RETRY_SECONDS
             elif turn.status == "pending":
-                # Due but nobody holds it: come back at once; executors deliver the
-                # lowest chunk first, so it goes before us.
+                # Due but nobody holds it: come back soon; executors deliver the lowest
+                # chunk first, so it goes before us (unless its delivery was lost).
                 now = time.monotonic()
                 pending_since = pending_since if pending_since is not None else now
                 if now - pending_since > TURN_PATIENCE_SECONDS:
-                    delay = 0.0
+                    delay = turn_wait(claim.handed_back)
             else:
                 delay = 0.0
             if delay is not None:

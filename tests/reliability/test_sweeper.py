@@ -8,7 +8,6 @@ import sys
 
 import pytest
 
-from jobport.errors import RunStateError
 from jobport.executors.local import LocalExecutor
 from jobport.store import Claim
 
@@ -75,16 +74,15 @@ def test_recover_adopts_only_runs_whose_process_on_this_host_died(place: Place) 
     assert recovered.recover() == []  # nothing left to adopt
 
 
-def test_resume_refuses_a_run_still_running_in_a_live_process(place: Place) -> None:
+def test_resume_takes_over_a_run_whose_process_died(place: Place) -> None:
+    """(A run whose process is alive is resumed too: see test_redelivery.)"""
     path = place.folder / "items.csv"
     write_items(path, 250)
     engine = place.jobport()
     run = place.planned(engine, "items", path)
-    engine.store.adopt_run(run.id, f"{HOST}:{os.getppid()}")
-    with pytest.raises(RunStateError, match="is still running in process"):
-        engine.resume(run.id)
     engine.store.adopt_run(run.id, f"{HOST}:{dead_pid()}")
-    assert engine.resume(run.id).status == "completed"
+    resumed = engine.resume(run.id)
+    assert (resumed.status, resumed.dispatcher) == ("completed", f"{HOST}:{os.getpid()}")
 
 
 @pytest.mark.timeout(180)

@@ -18,7 +18,7 @@ import csv
 import io
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -274,3 +274,43 @@ def test_killed_worker_run_finishes_on_the_other(
         assert chunks[killed_chunk]["attempts"] >= 2, "the killed chunk ran again"
         assert all(c["status"] == "done" for c in chunks.values())
         assert sum(c["processed"] for c in chunks.values()) == ROWS
+
+
+def test_a_lost_delivery_is_sent_again_by_the_workers_sweeper(
+    broker: str,
+    queue_name: str,
+    pg_url: str,
+    tmp_path: Path,
+    workers: Workers,
+    customers_csv: tuple[Path, int],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Chunk 0's delivery never reaches the broker; the worker's sweeper sends it again."""
+    path, invalid = customers_csv
+    settings: dict[str, Any] = {
+        "database_url": pg_url,
+        "storage_url": str(tmp_path / "files"),
+        "app": "jobport.demo",
+        "broker_url": broker,
+        "celery_queue": queue_name,
+        "lease_seconds": LEASE_SECONDS,
+        "redeliver_seconds": "1",
+        "sweep_seconds": "0.2",
+    }
+    with Jobport(Settings(**settings, executor="celery")) as engine:
+        send = engine.executor.submit
+
+        def lose_chunk_0(run_id: str, chunks: Sequence[int]) -> None:
+            send(run_id, [no for no in chunks if no != 0])
+
+        monkeypatch.setattr(engine.executor, "submit", lose_chunk_0)
+        run = engine.import_file("customers", path)
+        assert engine.store.chunk_status(run.id, 0) == "pending"
+        workers.start("w1", worker_environment(**settings))
+
+        run = wait_for_run(engine, run.id, workers)
+        assert (run.status, run.processed, run.failed) == ("completed_with_errors", ROWS, invalid)
+        assert target_ids(engine) == sorted(valid_ids())
+        first = engine.store.chunks(run.id)[0]
+        assert (first["status"], first["attempts"], first["errors"]) == ("done", 1, 0)
+    assert "were not delivered; sending again" in workers.log("w1")

@@ -8,6 +8,10 @@ repeated rather than lost), and the store's leases and fencing tokens make a
 repeated delivery harmless. A delivery that found its chunk still leased by
 a worker that has since died ends at once; the *sweeper* thread of every
 worker puts such chunks back when their lease runs out and sends them again.
+A delivery the broker lost (reserved by a killed worker, or gone with a
+broker restarted without persistence) leaves its chunk pending: the sweeper
+sends it again once nobody claimed it for ``JOBPORT_REDELIVER_SECONDS`` while
+nothing waits in its queue.
 
 Routing: a run's chunks go to one queue, chosen by (first match)
 ``JOBPORT_TYPE_QUEUES[type]``, the job type's own ``queue``,
@@ -199,10 +203,14 @@ class WorkerRuntime:
 
     @property
     def sweep_seconds(self) -> float:
-        return self.settings.sweep_seconds or max(self.settings.lease_seconds / 2, 0.5)
+        every = min(self.settings.lease_seconds, self.settings.redeliver_seconds) / 2
+        return self.settings.sweep_seconds or max(every, 0.5)
 
     def sweep_forever(self, stop: threading.Event) -> None:
-        """Put back chunks whose worker was lost (lease expired) and send them again."""
+        """Put back chunks whose worker was lost (lease expired) and send them again.
+
+        Chunks whose delivery was lost (never claimed) are sent again too.
+        """
         engine: Jobport | None = None
         try:
             while not stop.wait(self.sweep_seconds):
@@ -211,7 +219,9 @@ class WorkerRuntime:
                         engine = self._sweeper_engine()
                     requeued = engine.sweep()
                     if requeued:
-                        log.warning("put back %d chunk(s) of lost workers", requeued)
+                        log.warning(
+                            "sent %d chunk(s) of lost workers or deliveries again", requeued
+                        )
                 except Exception:
                     log.exception("the sweeper failed; trying again")
         finally:
@@ -290,6 +300,26 @@ class CeleryExecutor:
         with self.app.connection_for_write() as connection:
             for no in chunks:
                 self.app.send_task(TASK_NAME, args=(run_id, no), queue=queue, connection=connection)
+
+    def backlog(self, run_id: str) -> int | None:
+        """Deliveries waiting in the run's queue for a worker; None when the broker cannot say.
+
+        Deliveries a worker holds (started, or waiting for their countdown) are
+        not counted, nor are those a killed worker had reserved: so when a chunk
+        stays unclaimed while nothing waits, its delivery was lost (see
+        :meth:`jobport.engine.Jobport.redeliver_lost`).
+        """
+        queue = self._route(run_id)
+        try:
+            with self.app.connection_for_read() as connection:
+                try:
+                    declared = connection.default_channel.queue_declare(queue=queue, passive=True)
+                except connection.channel_errors:
+                    return 0  # no such queue (Redis drops an empty one): nothing waits
+                return int(declared.message_count)
+        except Exception as exc:
+            log.warning("could not count the deliveries waiting in queue %s: %r", queue, exc)
+            return None
 
     def warm(self) -> None:
         """Nothing to start ahead of time."""

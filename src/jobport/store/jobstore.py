@@ -225,6 +225,21 @@ class JobStore:
         except RunNotFound:
             return None
 
+    def run_ids_starting_with(self, prefix: str, *, limit: int) -> list[str]:
+        """Ids of runs that start with ``prefix``, in order, at most ``limit``.
+
+        People type the short ids the dashboard and the CLI show; the caller
+        tells one match from none and from several (``limit`` bounds the list).
+        """
+        with self._read() as conn:
+            query = (
+                sa.select(job_runs.c.id)
+                .where(job_runs.c.id.startswith(prefix, autoescape=True))
+                .order_by(job_runs.c.id)
+                .limit(limit)
+            )
+            return list(conn.execute(query).scalars())
+
     def list_runs(
         self, filters: RunFilter = RunFilter(), *, limit: int = 50, offset: int = 0
     ) -> tuple[list[RunRecord], int]:
@@ -290,7 +305,9 @@ class JobStore:
                     started_at=now,
                     available_at=None,
                 )
-                .returning(job_chunks.c.attempts, job_chunks.c.spec, job_chunks.c.rows)
+                .returning(
+                    job_chunks.c.attempts, job_chunks.c.errors, job_chunks.c.spec, job_chunks.c.rows
+                )
             ).first()
             if claimed is None:
                 return Refused("claimed by another worker")
@@ -304,9 +321,18 @@ class JobStore:
                     )
                 )
                 record = replace(record, status="running", started_at=record.started_at or now)
-            backoff = _backoff_before(conn, run_id, no, now) if no > 0 else None
+            before = _first_unfinished_before(conn, run_id, no) if no > 0 else None
         return Claim(
-            run_id, no, claimed.attempts, owner, claimed.spec, claimed.rows, record, backoff
+            run_id,
+            no,
+            claimed.attempts,
+            owner,
+            claimed.spec,
+            claimed.rows,
+            record,
+            backoff_before=_backing_off(before, now),
+            idle_before=_idle(before, now),
+            handed_back=max(claimed.attempts - claimed.errors - 1, 0),
         )
 
     def renew_lease(self, claim: Claim, lease_seconds: float) -> bool:
@@ -597,6 +623,65 @@ class JobStore:
             )
             return result.rowcount
 
+    def overdue_runs(
+        self, after: float, *, types: Collection[str] | None = None, now: datetime | None = None
+    ) -> list[str]:
+        """Runs with a pending chunk that no worker claimed within ``after`` seconds.
+
+        A pending chunk's lease is its delivery's: the first call that finds the
+        chunk due without one starts it (``after`` seconds); a claim replaces it
+        with the worker's lease, and giving the chunk back ends it. Once it has
+        run out, the delivery was lost, or waits behind others in its queue: the
+        caller tells which before :meth:`take_overdue`. Costs one read when no
+        delivery lease is to start and none has run out.
+        """
+        now = now or utcnow()
+        due = _due_deliveries(now, types)
+        unleased = job_chunks.c.lease_expires_at.is_(None)
+        with self._read() as conn:
+            found = conn.execute(
+                sa.select(
+                    job_chunks.c.run_id,
+                    sa.func.count(),
+                    sa.func.count(job_chunks.c.lease_expires_at),
+                )
+                .where(*due, sa.or_(unleased, job_chunks.c.lease_expires_at < now))
+                .group_by(job_chunks.c.run_id)
+            ).all()
+        if any(overdue < matched for _, matched, overdue in found):
+            with self._write() as conn:
+                conn.execute(
+                    job_chunks.update()
+                    .where(*due, unleased)
+                    .values(lease_expires_at=now + timedelta(seconds=after))
+                )
+        return sorted(run_id for run_id, _, overdue in found if overdue)
+
+    def take_overdue(
+        self, run_ids: Collection[str], after: float, *, now: datetime | None = None
+    ) -> list[tuple[str, int]]:
+        """The pending chunks of these runs whose delivery lease ran out, each renewed.
+
+        The caller sends them again. The renewal is conditional on the lease
+        having run out, so of several sweepers asking at once only one gets a
+        chunk, and a chunk is sent again at most once every ``after`` seconds.
+        """
+        if not run_ids:
+            return []
+        now = now or utcnow()
+        with self._write() as conn:
+            taken = conn.execute(
+                job_chunks.update()
+                .where(
+                    *_due_deliveries(now, None),
+                    job_chunks.c.run_id.in_(list(run_ids)),
+                    job_chunks.c.lease_expires_at < now,
+                )
+                .values(lease_expires_at=now + timedelta(seconds=after))
+                .returning(job_chunks.c.run_id, job_chunks.c.no)
+            ).all()
+        return sorted((str(run_id), int(no)) for run_id, no in taken)
+
     def _lose_lease(
         self, conn: Connection, claim: Claim, now: datetime, error: str | None
     ) -> tuple[str, JobEvent | None]:
@@ -710,7 +795,13 @@ class JobStore:
             conn.execute(
                 job_chunks.update()
                 .where(job_chunks.c.run_id == run_id, job_chunks.c.status.in_(reopen))
-                .values(status="pending", errors=0, error=None, available_at=None)
+                .values(
+                    status="pending",
+                    errors=0,
+                    error=None,
+                    available_at=None,
+                    lease_expires_at=None,
+                )
             )
             if run["status"] not in ACTIVE_STATUSES:
                 conn.execute(
@@ -1193,19 +1284,52 @@ def _set_aside(conn: Connection, claim: Claim, run_status: str) -> None:
     )
 
 
-def _backoff_before(
-    conn: Connection, run_id: str, no: int, now: datetime
-) -> tuple[int, float] | None:
-    first = conn.execute(
+def _due_deliveries(
+    now: datetime, types: Collection[str] | None
+) -> tuple[sa.ColumnElement[bool], ...]:
+    """Pending chunks of active runs (of ``types``) that a delivery may claim now."""
+    active = sa.select(job_runs.c.id).where(job_runs.c.status.in_(ACTIVE_STATUSES))
+    if types is not None:
+        active = active.where(job_runs.c.type.in_(list(types)))
+    return (
+        job_chunks.c.status == "pending",
+        sa.or_(job_chunks.c.available_at.is_(None), job_chunks.c.available_at <= now),
+        job_chunks.c.run_id.in_(active),
+    )
+
+
+def _first_unfinished_before(
+    conn: Connection, run_id: str, no: int
+) -> sa.Row[Any, Any, Any] | None:
+    """The chunk an in-order commit of chunk ``no`` waits for: the first not done before it."""
+    return conn.execute(
         sa.select(job_chunks.c.no, job_chunks.c.status, job_chunks.c.available_at)
         .where(job_chunks.c.run_id == run_id, job_chunks.c.no < no, job_chunks.c.status != "done")
         .order_by(job_chunks.c.no)
         .limit(1)
     ).first()
+
+
+def _backing_off(first: sa.Row[Any, Any, Any] | None, now: datetime) -> tuple[int, float] | None:
+    """``first``'s number and seconds left, if it is pending and backing off after a failure."""
     if first is None or first.status != "pending" or first.available_at is None:
         return None
     remaining = (first.available_at - now).total_seconds()
     return (first.no, remaining) if remaining > 0 else None
+
+
+def _idle(first: sa.Row[Any, Any, Any] | None, now: datetime) -> int | None:
+    """``first``'s number, if it is pending and due: no worker holds it."""
+    if first is None or first.status != "pending":
+        return None
+    due = first.available_at is None or first.available_at <= now
+    return int(first.no) if due else None
+
+
+def _backoff_before(
+    conn: Connection, run_id: str, no: int, now: datetime
+) -> tuple[int, float] | None:
+    return _backing_off(_first_unfinished_before(conn, run_id, no), now)
 
 
 def _lock_run(conn: Connection, run_id: str) -> RowMapping | None:
