@@ -335,3 +335,20 @@ def test_shared_string_offsets_are_never_held_whole(
     assert strings.count == count
     assert writing < 100_000
     assert reading < 100_000
+
+
+def test_planning_and_reading_agree_on_which_rows_hold_a_value(
+    files: FileStore, tmp_path: Path
+) -> None:
+    """Damage in a row without a value is no row at all; an empty ``<v/>`` is a row."""
+    rows = (
+        header_row("a")
+        + '<row r="x"></row><row><c r="!1"/></row>'
+        + '<row r="4"><c r="A4"><v/></c></row>'
+        + '<row r="5"><c r="!5"><v>1</v></c></row>'
+    )
+    _, records, specs = read_all(files, "xlsx", crafted(files, tmp_path, rows))
+    assert [number for number, _ in records] == [4, 5]
+    assert records[0] == (4, [None])
+    assert isinstance(records[1][1], BadRecord)
+    assert sum(spec["rows"] for spec in specs) == len(records)

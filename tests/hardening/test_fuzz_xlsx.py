@@ -3,6 +3,10 @@
 (a) A generated workbook with bytes changed, cut short or replaced: the engine
     raises nothing but ``JobportError``, no worker meets an exception it did
     not mean, and the run always ends.
+(c) Hostile sheets written part by part (cell references far past the last
+    column or not references at all, row numbers that are not, shared string
+    and style indices out of range, values of every type): each run ends,
+    refused with a reason or with every row imported or failed exactly once.
 (b) Random tables of the demo columns (text, number, boolean and date cells,
     valid and invalid rows, blank rows, shared or inline strings) written by
     xlsxwriter: every valid row is imported exactly once, every invalid row is
@@ -25,6 +29,8 @@ import sqlalchemy as sa
 import xlsxwriter
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tests.formats.crafted_xlsx import crafted_workbook
+from tests.formats.crafted_xlsx import header_row as crafted_header_row
 from tests.hardening.support import DEMO_COLUMNS, UnexpectedErrors, make_engine
 
 from jobport import Importer, Jobport, JobRegistry, JobType, StartRequest
@@ -331,3 +337,62 @@ def test_damaged_archive_is_refused_clearly(
             message = run.error or ""
         assert "XLSX" in message
         assert stored(engine) == {}
+
+
+# -- hostile sheets: what no spreadsheet program writes -------------------------------------
+
+#: Cell references: plain, lowercase, absolute, far past the header or the sheet, garbage.
+REFERENCES = st.one_of(
+    st.sampled_from(["A{n}", "b{n}", "$C${n}", "XFD{n}", "XFE{n}", "ZZZZZZ{n}", "!{n}", "abc"]),
+    st.text(string.ascii_letters + string.digits + "$!-", max_size=12).map(lambda t: t + "{n}"),
+)
+#: Row numbers: missing, in order, repeated, far, or not numbers at all.
+ROW_NUMBERS = st.one_of(
+    st.none(),
+    st.sampled_from(["{n}", "1", "1048576", "1048577", "0", "-1", "x", "²", "9" * 30]),
+)
+#: (t, s, value) of a cell: types, style indices and values, sane or not.
+CELLS = st.tuples(
+    st.sampled_from([None, "n", "s", "b", "e", "str", "inlineStr", "d", "zz"]),
+    st.sampled_from([None, "0", "1", "2", "99999999999999999999", "-1", "x", "²", ""]),
+    st.sampled_from(["1", "0", "2", "7", "-1", "1e400", "nan", "x", "", "43832.5", "²"]),
+)
+
+
+def hostile_cell(reference: str, row: int, cell: tuple[str | None, str | None, str]) -> str:
+    kind, style, value = cell
+    ref = reference.replace("{n}", str(row))
+    attrs = f' r="{ref}"' + (f' t="{kind}"' if kind else "") + (f' s="{style}"' if style else "")
+    if kind == "inlineStr":
+        return f"<c{attrs}><is><t>{value}</t></is></c>"
+    return f"<c{attrs}><v>{value}</v></c>"
+
+
+@st.composite
+def hostile_sheets(draw: st.DrawFn) -> bytes:
+    rows = [crafted_header_row(*REQUIRED)]
+    for n in range(2, 2 + draw(st.integers(0, 6))):
+        r = draw(ROW_NUMBERS)
+        attrs = "" if r is None else f' r="{r.replace("{n}", str(n))}"'
+        cells = draw(st.lists(st.tuples(REFERENCES, CELLS), max_size=5))
+        rows.append(f"<row{attrs}>{''.join(hostile_cell(f, n, c) for f, c in cells)}</row>")
+    shared = draw(st.lists(st.sampled_from(["GB", "a@example.com", "x" * 50]), max_size=3))
+    styles = '<xf numFmtId="0"/><xf numFmtId="14"/><xf numFmtId="999"/>'
+    return crafted_workbook("".join(rows), shared=shared, styles=styles)
+
+
+@fuzz_settings
+@given(data=hostile_sheets())
+def test_hostile_sheets_fail_rows_or_refuse_clearly_and_every_row_is_accounted_for(
+    fuzz_engine: Jobport, data: bytes
+) -> None:
+    clear(fuzz_engine)
+    with UnexpectedErrors().watching() as unexpected:
+        run = fuzz_engine.run(start(fuzz_engine, "customers-2", data).id)
+    assert not unexpected.records, unexpected.describe()
+    assert run.status in FINAL_STATUSES
+    if run.status == "failed":
+        assert run.error
+    else:
+        assert run.processed == run.total
+        assert len(stored(fuzz_engine)) + run.failed == run.processed

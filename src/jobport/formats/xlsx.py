@@ -463,7 +463,9 @@ class RowCutter:
         p = (prefix + ":") if prefix else ""
         self.row_end = f"</{p}row>".encode()
         self.data_end = f"</{p}sheetData>".encode()
-        self.value_marks = (f"<{p}v>".encode(), f"<{p}t>".encode(), f"<{p}t ".encode())
+        # A value or text element, whatever follows its name (">", "/>", attributes):
+        # the reader emits a row exactly when one of these starts in it.
+        self.value_marks = tuple(f"<{p}{tag}{end}".encode() for tag in "vt" for end in "> /")
 
     def rows(self, stream: IO[bytes], start: int) -> Iterator[tuple[int, bool]]:
         """(offset just past ``</row>``, whether the row holds a value) for each row."""
@@ -581,7 +583,8 @@ def parse_rows(
             close_cell()
         assert row is not None
         if problem is not None:
-            rows.append((number, BadRecord(problem)))
+            if filled:  # planning counted only rows holding a value
+                rows.append((number, BadRecord(problem)))
         elif row or (filled and layout.width):
             # A data row whose values all lie past the header still counts (planning did).
             if len(row) < width and layout.width:

@@ -1,0 +1,134 @@
+"""Hostile workbooks through the real import path: refused clearly, or failing their row alone.
+
+A workbook can claim what no spreadsheet holds: a cell at column ZZZZZZ, a row
+numbered "x", a shared string that is not there. Each ends as a refused run
+with the reason, or as a failure of the one row it damages, with memory
+bounded by the sheet's own limits (never by a number the file wrote), and with
+no unpacked copy left under ``work/`` by a workbook that will not run.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+from tests.formats.crafted_xlsx import crafted_workbook, header_row, inline
+from tests.hardening.support import (
+    MiB,
+    UnexpectedErrors,
+    failures,
+    ids,
+    import_bytes,
+    peak_memory,
+    refusal,
+)
+
+from jobport import Jobport
+from jobport.kinds.base import PlanRequest
+from jobport.kinds.imports import preview_import
+from jobport.registry import NoOptions
+
+HEADER = header_row("id", "email", "last_name", "country")
+
+
+def customer(row: int, key: int) -> str:
+    """A valid demo customer at spreadsheet row ``row``."""
+    cells = [f'<c r="A{row}"><v>{key}</v></c>']
+    cells += [
+        inline(f"{column}{row}", text)
+        for column, text in zip("BCD", (f"c{key}@example.com", "Lovelace", "GB"), strict=True)
+    ]
+    return f'<row r="{row}">{"".join(cells)}</row>'
+
+
+def work_files(root: Path) -> list[Path]:
+    return sorted((root / "files" / "work").glob("*"))
+
+
+def test_a_header_past_the_last_column_is_refused_in_bounded_memory(
+    engine: Jobport, tmp_path: Path
+) -> None:
+    """The 1.3 KB workbook whose ZZZZZZ1 header made the process allocate 5 GB."""
+    data = crafted_workbook(HEADER[:-6] + inline("ZZZZZZ1", "far") + "</row>" + customer(2, 1))
+    with UnexpectedErrors().watching() as unexpected, peak_memory() as peak:
+        message = refusal(engine, tmp_path, data, name="far.xlsx")
+        used = peak()
+    assert not unexpected.records, unexpected.describe()
+    assert "the header row 1 cannot be read: the cell reference 'ZZZZZZ1'" in message
+    assert used < 16 * MiB, f"peak {used / MiB:.1f} MiB"
+    assert work_files(tmp_path) == []
+
+
+def test_a_header_at_the_last_column_meets_the_column_limit(
+    engine: Jobport, tmp_path: Path
+) -> None:
+    data = crafted_workbook(HEADER[:-6] + inline("XFD1", "far") + "</row>" + customer(2, 1))
+    with peak_memory() as peak:
+        message = refusal(engine, tmp_path, data, name="xfd.xlsx")
+        used = peak()
+    assert "the file has 16,384 columns, over the limit of 1,000" in message
+    assert used < 16 * MiB, f"peak {used / MiB:.1f} MiB"
+    assert work_files(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    ("row", "reason"),
+    [
+        ('<row r="3">' + inline("ZZZZZZ3", "x") + "</row>", "the cell reference 'ZZZZZZ3'"),
+        ('<row r="3">' + inline("!3", "x") + "</row>", "the cell reference '!3'"),
+        ('<row r="3">' + inline("abc", "x") + "</row>", "the cell reference 'abc'"),
+        ('<row r="x"><c r="A3"><v>9</v></c></row>', "the row number 'x'"),
+        ('<row r="99999999999"><c r="A3"><v>9</v></c></row>', "the row number '99999999999'"),
+        ('<row r="3"><c r="A3" t="s"><v>5</v></c></row>', "names shared string 5, but the"),
+        ('<row r="3"><c r="A3" t="s"><v>a</v></c></row>', "names shared string 'a'"),
+    ],
+)
+def test_a_damaged_row_fails_alone_and_the_others_are_imported(
+    engine: Jobport, tmp_path: Path, row: str, reason: str
+) -> None:
+    data = crafted_workbook(HEADER + customer(2, 1) + row + customer(4, 2), shared=["s"])
+    with UnexpectedErrors().watching() as unexpected:
+        run = import_bytes(engine, tmp_path, data, name="rows.xlsx")
+    assert not unexpected.records, unexpected.describe()
+    assert run.status == "completed_with_errors", run.error
+    assert (run.total, run.processed, run.failed) == (3, 3, 1)
+    [(line, message)] = failures(engine, run.id)
+    assert line == 3
+    assert reason in message
+    assert ids(engine) == [1, 2]
+
+
+def test_a_data_cell_far_past_the_header_is_left_out(engine: Jobport, tmp_path: Path) -> None:
+    """A data row's cell at XFD is past the header: never a row padded to it."""
+    far = customer(2, 1).replace("</row>", inline("XFD2", "far") + "</row>")
+    with peak_memory() as peak:
+        run = import_bytes(engine, tmp_path, crafted_workbook(HEADER + far), name="far.xlsx")
+        used = peak()
+    assert run.status == "completed", run.error
+    assert ids(engine) == [1]
+    assert used < 16 * MiB, f"peak {used / MiB:.1f} MiB"
+
+
+def test_a_completed_import_keeps_its_sheet_for_resume_and_a_preview_keeps_nothing(
+    engine: Jobport, tmp_path: Path
+) -> None:
+    data = crafted_workbook(HEADER + customer(2, 1), shared=["s"])
+    run = import_bytes(engine, tmp_path, data, name="kept.xlsx")
+    assert run.status == "completed", run.error
+    kept = work_files(tmp_path)
+    assert run.source_key is not None
+    assert tmp_path / "files" / run.source_key in kept
+    upload = engine.dispatcher.store_upload(io.BytesIO(data), "again.xlsx")
+    preview = preview_import(
+        PlanRequest(
+            job_type=engine.registry.get("customers"),
+            options=NoOptions(),
+            files=engine.files,
+            database=engine.database,
+            source_key=upload,
+            format="xlsx",
+        )
+    )
+    assert [row.line for row in preview.rows] == [2]
+    assert work_files(tmp_path) == kept
