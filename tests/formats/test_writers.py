@@ -10,13 +10,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tests.formats.support import read_all, stored
 
+from jobport.files import FileStore
 from jobport.formats.cells import is_text_column, neutralise, neutralised_column
 from jobport.formats.writers import (
     Batch,
     OutputColumn,
+    assemble,
     batches_of,
     bool_texts,
     concatenate,
@@ -179,3 +182,73 @@ def test_concatenation_is_the_header_and_the_parts_in_order() -> None:
     target = io.BytesIO()
     concatenate("jsonl", columns, len(parts), lambda n: io.BytesIO(parts[n]), target)
     assert target.getvalue() == b"".join(parts)
+
+
+# -- neutralised text comes back as it left ----------------------------------------------------
+
+ROUND_TRIP_COLUMNS = [OutputColumn("id", "id", "int"), OutputColumn("value", "value", "string")]
+#: Values a spreadsheet would run, behind apostrophes or not, and plain ones.
+TRICKY_VALUES = [
+    "=1+1",
+    "'=1+1",
+    "''=1+1",
+    "+33 1 23",
+    "-2",
+    "'-2",
+    "@SUM(A1)",
+    "\tx",
+    "'\tx",
+    "\rx",
+    "'",
+    "O'Brien",
+    "'quoted'",
+    "plain",
+]
+
+
+def export_then_read(fmt: str, values: list[str], folder: Path, rows_per_chunk: int) -> list[Any]:
+    """``values`` written by the export writer of ``fmt``, then read by its import reader."""
+    part = io.BytesIO()
+    part_writer(fmt, part, ROUND_TRIP_COLUMNS).write(list(enumerate(values, start=1)))
+    path = folder / f"export.{fmt}"
+    assemble(fmt, ROUND_TRIP_COLUMNS, 1, lambda _: io.BytesIO(part.getvalue()), str(path))
+    files = FileStore(str(folder / "store"))
+    header, records, _ = read_all(files, fmt, stored(files, path), rows_per_chunk)
+    assert header == ["id", "value"]
+    return [fields[1] for _, fields in records]
+
+
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    values=st.lists(
+        st.one_of(
+            st.text(st.sampled_from(["'", "=", "+", "-", "@", "\t", "\r", "\n", "x", ","])),
+            st.text(st.characters(exclude_characters="\x00")),
+        ),
+        min_size=1,
+        max_size=8,
+    ),
+    rows_per_chunk=st.integers(1, 3),
+)
+def test_any_text_exported_as_csv_imports_back_unchanged(
+    tmp_path_factory: pytest.TempPathFactory, values: list[str], rows_per_chunk: int
+) -> None:
+    folder = tmp_path_factory.mktemp("round-trip")
+    assert export_then_read("csv", values, folder, rows_per_chunk) == values
+
+
+def test_text_exported_as_xlsx_imports_back_unchanged(tmp_path: Path) -> None:
+    # A carriage return is stored as the escape _x000D_, which is the reader's own matter.
+    values = [value for value in TRICKY_VALUES if "\r" not in value]
+    assert export_then_read("xlsx", values, tmp_path, 5) == values
+
+
+def test_a_neutralised_header_imports_back_as_the_column_name(tmp_path: Path) -> None:
+    columns = [OutputColumn("id", "id", "int"), OutputColumn("total", "=total", "string")]
+    target = io.BytesIO()
+    concatenate("csv", columns, 1, lambda _: io.BytesIO(b"1,x\r\n"), target)
+    path = tmp_path / "h.csv"
+    path.write_bytes(target.getvalue())
+    files = FileStore(str(tmp_path / "store"))
+    header, records, _ = read_all(files, "csv", stored(files, path))
+    assert (header, records) == (["id", "=total"], [(2, ["1", "x"])])

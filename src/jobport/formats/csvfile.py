@@ -20,6 +20,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from jobport.errors import InputError
 from jobport.formats.base import NUL_ROW, BadRecord, Prepared, ReadOptions, Record
+from jobport.formats.cells import may_hold_neutralised, unneutralise, unneutralise_row
 
 if TYPE_CHECKING:
     from jobport.files import FileStore
@@ -124,7 +125,7 @@ def read_layout(stream: IO[bytes], *, encoding: str, delimiter: str | None) -> C
     return CsvLayout(
         encoding=encoding,
         delimiter=reader.dialect.delimiter,
-        header=[name.strip() for name in header],
+        header=[unneutralise(name).strip() for name in header],
         data_offset=lines.offset,
         header_lines=reader.line_num,
     )
@@ -367,7 +368,20 @@ def read_range(
         records = _refuse_long_fields(records, layout.header, limit)
     if refused:
         records = [(line, refused.get(line, values)) for line, values in records]
+    if may_hold_neutralised(text):
+        _unneutralise(records)
     return records
+
+
+def _unneutralise(records: list[Record]) -> None:
+    """Undo what writers did to text a spreadsheet would run (see ``formats.cells``), so
+    an export or a corrected error report imports as the values it was made of.
+
+    Only ranges holding an apostrophe before a trigger pay for this pass.
+    """
+    for _, values in records:
+        if type(values) is list:
+            unneutralise_row(values)
 
 
 #: Stands for a line refused while it was read in pieces: one field, no quote.

@@ -11,7 +11,8 @@ other into the final file, so memory never depends on the export's size.
 * Parquet: parts are Parquet files of one schema; their row groups are copied.
 
 CSV and XLSX text cells that start with ``=``, ``+``, ``-``, ``@``, a tab or a
-carriage return are neutralised (see :func:`jobport.formats.cells.neutralise`).
+carriage return (perhaps behind apostrophes) are neutralised, in a way the CSV
+and XLSX readers undo (see :func:`jobport.formats.cells.neutralise`).
 """
 
 from __future__ import annotations

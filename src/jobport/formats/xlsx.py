@@ -19,7 +19,8 @@ used here: memory would grow with the file and every chunk would load it all.
 
 Cells reach validation as the text a CSV would hold: numbers without a
 pointless ``.0``, dates (cells whose style shows a date) as ISO 8601, booleans
-as ``true``/``false``, errors as their text (``#N/A``).
+as ``true``/``false``, errors as their text (``#N/A``). Text our exports
+neutralised (``'=x``) is restored (see ``formats.cells.unneutralise``).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from xml.parsers import expat
 
 from jobport.errors import InputError, LimitExceeded
 from jobport.formats.base import BadRecord, Prepared, ReadOptions, Record, discard
-from jobport.formats.cells import number_text
+from jobport.formats.cells import number_text, unneutralise
 
 if TYPE_CHECKING:
     from jobport.files import FileStore
@@ -571,7 +572,9 @@ def parse_rows(
             shared_refs.append((len(rows), col, index, ref))
         elif kind == "b":
             value = "true" if raw.strip() in ("1", "true") else "false"
-        else:  # inlineStr, str (a formula's text), e (an error such as #N/A), d (ISO date)
+        elif kind == "inlineStr":
+            value = unneutralise(raw) if raw[:1] == "'" else raw
+        else:  # str (a formula's text), e (an error such as #N/A), d (ISO date)
             value = raw
         if len(row) <= col:
             row.extend([None] * (col + 1 - len(row)))
@@ -687,7 +690,7 @@ def _fill_shared(
                 ),
             )
         else:
-            values[column] = text
+            values[column] = unneutralise(text) if text[:1] == "'" else text
 
 
 def _date_text(raw: str, epoch: dt.datetime) -> str:
