@@ -2,14 +2,21 @@
 
 Once corrected, the report imports like any file of the same type (the added
 columns are ignored), optionally as a retry linked to the original run.
+
+The rows come from uploads anyone may have written, and an admin opens other
+users' reports in a spreadsheet: every text cell is neutralised as exports
+neutralise theirs, and importing the corrected report undoes it (see
+``formats.cells``). :func:`report_rows` builds the cells for every face (CLI,
+API, dashboard), so none can write them otherwise.
 """
 
 from __future__ import annotations
 
 import csv
 from collections.abc import Iterator
-from typing import IO
+from typing import IO, Any
 
+from jobport.formats.cells import as_text, neutralise
 from jobport.store import JobStore, RunRecord
 
 LINE_COLUMN = "line"
@@ -24,15 +31,24 @@ def report_columns(run: RunRecord) -> list[str]:
     return header + extra
 
 
+def report_cell(value: Any) -> str:
+    """A cell of the report: a blank for nothing, text neutralised, a number (from a typed
+    source such as JSON Lines) as the text a CSV holds for it, which no spreadsheet runs."""
+    if isinstance(value, str):
+        return neutralise(value)
+    return as_text(value) or ""
+
+
 def report_rows(store: JobStore, run: RunRecord) -> Iterator[list[str]]:
+    """The header, then one row per failure: its original values, its line and its error."""
     columns = report_columns(run)
     header = columns[:-2]
-    yield columns
+    yield [neutralise(name) for name in columns]
     for failure in store.iter_failures(run.id):
         raw = failure["raw"] or {}
-        yield [str(raw.get(name, "")) for name in header] + [
-            str(failure["line"] or ""),
-            failure["message"],
+        yield [report_cell(raw.get(name)) for name in header] + [
+            report_cell(failure["line"]),
+            report_cell(failure["message"]),
         ]
 
 
