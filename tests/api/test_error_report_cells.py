@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 from jobport.api import create_app
 from jobport.cli import app as cli_app
 from jobport.formats.cells import FORMULA_TRIGGERS
+from jobport.reports import report_cell
 
 #: Names a spreadsheet would run as formulas (the item model strips the white space of the
 #: last two, so those are left out of what is stored).
@@ -94,3 +95,16 @@ def test_a_corrected_report_imports_the_original_values(api: Api) -> None:
         stored = {row.id: row.name for row in conn.execute(sa.select(items.c.id, items.c.name))}
     assert [stored[n] for n in range(1, len(KEPT_WHOLE) + 1)] == KEPT_WHOLE
     assert not [name for name in stored.values() if name.startswith("'")]
+
+
+def test_report_cells_of_typed_and_missing_values() -> None:
+    # A value the row lacked (a blank XLSX cell) is a blank, not "None"; numbers from a
+    # typed source are numbers, which no spreadsheet runs.
+    assert [report_cell(v) for v in (None, 12, -1.5, True, "=x", "-3.50")] == [
+        "",
+        "12",
+        "-1.5",
+        "true",
+        "'=x",
+        "'-3.50",
+    ]
