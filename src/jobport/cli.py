@@ -7,17 +7,21 @@ code; a traceback is shown only with JOBPORT_DEBUG=1.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich import box
 from rich.markup import escape
 from rich.table import Table
 
 from jobport import cli_kinds, cli_server, cli_worker
 from jobport.cli_common import (
+    TERMINATED_EXIT_CODE,
     Context,
+    Terminated,
     describe_run,
     err,
     finish_run,
@@ -25,9 +29,12 @@ from jobport.cli_common import (
     parse_options,
     print_json,
     progress_bar,
+    raise_terminated,
+    resolve_run_id,
     state_of,
     status_markup,
     total_text,
+    use_plain_usage,
 )
 from jobport.dispatch import StartRequest
 from jobport.errors import InputError, JobportError
@@ -53,19 +60,20 @@ def main_options(
             "--app", envvar="JOBPORT_APP", help="Module holding the job types (module[:attr])."
         ),
     ] = None,
+    # The brackets are escaped: the help is rich markup, where "[env: ...]" vanishes as a tag.
     database_url: Annotated[
         str | None,
-        typer.Option(help="State database URL [env: JOBPORT_DATABASE_URL].", show_default=False),
+        typer.Option(help="State database URL \\[env: JOBPORT_DATABASE_URL].", show_default=False),
     ] = None,
     storage_url: Annotated[
         str | None,
         typer.Option(
-            help="Storage folder or fsspec URL [env: JOBPORT_STORAGE_URL].", show_default=False
+            help="Storage folder or fsspec URL \\[env: JOBPORT_STORAGE_URL].", show_default=False
         ),
     ] = None,
     executor: Annotated[
         str | None,
-        typer.Option(help="local, inline or celery [env: JOBPORT_EXECUTOR].", show_default=False),
+        typer.Option(help="local, inline or celery \\[env: JOBPORT_EXECUTOR].", show_default=False),
     ] = None,
     workers: Annotated[
         int | None,
@@ -79,9 +87,33 @@ def main_options(
         "executor": executor,
         "workers": workers,
     }
-    state = Context({k: v for k, v in overrides.items() if v is not None})
+    add_working_directory_to_path()
+    given = {k: v for k, v in overrides.items() if v is not None}
+    typed = [
+        f"--{name.replace('_', '-')}={value}"
+        for name, value in given.items()
+        if _typed(ctx, "app_module" if name == "app" else name)
+    ]
+    state = Context(given, typed)
     ctx.obj = state
-    ctx.call_on_close(state.close)
+    ctx.with_resource(state)  # closed with the command; told of an interrupt to stop its runs
+
+
+def _typed(ctx: typer.Context, parameter: str) -> bool:
+    """Whether the option was given on the command line (Typer ships its own click: by name)."""
+    source = ctx.get_parameter_source(parameter)
+    return source is not None and source.name == "COMMANDLINE"
+
+
+def add_working_directory_to_path() -> None:
+    """Let ``--app`` name a module of the current folder, as uvicorn and celery do.
+
+    ``python -m jobport.cli`` has the folder on ``sys.path`` already, the
+    ``jobport`` script does not. The local pool's workers inherit the path.
+    """
+    here = os.getcwd()
+    if here not in sys.path:
+        sys.path.insert(0, here)
 
 
 # -- job types --------------------------------------------------------------------------------
@@ -131,7 +163,7 @@ def types_command(
 def import_command(
     ctx: typer.Context,
     job_type: Annotated[str, typer.Argument(metavar="TYPE", help="The import type.")],
-    file: Annotated[Path, typer.Argument(help="The file to import.")],
+    file: Annotated[Path, typer.Argument(metavar="FILE", help="The file to import.")],
     option: Annotated[
         list[str] | None,
         typer.Option("--option", "-o", help="A type option as key=value (repeatable)."),
@@ -154,6 +186,8 @@ def import_command(
     if not file.is_file():
         raise InputError(f"{file}: no such file")
     read = {k: v for k, v in {"encoding": encoding, "delimiter": delimiter}.items() if v}
+    if retry_of is not None:
+        retry_of = resolve_run_id(engine, retry_of)
     with progress_bar(as_json) as on_update:
         run = engine.start(
             StartRequest(
@@ -180,6 +214,7 @@ def resume(
 ) -> None:
     """Continue a failed, cancelled or interrupted run from its unfinished chunks."""
     engine = state_of(ctx).engine()
+    run_id = resolve_run_id(engine, run_id)
     with progress_bar(as_json) as on_update:
         run = engine.wait(engine.resume(run_id).id, on_update=on_update)
     finish_run(run, as_json)
@@ -193,6 +228,7 @@ def retry(
 ) -> None:
     """Run again only the chunks of a run that failed."""
     engine = state_of(ctx).engine()
+    run_id = resolve_run_id(engine, run_id)
     with progress_bar(as_json) as on_update:
         run = engine.wait(engine.retry(run_id).id, on_update=on_update)
     finish_run(run, as_json)
@@ -205,7 +241,8 @@ def cancel(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Cancel a run: no new chunk starts; rows already committed stay."""
-    run = state_of(ctx).engine(executor="inline").cancel(run_id)
+    engine = state_of(ctx).engine(executor="inline")
+    run = engine.cancel(resolve_run_id(engine, run_id))
     if as_json:
         print_json(run.to_dict())
     else:
@@ -222,7 +259,8 @@ def status(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Show one run."""
-    run = state_of(ctx).engine(executor="inline").run(run_id)
+    engine = state_of(ctx).engine(executor="inline")
+    run = engine.run(resolve_run_id(engine, run_id))
     if as_json:
         print_json(run.to_dict())
         return
@@ -250,16 +288,11 @@ def history(
     if as_json:
         print_json([run.to_dict() for run in runs])
         return
-    table = Table(
-        "id",
-        "type",
-        "kind",
-        "status",
-        "processed",
-        "failed",
-        "created",
-        title=f"{len(runs)} of {count} runs",
-    )
+    table = Table(title=f"{len(runs)} of {count} runs", box=box.SIMPLE_HEAD, pad_edge=False)
+    # Ids are what people copy into other commands: never cut, the other columns wrap.
+    table.add_column("id", no_wrap=True, min_width=max((len(run.id) for run in runs), default=2))
+    for column in ("type", "kind", "status", "processed", "failed", "created"):
+        table.add_column(column)
     for run in runs:
         table.add_row(
             run.id,
@@ -286,7 +319,7 @@ def failures(
     from jobport.reports import write_report
 
     engine = state_of(ctx).engine(executor="inline")
-    run = engine.run(run_id)
+    run = engine.run(resolve_run_id(engine, run_id))
     if out_path is None:
         write_report(engine.store, run, sys.stdout)
         return
@@ -333,6 +366,7 @@ def demo_data(
 cli_kinds.register(app)
 cli_server.register(app)
 cli_worker.register(app)
+use_plain_usage(app)
 
 
 # -- helpers ----------------------------------------------------------------------------------
@@ -348,11 +382,14 @@ def _is_usage_error(exc: Exception) -> bool:
 def main() -> None:
     """Console entry point: user errors become one line and an exit code."""
     debug = os.environ.get("JOBPORT_DEBUG") == "1"
+    signal.signal(signal.SIGTERM, raise_terminated)
     try:
         code = app(standalone_mode=False)
         sys.exit(code if isinstance(code, int) else 0)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
+    except Terminated:
+        sys.exit(TERMINATED_EXIT_CODE)
     except JobportError as exc:
         if debug:
             raise

@@ -233,7 +233,13 @@ def _a(word: str) -> str:
 
 
 def _wait_for_result(engine: Jobport, run: RunRecord) -> RunRecord:
-    """A completed run's file is assembled right after its last commit: wait for it."""
+    """A completed run's file is assembled right after its last commit: wait for it.
+
+    A run with no chunks (a sync with no new page) completed when it was
+    planned: no commit, so no last step, and no result to wait for.
+    """
+    if run.chunks_total == 0:
+        return run
     deadline = time.monotonic() + RESULT_WAIT_SECONDS
     while run.result is None and time.monotonic() < deadline:
         time.sleep(0.2)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
+import socket
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, cast
@@ -61,9 +63,34 @@ def serve(
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
 ) -> None:
     """Serve the HTTP API (and live progress) with uvicorn."""
+    check_port(host, port)
     settings = _context(ctx).settings()
     _preflight(settings)
     _run_server(settings, host=host, port=port, workers=workers, log_level=log_level)
+
+
+def check_port(host: str, port: int) -> None:
+    """Refuse a port taken (or an address not ours) before anything is set up or printed.
+
+    uvicorn would find out only after the banner and the set-up, with a log
+    line among others. The socket is bound as uvicorn binds it (address reuse
+    on), so a port left in TIME_WAIT by a previous server still passes.
+    """
+    from jobport.errors import InputError
+
+    where = f"{host}:{port}"
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        with socket.socket(family, kind, proto) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(address)
+    except OSError as exc:  # socket.gaierror included
+        reason = exc.strerror or str(exc)
+        raise InputError(
+            f"cannot listen on {where}: {reason}; choose another with --port or --host"
+        ) from None
 
 
 def _preflight(settings: Settings) -> None:
@@ -123,6 +150,7 @@ def demo(
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
 ) -> None:
     """Start the embedded demo: SQLite, local files and workers, a sample file, an admin token."""
+    check_port(host, port)
     state = _context(ctx)
     directory = directory.resolve()
     sample, token, settings = prepare_demo(state, directory, rows=rows, dirty=dirty)
@@ -138,8 +166,17 @@ def demo(
         f'  curl -H "Authorization: Bearer {token}" -F file=@{sample} {url}/api/imports/customers'
     )
     out.print(f'  curl -N -H "Authorization: Bearer {token}" {url}/api/jobs/<id>/events')
+    out.print("See and drive the demo's runs from the command line:")
+    out.print(f"  {cli_for(settings)} history", markup=False)
     sys.stdout.flush()
     _run_server(settings, host=host, port=port, workers=1, log_level=log_level)
+
+
+def cli_for(settings: Settings) -> str:
+    """The ``jobport`` options that reach the app, database and files of ``settings``."""
+    options = ["--app", settings.app or "", "--database-url", settings.database_url]
+    options += ["--storage-url", settings.storage_url]
+    return shlex.join(["jobport", *options])
 
 
 def prepare_demo(

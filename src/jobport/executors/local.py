@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import make_url
 
+from jobport.logs import follow_environment
 from jobport.worker import ChunkResult, WorkerContext, run_chunk
 
 if TYPE_CHECKING:
@@ -82,11 +83,17 @@ def _init_worker(settings: Settings, owner_prefix: str, environment: dict[str, s
     process would. What the worker inherited from the forkserver (jobport and
     its libraries, imported) is frozen: the collector never scans those
     objects again, nor copies their shared pages by touching them.
+
+    Ctrl-C in a terminal reaches the whole process group: a worker ignores it
+    and leaves the decision to its parent, which ends the pool (an interrupted
+    worker would only fail its delivery, to be made again, and keep its lease).
     """
     global _worker_context
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     gc.freeze()
     os.environ.clear()
     os.environ.update(environment)
+    follow_environment()
     from jobport.engine import Jobport
 
     engine = Jobport(settings, executor="inline", recover=False, prepare=False)
@@ -288,6 +295,25 @@ class LocalExecutor:
             if helper is not threading.current_thread():
                 helper.join(timeout=30)
 
+    def terminate(self) -> None:
+        """Close at once: end the worker processes instead of waiting for their chunks.
+
+        For a process told to stop (Ctrl-C, SIGTERM), which must not wait for
+        a long chunk. Nothing is lost: a chunk commits in one transaction, so a
+        worker ended before its commit leaves nothing written; the chunks its
+        workers held stay leased to them until the caller gives them back.
+        """
+        with self._cond:
+            self._closed = True  # the ended workers are not a broken pool to recover
+            processes = [
+                process
+                for pool in self._pools.values()
+                for process in list((getattr(pool, "_processes", None) or {}).values())
+            ]
+        for process in processes:
+            process.terminate()
+        self.close()
+
     # -- scheduling ---------------------------------------------------------------------------
 
     def _owner_prefix(self, generation: int) -> str:
@@ -365,7 +391,7 @@ class LocalExecutor:
         """A delivery ended (called on the pool's thread: record, never touch the pool)."""
         with self._cond:
             info = self._in_flight.pop(future, None)
-            if info is None or future.cancelled():
+            if info is None or future.cancelled() or self._closed:
                 self._cond.notify_all()
                 return
             run_id, no, generation = info
