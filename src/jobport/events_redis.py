@@ -42,7 +42,7 @@ def encode(event: JobEvent, committed_at: datetime | None = None) -> str:
     """The message published for ``event``: its ``to_dict()`` as compact JSON.
 
     One field is added, ``committed_at`` (ISO 8601, UTC: when the publisher
-    saw the commit), as :mod:`jobport.api.feeds` expects; drop it before
+    saw the commit), as :mod:`jobport.http.feeds` expects; drop it before
     building a :class:`JobEvent` from the payload.
     """
     payload = event.to_dict()

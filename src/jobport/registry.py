@@ -19,7 +19,14 @@ from typing import TYPE_CHECKING, Any, Literal, get_args
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict
 
-from jobport.errors import ConfigurationError, DuplicateJobType, RegistryError, UnknownJobType
+from jobport.errors import (
+    ConfigurationError,
+    DuplicateJobType,
+    PermissionDenied,
+    RegistryError,
+    UnknownJobType,
+)
+from jobport.principal import Principal
 
 if TYPE_CHECKING:
     from jobport.events import Listener
@@ -94,6 +101,16 @@ class JobType:
             raise RegistryError(f"job type '{self.type}': chunk_size must be at least 1")
         if self.max_attempts < 1:
             raise RegistryError(f"job type '{self.type}': max_attempts must be at least 1")
+
+    def may_start(self, principal: Principal) -> bool:
+        """The one rule of who may start runs of this type: admins, or a holder of its roles."""
+        return not self.roles or principal.is_admin or bool(self.roles & principal.roles)
+
+    def require_start(self, principal: Principal) -> None:
+        if not self.may_start(principal):
+            raise PermissionDenied(
+                f"job type '{self.type}' needs one of the roles: {', '.join(sorted(self.roles))}"
+            )
 
     @property
     def table(self) -> sa.Table | None:

@@ -12,8 +12,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from jobport import Jobport
-from jobport.api import create_app, create_user
+from jobport.api import create_user
 from jobport.executors import Executor
+from jobport.server import create_app
 
 APP = "tests.api.live_app"
 

@@ -14,10 +14,10 @@ from tests.api.conftest import Api
 from tests.api.live_app import items
 from typer.testing import CliRunner
 
-from jobport.api import create_app
 from jobport.cli import app as cli_app
 from jobport.formats.cells import FORMULA_TRIGGERS
 from jobport.reports import report_cell
+from jobport.server import create_app
 
 #: Names a spreadsheet would run as formulas (the item model strips the white space of the
 #: last two, so those are left out of what is stored).

@@ -20,8 +20,9 @@ from starlette.websockets import WebSocketDisconnect
 from tests.api.conftest import Api, MakeApi, items_csv
 from tests.api.live_app import CHUNK_SIZE
 
-from jobport.api import EventFeed, FeedEvent, RedisFeed, create_app
-from jobport.api.live import follow
+from jobport.api import EventFeed, FeedEvent, RedisFeed
+from jobport.http.live import follow
+from jobport.server import create_app
 
 ROWS = 5 * CHUNK_SIZE  # five chunks: five events after the snapshot
 

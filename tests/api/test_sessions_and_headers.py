@@ -21,7 +21,7 @@ from jobport.api import (
     hash_token,
     install_problem_handlers,
 )
-from jobport.api.throttle import FailureThrottle
+from jobport.http.throttle import FailureThrottle
 from jobport.store.tables import job_ended_sessions
 
 #: Another client, as the ASGI scope names it (a documentation address: no traffic).

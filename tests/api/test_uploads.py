@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from tests.api.conftest import Api, MakeApi, items_csv
 
-from jobport.api import create_app
+from jobport.server import create_app
 
 LIMIT = 64 * 1024
 BOUNDARY = "jobport-test-boundary"

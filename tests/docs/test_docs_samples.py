@@ -41,8 +41,9 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from jobport import Jobport, Settings
-from jobport.api import create_app, create_user
+from jobport.api import create_user
 from jobport.demo.data import write_csv
+from jobport.server import create_app
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]

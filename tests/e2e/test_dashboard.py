@@ -436,7 +436,8 @@ def site(tmp_path: Path) -> Iterator[Any]:
     from fastapi.testclient import TestClient
 
     from jobport import Jobport, Settings
-    from jobport.api import create_app, create_user
+    from jobport.api import create_user
+    from jobport.server import create_app
 
     settings = Settings(
         database_url=f"sqlite:///{tmp_path / 'state.db'}",
@@ -682,7 +683,8 @@ def bob_signed_in(tmp_path: Path, app: str | None, registry: Any = None) -> Iter
     from fastapi.testclient import TestClient
 
     from jobport import Jobport, Settings
-    from jobport.api import create_app, create_user
+    from jobport.api import create_user
+    from jobport.server import create_app
 
     settings = Settings(
         database_url=f"sqlite:///{tmp_path / 'other.db'}",

@@ -24,7 +24,8 @@ from schemathesis import GenerationMode
 from tests.hardening.support import DEMO_HEADER, customer, make_engine
 
 from jobport import Jobport, RunStateError, StartRequest
-from jobport.api import create_app, create_user
+from jobport.api import create_user
+from jobport.server import create_app
 
 
 @pytest.fixture(scope="module")

@@ -45,13 +45,13 @@ import typer.main
 import yaml  # type: ignore[import-untyped]  # no types-PyYAML in the dev extra
 from tests.conftest import MakeJobport
 
-from jobport.api.app import create_app
 from jobport.cli import app as cli_app
 from jobport.demo import customers
 from jobport.demo import registry as demo_registry
 from jobport.demo.data import generate, write_csv
 from jobport.events_redis import EVENTS_CHANNEL, RUN_CHANNEL
 from jobport.executors.celery import TASK_NAME
+from jobport.server import create_app
 from jobport.settings import Settings
 from jobport.store import make_engine
 from jobport.store.records import FINAL_STATUSES

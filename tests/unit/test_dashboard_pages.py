@@ -18,9 +18,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from jobport import Jobport, Settings
-from jobport.api import create_app, create_user, hash_token
+from jobport.api import create_user, hash_token
 from jobport.demo.data import write_csv
 from jobport.dispatch import StartRequest
+from jobport.server import create_app
 from jobport.store.tables import job_chunks, job_runs
 from jobport.web import forms
 from jobport.web.session import COOKIE_NAME, SessionSigner, installation_key

@@ -1,9 +1,9 @@
 """The HTTP API: an app factory, a router to mount in an existing app, auth and live progress.
 
-Standalone::
+Standalone, with the dashboard: :func:`jobport.server.create_app`::
 
     from jobport import Jobport
-    from jobport.api import create_app
+    from jobport.server import create_app
 
     app = create_app(Jobport())
 
@@ -18,11 +18,11 @@ Inside an existing FastAPI app, with its own users::
     app.include_router(create_router(engine, principal=current_principal))
 """
 
-from jobport.api.app import app_from_env, create_app
-from jobport.api.auth import Principal, Unauthorized, create_user, hash_token
-from jobport.api.feeds import EventFeed, FeedEvent, OutboxFeed, RedisFeed
-from jobport.api.problems import install_problem_handlers
 from jobport.api.routes import JobportRouter, create_router
+from jobport.http.auth import Unauthorized, create_user, hash_token
+from jobport.http.feeds import EventFeed, FeedEvent, OutboxFeed, RedisFeed
+from jobport.http.problems import install_problem_handlers
+from jobport.principal import Principal
 
 __all__ = [
     "EventFeed",
@@ -32,8 +32,6 @@ __all__ = [
     "Principal",
     "RedisFeed",
     "Unauthorized",
-    "app_from_env",
-    "create_app",
     "create_router",
     "create_user",
     "hash_token",

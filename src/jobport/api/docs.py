@@ -21,7 +21,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 
-from jobport.api.routes import PrincipalDependency
+from jobport.http.auth import PrincipalDependency
 from jobport.settings import ApiDocs
 
 OPENAPI_PATH = "/openapi.json"

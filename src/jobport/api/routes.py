@@ -12,7 +12,7 @@ per-router ``Caller`` dependency alias as an object, not as a string.
 
 import contextlib
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -20,17 +20,8 @@ from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response, WebSo
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from jobport.api.auth import Principal, token_principal
-from jobport.api.downloads import (
-    aware,
-    error_report_response,
-    export_out,
-    result_file_response,
-)
-from jobport.api.feeds import EventFeed, feed_for
-from jobport.api.live import follow, send_to_websocket
-from jobport.api.problems import responses
 from jobport.api.schemas import (
+    ExportOut,
     ExportPage,
     ExportRequest,
     FailureOut,
@@ -41,20 +32,26 @@ from jobport.api.schemas import (
     RunPage,
     SyncRequest,
 )
-from jobport.api.throttle import FailureThrottle
-from jobport.api.uploads import FILE_FIELD, receive_upload
 from jobport.dispatch import StartRequest
 from jobport.engine import Jobport
-from jobport.errors import InputError, JobportError, PermissionDenied, RunNotFound, RunStateError
-from jobport.registry import JobType, Kind
+from jobport.errors import InputError, JobportError, PermissionDenied, RunNotFound
+from jobport.http.auth import PrincipalDependency, token_principal
+from jobport.http.downloads import (
+    error_report_response,
+    result_file_response,
+)
+from jobport.http.feeds import EventFeed, feed_for
+from jobport.http.live import follow, send_to_websocket
+from jobport.http.problems import responses
+from jobport.http.throttle import FailureThrottle
+from jobport.http.uploads import FILE_FIELD, receive_upload
+from jobport.principal import Principal
+from jobport.registry import JobType
+from jobport.service import FILE_KINDS, JobService, aware
 from jobport.signing import LinkSigner
 from jobport.store import RunFilter, RunRecord
 from jobport.store.records import RUN_STATUSES
 
-PrincipalDependency = Callable[..., Principal | Awaitable[Principal]]
-
-#: Kinds whose runs leave a file to download.
-FILE_KINDS: tuple[Kind, ...] = ("export", "report")
 #: Deeper than any real history; keeps offsets inside the databases' integer range.
 MAX_OFFSET = 1 << 31
 #: Longest life of a shared download link: a week.
@@ -66,11 +63,6 @@ class NotStreamable(JobportError):
 
     status_code = 409
     title = "Live progress not available"
-
-
-class Gone(JobportError):
-    status_code = 410
-    title = "Gone"
 
 
 class Unavailable(JobportError):
@@ -99,7 +91,7 @@ def create_router(
     :class:`Principal` (default: jobport's bearer tokens). ``feed`` brings
     run events from other processes (default: the store's outbox, or Redis
     when ``JOBPORT_REDIS_URL`` is set). The router's lifespan stops the feed.
-    Install :func:`jobport.api.problems.install_problem_handlers` on the app
+    Install :func:`jobport.http.problems.install_problem_handlers` on the app
     (with ``prefix``, to leave the application's own routes' errors as they
     are) so errors are problem+json.
     """
@@ -118,6 +110,7 @@ def create_router(
     router.engine = engine
     router.feed = live
     store = engine.store
+    service = JobService(engine)
     throttle = FailureThrottle.from_settings(engine.settings)
     Caller = Annotated[Principal, Depends(principal or token_principal(store, throttle=throttle))]
     auth = responses(401)
@@ -364,8 +357,8 @@ def create_router(
             type=type,
             status=status,
             owner=owner if caller.is_admin else caller.name,
-            since=aware(since),
-            until=aware(until),
+            since=aware(since) if since else None,
+            until=aware(until) if until else None,
         )
         runs, total = store.list_runs(filters, limit=limit, offset=offset)
         prefix = base(request)
@@ -498,7 +491,7 @@ def create_router(
         )
         prefix = base(request)
         return ExportPage(
-            items=[export_out(engine, run, prefix) for run in runs],
+            items=[ExportOut.of(service.result_file(run), prefix) for run in runs],
             total=total,
             limit=limit,
             offset=offset,
@@ -554,16 +547,7 @@ def create_router(
 
     def file_response(run: RunRecord) -> StreamingResponse:
         """The run's result file as an attachment, or why there is none."""
-        if not run.result_key:  # none yet, or "" when the file could not be assembled
-            if not run.finished:
-                raise RunStateError(f"run {run.id} is still {run.status}; download it when done")
-            if run.kind not in FILE_KINDS:
-                raise InputError(f"run {run.id} is an {run.kind} run and left no file")
-            raise Gone(f"export {run.id} ended {run.status} without a file; start it again")
-        response = result_file_response(engine, run)
-        if response is None:
-            raise Gone(f"the file of export {run.id} has expired; start the export again")
-        return response
+        return result_file_response(engine, service.downloadable(run))
 
     return router
 

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from jobport.registry import JobType
+from jobport.service import ResultFile
 from jobport.store import RunRecord
 
 
@@ -192,6 +193,23 @@ class ExportOut(BaseModel):
     expires_at: datetime | None
     expired: bool
     download: str
+
+    @classmethod
+    def of(cls, found: ResultFile, prefix: str) -> ExportOut:
+        run = found.run
+        return cls(
+            id=run.id,
+            type=run.type,
+            format=run.format,
+            status=run.status,
+            filename=found.filename,
+            size=found.size,
+            rows=found.rows,
+            finished_at=run.finished_at,
+            expires_at=found.expires_at,
+            expired=found.expired,
+            download=f"{prefix}/exports/{run.id}/download",
+        )
 
 
 class ExportPage(Page):

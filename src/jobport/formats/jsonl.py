@@ -122,7 +122,6 @@ def parse_lines(data: bytes, header: list[str], first_line: int) -> list[Record]
     return records
 
 
-
 def _json_kind(value: Any) -> str:
     if isinstance(value, list):
         return "array"

@@ -1,7 +1,7 @@
 """The web dashboard: server-rendered pages (Jinja2 + vendored htmx), no build step.
 
 Mount it with ``app.include_router(dashboard_router(engine))``;
-:func:`jobport.api.create_app` does so at ``/``. See ``docs/dashboard.md``.
+:func:`jobport.server.create_app` does so at ``/``. See ``docs/dashboard.md``.
 """
 
 from jobport.web.router import dashboard_router

@@ -34,13 +34,6 @@ from starlette.convertors import Convertor, register_url_convertor
 from starlette.requests import HTTPConnection
 from starlette.routing import Match
 
-from jobport.api.auth import Principal, Unauthorized, hash_token
-from jobport.api.downloads import error_report_response, export_out, result_file_response
-from jobport.api.feeds import EventFeed, feed_for
-from jobport.api.live import send_to_websocket
-from jobport.api.routes import PrincipalDependency
-from jobport.api.throttle import FailureThrottle, client_key
-from jobport.api.uploads import receive_upload
 from jobport.dispatch import StartRequest, format_from_name
 from jobport.engine import Jobport
 from jobport.errors import (
@@ -51,10 +44,18 @@ from jobport.errors import (
     RunNotFound,
     UnknownJobType,
 )
+from jobport.http.auth import PrincipalDependency, Unauthorized, hash_token
+from jobport.http.downloads import error_report_response, result_file_response
+from jobport.http.feeds import EventFeed, feed_for
+from jobport.http.live import send_to_websocket
+from jobport.http.throttle import FailureThrottle, client_key
+from jobport.http.uploads import receive_upload
 from jobport.kinds import PlanRequest
 from jobport.kinds.imports import Preview, preview_import
 from jobport.kinds.syncs import Syncer
+from jobport.principal import Principal
 from jobport.registry import KINDS, JobType
+from jobport.service import JobService
 from jobport.store import RunFilter, RunRecord
 from jobport.store.jobstore import RunStats
 from jobport.store.records import CHUNK_STATUSES, RUN_STATUSES
@@ -438,7 +439,7 @@ def dashboard_router(
     def result_link(request: Request, run: RunRecord) -> ExportLink | None:
         if not run.result_key:
             return None
-        info = export_out(engine, run, "")
+        info = JobService(engine).result_file(run)
         return ExportLink(
             filename=info.filename,
             size=info.size,
@@ -1029,13 +1030,9 @@ def dashboard_router(
 
     @router.get("/runs/{run_id}/download", name="dashboard_download")
     def download(run_id: str, who: Signed) -> Response:
-        run = visible_run(run_id, who)
-        if not run.result_key:
-            raise InputError(f"run {run.id} has no file to download")
-        response = result_file_response(engine, run)
-        if response is None:
-            raise InputError(f"the file of run {run.id} has expired; start it again")
-        return response
+        return result_file_response(
+            engine, JobService(engine).downloadable(visible_run(run_id, who))
+        )
 
     @router.post("/runs/{run_id}/{action}", name="dashboard_run_action")
     async def run_action(request: Request, run_id: str, action: str, who: Signed) -> Response:

@@ -5,7 +5,7 @@ process (``jobport serve --workers N``) can check it without shared memory,
 and it survives restarts. It holds no secret worth stealing by itself:
 
 - ``u``: the SHA-256 of the user's API token, the very value the users
-  table is keyed on (:func:`jobport.api.auth.hash_token`). Each request
+  table is keyed on (:func:`jobport.http.auth.hash_token`). Each request
   looks the user up by it, so the API's ownership rules apply unchanged,
   and replacing the token (``jobport users token NAME``) ends every session
   opened with the old one. The hash cannot be turned back into the token, so

@@ -23,7 +23,7 @@ Both also take events published on this process's own :class:`EventBus`
 ``broadcast=False`` types are seen: the store does not record them.
 
 Delivery to a subscriber is at-most-once and may reorder across runs; the
-per-run ``seq`` lets :mod:`jobport.api.live` drop duplicates and fill gaps
+per-run ``seq`` lets :mod:`jobport.http.live` drop duplicates and fill gaps
 from the store, so what a client sees is exactly the run's event sequence.
 """
 
@@ -280,7 +280,7 @@ class RedisFeed(EventFeed):
 
     One pub/sub connection per process. Redis pub/sub does not keep
     messages for absent subscribers; a message lost while the connection is
-    down is recovered by the readers from the store (see :mod:`jobport.api.live`).
+    down is recovered by the readers from the store (see :mod:`jobport.http.live`).
     """
 
     def __init__(self, url: str, *, channel: str = REDIS_CHANNEL) -> None:
@@ -309,7 +309,7 @@ class RedisFeed(EventFeed):
                     self.deliver(item)
         finally:
             with contextlib.suppress(Exception):
-                await pubsub.aclose()  # type: ignore[no-untyped-call]
+                await pubsub.aclose()
             with contextlib.suppress(Exception):
                 await client.aclose()
 

@@ -26,8 +26,8 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 
-from jobport.api.throttle import TooManyFailures
 from jobport.errors import JobportError
+from jobport.http.throttle import TooManyFailures
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses`` entries documenting the problem bodies a route may answer.
 
     A route that may answer 401 may also answer 429: a client that sent too
-    many wrong tokens is refused for a while (:mod:`jobport.api.throttle`).
+    many wrong tokens is refused for a while (:mod:`jobport.http.throttle`).
     """
     if 401 in statuses:
         statuses = (*statuses, 429)

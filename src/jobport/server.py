@@ -12,15 +12,16 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection
 
-from jobport.api.auth import Principal, bearer_token, token_principal
 from jobport.api.docs import install_docs
-from jobport.api.feeds import EventFeed
-from jobport.api.headers import SecurityHeaders
-from jobport.api.problems import install_problem_handlers
-from jobport.api.routes import PrincipalDependency, create_router
-from jobport.api.throttle import FailureThrottle
+from jobport.api.routes import create_router
 from jobport.engine import Jobport
 from jobport.errors import ConfigurationError
+from jobport.http.auth import PrincipalDependency, bearer_token, token_principal
+from jobport.http.feeds import EventFeed
+from jobport.http.headers import SecurityHeaders
+from jobport.http.problems import install_problem_handlers
+from jobport.http.throttle import FailureThrottle
+from jobport.principal import Principal
 from jobport.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -56,7 +57,7 @@ def create_app(
     ``dashboard`` mounts the web dashboard (:mod:`jobport.web`), which signs
     users in with jobport's own tokens and shares the API's live feed.
 
-    Every response carries security headers (:mod:`jobport.api.headers`);
+    Every response carries security headers (:mod:`jobport.http.headers`);
     ``/docs`` and ``/openapi.json`` are served as ``JOBPORT_API_DOCS`` says
     (:mod:`jobport.api.docs`).
     """

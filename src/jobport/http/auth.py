@@ -17,33 +17,23 @@ import hashlib
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
 
 from fastapi.requests import HTTPConnection
 from starlette.concurrency import run_in_threadpool
 
-from jobport.api.throttle import FailureThrottle, client_key
 from jobport.errors import JobportError
+from jobport.http.throttle import FailureThrottle, client_key
+from jobport.principal import Principal
 from jobport.store import JobStore
+
+#: A FastAPI dependency that returns the caller (jobport's tokens, or an application's own users).
+PrincipalDependency = Callable[..., Principal | Awaitable[Principal]]
 
 #: Query parameter accepted for the token on the streaming endpoints only, because
 #: browsers cannot set headers on a WebSocket or an EventSource.
 TOKEN_QUERY_PARAMETER = "access_token"
 #: Most tokens remembered per process before the memory is cleared.
 CACHE_ENTRIES = 4096
-
-
-@dataclass(frozen=True)
-class Principal:
-    """The caller as the routes see it: whose runs these are and what they may start."""
-
-    name: str
-    is_admin: bool = False
-    roles: frozenset[str] = field(default_factory=frozenset)
-
-    def can_see(self, owner: str | None) -> bool:
-        """Admins see every run; anyone else only the runs they own."""
-        return self.is_admin or (owner is not None and owner == self.name)
 
 
 class Unauthorized(JobportError):
@@ -95,7 +85,7 @@ def token_principal(
 
     A client address that sent too many unknown tokens is refused with 429
     by ``throttle`` before its token is looked up (see
-    :mod:`jobport.api.throttle`; ``create_router`` passes one built from the
+    :mod:`jobport.http.throttle`; ``create_router`` passes one built from the
     settings). A token this process has just verified is let through all the
     same, so callers sharing an address with a broken client keep working.
     """

@@ -29,9 +29,9 @@ import anyio
 from starlette.concurrency import run_in_threadpool
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from jobport.api.feeds import EventFeed
 from jobport.errors import JobportError
 from jobport.events import JobEvent
+from jobport.http.feeds import EventFeed
 from jobport.store import JobStore, RunRecord
 
 SNAPSHOT_EVENT = "JobSnapshot"

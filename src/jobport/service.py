@@ -1,0 +1,337 @@
+"""The application layer: one method per use case, for every face.
+
+The CLI, the HTTP API and the dashboard say *who* asks (a :class:`Principal`)
+and *what* for; this module decides whether they may and does it. The rules
+live here once:
+
+- a run is visible to its owner and to admins; to anyone else it does not
+  exist (the same :class:`RunNotFound` a missing run gets, so ids cannot be
+  probed);
+- a type may be started by admins and by holders of one of its roles
+  (:meth:`JobType.may_start`);
+- each start route takes the kinds it is for, and says which types it takes
+  when given another kind.
+
+Faces turn the results into their own shapes (a table, JSON, a page) and the
+errors into exit codes or problem+json; they never reach the store, the
+dispatcher or each other.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from jobport.dispatch import StartRequest, format_from_name, validate_options
+from jobport.errors import InputError, JobportError, RunNotFound, RunStateError, listed
+from jobport.kinds import PlanRequest
+from jobport.kinds.imports import Preview, preview_import
+from jobport.principal import Principal
+from jobport.registry import JobType, Kind
+from jobport.reports import report_rows
+from jobport.signing import LinkSigner, SignedLink
+from jobport.store import RunFilter, RunRecord
+
+if TYPE_CHECKING:
+    from jobport.engine import Jobport
+
+#: Kinds whose runs leave a file to download.
+FILE_KINDS: tuple[Kind, ...] = ("export", "report")
+
+
+class WrongKind(InputError):
+    """A type was sent to the use case of another kind (an import type to start a sync)."""
+
+    def __init__(self, job_type: JobType, wanted: str, others: list[JobType]) -> None:
+        article = "an" if job_type.kind[:1] in "aeiou" else "a"
+        super().__init__(
+            f"'{job_type.type}' is {article} {job_type.kind} type, not {wanted}; "
+            f"{wanted} types: {listed(t.type for t in others) or 'none'}"
+        )
+        self.job_type = job_type
+
+
+class Gone(JobportError):
+    """What was asked for existed once and is no longer kept (an expired export file)."""
+
+    status_code = 410
+    title = "Gone"
+
+
+@dataclass(frozen=True)
+class ResultFile:
+    """What a run's result file is, as its kind recorded it: name, size, rows, expiry."""
+
+    run: RunRecord
+    filename: str
+    size: int | None
+    rows: int | None
+    expires_at: datetime | None
+
+    @property
+    def expired(self) -> bool:
+        return self.expires_at is not None and self.expires_at <= datetime.now(UTC)
+
+    @property
+    def key(self) -> str:
+        return self.run.result_key or ""
+
+
+@dataclass(frozen=True)
+class ImportStart:
+    """What a face knows when a user starts an import of a stored upload."""
+
+    type: str
+    source_key: str
+    source_name: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    format: str | None = None
+    read: dict[str, Any] = field(default_factory=dict)
+    retry_of: str | None = None
+
+
+class JobService:
+    """Every use case of jobport, over one engine (the composition root that built the parts)."""
+
+    def __init__(self, engine: Jobport) -> None:
+        self.engine = engine
+        self.registry = engine.registry
+        self.store = engine.store
+        self.files = engine.files
+        self.settings = engine.settings
+
+    # -- job types --------------------------------------------------------------------------
+
+    def job_type(self, name: str) -> JobType:
+        return self.registry.get(name)
+
+    def job_types(self, *kinds: Kind) -> list[JobType]:
+        return self.registry.of_kind(*kinds) if kinds else list(self.registry)
+
+    def startable_types(self, who: Principal, *kinds: Kind) -> list[JobType]:
+        """The types ``who`` may start, of the given kinds (all kinds when none given)."""
+        return [t for t in self.job_types(*kinds) if t.may_start(who)]
+
+    def startable(self, who: Principal, name: str, *kinds: Kind) -> JobType:
+        """The type ``name``, checked to be of one of ``kinds`` and startable by ``who``."""
+        job_type = self.registry.get(name)
+        if kinds and job_type.kind not in kinds:
+            raise WrongKind(job_type, " or ".join(f"a {k}" for k in kinds), self.job_types(*kinds))
+        job_type.require_start(who)
+        return job_type
+
+    # -- starting runs ----------------------------------------------------------------------
+
+    def upload_limit(self, job_type: JobType) -> int:
+        """The largest file ``job_type`` accepts, in bytes."""
+        limits = self.engine.dispatcher.limits_for(job_type)
+        return limits.max_file_bytes or self.settings.max_upload_bytes
+
+    def store_upload(self, job_type: JobType, stream: IO[bytes], name: str | None) -> str:
+        """Stream an upload into storage under a key of ours; refused past the size limit."""
+        return self.engine.dispatcher.store_upload(stream, name, job_type=job_type)
+
+    def store_file(self, job_type: JobType, path: str | Path) -> str:
+        """Copy a local file into storage under a key of ours (the CLI's and Python's import)."""
+        return self.engine.dispatcher.store_path(path, job_type=job_type)
+
+    def discard_upload(self, key: str) -> None:
+        self.files.delete(key)
+
+    def start_import(self, who: Principal, start: ImportStart) -> RunRecord:
+        """Plan and queue an import of a stored upload; a file refused while planning is a
+        failed run that says why. The upload is removed when the request itself is refused."""
+        try:
+            self.startable(who, start.type, "import")
+            if start.retry_of is not None:
+                self.run(who, start.retry_of)
+            request = self._request(
+                who,
+                type=start.type,
+                options=start.options,
+                format=start.format,
+                read=start.read,
+                retry_of=start.retry_of,
+                source_name=start.source_name,
+            )
+            self.engine.executor.warm()
+            return self.engine.dispatcher.start(request, source_key=start.source_key)
+        except BaseException:
+            self.discard_upload(start.source_key)
+            raise
+
+    def start_export(
+        self,
+        who: Principal,
+        type: str,
+        *,
+        options: dict[str, Any] | None = None,
+        format: str | None = None,
+    ) -> RunRecord:
+        """Start an export or a report: a run whose result is a file."""
+        self.startable(who, type, *FILE_KINDS)
+        return self.engine.start(self._request(who, type=type, options=options, format=format))
+
+    def start_sync(
+        self,
+        who: Principal,
+        type: str,
+        *,
+        options: dict[str, Any] | None = None,
+        full: bool = False,
+    ) -> RunRecord:
+        """Start a sync, after the stored cursor unless ``full`` starts from the beginning."""
+        self.startable(who, type, "sync")
+        read = {"full": True} if full else {}
+        return self.engine.start(self._request(who, type=type, options=options, read=read))
+
+    def preview(
+        self,
+        who: Principal,
+        type: str,
+        source_key: str,
+        *,
+        source_name: str | None = None,
+        options: dict[str, Any] | None = None,
+        format: str | None = None,
+        read: dict[str, Any] | None = None,
+        rows: int = 20,
+    ) -> Preview:
+        """The first ``rows`` rows of a stored upload validated, nothing written.
+
+        Refuses what planning the real import would refuse, with the same errors.
+        """
+        job_type = self.startable(who, type, "import")
+        self.engine.dispatcher.check(
+            self._request(who, type=type, options=options, format=format, read=read)
+        )
+        request = PlanRequest(
+            job_type=job_type,
+            options=validate_options(job_type, options or {}),
+            files=self.files,
+            database=self.engine.database,
+            source_key=source_key,
+            format=format or format_from_name(source_name, job_type),
+            read=read or {},
+            limits=self.engine.dispatcher.limits_for(job_type),
+        )
+        return preview_import(request, limit=rows)
+
+    def _request(self, who: Principal, **values: Any) -> StartRequest:
+        values = {k: v for k, v in values.items() if v is not None}
+        return StartRequest(owner=who.owner, roles=who.roles, is_admin=who.is_admin, **values)
+
+    # -- runs -------------------------------------------------------------------------------
+
+    def run(self, who: Principal, run_id: str) -> RunRecord:
+        """The run, if ``who`` may see it; otherwise the very error a missing run gives."""
+        run = self.store.find_run(run_id)
+        if run is None or not who.can_see(run.owner):
+            raise RunNotFound(run_id)
+        return run
+
+    def history(
+        self, who: Principal, filters: RunFilter, *, limit: int, offset: int = 0
+    ) -> tuple[list[RunRecord], int]:
+        """Runs newest first; a non-admin sees their own whatever the filter says."""
+        if not who.is_admin:
+            filters = RunFilter(**{**filters.__dict__, "owner": who.name})
+        return self.store.list_runs(filters, limit=limit, offset=offset)
+
+    def failures(
+        self, who: Principal, run_id: str, *, limit: int, offset: int = 0
+    ) -> tuple[list[dict[str, Any]], int]:
+        run = self.run(who, run_id)
+        return self.store.list_failures(run.id, limit=limit, offset=offset)
+
+    def error_report(self, who: Principal, run_id: str) -> Iterator[list[str]]:
+        """The error report's rows (header first), cells neutralised as exports are."""
+        return report_rows(self.store, self.run(who, run_id))
+
+    def cancel(self, who: Principal, run_id: str) -> RunRecord:
+        return self.engine.cancel(self.run(who, run_id).id)
+
+    def retry(self, who: Principal, run_id: str) -> RunRecord:
+        return self.engine.retry(self.run(who, run_id).id)
+
+    def resume(self, who: Principal, run_id: str) -> RunRecord:
+        return self.engine.resume(self.run(who, run_id).id)
+
+    # -- result files -----------------------------------------------------------------------
+
+    def exports(
+        self, who: Principal, *, limit: int, offset: int = 0
+    ) -> tuple[list[RunRecord], int]:
+        """``who``'s own finished exports and reports, newest first."""
+        return self.store.runs_with_results(
+            kind=FILE_KINDS, owner=who.name, limit=limit, offset=offset
+        )
+
+    def result_of(self, who: Principal, run_id: str) -> ResultFile:
+        """A run's result file that can be downloaded now, or why it cannot."""
+        return self.downloadable(self.run(who, run_id))
+
+    def result_file(self, run: RunRecord) -> ResultFile:
+        """Name, size, rows and expiry of a run's result, from what its kind recorded."""
+        result = run.result or {}
+        filename = str(result.get("filename") or f"{run.type}-{run.id[:8]}.{run.format or 'bin'}")
+        size = result.get("size", result.get("bytes"))
+        rows = result.get("rows", run.processed)
+        expires_at = parse_time(result.get("expires_at"))
+        if expires_at is None and run.finished_at is not None:
+            expires_at = aware(run.finished_at) + timedelta(hours=self.settings.export_ttl_hours)
+        return ResultFile(
+            run=run,
+            filename=filename,
+            size=int(size) if isinstance(size, int | float) else None,
+            rows=int(rows) if isinstance(rows, int | float) else None,
+            expires_at=expires_at,
+        )
+
+    def share_link(self, who: Principal, run_id: str, ttl: int) -> SignedLink:
+        """A signed, expiring link to a run's file, for anyone holding it."""
+        run = self.run(who, run_id)
+        return LinkSigner.from_settings(self.settings).sign(run.id, ttl)
+
+    def shared_result(self, run_id: str, expires: str, signature: str) -> ResultFile:
+        """The run a signed link names, once its signature and expiry are checked."""
+        LinkSigner.from_settings(self.settings).verify(run_id, expires, signature)
+        run = self.store.find_run(run_id)
+        if run is None:
+            raise RunNotFound(run_id)
+        return self.downloadable(run)
+
+    def downloadable(self, run: RunRecord) -> ResultFile:
+        """The run's result file, or the error that says why it cannot be had now."""
+        if run.result_key:  # "" when the kind could not make the file
+            found = self.result_file(run)
+            if found.expired or not self.files.exists(run.result_key):
+                raise Gone(f"the file of export {run.id} has expired; start the export again")
+            return found
+        if not run.finished:
+            raise RunStateError(f"run {run.id} is still {run.status}; download it when done")
+        if run.kind not in FILE_KINDS:
+            raise InputError(f"run {run.id} is an {run.kind} run and left no file")
+        raise Gone(f"export {run.id} ended {run.status} without a file; start it again")
+
+
+def parse_time(value: Any) -> datetime | None:
+    """A time as a result records it (ISO 8601 text or a datetime), aware in UTC."""
+    if isinstance(value, datetime):
+        return aware(value)
+    if isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            return aware(datetime.fromisoformat(value))
+    return None
+
+
+def aware(moment: datetime) -> datetime:
+    """A stored time as an aware UTC datetime (SQLite hands back naive ones)."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+__all__ = ["FILE_KINDS", "Gone", "ImportStart", "JobService", "ResultFile", "WrongKind"]
