@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from jobport.cli_common import Context
     from jobport.settings import Settings
 
-APP_FACTORY = "jobport.api.app:app_from_env"
+APP_FACTORY = "jobport.server:app_from_env"
 DEMO_USER = "admin"
 
 out = Console(highlight=False, soft_wrap=True)
@@ -187,9 +187,9 @@ def prepare_demo(
     Running it again keeps the data and the sample and gives the admin a new
     token (tokens are stored hashed, so the old one cannot be shown again).
     """
-    from jobport.api.auth import create_user, hash_token, new_token
     from jobport.demo.data import write_csv
     from jobport.engine import Jobport
+    from jobport.http.auth import create_user, hash_token, new_token
 
     directory.mkdir(parents=True, exist_ok=True)
     defaults = {
@@ -225,8 +225,8 @@ def users_create(
     ] = None,
 ) -> None:
     """Create an API user and print its bearer token (shown this once)."""
-    from jobport.api.auth import create_user
     from jobport.errors import InputError
+    from jobport.http.auth import create_user
 
     engine = _context(ctx).engine(executor="inline")
     if engine.store.user_exists(name):
@@ -242,8 +242,8 @@ def users_token(
     name: Annotated[str, typer.Argument(help="The user's name.")],
 ) -> None:
     """Give a user a new bearer token (the old one stops working) and print it."""
-    from jobport.api.auth import hash_token, new_token
     from jobport.errors import InputError
+    from jobport.http.auth import hash_token, new_token
 
     engine = _context(ctx).engine(executor="inline")
     token = new_token()
