@@ -15,13 +15,11 @@ from sqlalchemy.engine import Engine
 from jobport.errors import InputError, JobportError, PermissionDenied
 from jobport.executors import Executor
 from jobport.files import FileStore
-from jobport.formats import ReadOptions
+from jobport.formats import FORMATS, ReadOptions
 from jobport.kinds import PlanRequest, kind_for
 from jobport.registry import JobRegistry, JobType, Limits
 from jobport.settings import Settings
 from jobport.store import JobStore, NewRun, RunRecord
-
-_ALLOWED_EXTENSIONS = {".csv", ".tsv", ".txt", ".xlsx", ".jsonl", ".ndjson", ".parquet", ".json"}
 
 
 @dataclass(frozen=True)
@@ -173,26 +171,14 @@ class Dispatcher:
             self.executor.submit(run_id, chunks)
 
 
-_SUFFIX_FORMATS = {
-    "csv": "csv",
-    "tsv": "csv",
-    "txt": "csv",
-    "xlsx": "xlsx",
-    "jsonl": "jsonl",
-    "ndjson": "jsonl",
-    "parquet": "parquet",
-}
-
-
 def format_from_name(name: str | None, job_type: JobType) -> str:
     """The format a file's name suggests, if the type accepts it; else the type's first.
 
     The name only picks the reader: the file's bytes must then agree with it,
     or the import is refused (see the formats' ``sniff``).
     """
-    suffix = Path(name or "").suffix.lower().lstrip(".")
-    fmt = _SUFFIX_FORMATS.get(suffix)
-    return fmt if fmt in job_type.formats else job_type.formats[0]
+    spec = FORMATS.by_suffix(Path(name or "").suffix)
+    return spec.name if spec is not None and spec.name in job_type.formats else job_type.formats[0]
 
 
 def display_name(name: str | None) -> str | None:
@@ -225,5 +211,6 @@ def validate_options(job_type: JobType, options: dict[str, Any]) -> Any:
 
 
 def _extension(name: str | None) -> str:
+    """The suffix an upload is stored under: a registered format's, else none."""
     suffix = Path(name or "").suffix.lower()
-    return suffix if suffix in _ALLOWED_EXTENSIONS else ""
+    return suffix if suffix in FORMATS.suffixes() else ""

@@ -8,6 +8,7 @@ tables directly, as a worker would leave them.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import time
 from collections.abc import Iterator
@@ -21,9 +22,9 @@ from jobport import Jobport, Settings
 from jobport.api import create_user, hash_token
 from jobport.demo.data import write_csv
 from jobport.dispatch import StartRequest
+from jobport.formats import FORMATS, Extra
 from jobport.server import create_app
 from jobport.store.tables import job_chunks, job_runs
-from jobport.web import forms
 from jobport.web.session import COOKIE_NAME, SessionSigner, installation_key
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -175,7 +176,9 @@ def test_an_empty_file_is_said_in_the_form(site: Any) -> None:
 def test_formats_whose_extra_is_missing_are_not_offered(
     site: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setitem(forms.FORMAT_EXTRAS, "parquet", ("no_such_module_here", "parquet"))
+    parquet = FORMATS.by_name["parquet"]
+    lacking = dataclasses.replace(parquet, extra=Extra("no_such_module_here", "parquet"))
+    monkeypatch.setitem(FORMATS.by_name, "parquet", lacking)
     csrf = sign_in(site, "bob")
     export = site.get("/export?type=customers-export").text
     assert 'value="parquet"' not in export

@@ -1,40 +1,36 @@
-"""Streaming readers and writers, one module per file format."""
+"""Streaming readers and writers, one module per file format.
+
+Each format module declares its :class:`~jobport.formats.spec.FormatSpec`
+(``FORMAT``); this package registers the built-in ones, in the order they are
+listed to people. Formats of other packages join through the ``jobport.formats``
+entry point group (see :mod:`jobport.formats.spec`).
+"""
 
 from __future__ import annotations
 
-from jobport.errors import InputError
+from jobport.formats import csvfile, jsonl, parquet, xlsx
 from jobport.formats.base import BadRecord, Prepared, ReadOptions, Record, TabularFormat
-from jobport.formats.csvfile import CsvFormat
-from jobport.formats.jsonl import JsonLinesFormat
-from jobport.formats.parquet import ParquetFormat
-from jobport.formats.xlsx import XlsxFormat
+from jobport.formats.spec import FORMATS, Extra, FileWriter, FormatSpec, register
 
-_READERS: dict[str, TabularFormat] = {
-    "csv": CsvFormat(),
-    "jsonl": JsonLinesFormat(),
-    "xlsx": XlsxFormat(),
-    "parquet": ParquetFormat(),
-}
+register([csvfile.FORMAT, xlsx.FORMAT, jsonl.FORMAT, parquet.FORMAT])
 
 
 def reader_for(name: str) -> TabularFormat:
-    try:
-        return _READERS[name]
-    except KeyError:
-        known = ", ".join(sorted(_READERS))
-        raise InputError(f"cannot read '{name}' files; readable formats: {known}") from None
+    """The reader of a registered format, or an InputError listing the readable ones."""
+    return FORMATS.reader(name)
 
 
 def sniff_format(head: bytes) -> str | None:
     """The format these first bytes belong to, if any reader recognises them."""
-    for name, reader in _READERS.items():
-        if name != "csv" and reader.sniff(head):
-            return name
-    return "csv" if _READERS["csv"].sniff(head) else None
+    return FORMATS.sniff(head)
 
 
 __all__ = [
+    "FORMATS",
     "BadRecord",
+    "Extra",
+    "FileWriter",
+    "FormatSpec",
     "Prepared",
     "ReadOptions",
     "Record",

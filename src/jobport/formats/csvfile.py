@@ -21,6 +21,8 @@ from typing import IO, TYPE_CHECKING, Any
 from jobport.errors import InputError
 from jobport.formats.base import NUL_ROW, BadRecord, Prepared, ReadOptions, Record
 from jobport.formats.cells import may_hold_neutralised, unneutralise, unneutralise_row
+from jobport.formats.spec import FormatSpec
+from jobport.formats.writers import CSV_WRITER
 
 if TYPE_CHECKING:
     from jobport.files import FileStore
@@ -844,3 +846,16 @@ def transcode_to_utf8(files: FileStore, key: str, encoding: str) -> str:
         reason = getattr(exc, "reason", None) or str(exc)
         raise InputError(f"the file is not valid {encoding}: {reason}") from None
     return new_key
+
+
+#: The CSV format, as the registry knows it (see :mod:`jobport.formats.spec`). Any text no
+#: other format claims is CSV, so it is sniffed last.
+FORMAT = FormatSpec(
+    name="csv",
+    suffixes=(".csv", ".tsv", ".txt"),
+    media_type="text/csv; charset=utf-8",
+    label="CSV",
+    reader=CsvFormat(),
+    writer=CSV_WRITER,
+    sniff_last=True,
+)

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 from jobport.errors import InputError
 from jobport.formats.base import NUL_ROW, BadRecord, Prepared, ReadOptions, Record
 from jobport.formats.cells import as_text
+from jobport.formats.spec import FormatSpec
+from jobport.formats.writers import JSONL_WRITER
 
 if TYPE_CHECKING:
     from jobport.files import FileStore
@@ -143,3 +145,14 @@ def _lines(stream: Any) -> Iterator[bytes]:
         if len(raw) > LINE_LIMIT and not raw.endswith(b"\n"):
             raise InputError(f"a line is longer than {LINE_LIMIT:,} bytes; is this JSON Lines?")
         yield raw
+
+
+#: The JSON Lines format, as the registry knows it (see :mod:`jobport.formats.spec`).
+FORMAT = FormatSpec(
+    name="jsonl",
+    suffixes=(".jsonl", ".ndjson"),
+    media_type="application/x-ndjson",
+    label="JSON Lines",
+    reader=JsonLinesFormat(),
+    writer=JSONL_WRITER,
+)

@@ -13,8 +13,11 @@ import json
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from jobport.errors import InputError, MissingExtraError
+from jobport.errors import InputError
+from jobport.formats.arrow import pyarrow_modules
 from jobport.formats.base import Prepared, ReadOptions, Record
+from jobport.formats.spec import Extra, FormatSpec
+from jobport.formats.writers import PARQUET_WRITER
 
 if TYPE_CHECKING:
     from jobport.files import FileStore
@@ -23,17 +26,6 @@ MAGIC = b"PAR1"
 
 #: A row group over this many times the chunk size is rewritten before planning.
 OVERSIZED_GROUP = 2
-
-
-def pyarrow_modules() -> tuple[Any, Any, Any]:
-    """(pyarrow, pyarrow.parquet, pyarrow.compute), or a clear error when the extra is missing."""
-    try:
-        import pyarrow  # type: ignore[import-untyped]
-        import pyarrow.compute  # type: ignore[import-untyped]
-        import pyarrow.parquet  # type: ignore[import-untyped]
-    except ImportError:
-        raise MissingExtraError("Parquet", "parquet") from None
-    return pyarrow, pyarrow.parquet, pyarrow.compute
 
 
 class ParquetFormat:
@@ -121,3 +113,15 @@ def regroup(files: FileStore, key: str, rows_per_group: int) -> str:
             for batch in parquet.iter_batches(batch_size=rows_per_group):
                 writer.write_table(pa.Table.from_batches([batch]), row_group_size=rows_per_group)
     return new_key
+
+
+#: The Parquet format, as the registry knows it (see :mod:`jobport.formats.spec`).
+FORMAT = FormatSpec(
+    name="parquet",
+    suffixes=(".parquet",),
+    media_type="application/vnd.apache.parquet",
+    label="Parquet",
+    reader=ParquetFormat(),
+    writer=PARQUET_WRITER,
+    extra=Extra(module="pyarrow", name="parquet"),
+)

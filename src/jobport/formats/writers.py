@@ -28,6 +28,7 @@ from itertools import islice, repeat
 from typing import IO, Any, Protocol
 
 from jobport.errors import InputError
+from jobport.formats.arrow import pyarrow_modules
 from jobport.formats.cells import (
     is_text_column,
     json_value,
@@ -35,9 +36,8 @@ from jobport.formats.cells import (
     neutralised_column,
     safe_cell,
 )
+from jobport.formats.spec import FORMATS, FileWriter, PartOpener
 
-#: Output formats and the file extension each one gets.
-EXTENSIONS = {"csv": ".csv", "xlsx": ".xlsx", "jsonl": ".jsonl", "parquet": ".parquet"}
 #: Rows one XLSX worksheet holds, the header included.
 XLSX_MAX_ROWS = 1_048_576
 
@@ -128,15 +128,8 @@ class PartWriter(Protocol):
 
 
 def part_writer(fmt: str, stream: IO[bytes], columns: Sequence[OutputColumn]) -> PartWriter:
-    if fmt == "csv":
-        return _CsvPart(stream, columns)
-    if fmt == "jsonl":
-        return _JsonLinesPart(stream, columns)
-    if fmt == "xlsx":
-        return _XlsxPart(stream, columns)
-    if fmt == "parquet":
-        return _ParquetPart(stream, columns)
-    raise InputError(f"cannot write '{fmt}' files; formats: {', '.join(EXTENSIONS)}")
+    """The writer of one part of a ``fmt`` export (any registered format with a writer)."""
+    return FORMATS.writer(fmt).part(stream, columns)
 
 
 def csv_text(value: Any) -> Any:
@@ -275,8 +268,6 @@ class _ParquetPart(_Part):
     at once, and a row group is written every ``PARQUET_ROW_GROUP_ROWS`` rows."""
 
     def write_batches(self, batches: Iterable[Batch]) -> int:
-        from jobport.formats.parquet import pyarrow_modules
-
         pa, pq, _ = pyarrow_modules()
         schema = arrow_schema(self._columns)
         texts = [i for i, c in enumerate(self._columns) if c.type == "string"]
@@ -322,8 +313,6 @@ def _plain_text(value: Any) -> str:
 def arrow_type(name: str) -> Any:
     """The Arrow type of a column type name: int, float, bool, date, datetime,
     datetime_tz, decimal(p,s) or string."""
-    from jobport.formats.parquet import pyarrow_modules
-
     pa, _, _ = pyarrow_modules()
     simple = {
         "int": pa.int64(),
@@ -343,19 +332,11 @@ def arrow_type(name: str) -> Any:
 
 
 def arrow_schema(columns: Sequence[OutputColumn]) -> Any:
-    from jobport.formats.parquet import pyarrow_modules
-
     pa, _, _ = pyarrow_modules()
     return pa.schema([pa.field(c.name, arrow_type(c.type)) for c in columns])
 
 
 # -- assembly ---------------------------------------------------------------------------------
-
-PartOpener = Callable[[int], IO[bytes]]
-
-
-#: Formats whose final file is its header (if any) and the parts, byte for byte.
-CONCATENATED = ("csv", "jsonl")
 
 
 def assemble(
@@ -369,17 +350,12 @@ def assemble(
 
     ``open_part(n)`` is a context manager yielding part ``n`` as a binary stream.
     """
-    if fmt in CONCATENATED:
+    writer = FORMATS.writer(fmt)
+    if writer.assemble is None:
         with open(target_path, "wb") as target:
             concatenate(fmt, columns, parts, open_part, target)
         return
-    if fmt == "xlsx":
-        _assemble_xlsx(columns, parts, open_part, target_path)
-        return
-    if fmt == "parquet":
-        _assemble_parquet(columns, parts, open_part, target_path)
-        return
-    raise InputError(f"cannot write '{fmt}' files; formats: {', '.join(EXTENSIONS)}")
+    writer.assemble(columns, parts, open_part, target_path)
 
 
 class BinaryTarget(Protocol):
@@ -393,22 +369,27 @@ def concatenate(
     open_part: Callable[[int], Any],
     target: BinaryTarget,
 ) -> None:
-    """Write a CSV or JSON Lines file into ``target``: the CSV header, then the parts'
-    bytes in order (a part is whole lines, so plain concatenation is the file)."""
-    if fmt not in CONCATENATED:
+    """Write a concatenated format's file (CSV, JSON Lines) into ``target``: its header,
+    then the parts' bytes in order (a part is whole lines, so concatenation is the file)."""
+    writer = FORMATS.writer(fmt)
+    if not writer.concatenated:
         raise InputError(f"'{fmt}' parts are not concatenated; use assemble()")
-    if fmt == "csv":
-        header = io.StringIO()
-        csv.writer(header).writerow([neutralise(c.header) for c in columns])
-        target.write(header.getvalue().encode("utf-8"))
+    if writer.header is not None:
+        target.write(writer.header(columns))
     for number in range(parts):
         with open_part(number) as part:
             while block := part.read(1 << 20):
                 target.write(block)
 
 
+def _csv_header(columns: Sequence[OutputColumn]) -> bytes:
+    header = io.StringIO()
+    csv.writer(header).writerow([neutralise(c.header) for c in columns])
+    return header.getvalue().encode("utf-8")
+
+
 def _assemble_xlsx(
-    columns: Sequence[OutputColumn], parts: int, open_part: Callable[[int], Any], path: str
+    columns: Sequence[OutputColumn], parts: int, open_part: PartOpener, path: str
 ) -> None:
     import xlsxwriter  # type: ignore[import-untyped]
 
@@ -470,10 +451,8 @@ def _assemble_xlsx(
 
 
 def _assemble_parquet(
-    columns: Sequence[OutputColumn], parts: int, open_part: Callable[[int], Any], path: str
+    columns: Sequence[OutputColumn], parts: int, open_part: PartOpener, path: str
 ) -> None:
-    from jobport.formats.parquet import pyarrow_modules
-
     _, pq, _ = pyarrow_modules()
     schema = arrow_schema(columns)
     with pq.ParquetWriter(path, schema) as writer:
@@ -482,3 +461,11 @@ def _assemble_parquet(
                 parquet = pq.ParquetFile(part)
                 for group in range(parquet.num_row_groups):
                     writer.write_table(parquet.read_row_group(group))
+
+
+# -- the writing half of each built-in format (declared in the format's own module) -----------
+
+CSV_WRITER = FileWriter(part=_CsvPart, header=_csv_header)
+JSONL_WRITER = FileWriter(part=_JsonLinesPart)
+XLSX_WRITER = FileWriter(part=_XlsxPart, assemble=_assemble_xlsx)
+PARQUET_WRITER = FileWriter(part=_ParquetPart, assemble=_assemble_parquet, part_suffix=".parquet")

@@ -40,6 +40,8 @@ from xml.parsers import expat
 from jobport.errors import InputError, LimitExceeded
 from jobport.formats.base import BadRecord, Prepared, ReadOptions, Record, discard
 from jobport.formats.cells import number_text, unneutralise
+from jobport.formats.spec import FormatSpec
+from jobport.formats.writers import XLSX_WRITER
 
 if TYPE_CHECKING:
     from jobport.files import FileStore
@@ -926,3 +928,14 @@ class XlsxFormat:
             stream.seek(spec["start"])
             data = stream.read(spec["end"] - spec["start"])
         return iter(parse_rows(data, layout, strings, int(spec["first_row"])))
+
+
+#: The XLSX format, as the registry knows it (see :mod:`jobport.formats.spec`).
+FORMAT = FormatSpec(
+    name="xlsx",
+    suffixes=(".xlsx",),
+    media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    label="XLSX",
+    reader=XlsxFormat(),
+    writer=XLSX_WRITER,
+)

@@ -15,22 +15,13 @@ from urllib.parse import quote
 from starlette.responses import StreamingResponse
 
 from jobport.engine import Jobport
+from jobport.formats import FORMATS
 from jobport.reports import report_rows
 from jobport.service import ResultFile
 from jobport.store import RunRecord
 
 DOWNLOAD_BLOCK = 1 << 20
 CSV_FLUSH_BYTES = 64 * 1024
-
-MEDIA_TYPES = {
-    "csv": "text/csv; charset=utf-8",
-    "tsv": "text/tab-separated-values; charset=utf-8",
-    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    "jsonl": "application/x-ndjson",
-    "ndjson": "application/x-ndjson",
-    "json": "application/json",
-    "parquet": "application/vnd.apache.parquet",
-}
 
 
 def attachment_headers(filename: str) -> dict[str, str]:
@@ -80,6 +71,6 @@ def result_file_response(engine: Jobport, found: ResultFile) -> StreamingRespons
         headers["Content-Length"] = str(found.size)
     return StreamingResponse(
         file_blocks(engine, found.key),
-        media_type=MEDIA_TYPES.get(found.run.format or "", "application/octet-stream"),
+        media_type=FORMATS.media_type(found.run.format or ""),
         headers=headers,
     )

@@ -35,9 +35,8 @@ import sqlalchemy as sa
 from pydantic import BaseModel
 
 from jobport.errors import ConfigurationError, InputError, JobportError
+from jobport.formats.spec import FORMATS
 from jobport.formats.writers import (
-    CONCATENATED,
-    EXTENSIONS,
     XLSX_MAX_ROWS,
     Batch,
     OutputColumn,
@@ -161,7 +160,7 @@ class Parts:
 
     @classmethod
     def plan(cls, files: FileStore, count: int, fmt: str) -> Parts:
-        ext = ".parquet" if fmt == "parquet" else ".part"
+        ext = FORMATS.writer(fmt).part_suffix
         return cls(
             keys=[files.new_key("work", ext) for _ in range(count)],
             meta=[files.new_key("work", ".json") for _ in range(count)],
@@ -234,9 +233,10 @@ def store_result(
             "export as CSV, JSON Lines or Parquet"
         )
     digest = hashlib.sha256()
-    if fmt in CONCATENATED:
+    extension = FORMATS.writable(fmt).extension
+    if FORMATS.writer(fmt).concatenated:
         # Header and parts go straight into storage, hashed on the way: one copy.
-        key = files.new_key("results", EXTENSIONS[fmt])
+        key = files.new_key("results", extension)
         try:
             with files.open(key, "wb") as stream:
                 target = _HashingWriter(stream, digest)
@@ -248,13 +248,13 @@ def store_result(
             files.delete(key)
             raise
     else:
-        handle, local = tempfile.mkstemp(prefix="jobport-", suffix=EXTENSIONS[fmt])
+        handle, local = tempfile.mkstemp(prefix="jobport-", suffix=extension)
         os.close(handle)
         try:
             assemble(fmt, columns, len(parts.keys), lambda n: files.open(parts.keys[n]), local)
             with open(local, "rb") as source:
                 hashing: Any = _Hashing(source, digest)
-                key, size = files.put_stream(hashing, area="results", extension=EXTENSIONS[fmt])
+                key, size = files.put_stream(hashing, area="results", extension=extension)
         finally:
             with contextlib.suppress(OSError):
                 os.unlink(local)
@@ -265,7 +265,7 @@ def store_result(
         "checksum": f"sha256:{digest.hexdigest()}",
         "expires_at": (now + ttl).isoformat(),
         "format": fmt,
-        "filename": f"{filename or job_type.type}-{now.date().isoformat()}{EXTENSIONS[fmt]}",
+        "filename": f"{filename or job_type.type}-{now.date().isoformat()}{extension}",
         **(extra or {}),
     }
     store.set_result(run.id, key, result)
@@ -310,12 +310,7 @@ class _HashingWriter:
 
 def check_format(job_type: JobType, fmt: str | None, default: str) -> str:
     chosen = fmt or default
-    if chosen not in EXTENSIONS:
-        raise InputError(f"cannot write '{chosen}' files; formats: {', '.join(EXTENSIONS)}")
-    if chosen == "parquet":
-        from jobport.formats.parquet import pyarrow_modules
-
-        pyarrow_modules()
+    FORMATS.writable(chosen).require_extra()
     return chosen
 
 

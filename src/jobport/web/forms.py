@@ -19,7 +19,6 @@ errors back onto the fields.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -28,12 +27,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ValidationError
 
 from jobport.errors import InputError
+from jobport.formats import FORMATS
 
 #: Prefix of the form names of options (they cannot clash with type, format, file, ...).
 PREFIX = "option."
-
-#: Formats that need an optional extra: the module it installs and the extra's name.
-FORMAT_EXTRAS: dict[str, tuple[str, str]] = {"parquet": ("pyarrow", "parquet")}
 
 Widget = Literal["text", "number", "date", "datetime-local", "checkbox", "select", "json"]
 
@@ -123,10 +120,8 @@ def missing_extra(fmt: str) -> str | None:
     A form must not offer a format whose reader or writer cannot load: the user
     would only learn it from a failed run.
     """
-    needed = FORMAT_EXTRAS.get(fmt)
-    if needed is None or importlib.util.find_spec(needed[0]) is not None:
-        return None
-    return needed[1]
+    spec = FORMATS.get(fmt)
+    return spec.missing_extra() if spec is not None else None
 
 
 def usable_formats(formats: Iterable[str]) -> list[str]:
