@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from jobport.errors import JobportError, LeaseLost
 from jobport.events import EventBus, JobEvent
 from jobport.kinds import ChunkTask, kind_for
+from jobport.lifecycle import publishes
 from jobport.store import Claim, CommitConflict, JobStore, NotYourTurn, Refused
 
 if TYPE_CHECKING:
@@ -63,7 +64,7 @@ class WorkerContext:
     backoff_seconds: float = 1.0
 
     def publish(self, event: JobEvent | None, strategy: str) -> None:
-        if event is not None and (strategy != "none" or event.terminal):
+        if event is not None and publishes(strategy, event.name):
             self.bus.publish(event)
 
 

@@ -23,6 +23,7 @@ from sqlalchemy.engine import Connection, Engine, RowMapping
 
 from jobport.errors import LeaseLost, RunNotFound, RunStateError
 from jobport.events import JobEvent
+from jobport.lifecycle import RunStatus, recorded
 from jobport.store.database import WRITE
 from jobport.store.records import (
     ACTIVE_STATUSES,
@@ -320,7 +321,9 @@ class JobStore:
                         status="running", started_at=sa.func.coalesce(job_runs.c.started_at, now)
                     )
                 )
-                record = replace(record, status="running", started_at=record.started_at or now)
+                record = replace(
+                    record, status=RunStatus.RUNNING, started_at=record.started_at or now
+                )
             before = _first_unfinished_before(conn, run_id, no) if no > 0 else None
         return Claim(
             run_id,
@@ -1440,9 +1443,7 @@ def _record_event(conn: Connection, run: RowMapping, event: JobEvent) -> None:
     Types with ``broadcast`` off keep their events in-process; strategy ``none``
     publishes only the final event.
     """
-    if not run["broadcast"]:
-        return
-    if run["strategy"] == "none" and not event.terminal:
+    if not recorded(broadcast=run["broadcast"], strategy=run["strategy"], event_name=event.name):
         return
     conn.execute(
         job_events.insert().values(

@@ -9,10 +9,24 @@ from typing import Any
 
 from sqlalchemy.engine import Connection, RowMapping
 
-ACTIVE_STATUSES = ("queued", "running")
-FINAL_STATUSES = ("completed", "completed_with_errors", "failed", "cancelled")
-RUN_STATUSES = ACTIVE_STATUSES + FINAL_STATUSES
-CHUNK_STATUSES = ("pending", "running", "done", "failed", "cancelled")
+from jobport.lifecycle import ACTIVE_STATUSES, FINAL_STATUSES, ChunkStatus, RunStatus
+
+__all__ = [
+    "ACTIVE_STATUSES",
+    "CHUNK_STATUSES",
+    "FINAL_STATUSES",
+    "RUN_STATUSES",
+    "ChunkOutcome",
+    "Claim",
+    "Failure",
+    "Refused",
+    "RunRecord",
+    "Writer",
+]
+
+#: Every run status and every chunk status, in lifecycle order (filters, forms).
+RUN_STATUSES: tuple[RunStatus, ...] = tuple(RunStatus)
+CHUNK_STATUSES: tuple[ChunkStatus, ...] = tuple(ChunkStatus)
 
 
 @dataclass(frozen=True)
@@ -20,7 +34,7 @@ class RunRecord:
     id: str
     type: str
     kind: str
-    status: str
+    status: RunStatus
     strategy: str
     broadcast: bool
     total: int | None
@@ -52,6 +66,7 @@ class RunRecord:
         cls, row: Mapping[str, Any] | RowMapping, retried_by: tuple[str, ...] = ()
     ) -> RunRecord:
         values = {name: row[name] for name in cls.__dataclass_fields__ if name in row}
+        values["status"] = RunStatus(values["status"])
         return cls(**values, retried_by=retried_by)
 
     @property
@@ -61,7 +76,7 @@ class RunRecord:
 
     @property
     def finished(self) -> bool:
-        return self.status in FINAL_STATUSES
+        return self.status.finished
 
     @property
     def duration_seconds(self) -> float | None:
