@@ -17,7 +17,8 @@ from rich import box
 from rich.markup import escape
 from rich.table import Table
 
-from jobport import cli_kinds, cli_server, cli_worker
+from jobport import cli_kinds, cli_server
+from jobport.cli import worker as cli_worker
 from jobport.cli_common import (
     TERMINATED_EXIT_CODE,
     Context,
@@ -412,7 +413,3 @@ def main() -> None:
             highlight=False,
         )
         sys.exit(70)
-
-
-if __name__ == "__main__":
-    main()
