@@ -469,14 +469,6 @@ def test_requeue_expired_fails_a_chunk_out_of_attempts(store: JobStore) -> None:
     assert "worker doomed was lost" in run.error
 
 
-def test_expire_leases_of_a_dead_owner(store: JobStore) -> None:
-    run_id = new_run(store, 2)
-    claim(store, run_id, 0, owner="host:1/1/100")
-    claim(store, run_id, 1, owner="host:2/1/100")
-    assert store.expire_leases_of("host:1/") == 1
-    assert store.requeue_expired()[0] == [(run_id, 0)]
-
-
 # -- user actions -------------------------------------------------------------------------------
 
 
@@ -648,8 +640,8 @@ def test_events_since(store: JobStore) -> None:
     assert [e.seq for e in store.events_since(run_id, 2)] == [3]
     assert store.events_since(run_id, 3) == []
     assert store.latest_event_id() > 0
-    tail = store.events_after_id(0)
-    assert [event.seq for _, event in tail if event.run_id == run_id] == [1, 2, 3]
+    tail = store.outbox_after(0)
+    assert [event.seq for _, event, _ in tail if event.run_id == run_id] == [1, 2, 3]
 
 
 def test_events_of_quiet_and_private_types(store: JobStore) -> None:

@@ -305,7 +305,7 @@ def test_a_lost_delivery_is_sent_again_by_the_workers_sweeper(
 
         monkeypatch.setattr(engine.executor, "submit", lose_chunk_0)
         run = engine.import_file("customers", path)
-        assert engine.store.chunk_status(run.id, 0) == "pending"
+        assert engine.store.chunks(run.id)[0]["status"] == "pending"
         workers.start("w1", worker_environment(**settings))
 
         run = wait_for_run(engine, run.id, workers)

@@ -1,4 +1,4 @@
-"""The state tables. The store (``jobstore.py``) is the only code that queries them."""
+"""The state tables. The store (this package's sections, behind ``JobStore``) alone queries them."""
 
 from __future__ import annotations
 

@@ -1,0 +1,460 @@
+"""Runs and their chunks as a whole: create, read, list, cancel, reopen, fail, failures.
+
+Every change of a run's status is one transaction under the run's lock
+(:func:`~jobport.store.section.lock_run`), its target status taken from
+:mod:`jobport.lifecycle` and its event recorded with it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, RowMapping
+
+from jobport import lifecycle
+from jobport.errors import RunNotFound, RunStateError
+from jobport.events import JobEvent
+from jobport.lifecycle import ACTIVE_STATUSES, COMPLETED_STATUSES, ChunkStatus, RunStatus
+from jobport.store.outbox import event_of, record_event
+from jobport.store.records import RunRecord
+from jobport.store.section import Section, lock_run, utcnow
+from jobport.store.tables import job_chunks, job_failures, job_runs
+
+
+@dataclass(frozen=True)
+class NewRun:
+    """What the dispatcher knows about a run before it exists."""
+
+    type: str
+    kind: str
+    strategy: str
+    broadcast: bool
+    owner: str | None
+    params: dict[str, Any]
+    max_attempts: int
+    total: int | None = None
+    format: str | None = None
+    source_key: str | None = None
+    source_name: str | None = None
+    retry_of: str | None = None
+    dispatcher: str | None = None
+    id: str | None = None
+
+
+@dataclass(frozen=True)
+class RunFilter:
+    kind: str | None = None
+    type: str | None = None
+    status: str | None = None
+    owner: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+class Runs(Section):
+    """Runs: created with their chunks, read, listed, stopped and reopened."""
+
+    def create_run(
+        self, new: NewRun, chunk_specs: Sequence[dict[str, Any]], *, error: str | None = None
+    ) -> RunRecord:
+        """Insert the run and its pending chunks in one transaction.
+
+        A run with ``error`` is recorded as failed (a file refused while planning);
+        a run with no chunks has nothing to do and is completed at once.
+        """
+        run_id = new.id or str(uuid.uuid4())
+        now = utcnow()
+        status = lifecycle.status_at_creation(error=error, chunks=len(chunk_specs))
+        ended = None if status == RunStatus.QUEUED else now
+        with self._write() as conn:
+            conn.execute(
+                job_runs.insert().values(
+                    id=run_id,
+                    type=new.type,
+                    kind=new.kind,
+                    status=status,
+                    error=error,
+                    started_at=ended,
+                    finished_at=ended,
+                    strategy=new.strategy,
+                    broadcast=new.broadcast,
+                    total=new.total,
+                    processed=0,
+                    failed=0,
+                    owner=new.owner,
+                    params=new.params,
+                    format=new.format,
+                    source_key=new.source_key,
+                    source_name=new.source_name,
+                    created_at=now,
+                    retry_of=new.retry_of,
+                    chunks_total=len(chunk_specs),
+                    chunks_done=0,
+                    seq=0,
+                    max_attempts=new.max_attempts,
+                    dispatcher=new.dispatcher,
+                )
+            )
+            if chunk_specs:
+                conn.execute(job_chunks.insert(), _chunk_rows(run_id, chunk_specs))
+            if status != RunStatus.QUEUED:
+                run = lock_run(conn, run_id)
+                assert run is not None
+                conn.execute(job_runs.update().where(job_runs.c.id == run_id).values(seq=1))
+                event = event_of(lifecycle.event_at_creation(status), {**run, "seq": 1})
+                record_event(conn, run, event)
+        return self.get_run(run_id)
+
+    def get_run(self, run_id: str) -> RunRecord:
+        with self._read() as conn:
+            query = sa.select(job_runs).where(job_runs.c.id == run_id)
+            row = conn.execute(query).mappings().first()
+            if row is None:
+                raise RunNotFound(run_id)
+            children = conn.execute(
+                sa.select(job_runs.c.id)
+                .where(job_runs.c.retry_of == run_id)
+                .order_by(job_runs.c.created_at)
+            ).scalars()
+            return RunRecord.from_row(row, tuple(children))
+
+    def find_run(self, run_id: str) -> RunRecord | None:
+        try:
+            return self.get_run(run_id)
+        except RunNotFound:
+            return None
+
+    def run_ids_starting_with(self, prefix: str, *, limit: int) -> list[str]:
+        """Ids of runs that start with ``prefix``, in order, at most ``limit``.
+
+        People type the short ids the dashboard and the CLI show; the caller
+        tells one match from none and from several (``limit`` bounds the list).
+        """
+        with self._read() as conn:
+            query = (
+                sa.select(job_runs.c.id)
+                .where(job_runs.c.id.startswith(prefix, autoescape=True))
+                .order_by(job_runs.c.id)
+                .limit(limit)
+            )
+            return list(conn.execute(query).scalars())
+
+    def list_runs(
+        self, filters: RunFilter = RunFilter(), *, limit: int = 50, offset: int = 0
+    ) -> tuple[list[RunRecord], int]:
+        """Runs matching ``filters``, newest first, and how many match in all."""
+        with self._read() as conn:
+            return _page_of_runs(
+                conn, _run_conditions(filters), job_runs.c.created_at, limit, offset
+            )
+
+    def active_runs(self) -> list[RunRecord]:
+        with self._read() as conn:
+            rows = conn.execute(
+                sa.select(job_runs)
+                .where(job_runs.c.status.in_(ACTIVE_STATUSES))
+                .order_by(job_runs.c.created_at)
+            ).mappings()
+            return [RunRecord.from_row(row) for row in rows]
+
+    def runs_with_results(
+        self,
+        *,
+        kind: str | tuple[str, ...],
+        owner: str | None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> tuple[list[RunRecord], int]:
+        """Finished runs of ``kind`` that left a result file, newest first (owner None: all)."""
+        conditions = [
+            job_runs.c.kind.in_((kind,) if isinstance(kind, str) else kind),
+            job_runs.c.result_key.is_not(None),
+            job_runs.c.result_key != "",  # an export whose file could not be assembled
+            job_runs.c.status.in_(COMPLETED_STATUSES),
+        ]
+        if owner is not None:
+            conditions.append(job_runs.c.owner == owner)
+        with self._read() as conn:
+            return _page_of_runs(conn, conditions, job_runs.c.finished_at, limit, offset)
+
+    def set_result(self, run_id: str, key: str, result: dict[str, Any]) -> None:
+        with self._write() as conn:
+            conn.execute(
+                job_runs.update()
+                .where(job_runs.c.id == run_id)
+                .values(result_key=key, result=result)
+            )
+
+    def adopt_run(self, run_id: str, dispatcher: str) -> None:
+        """Record which process now delivers the run's chunks (after a restart or resume)."""
+        with self._write() as conn:
+            conn.execute(
+                job_runs.update().where(job_runs.c.id == run_id).values(dispatcher=dispatcher)
+            )
+
+    # -- chunks of a run ----------------------------------------------------------------------
+
+    def chunks(self, run_id: str) -> list[dict[str, Any]]:
+        with self._read() as conn:
+            rows = conn.execute(
+                sa.select(
+                    job_chunks.c.no,
+                    job_chunks.c.status,
+                    job_chunks.c.rows,
+                    job_chunks.c.attempts,
+                    job_chunks.c.errors,
+                    job_chunks.c.processed,
+                    job_chunks.c.failed,
+                    job_chunks.c.error,
+                )
+                .where(job_chunks.c.run_id == run_id)
+                .order_by(job_chunks.c.no)
+            ).mappings()
+            return [dict(row) for row in rows]
+
+    def pending_chunks(self, run_id: str) -> list[int]:
+        with self._read() as conn:
+            return _pending(conn, run_id)
+
+    # -- stopping and reopening ---------------------------------------------------------------
+
+    def fail_run(self, run_id: str, error: str) -> JobEvent | None:
+        """End a run as failed before or outside any chunk (e.g. an unreadable file)."""
+        with self._write() as conn:
+            run = lock_run(conn, run_id)
+            if run is None or run["status"] not in ACTIVE_STATUSES:
+                return None
+            return end_failed(conn, run, error, utcnow())
+
+    def cancel_run(self, run_id: str) -> tuple[RunRecord, JobEvent | None]:
+        """Stop a run: no new chunk starts; committed rows stay and stay counted."""
+        now = utcnow()
+        with self._write() as conn:
+            run = lock_run(conn, run_id)
+            if run is None:
+                raise RunNotFound(run_id)
+            if run["status"] not in ACTIVE_STATUSES:
+                raise RunStateError(f"run {run_id} is already {run['status']}; nothing to cancel")
+            conn.execute(
+                job_chunks.update()
+                .where(job_chunks.c.run_id == run_id, job_chunks.c.status == ChunkStatus.PENDING)
+                .values(status=ChunkStatus.CANCELLED)
+            )
+            values = {
+                "status": RunStatus.CANCELLED,
+                "finished_at": now,
+                "error": lifecycle.CANCELLED_BY_USER,
+                "seq": run["seq"] + 1,
+                "eta_seconds": None,
+            }
+            conn.execute(job_runs.update().where(job_runs.c.id == run_id).values(**values))
+            event = event_of(lifecycle.JOB_FAILED, {**run, **values})
+            record_event(conn, run, event)
+        return self.get_run(run_id), event
+
+    def reopen_chunks(self, run_id: str, *, only_failed: bool) -> list[int]:
+        """Make a stopped run's unfinished chunks pending again and the run queued.
+
+        ``only_failed`` (retry) requires chunks that failed; otherwise (resume) every
+        chunk not done is reopened. Returns the pending chunk numbers to submit.
+        """
+        with self._write() as conn:
+            run = lock_run(conn, run_id)
+            if run is None:
+                raise RunNotFound(run_id)
+            _require_reopenable(conn, run, only_failed=only_failed)
+            conn.execute(
+                job_chunks.update()
+                .where(
+                    job_chunks.c.run_id == run_id,
+                    job_chunks.c.status.in_(lifecycle.reopened_chunks(only_failed=only_failed)),
+                )
+                .values(
+                    status=ChunkStatus.PENDING,
+                    errors=0,
+                    error=None,
+                    available_at=None,
+                    lease_expires_at=None,
+                )
+            )
+            if run["status"] not in ACTIVE_STATUSES:
+                conn.execute(
+                    job_runs.update()
+                    .where(job_runs.c.id == run_id)
+                    .values(
+                        status=lifecycle.status_when_reopened(started=bool(run["started_at"])),
+                        finished_at=None,
+                        error=None,
+                    )
+                )
+            return _pending(conn, run_id)
+
+    # -- failures -----------------------------------------------------------------------------
+
+    def list_failures(
+        self, run_id: str, *, limit: int = 100, offset: int = 0
+    ) -> tuple[list[dict[str, Any]], int]:
+        with self._read() as conn:
+            rows = conn.execute(
+                sa.select(
+                    job_failures.c.line,
+                    job_failures.c.column,
+                    job_failures.c.message,
+                    job_failures.c.errors,
+                    job_failures.c.raw,
+                    job_failures.c.chunk_no,
+                )
+                .where(job_failures.c.run_id == run_id)
+                .order_by(sa.func.coalesce(job_failures.c.line, 0), job_failures.c.id)
+                .limit(limit)
+                .offset(offset)
+            ).mappings()
+            items = [dict(row) for row in rows]
+            count = conn.execute(
+                sa.select(sa.func.count())
+                .select_from(job_failures)
+                .where(job_failures.c.run_id == run_id)
+            ).scalar_one()
+        return items, int(count)
+
+    def iter_failures(self, run_id: str, *, batch: int = 1_000) -> Iterator[dict[str, Any]]:
+        """Every failure of a run in line order, read in keyset pages (constant memory)."""
+        line = sa.func.coalesce(job_failures.c.line, 0)
+        after: tuple[int, int] = (-1, -1)
+        while True:
+            with self._read() as conn:
+                rows = (
+                    conn.execute(
+                        sa.select(
+                            job_failures.c.id,
+                            job_failures.c.line,
+                            job_failures.c.column,
+                            job_failures.c.message,
+                            job_failures.c.raw,
+                        )
+                        .where(
+                            job_failures.c.run_id == run_id,
+                            sa.tuple_(line, job_failures.c.id) > sa.tuple_(*after),
+                        )
+                        .order_by(line, job_failures.c.id)
+                        .limit(batch)
+                    )
+                    .mappings()
+                    .all()
+                )
+            if not rows:
+                return
+            yield from (dict(row) for row in rows)
+            last = rows[-1]
+            after = (last["line"] or 0, last["id"])
+
+
+def end_failed(conn: Connection, run: RowMapping, error: str, now: datetime) -> JobEvent:
+    """Fail a run (its row locked by the caller) and record its JobFailed event."""
+    values = {
+        "status": RunStatus.FAILED,
+        "error": error,
+        "finished_at": now,
+        "seq": run["seq"] + 1,
+        "eta_seconds": None,
+    }
+    conn.execute(job_runs.update().where(job_runs.c.id == run["id"]).values(**values))
+    event = event_of(lifecycle.JOB_FAILED, {**run, **values})
+    record_event(conn, run, event)
+    return event
+
+
+def _chunk_rows(run_id: str, chunk_specs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        {
+            "run_id": run_id,
+            "no": no,
+            "status": ChunkStatus.PENDING,
+            "spec": spec,
+            "rows": spec.get("rows"),
+            "attempts": 0,
+            "errors": 0,
+            "processed": 0,
+            "failed": 0,
+        }
+        for no, spec in enumerate(chunk_specs)
+    ]
+
+
+def _pending(conn: Connection, run_id: str) -> list[int]:
+    return list(
+        conn.execute(
+            sa.select(job_chunks.c.no)
+            .where(job_chunks.c.run_id == run_id, job_chunks.c.status == ChunkStatus.PENDING)
+            .order_by(job_chunks.c.no)
+        ).scalars()
+    )
+
+
+def _require_reopenable(conn: Connection, run: RowMapping, *, only_failed: bool) -> None:
+    """Refuse, saying why, to resume or retry a run that has nothing to resume or retry."""
+    run_id = run["id"]
+    if run["status"] in COMPLETED_STATUSES:
+        raise RunStateError(
+            f"run {run_id} is {run['status']}; there is nothing to "
+            f"{'retry' if only_failed else 'resume'}"
+        )
+    if run["chunks_total"] == 0:
+        raise RunStateError(
+            f"run {run_id} stopped before it was planned ({run['error'] or 'no chunks'});"
+            " start it again with a corrected file"
+        )
+    if only_failed:
+        failed_count = conn.execute(
+            sa.select(sa.func.count())
+            .select_from(job_chunks)
+            .where(job_chunks.c.run_id == run_id, job_chunks.c.status == ChunkStatus.FAILED)
+        ).scalar_one()
+        if not failed_count:
+            raise RunStateError(
+                f"run {run_id} has no failed chunks to retry; use resume to continue it"
+            )
+
+
+def _page_of_runs(
+    conn: Connection,
+    conditions: list[sa.ColumnElement[bool]],
+    newest_by: sa.Column[Any],
+    limit: int,
+    offset: int,
+) -> tuple[list[RunRecord], int]:
+    """One page of the runs matching ``conditions``, newest first, and how many match."""
+    rows = conn.execute(
+        sa.select(job_runs)
+        .where(*conditions)
+        .order_by(newest_by.desc(), job_runs.c.id.desc())
+        .limit(limit)
+        .offset(offset)
+    ).mappings()
+    runs = [RunRecord.from_row(row) for row in rows]
+    count = conn.execute(
+        sa.select(sa.func.count()).select_from(job_runs).where(*conditions)
+    ).scalar_one()
+    return runs, int(count)
+
+
+def _run_conditions(filters: RunFilter) -> list[sa.ColumnElement[bool]]:
+    conditions: list[sa.ColumnElement[bool]] = []
+    if filters.kind:
+        conditions.append(job_runs.c.kind == filters.kind)
+    if filters.type:
+        conditions.append(job_runs.c.type == filters.type)
+    if filters.status:
+        conditions.append(job_runs.c.status == filters.status)
+    if filters.owner:
+        conditions.append(job_runs.c.owner == filters.owner)
+    if filters.since:
+        conditions.append(job_runs.c.created_at >= filters.since)
+    if filters.until:
+        conditions.append(job_runs.c.created_at < filters.until)
+    return conditions
