@@ -19,7 +19,7 @@ from functools import lru_cache
 from typing import IO, TYPE_CHECKING, Any
 
 from jobport.errors import InputError
-from jobport.formats.base import NUL_ROW, BadRecord, Prepared, ReadOptions, Record
+from jobport.formats.base import NUL_ROW, BadRecord, Prepared, ReadOptions, Record, discard
 from jobport.formats.cells import may_hold_neutralised, unneutralise, unneutralise_row
 from jobport.formats.spec import FormatSpec
 from jobport.formats.writers import CSV_WRITER
@@ -766,16 +766,27 @@ class CsvFormat:
         return head.count(b"\x00") * 100 <= len(head)
 
     def prepare(self, files: FileStore, key: str, read: ReadOptions) -> Prepared:
+        """The header read, from a UTF-8 copy under ``work/`` where lines cannot be split
+        as stored; the copy is the run's to read later, and a file refused here
+        leaves none behind (nor one refused later: it is in ``Prepared.scratch``)."""
         with files.open(key) as stream:
             bom_encoding, _ = detect_bom(stream.read(4))
         encoding = bom_encoding or read.encoding or "utf-8"
+        scratch: list[str] = []
         if not is_line_splittable(encoding) or _ends_lines_with_cr(files, key):
             key = transcode_to_utf8(files, key, encoding)
+            scratch.append(key)
             encoding = "utf-8"
         encoding = codecs.lookup(encoding).name
-        with files.open(key) as stream:
-            layout = read_layout(stream, encoding=encoding, delimiter=read.delimiter)
-        return Prepared(source_key=key, header=layout.header, params=layout.to_params())
+        try:
+            with files.open(key) as stream:
+                layout = read_layout(stream, encoding=encoding, delimiter=read.delimiter)
+        except BaseException:
+            discard(files, scratch)
+            raise
+        return Prepared(
+            source_key=key, header=layout.header, params=layout.to_params(), scratch=scratch
+        )
 
     def plan(
         self, files: FileStore, prepared: Prepared, rows_per_chunk: int
