@@ -26,14 +26,17 @@ from jobport.errors import (
     RegistryError,
     UnknownJobType,
 )
+from jobport.kinds import KINDS as KIND_REGISTRY
 from jobport.principal import Principal
 
 if TYPE_CHECKING:
     from jobport.events import Listener
 
-Kind = Literal["import", "export", "sync", "report"]
+#: The name of a kind of work: one of :data:`jobport.kinds.KINDS` ("import", "export", ...).
+Kind = str
 Strategy = Literal["polling", "websocket", "none"]
-KINDS: tuple[Kind, ...] = get_args(Kind)
+#: The kinds' names when this module loaded (``KIND_REGISTRY.names()`` is always current).
+KINDS: tuple[Kind, ...] = KIND_REGISTRY.names()
 STRATEGIES: tuple[Strategy, ...] = get_args(Strategy)
 ENTRY_POINT_GROUP = "jobport.apps"
 
@@ -91,8 +94,9 @@ class JobType:
     def __post_init__(self) -> None:
         if not self.type or not self.type.replace("-", "").replace("_", "").isalnum():
             raise RegistryError(f"job type key {self.type!r} must be letters, digits, '-' or '_'")
-        if self.kind not in KINDS:
-            raise RegistryError(f"job type '{self.type}': kind must be one of {', '.join(KINDS)}")
+        kinds = KIND_REGISTRY.names()
+        if self.kind not in kinds:
+            raise RegistryError(f"job type '{self.type}': kind must be one of {', '.join(kinds)}")
         if self.strategy not in STRATEGIES:
             raise RegistryError(
                 f"job type '{self.type}': strategy must be one of {', '.join(STRATEGIES)}"
@@ -229,7 +233,7 @@ class JobRegistry:
         return [t for t in self._types.values() if t.kind in kinds]
 
     def grouped(self) -> dict[Kind, list[JobType]]:
-        return {kind: self.of_kind(kind) for kind in KINDS}
+        return {kind: self.of_kind(kind) for kind in KIND_REGISTRY.names()}
 
     def __iter__(self) -> Iterator[JobType]:
         return iter(self._types.values())

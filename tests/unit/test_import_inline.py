@@ -31,6 +31,7 @@ from jobport.demo.data import COLUMNS, DEFECTS, generate, write_csv
 from jobport.errors import PermissionDenied
 from jobport.events import JobEvent
 from jobport.executors.inline import InlineExecutor
+from jobport.kinds import JobKind
 from jobport.registry import load_app
 
 people = people_app.people
@@ -678,7 +679,9 @@ def test_chunks_are_built_with_the_cycle_collector_paused(
     collector_on: list[bool] = []
     real_kind_for = worker.kind_for
 
-    class Probe:
+    class Probe(JobKind):
+        name = "probe"
+
         def __init__(self, kind: Any) -> None:
             self._kind = kind
             self.in_order = kind.in_order

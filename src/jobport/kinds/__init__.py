@@ -1,4 +1,9 @@
-"""One module per kind of work; :func:`kind_for` picks the implementation."""
+"""One module per kind of work, and the registry that names them.
+
+A new kind is a :class:`~jobport.kinds.base.JobKind` subclass in its own module,
+added to :data:`KINDS` here (or by an embedding app with ``KINDS.add``); job
+types, the dispatcher and the worker find it by name through :func:`kind_for`.
+"""
 
 from __future__ import annotations
 
@@ -9,22 +14,40 @@ from jobport.kinds.imports import Importer, ImportKind
 from jobport.kinds.reports import Report, ReportKind
 from jobport.kinds.syncs import Page, Syncer, SyncKind, SyncSource
 
-_KINDS: dict[str, JobKind] = {
-    "import": ImportKind(),
-    "export": ExportKind(),
-    "sync": SyncKind(),
-    "report": ReportKind(),
-}
+
+class KindRegistry:
+    """The kinds of work this process knows, by name, in the order they were added."""
+
+    def __init__(self) -> None:
+        self._kinds: dict[str, JobKind] = {}
+
+    def add(self, kind: JobKind) -> None:
+        if kind.name in self._kinds:
+            raise RegistryError(f"the '{kind.name}' kind is declared twice")
+        self._kinds[kind.name] = kind
+
+    def get(self, name: str) -> JobKind:
+        try:
+            return self._kinds[name]
+        except KeyError:
+            raise RegistryError(f"the '{name}' kind is not available in this version") from None
+
+    def names(self) -> tuple[str, ...]:
+        return tuple(self._kinds)
+
+
+#: The kinds of work jobport runs.
+KINDS = KindRegistry()
+for _kind in (ImportKind(), ExportKind(), SyncKind(), ReportKind()):
+    KINDS.add(_kind)
 
 
 def kind_for(name: str) -> JobKind:
-    try:
-        return _KINDS[name]
-    except KeyError:
-        raise RegistryError(f"the '{name}' kind is not available in this version") from None
+    return KINDS.get(name)
 
 
 __all__ = [
+    "KINDS",
     "ChunkTask",
     "Column",
     "ExportKind",
@@ -32,6 +55,7 @@ __all__ = [
     "ImportKind",
     "Importer",
     "JobKind",
+    "KindRegistry",
     "Page",
     "Plan",
     "PlanRequest",

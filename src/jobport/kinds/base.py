@@ -8,7 +8,7 @@ processes; the dispatcher and the worker know nothing of files or SQL.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
     from jobport.files import FileStore
     from jobport.registry import JobType, Limits
-    from jobport.store import ChunkOutcome, RunRecord
+    from jobport.store import ChunkOutcome, RunRecord, RunResult
 
 
 @dataclass(frozen=True)
@@ -54,18 +54,34 @@ class ChunkTask:
     database: Engine
 
 
-class JobKind(Protocol):
+class JobKind:
+    """A kind of work: the base every kind derives from.
+
+    A kind must say how a run splits (:meth:`plan`) and what one chunk does
+    (:meth:`run_chunk`). The optional steps are here as no-ops, so the worker
+    calls them on every kind alike instead of probing for them: a kind
+    overrides only those it needs.
+    """
+
+    #: The kind's name, as job types declare it (``JobType(kind=...)``).
     name: str
     #: Whether chunks must commit in plan order (so later rows win on duplicate keys).
-    in_order: bool
+    in_order: bool = False
+    #: Whether the kind has a last step (:meth:`finish`): its runs complete after it.
+    finishes: bool = False
 
-    def plan(self, request: PlanRequest) -> Plan: ...
+    def plan(self, request: PlanRequest) -> Plan:
+        raise NotImplementedError(f"{type(self).__name__} does not plan runs")
 
-    def run_chunk(self, task: ChunkTask) -> ChunkOutcome: ...
+    def run_chunk(self, task: ChunkTask) -> ChunkOutcome:
+        raise NotImplementedError(f"{type(self).__name__} does not run chunks")
 
+    def finish(self, task: ChunkTask) -> RunResult | None:
+        """The last step, once every chunk is done (an export assembles its file there).
 
-class FinishingKind(JobKind, Protocol):
-    """A kind with a last step, run once after the commit that completed the run
-    (an export assembles its file there). The worker calls it when a kind has it."""
-
-    def finish(self, task: ChunkTask) -> None: ...
+        It returns the run's result and never writes the store: the worker
+        completes the run with it in one transaction. It may run again after a
+        worker died in it, so it must be idempotent. Only kinds that set
+        :attr:`finishes` have one.
+        """
+        return None

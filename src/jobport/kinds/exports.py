@@ -44,7 +44,7 @@ from jobport.formats.writers import (
     concatenate,
     part_writer,
 )
-from jobport.kinds.base import ChunkTask, Plan, PlanRequest
+from jobport.kinds.base import ChunkTask, JobKind, Plan, PlanRequest
 from jobport.store import ChunkOutcome, JobStore, RunRecord
 
 if TYPE_CHECKING:
@@ -321,7 +321,7 @@ def options_of(task: ChunkTask) -> BaseModel:
 # -- the export kind --------------------------------------------------------------------------
 
 
-class ExportKind:
+class ExportKind(JobKind):
     name = "export"
     in_order = False
 

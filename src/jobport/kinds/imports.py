@@ -18,14 +18,13 @@ from jobport.errors import ConfigurationError, InputError, LimitExceeded, listed
 from jobport.formats import Prepared, ReadOptions, Record, TabularFormat, reader_for, sniff_format
 from jobport.formats.base import discard
 from jobport.formats.csvfile import is_line_splittable
-from jobport.kinds.base import ChunkTask, Plan, PlanRequest
+from jobport.kinds.base import ChunkTask, JobKind, Plan, PlanRequest
 from jobport.kinds.batch import (
     BatchValidator,
     batch_validator,
     field_value_types,
     model_fields_schema,
 )
-from jobport.registry import Limits
 from jobport.store import ChunkOutcome, Failure
 from jobport.store.capacity import Capacity, row_capacity
 from jobport.store.records import Writer
@@ -38,6 +37,7 @@ Transform = Callable[[RowDict], RowDict | None]
 
 if TYPE_CHECKING:
     from jobport.files import FileStore
+    from jobport.registry import Limits
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,7 @@ class Importer:
         return (self.key,) if isinstance(self.key, str) else tuple(self.key)
 
 
-class ImportKind:
+class ImportKind(JobKind):
     name = "import"
     in_order = True
 
@@ -91,7 +91,7 @@ class ImportKind:
         reader = _checked_reader(request.files, request.source_key, declared, read)
         prepared = reader.prepare(request.files, request.source_key, read)
         scratch += prepared.scratch
-        limits = request.limits or Limits()
+        limits = request.limits or request.job_type.limits
         _check_columns(prepared.header, limits)
         if limits.max_field_bytes:
             prepared.params["max_field_bytes"] = limits.max_field_bytes

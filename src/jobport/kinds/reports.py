@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from pydantic import BaseModel
 
 from jobport.errors import ConfigurationError
-from jobport.kinds.base import ChunkTask, Plan, PlanRequest
+from jobport.kinds.base import ChunkTask, JobKind, Plan, PlanRequest
 from jobport.kinds.exports import (
     DEFAULT_TTL,
     FETCH_ROWS,
@@ -63,7 +63,7 @@ class Report:
         return query
 
 
-class ReportKind:
+class ReportKind(JobKind):
     name = "report"
     in_order = False
 

@@ -28,7 +28,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from jobport.errors import ConfigurationError
 from jobport.formats.cells import as_text
-from jobport.kinds.base import ChunkTask, Plan, PlanRequest
+from jobport.kinds.base import ChunkTask, JobKind, Plan, PlanRequest
 from jobport.kinds.exports import options_of
 from jobport.kinds.imports import Importer, Transform, map_columns, validate_records
 from jobport.store import ChunkOutcome, JobStore
@@ -109,7 +109,7 @@ def stored_cursor(database: Engine, type_key: str) -> Any:
         ).scalar()
 
 
-class SyncKind:
+class SyncKind(JobKind):
     name = "sync"
     in_order = True
 
