@@ -22,6 +22,7 @@ from jobport.http.headers import SecurityHeaders
 from jobport.http.problems import install_problem_handlers
 from jobport.http.throttle import FailureThrottle
 from jobport.principal import Principal
+from jobport.service import JobService
 from jobport.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -114,15 +115,16 @@ def _token_or_session(engine: Jobport, tokens: PrincipalDependency) -> Principal
     For the docs when only signed-in callers may read them: a browser opening
     ``/docs`` sends no header, but a dashboard user has a session cookie.
     """
-    from jobport.web.session import SessionSigner, cookie_user, installation_key
+    from jobport.web.session import SessionSigner, cookie_principal, installation_key
+
+    service = JobService(engine)
 
     def session_caller(connection: HTTPConnection) -> Principal | None:
         try:
             signer = SessionSigner(installation_key(engine.settings))
         except ConfigurationError:  # no secret: no dashboard sessions either
             return None
-        user = cookie_user(engine.store, signer, connection)
-        return None if user is None else Principal(user.name, user.is_admin, frozenset(user.roles))
+        return cookie_principal(service, signer, connection)
 
     async def caller(connection: HTTPConnection) -> Principal:
         if bearer_token(connection) is None:

@@ -38,6 +38,7 @@ from jobport.store import RunFilter, RunRecord
 
 if TYPE_CHECKING:
     from jobport.engine import Jobport
+    from jobport.store.jobstore import RunStats, UserRecord
 
 #: Kinds whose runs leave a file to download.
 FILE_KINDS: tuple[Kind, ...] = ("export", "report")
@@ -131,8 +132,10 @@ class JobService:
         limits = self.engine.dispatcher.limits_for(job_type)
         return limits.max_file_bytes or self.settings.max_upload_bytes
 
-    def store_upload(self, job_type: JobType, stream: IO[bytes], name: str | None) -> str:
-        """Stream an upload into storage under a key of ours; refused past the size limit."""
+    def store_upload(self, job_type: JobType | None, stream: IO[bytes], name: str | None) -> str:
+        """Stream an upload into storage under a key of ours; refused past the size limit
+        (the type's, or the installation's when the type is not known yet: a form's file
+        can come before its type field)."""
         return self.engine.dispatcher.store_upload(stream, name, job_type=job_type)
 
     def store_file(self, job_type: JobType, path: str | Path) -> str:
@@ -141,6 +144,10 @@ class JobService:
 
     def discard_upload(self, key: str) -> None:
         self.files.delete(key)
+
+    def upload_size(self, key: str) -> int | None:
+        """The size of a stored upload in bytes; None once it is gone (a staged preview)."""
+        return self.files.size(key) if self.files.exists(key) else None
 
     def start_import(self, who: Principal, start: ImportStart) -> RunRecord:
         """Plan and queue an import of a stored upload; a file refused while planning is a
@@ -252,6 +259,22 @@ class JobService:
         """The error report's rows (header first), cells neutralised as exports are."""
         return report_rows(self.store, self.run(who, run_id))
 
+    def chunks(self, who: Principal, run_id: str) -> list[dict[str, Any]]:
+        """The chunks of a run ``who`` may see, in order: status, rows, attempts, errors."""
+        return self.store.chunks(self.run(who, run_id).id)
+
+    def active_runs(self, who: Principal) -> list[RunRecord]:
+        """The runs not finished yet that ``who`` may see, newest first."""
+        runs = [run for run in self.store.active_runs() if who.can_see(run.owner)]
+        runs.reverse()
+        return runs
+
+    def run_stats(self, who: Principal, *, since: datetime, until: datetime) -> RunStats:
+        """Volume, outcomes, durations and speeds of the runs ``who`` may see, created in
+        ``[since, until)``: every run for an admin, their own for anyone else."""
+        owner = None if who.is_admin else who.name
+        return self.store.run_stats(owner=owner, since=since, until=until)
+
     def cancel(self, who: Principal, run_id: str) -> RunRecord:
         return self.engine.cancel(self.run(who, run_id).id)
 
@@ -260,6 +283,21 @@ class JobService:
 
     def resume(self, who: Principal, run_id: str) -> RunRecord:
         return self.engine.resume(self.run(who, run_id).id)
+
+    # -- users ------------------------------------------------------------------------------
+
+    def token_principal(self, token_hash: str) -> Principal | None:
+        """The user holding the API token of this hash (a sign-in), or None."""
+        return _principal(self.store.user_by_token_hash(token_hash))
+
+    def session_principal(self, token_hash: str, session_id: str) -> Principal | None:
+        """The user a dashboard session was opened for; None once it was signed out or
+        the user's token was replaced."""
+        return _principal(self.store.user_by_session(token_hash, session_id))
+
+    def end_session(self, session_id: str, expires_at: datetime) -> None:
+        """Sign a dashboard session out on the server, for every process, until it expires."""
+        self.store.end_session(session_id, expires_at)
 
     # -- result files -----------------------------------------------------------------------
 
@@ -317,6 +355,10 @@ class JobService:
         if run.kind not in FILE_KINDS:
             raise InputError(f"run {run.id} is an {run.kind} run and left no file")
         raise Gone(f"export {run.id} ended {run.status} without a file; start it again")
+
+
+def _principal(user: UserRecord | None) -> Principal | None:
+    return None if user is None else Principal(user.name, user.is_admin, frozenset(user.roles))
 
 
 def parse_time(value: Any) -> datetime | None:

@@ -18,7 +18,7 @@ Signing out must end the session on the server, not only in the browser: a
 copy of the cookie (a shared computer, a proxy's log) would otherwise open
 the dashboard until it expired. So signing out records the session's id in
 the state database until then (``job_ended_sessions``), and the same read
-that finds the user refuses an ended session (:func:`session_user`): every
+that finds the user refuses an ended session (:func:`session_principal`): every
 process sees it at once. Only sign-outs write; the table holds the sessions
 ended within one session lifetime.
 
@@ -62,10 +62,10 @@ from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
 from jobport.errors import ConfigurationError
+from jobport.principal import Principal
+from jobport.service import JobService
 from jobport.settings import Settings
 from jobport.signing import installation_secret_file, read_or_create_secret
-from jobport.store import JobStore
-from jobport.store.jobstore import UserRecord
 
 #: Name of the session cookie.
 COOKIE_NAME = "jobport_session"
@@ -96,6 +96,11 @@ class Session:
     @property
     def signed_in(self) -> bool:
         return self.token_hash is not None
+
+    @property
+    def expires_at(self) -> datetime:
+        """When the session ends by itself (how long a sign-out must be remembered)."""
+        return datetime.fromtimestamp(self.expires, UTC)
 
 
 def installation_key(settings: Settings) -> bytes:
@@ -209,24 +214,18 @@ class SessionSigner:
             return None
 
 
-def session_user(store: JobStore, session: Session | None) -> UserRecord | None:
+def session_principal(service: JobService, session: Session | None) -> Principal | None:
     """The signed-in user of ``session``; None if anonymous, signed out, or the token replaced."""
     if session is None or session.token_hash is None:
         return None
-    return store.user_by_session(session.token_hash, session.id)
+    return service.session_principal(session.token_hash, session.id)
 
 
-def cookie_user(
-    store: JobStore, signer: SessionSigner, connection: HTTPConnection
-) -> UserRecord | None:
+def cookie_principal(
+    service: JobService, signer: SessionSigner, connection: HTTPConnection
+) -> Principal | None:
     """The signed-in user of the request's session cookie, if it has a live one."""
-    return session_user(store, signer.loads(connection.cookies.get(COOKIE_NAME)))
-
-
-def end_session(store: JobStore, session: Session) -> None:
-    """End ``session`` on the server (sign-out): its cookie opens nothing from now on."""
-    expires = datetime.fromtimestamp(session.expires, UTC)
-    store.end_session(session.id, expires)
+    return session_principal(service, signer.loads(connection.cookies.get(COOKIE_NAME)))
 
 
 def csrf_matches(session: Session, submitted: str | None) -> bool:

@@ -1,0 +1,279 @@
+"""The import page: choose a type and a file, see its first rows checked, then start it.
+
+The preview is a dry run of a staged upload (nothing written) at its own GET
+address (POST/redirect/GET), so Back from the run page shows it again. The
+staged upload travels between the preview and the start as a signed reference
+only its owner can start as its type (:meth:`SessionSigner.stage`).
+"""
+
+import json
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import RedirectResponse
+from starlette.concurrency import run_in_threadpool
+
+from jobport.dispatch import format_from_name
+from jobport.errors import InputError, JobportError
+from jobport.http.uploads import Upload, receive_upload
+from jobport.kinds.imports import Preview
+from jobport.registry import JobType
+from jobport.service import ImportStart
+from jobport.web import forms
+from jobport.web.context import Dashboard, Site, Viewer
+from jobport.web.errors import DashboardRoute
+from jobport.web.session import CSRF_FIELD
+from jobport.web.starts import chosen_type, options_form, see_run
+from jobport.web.viewer import Signed, form_of, require_csrf
+
+#: Rows a dry run validates before an import is started.
+PREVIEW_ROWS = 20
+#: Fields of the form that say how to read the file.
+READ_FIELDS = ("encoding", "delimiter")
+
+router = APIRouter(route_class=DashboardRoute)
+
+
+@router.get("/import", name="dashboard_import")
+def import_page(
+    request: Request, site: Site, who: Signed, type: str | None = None, retry_of: str | None = None
+) -> Response:
+    job_type = chosen_type(site.service, who.principal, type, "import")
+    if retry_of:
+        original = site.service.run(who.principal, retry_of)
+        job_type = chosen_type(site.service, who.principal, original.type, "import")
+    context = import_context(site, who, job_type, retry_of=retry_of)
+    return site.render(request, "import.html", who, **context)
+
+
+@router.get("/import/fields", name="dashboard_import_fields")
+def import_fields(request: Request, site: Site, who: Signed, type: str | None = None) -> Response:
+    job_type = chosen_type(site.service, who.principal, type, "import")
+    return site.render(request, "_import_fields.html", who, **import_context(site, who, job_type))
+
+
+def import_context(
+    site: Dashboard,
+    who: Viewer,
+    job_type: JobType | None,
+    *,
+    values: Mapping[str, str] | None = None,
+    errors: Mapping[str, str] | None = None,
+    retry_of: str | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    values = values or {}
+    return {
+        "nav": "import",
+        "job_type": job_type,
+        "choices": site.service.startable_types(who.principal, "import"),
+        **options_form(job_type, values, errors),
+        "retry_of": retry_of or values.get("retry_of", ""),
+        "preview_rows": PREVIEW_ROWS,
+        **extra,
+    }
+
+
+@router.post("/import/preview", name="dashboard_import_preview")
+async def import_preview(request: Request, site: Site, who: Signed) -> Response:
+    """Check an upload and its first rows, then send the browser to the preview's own
+    address (POST/redirect/GET), so Back from the run page shows the preview again
+    instead of the browser's "resubmit the form?" page.
+
+    A problem with the file (empty, too large, unreadable) or with the options is
+    said in the form, which keeps what was sent; the upload is then deleted.
+    """
+    service = site.service
+    try:
+        upload = await receive_upload(
+            request,
+            store=lambda stream, name: service.store_upload(None, stream, name),
+            delete=service.discard_upload,
+            max_bytes=service.settings.max_upload_bytes,
+        )
+    except JobportError as exc:  # too large, or no file in the form
+        job_type = await run_in_threadpool(chosen_type, service, who.principal, None, "import")
+        context = import_context(site, who, job_type, errors={"": exc.message})
+        return site.render(request, "import.html", who, exc.status_code, **context)
+    assert upload.key is not None
+    key = upload.key
+    keep = False
+    try:
+        response = await _staged(request, site, who, upload)
+        keep = isinstance(response, RedirectResponse)
+        return response
+    finally:
+        if not keep:
+            await run_in_threadpool(service.discard_upload, key)
+
+
+async def _staged(request: Request, site: Dashboard, who: Viewer, upload: Upload) -> Response:
+    """The form again with what is wrong, or a redirect to the preview of the staged upload."""
+    fields = upload.fields
+    require_csrf(who, fields.get(CSRF_FIELD))
+    job_type = await run_in_threadpool(
+        chosen_type, site.service, who.principal, fields.get("type"), "import"
+    )
+    if job_type is None:
+        raise InputError("there is no import type you may start")
+    try:
+        errors = await run_in_threadpool(check_upload, site, who, job_type, upload)
+    except JobportError as exc:
+        errors, status = {"": exc.message}, exc.status_code
+    else:
+        status = 422
+    if errors:
+        context = import_context(site, who, job_type, values=fields, errors=errors)
+        return site.render(request, "import.html", who, status, **context)
+    signer, owner = site.signer(), who.principal.name
+    previous = signer.unstage(fields.get("staged"), job_type.type, owner)
+    if previous is not None and previous[0] != upload.key:  # a new preview replaces it
+        await run_in_threadpool(site.service.discard_upload, previous[0])
+    staged = signer.stage(upload.key or "", job_type.type, owner, upload.filename or "upload")
+    kept = {k: v for k, v in fields.items() if k not in (CSRF_FIELD, "staged")}
+    query = urlencode({**kept, "type": job_type.type, "staged": staged})
+    page = request.url_for("dashboard_import_preview_page").path
+    return RedirectResponse(f"{page}?{query}", 303)
+
+
+def check_upload(site: Dashboard, who: Viewer, job_type: JobType, upload: Upload) -> dict[str, str]:
+    """The options' errors (by option) once the file passed its checks; raises
+    :class:`InputError` for the file itself (too large, empty, unreadable)."""
+    limit = site.service.upload_limit(job_type)
+    if upload.size > limit:
+        raise InputError(
+            f"the file holds {upload.size:,} bytes, over the limit of {limit:,} bytes "
+            f"of '{job_type.type}'"
+        )
+    if not upload.size:
+        raise InputError("the file is empty; choose a file with a header and rows")
+    fields: dict[str, str] = upload.fields
+    if fields.get("retry_of"):
+        site.service.run(who.principal, fields["retry_of"])
+    options = forms.read_options(job_type.options_json_schema(), fields)
+    errors = forms.validate(job_type.options, options)
+    if not errors:
+        fmt = fields.get("format") or format_from_name(upload.filename or "", job_type)
+        forms.require_format(fmt, job_type.formats)
+        _preview(site, who, job_type, upload.key or "", fields, upload.filename or "")
+    return errors
+
+
+def _preview(
+    site: Dashboard,
+    who: Viewer,
+    job_type: JobType,
+    key: str,
+    fields: Mapping[str, str],
+    filename: str,
+) -> Preview:
+    """The dry run of a stored upload, as the form's fields ask for it."""
+    return site.service.preview(
+        who.principal,
+        job_type.type,
+        key,
+        source_name=filename,
+        options=forms.read_options(job_type.options_json_schema(), fields),
+        format=fields.get("format") or format_from_name(filename, job_type),
+        read=read_options(fields),
+        rows=PREVIEW_ROWS,
+    )
+
+
+def read_options(fields: Mapping[str, str]) -> dict[str, Any]:
+    """How to read the file, as the form says (only what was filled in)."""
+    return {k: fields[k] for k in READ_FIELDS if fields.get(k)}
+
+
+@router.get("/import/preview", name="dashboard_import_preview_page")
+def import_preview_page(request: Request, site: Site, who: Signed) -> Response:
+    """The dry run of a staged upload: the first rows checked, nothing written yet."""
+    fields = dict(request.query_params)
+    job_type = chosen_type(site.service, who.principal, fields.get("type"), "import")
+    if job_type is None:
+        raise InputError("there is no import type you may start")
+    staged = site.signer().unstage(fields.get("staged"), job_type.type, who.principal.name)
+    size = site.service.upload_size(staged[0]) if staged is not None else None
+    if staged is None or size is None:
+        gone = {"": "the previewed file is no longer known; upload it again"}
+        context = import_context(site, who, job_type, values=fields, errors=gone)
+        return site.render(request, "import.html", who, **context)
+    key, filename = staged
+    try:
+        preview = _preview(site, who, job_type, key, fields, filename)
+    except JobportError as exc:
+        context = import_context(site, who, job_type, values=fields, errors={"": exc.message})
+        return site.render(request, "import.html", who, exc.status_code, **context)
+    context = import_context(
+        site,
+        who,
+        job_type,
+        values=fields,
+        preview=preview,
+        preview_summary=preview_summary(preview),
+        staged=fields["staged"],
+        filename=filename,
+        file_size=size,
+        start_options=json.dumps(forms.read_options(job_type.options_json_schema(), fields)),
+        start_format=fields.get("format") or format_from_name(filename, job_type),
+        start_read=json.dumps(read_options(fields)),
+    )
+    return site.render(request, "import.html", who, **context)
+
+
+def preview_summary(preview: Preview) -> dict[str, int]:
+    invalid = sum(1 for row in preview.rows if row.errors)
+    return {"rows": len(preview.rows), "invalid": invalid, "valid": len(preview.rows) - invalid}
+
+
+@router.post("/import/start", name="dashboard_import_start")
+async def import_start(request: Request, site: Site, who: Signed) -> Response:
+    form = await form_of(request)
+    require_csrf(who, form.get(CSRF_FIELD))
+    service = site.service
+    job_type = await run_in_threadpool(
+        chosen_type, service, who.principal, form.get("type"), "import"
+    )
+    assert job_type is not None
+    staged = site.signer().unstage(form.get("staged"), job_type.type, who.principal.name)
+    if staged is None:
+        raise InputError("the previewed file is no longer known; upload it again")
+    key, filename = staged
+    start = ImportStart(
+        type=job_type.type,
+        source_key=key,
+        source_name=filename,
+        options=json_object(form.get("options")),
+        format=form.get("format") or None,
+        read={k: str(v) for k, v in json_object(form.get("read")).items()},
+        retry_of=form.get("retry_of") or None,
+    )
+    run = await run_in_threadpool(service.start_import, who.principal, start)
+    return see_run(request, run.id)
+
+
+@router.post("/import/discard", name="dashboard_import_discard")
+async def import_discard(request: Request, site: Site, who: Signed) -> Response:
+    form = await form_of(request)
+    require_csrf(who, form.get(CSRF_FIELD))
+    type_ = form.get("type", "")
+    staged = site.signer().unstage(form.get("staged"), type_, who.principal.name)
+    if staged is not None:
+        await run_in_threadpool(site.service.discard_upload, staged[0])
+    target = request.url_for("dashboard_import").path
+    return RedirectResponse(f"{target}?{urlencode({'type': type_})}", 303)
+
+
+def json_object(text: str | None) -> dict[str, Any]:
+    """A JSON object the preview put in a hidden field (options, how to read the file)."""
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except ValueError:
+        raise InputError("the form's options are not valid JSON; upload the file again") from None
+    if not isinstance(value, dict):
+        raise InputError("the form's options must be a JSON object")
+    return value
