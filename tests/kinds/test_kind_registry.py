@@ -22,6 +22,7 @@ class Tally(JobKind):
     """Counts to a number in chunks of ten, and notes each run it finishes."""
 
     name = "tally"
+    finishes = True
 
     def plan(self, request: PlanRequest) -> Plan:
         return Plan(chunks=[{"rows": 10}, {"rows": 10}, {"rows": 5}], total=25)

@@ -25,6 +25,7 @@ from jobport.kinds.batch import (
     field_value_types,
     model_fields_schema,
 )
+from jobport.kinds.params import ImportParams
 from jobport.store import ChunkOutcome, Failure
 from jobport.store.capacity import Capacity, row_capacity
 from jobport.store.records import Writer
@@ -100,12 +101,12 @@ class ImportKind(JobKind):
         chunks = _planned_chunks(
             reader, request.files, prepared, request.job_type.chunk_size, limits
         )
-        layout = {**prepared.params, "header": prepared.header}
         warnings = column_warnings(ignored_columns(prepared.header, mapping), request.job_type.type)
+        params = ImportParams(layout_of(prepared), mapping, warnings)
         return Plan(
             chunks=chunks,
             total=sum(chunk["rows"] for chunk in chunks),
-            params={"layout": layout, "columns": mapping, "warnings": warnings},
+            params=params.to_json(),
             source_key=prepared.source_key,
         )
 
@@ -115,13 +116,13 @@ class ImportKind(JobKind):
         assert table is not None
         assert task.run.source_key is not None
         reader = reader_for(task.run.format or "csv")
-        layout = task.run.params["layout"]
-        mapping: list[list[Any]] = task.run.params["columns"]
-        records = list(reader.read(task.files, task.run.source_key, layout, task.spec))
+        params = ImportParams.of(task.run.params)
+        header, mapping = params.header, params.columns
+        records = list(reader.read(task.files, task.run.source_key, params.layout, task.spec))
         capacity = target_capacity(importer, table, task.database.dialect.name)
         if importer.transform is not None:
             groups, failures = validate_transformed(
-                records, layout["header"], mapping, importer, [c.name for c in table.c], capacity
+                records, header, mapping, importer, [c.name for c in table.c], capacity
             )
             writes = [
                 prepare_upsert(
@@ -137,7 +138,7 @@ class ImportKind(JobKind):
             return ChunkOutcome(len(records), failures, write=_all_of(writes))
         rows, columns, failures = validate_records(
             records,
-            layout["header"],
+            header,
             mapping,
             importer,
             [c.name for c in table.c],
@@ -254,8 +255,8 @@ def _preview(request: PlanRequest, limit: int, scratch: list[str]) -> Preview:
     first = next(iter(reader.plan(request.files, prepared, limit)), None)
     if first is None:
         return preview
-    layout = {**prepared.params, "header": prepared.header}
-    records = list(reader.read(request.files, prepared.source_key, layout, first))[:limit]
+    records = list(reader.read(request.files, prepared.source_key, layout_of(prepared), first))
+    records = records[:limit]
     table = request.job_type.table
     capacity = (
         target_capacity(importer, table, request.database.dialect.name)
@@ -279,6 +280,11 @@ def _preview(request: PlanRequest, limit: int, scratch: list[str]) -> Preview:
                 errors[failure.column or ""] = failure.message
         preview.rows.append(PreviewRow(line, values, errors))
     return preview
+
+
+def layout_of(prepared: Prepared) -> dict[str, Any]:
+    """What a chunk needs to read the prepared file: the format's params and the header."""
+    return {**prepared.params, "header": prepared.header}
 
 
 def _check_columns(header: list[str], limits: Limits) -> None:

@@ -1,0 +1,75 @@
+"""Typed run params and chunk specs of the kinds, and their JSON at the store boundary.
+
+A run's params and each chunk's spec are stored as JSON (``job_runs.params``,
+``job_chunks.spec``). Kinds read and write them through these classes instead
+of ``params["..."]`` lookups scattered through their code, so a misspelt key is
+a type error and the shape is written down once. ``to_json`` writes exactly the
+JSON earlier versions stored, and ``of`` reads it, so runs already in a
+database still load.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ImportParams:
+    """What every chunk of an import needs: how to read the file, which column feeds
+    which field, and what the run says of the columns it ignored."""
+
+    #: The format's reading params (see each format's ``prepare``) plus ``header``.
+    layout: dict[str, Any]
+    #: [[column index, field name], ...] (see :func:`jobport.kinds.imports.map_columns`).
+    columns: list[list[Any]]
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def header(self) -> list[str]:
+        return list(self.layout["header"])
+
+    def to_json(self) -> dict[str, Any]:
+        return {"layout": self.layout, "columns": self.columns, "warnings": self.warnings}
+
+    @classmethod
+    def of(cls, params: Mapping[str, Any]) -> ImportParams:
+        return cls(params["layout"], params["columns"], list(params.get("warnings") or []))
+
+
+@dataclass(frozen=True)
+class FileParams:
+    """What the chunks of an export or a report share: the format they write and the
+    part files (and their metadata files), one of each per chunk, in plan order."""
+
+    format: str
+    parts: list[str]
+    parts_meta: list[str]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"parts": self.parts, "parts_meta": self.parts_meta, "format": self.format}
+
+    @classmethod
+    def of(cls, params: Mapping[str, Any]) -> FileParams:
+        return cls(params["format"], list(params["parts"]), list(params["parts_meta"]))
+
+
+@dataclass(frozen=True)
+class KeyRange:
+    """One export chunk: the rows whose key is after ``after`` and at most ``upto``
+    (None: no bound on that side), ``rows`` of them when planned."""
+
+    after: list[Any] | None
+    upto: list[Any] | None
+    rows: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"after": self.after, "upto": self.upto, "rows": self.rows}
+
+    @classmethod
+    def of(cls, spec: Mapping[str, Any]) -> KeyRange:
+        return cls(spec.get("after"), spec.get("upto"), int(spec.get("rows") or 0))
+
+
+__all__ = ["FileParams", "ImportParams", "KeyRange"]
