@@ -301,3 +301,35 @@ def test_the_user_badge_and_the_failure_tile(site: Any) -> None:
     assert '<span class="tile-value">0%</span><span class="tile-label">failed</span>' in home
     sign_in(site, "bob")
     assert ">Administrator</span>" not in site.get("/").text
+
+
+# -- pages as modules -------------------------------------------------------------------------
+
+
+def test_two_dashboards_in_one_process_each_serve_their_own_engine(
+    site: Any, tmp_path: Path
+) -> None:
+    """The page handlers are module-level: what a page reads (its engine, its users, its
+    templates) comes from its own router's dependency, never from the last router built."""
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path / 'other.db'}",
+        storage_url=str(tmp_path / "other-files"),
+        app="jobport.demo",
+        executor="inline",
+    )
+    other = Jobport(settings)
+    try:
+        _, carol_token = create_user(other.store, "carol", is_admin=True)
+        run = other.start(StartRequest(type="customers-export", owner="carol"))
+        with TestClient(create_app(other), base_url="https://other.test") as second:
+            second.tokens = {"carol": carol_token}
+            sign_in(second, "carol")
+            assert second.get(f"/runs/{run.id}").status_code == 200
+            sign_in(site, "admin")  # the first dashboard, built before the second
+            assert site.get(f"/runs/{run.id}").status_code == 404
+            assert run.id not in site.get("/history").text
+            assert run.id in second.get("/history").text
+            assert "<strong>carol</strong>" in second.get("/").text
+            assert "<strong>admin</strong>" in site.get("/").text
+    finally:
+        other.close()
