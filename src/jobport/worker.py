@@ -12,21 +12,22 @@ import gc
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from functools import partial
+from typing import TYPE_CHECKING
 
 from jobport.errors import JobportError, LeaseLost
 from jobport.events import EventBus, JobEvent
 from jobport.kinds import ChunkTask, kind_for
 from jobport.lifecycle import publishes
-from jobport.store import Claim, CommitConflict, JobStore, NotYourTurn, Refused
+from jobport.store import Claim, CommitConflict, JobStore, NotYourTurn, Refused, RunResult
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
     from jobport.files import FileStore
-    from jobport.registry import JobRegistry, JobType
+    from jobport.registry import JobRegistry
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +82,8 @@ def run_chunk(ctx: WorkerContext, run_id: str, no: int) -> ChunkResult:
     if isinstance(claim, Refused):
         return ChunkResult(retry_in=claim.retry_in, detail=claim.reason)
     run = claim.run if claim.run is not None else ctx.store.get_run(run_id)
-    with Heartbeat(ctx.store, claim, ctx.lease_seconds) as heartbeat:
+    renew = partial(ctx.store.renew_lease, claim, ctx.lease_seconds)
+    with Heartbeat(renew, ctx.lease_seconds) as heartbeat:
         try:
             job_type = ctx.registry.get(run.type)
             kind = kind_for(run.kind)
@@ -106,7 +108,14 @@ def run_chunk(ctx: WorkerContext, run_id: str, no: int) -> ChunkResult:
                         database=ctx.database,
                     )
                 )
-                event = _commit(ctx, claim, outcome, in_order=kind.in_order, heartbeat=heartbeat)
+                event = _commit(
+                    ctx,
+                    claim,
+                    outcome,
+                    in_order=kind.in_order,
+                    then_finish=kind.finishes,
+                    heartbeat=heartbeat,
+                )
                 del outcome  # its rows go before the collector is back
         except _YieldTurn as turn:
             return ChunkResult(retry_in=turn.delay, detail="waiting for an earlier chunk")
@@ -121,34 +130,69 @@ def run_chunk(ctx: WorkerContext, run_id: str, no: int) -> ChunkResult:
             )
             ctx.publish(event, run.strategy)
             return ChunkResult(retry_in=delay, detail=_describe(exc))
-    if event is not None and event.name == "JobCompleted":
-        _finish_run(ctx, kind, job_type, run_id, no, claim.spec)
     ctx.publish(event, run.strategy)
+    if event is not None and kind.finishes:
+        finish_run(ctx, run_id)
     return ChunkResult()
 
 
-def _finish_run(
-    ctx: WorkerContext, kind: object, job_type: JobType, run_id: str, no: int, spec: dict[str, Any]
-) -> None:
-    """The kind's last step (assembling an export's file), once, after the completing commit.
+def finish_run(ctx: WorkerContext, run_id: str) -> JobEvent | None:
+    """Run the kind's last step once every chunk is done, and complete the run with its result.
 
-    It runs before the JobCompleted event is published, so listeners see the result.
+    Called after each commit of a kind with a last step (only the commit of
+    the last chunk finds the step to take) and by recovery for runs whose
+    finishing worker died (:func:`finish_stalled`). The step is leased, so
+    one worker runs it at a time; it must be idempotent, as a worker may die
+    in it. The run becomes completed with its result and its JobCompleted
+    event in one transaction; files the step left for later go after that.
     """
-    finish = getattr(kind, "finish", None)
-    if finish is None:
-        return
+    run = ctx.store.claim_finish(run_id, ctx.lease_seconds)
+    if run is None:
+        return None
+    job_type = ctx.registry.get(run.type)
+    kind = kind_for(run.kind)
     task = ChunkTask(
         job_type=job_type,
-        run=ctx.store.get_run(run_id),
-        no=no,
-        spec=spec,
+        run=run,
+        no=max(run.chunks_total - 1, 0),
+        spec={},
         files=ctx.files,
         database=ctx.database,
     )
+    with Heartbeat(lambda: ctx.store.renew_finish(run_id, ctx.lease_seconds), ctx.lease_seconds):
+        try:
+            result = kind.finish(task) or RunResult("", {})
+        except Exception as exc:
+            log.exception("the last step of run %s failed", run_id)
+            result = RunResult("", {"error": _describe(exc)})
+    event = ctx.store.complete_run(run_id, result.key, result.result)
+    # Completed: what the step kept for a second attempt goes. Not completed (another
+    # worker did it, or the run stopped): this attempt's own file goes.
+    unused = result.leftovers if event is not None else (result.key,) if result.key else ()
+    for key in unused:
+        _delete_quietly(ctx.files, key)
+    ctx.publish(event, run.strategy)
+    return event
+
+
+def finish_stalled(ctx: WorkerContext, types: Collection[str] | None = None) -> int:
+    """Finish the runs of ``types`` whose chunks are all done but which nobody finishes.
+
+    The worker that committed such a run's last chunk died before completing
+    it; recovery calls this on each sweep. Returns how many runs it completed.
+    """
+    done = 0
+    for run_id in ctx.store.unfinished_runs(types=types):
+        if finish_run(ctx, run_id) is not None:
+            done += 1
+    return done
+
+
+def _delete_quietly(files: FileStore, key: str) -> None:
     try:
-        finish(task)
+        files.delete(key)
     except Exception:
-        log.exception("the last step of run %s failed", run_id)
+        log.warning("could not delete %s; it is left behind", key, exc_info=True)
 
 
 def turn_wait(handed_back: int) -> float:
@@ -170,7 +214,13 @@ class _YieldTurn(Exception):
 
 
 def _commit(
-    ctx: WorkerContext, claim: Claim, outcome: object, *, in_order: bool, heartbeat: Heartbeat
+    ctx: WorkerContext,
+    claim: Claim,
+    outcome: object,
+    *,
+    in_order: bool,
+    heartbeat: Heartbeat,
+    then_finish: bool = False,
 ) -> JobEvent | None:
     """Commit, waiting for the previous chunk when commits must keep file order.
 
@@ -194,7 +244,9 @@ def _commit(
         if heartbeat.lost:
             raise LeaseLost(f"chunk {claim.no} of run {claim.run_id}: lease taken over")
         try:
-            return ctx.store.commit_chunk(claim, outcome, in_order=in_order)
+            return ctx.store.commit_chunk(
+                claim, outcome, in_order=in_order, then_finish=then_finish
+            )
         except CommitConflict as conflict:
             log.info("%s; committing again", conflict)
             continue
@@ -248,11 +300,13 @@ def _describe(exc: BaseException) -> str:
 
 
 class Heartbeat:
-    """Renews a chunk's lease in the background while the chunk is being worked on."""
+    """Renews a lease in the background (a chunk's, or a run's last step) while it is worked on.
 
-    def __init__(self, store: JobStore, claim: Claim, lease_seconds: float) -> None:
-        self._store = store
-        self._claim = claim
+    ``renew`` returns False when the lease was taken away: ``lost`` then says so.
+    """
+
+    def __init__(self, renew: Callable[[], bool], lease_seconds: float) -> None:
+        self._renew = renew
         self._lease = lease_seconds
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, name="jobport-heartbeat", daemon=True)
@@ -269,8 +323,8 @@ class Heartbeat:
     def _beat(self) -> None:
         while not self._stop.wait(self._lease / 3):
             try:
-                if not self._store.renew_lease(self._claim, self._lease):
+                if not self._renew():
                     self.lost = True
                     return
             except Exception:
-                log.exception("could not renew the lease of chunk %s", self._claim.no)
+                log.exception("could not renew a lease")

@@ -206,13 +206,13 @@ def test_the_file_is_assembled_once_whatever_the_delivery_order(
     insert(engine, [person(i) for i in range(1, 13)])
     engine.dispatcher.executor = Recorder()
     calls: list[str] = []
-    original = JobStore.set_result
+    original = JobStore.complete_run
 
-    def counting(self: JobStore, run_id: str, key: str, result: dict[str, Any]) -> None:
+    def counting(self: JobStore, run_id: str, key: str, result: dict[str, Any]) -> Any:
         calls.append(key)
-        original(self, run_id, key, result)
+        return original(self, run_id, key, result)
 
-    monkeypatch.setattr(JobStore, "set_result", counting)
+    monkeypatch.setattr(JobStore, "complete_run", counting)
     run = engine.start(StartRequest(type="people-out", format="csv"))
     ctx = engine.worker_context()
     for no in (2, 0, 1, 2, 0):

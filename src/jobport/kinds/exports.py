@@ -45,7 +45,7 @@ from jobport.formats.writers import (
     part_writer,
 )
 from jobport.kinds.base import ChunkTask, JobKind, Plan, PlanRequest
-from jobport.store import ChunkOutcome, JobStore, RunRecord
+from jobport.store import ChunkOutcome, RunRecord, RunResult
 
 if TYPE_CHECKING:
     from jobport.files import FileStore
@@ -214,8 +214,6 @@ def read_meta(files: FileStore, parts: Parts) -> list[dict[str, Any]]:
 def store_result(
     *,
     files: FileStore,
-    store: JobStore,
-    run: RunRecord,
     job_type: JobType,
     fmt: str,
     columns: Sequence[OutputColumn],
@@ -223,8 +221,12 @@ def store_result(
     ttl: dt.timedelta,
     filename: str | None,
     extra: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """Assemble the parts into the final file, store it and record it on the run."""
+) -> RunResult:
+    """Assemble the parts into the final file and store it: the run's result.
+
+    The parts stay until the run is completed with this result (they are its
+    leftovers): a second attempt, after a worker died here, needs them.
+    """
     metas = read_meta(files, parts)
     rows = sum(int(meta["rows"]) for meta in metas)
     if fmt == "xlsx" and rows >= XLSX_MAX_ROWS:
@@ -268,17 +270,14 @@ def store_result(
         "filename": f"{filename or job_type.type}-{now.date().isoformat()}{extension}",
         **(extra or {}),
     }
-    store.set_result(run.id, key, result)
-    for part in [*parts.keys, *parts.meta]:
-        files.delete(part)
-    return result
+    return RunResult(key, result, leftovers=(*parts.keys, *parts.meta))
 
 
-def record_failure(store: JobStore, run: RunRecord, fmt: str, exc: BaseException) -> None:
+def failed_result(run: RunRecord, fmt: str, exc: BaseException) -> RunResult:
     """A result that could not be assembled: no file (empty key) and the reason."""
     message = exc.message if isinstance(exc, JobportError) else f"{type(exc).__name__}: {exc}"
     log.error("run %s: the %s file could not be assembled: %s", run.id, fmt, message)
-    store.set_result(run.id, "", {"error": message, "format": fmt})
+    return RunResult("", {"error": message, "format": fmt})
 
 
 class _Hashing:
@@ -324,6 +323,7 @@ def options_of(task: ChunkTask) -> BaseModel:
 class ExportKind(JobKind):
     name = "export"
     in_order = False
+    finishes = True
 
     def plan(self, request: PlanRequest) -> Plan:
         exporter = _exporter(request.job_type)
@@ -379,16 +379,14 @@ class ExportKind(JobKind):
             )
         return ChunkOutcome(processed=count)
 
-    def finish(self, task: ChunkTask) -> None:
+    def finish(self, task: ChunkTask) -> RunResult:
         exporter = _exporter(task.job_type)
         fmt = task.run.params["format"]
         try:
             query = exporter.select(options_of(task))
             _, columns = output_columns(query, exporter.columns)
-            store_result(
+            return store_result(
                 files=task.files,
-                store=JobStore(task.database),
-                run=task.run,
                 job_type=task.job_type,
                 fmt=fmt,
                 columns=columns,
@@ -397,7 +395,7 @@ class ExportKind(JobKind):
                 filename=exporter.filename,
             )
         except Exception as exc:
-            record_failure(JobStore(task.database), task.run, fmt, exc)
+            return failed_result(task.run, fmt, exc)
 
 
 @contextlib.contextmanager

@@ -26,15 +26,15 @@ from jobport.kinds.exports import (
     Parts,
     QueryFactory,
     check_format,
+    failed_result,
     formatted_rows,
     options_of,
     output_columns,
     read_meta,
-    record_failure,
     store_result,
     write_part,
 )
-from jobport.store import ChunkOutcome, JobStore
+from jobport.store import ChunkOutcome, RunResult
 
 if TYPE_CHECKING:
     from jobport.registry import JobType
@@ -66,6 +66,7 @@ class Report:
 class ReportKind(JobKind):
     name = "report"
     in_order = False
+    finishes = True
 
     def plan(self, request: PlanRequest) -> Plan:
         report = _report(request.job_type)
@@ -108,10 +109,9 @@ class ReportKind(JobKind):
             )
         return ChunkOutcome(processed=count)
 
-    def finish(self, task: ChunkTask) -> None:
+    def finish(self, task: ChunkTask) -> RunResult:
         report = _report(task.job_type)
         fmt = task.run.params["format"]
-        store = JobStore(task.database)
         try:
             query = report.select(options_of(task))
             _, columns = output_columns(query, report.columns)
@@ -121,10 +121,8 @@ class ReportKind(JobKind):
                 "rows": sum(int(m["rows"]) for m in metas),
                 "totals": metas[0].get("totals", {}) if metas else {},
             }
-            store_result(
+            return store_result(
                 files=task.files,
-                store=store,
-                run=task.run,
                 job_type=task.job_type,
                 fmt=fmt,
                 columns=columns,
@@ -134,7 +132,7 @@ class ReportKind(JobKind):
                 extra={"summary": summary},
             )
         except Exception as exc:
-            record_failure(store, task.run, fmt, exc)
+            return failed_result(task.run, fmt, exc)
 
 
 class _Rows:

@@ -31,8 +31,9 @@ from jobport.formats.cells import as_text
 from jobport.kinds.base import ChunkTask, JobKind, Plan, PlanRequest
 from jobport.kinds.exports import options_of
 from jobport.kinds.imports import Importer, Transform, map_columns, validate_records
-from jobport.store import ChunkOutcome, JobStore
+from jobport.store import ChunkOutcome, RunResult
 from jobport.store.database import WRITE
+from jobport.store.tables import sync_cursors
 from jobport.store.upsert import prepare_upsert
 
 if TYPE_CHECKING:
@@ -41,18 +42,6 @@ if TYPE_CHECKING:
 
 #: Keys of the deleted-rows check inserted per statement.
 KEY_BATCH = 5_000
-
-cursor_metadata = sa.MetaData()
-
-#: Where each sync type keeps the cursor of its last committed page.
-sync_cursors = sa.Table(
-    "jobport_sync_cursors",
-    cursor_metadata,
-    sa.Column("type", sa.String(100), primary_key=True),
-    sa.Column("cursor", sa.JSON),
-    sa.Column("run_id", sa.String(36)),
-    sa.Column("updated_at", sa.DateTime),
-)
 
 
 @dataclass(frozen=True)
@@ -102,8 +91,6 @@ class Syncer:
 def stored_cursor(database: Engine, type_key: str) -> Any:
     """The cursor of the type's last committed page, or None."""
     with database.connect() as conn:
-        sync_cursors.create(conn, checkfirst=True)
-        conn.commit()
         return conn.execute(
             sa.select(sync_cursors.c.cursor).where(sync_cursors.c.type == type_key)
         ).scalar()
@@ -112,6 +99,7 @@ def stored_cursor(database: Engine, type_key: str) -> Any:
 class SyncKind(JobKind):
     name = "sync"
     in_order = True
+    finishes = True
 
     def plan(self, request: PlanRequest) -> Plan:
         syncer = _syncer(request.job_type)
@@ -177,7 +165,7 @@ class SyncKind(JobKind):
 
         return ChunkOutcome(processed=len(records), failures=failures, write=write)
 
-    def finish(self, task: ChunkTask) -> None:
+    def finish(self, task: ChunkTask) -> RunResult:
         syncer = _syncer(task.job_type)
         params = task.run.params
         summary: dict[str, Any] = {
@@ -190,9 +178,8 @@ class SyncKind(JobKind):
             summary["deleted"] = delete_missing(
                 task.database, task.files, table, syncer.key_columns, params["seen"]
             )
-            for key in params["seen"]:
-                task.files.delete(key)
-        JobStore(task.database).set_result(task.run.id, "", summary)
+        # The keys seen go once the run is completed: a second attempt needs them.
+        return RunResult("", summary, leftovers=tuple(params.get("seen") or ()))
 
 
 def _field(record: Mapping[str, Any], name: str, row: type[BaseModel]) -> Any:

@@ -9,7 +9,7 @@ from jobport.store.jobstore import (
     RunFilter,
     UserRecord,
 )
-from jobport.store.records import ChunkOutcome, Claim, Failure, Refused, RunRecord
+from jobport.store.records import ChunkOutcome, Claim, Failure, Refused, RunRecord, RunResult
 
 __all__ = [
     "ChunkOutcome",
@@ -22,6 +22,7 @@ __all__ = [
     "Refused",
     "RunFilter",
     "RunRecord",
+    "RunResult",
     "UserRecord",
     "make_engine",
 ]

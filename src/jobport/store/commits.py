@@ -55,7 +55,12 @@ class NotYourTurn(Exception):
 
 class Commits(Section):
     def commit_chunk(
-        self, claim: Claim, outcome: ChunkOutcome, *, in_order: bool = False
+        self,
+        claim: Claim,
+        outcome: ChunkOutcome,
+        *,
+        in_order: bool = False,
+        then_finish: bool = False,
     ) -> JobEvent | None:
         """Commit a chunk's rows, failures, done mark, counters and event atomically.
 
@@ -65,6 +70,10 @@ class Commits(Section):
         chunks write the same key the later one in the file wins. Returns the
         event to hand to in-process listeners, or None when the run stopped
         meanwhile and the chunk was set aside instead.
+
+        With ``then_finish`` (the run's kind has a last step), the commit of the
+        last chunk leaves the run ``running`` at its final counters: it becomes
+        completed with its result in :meth:`~jobport.store.runs.Runs.complete_run`.
         """
         now = utcnow()
         # On PostgreSQL the rows land before the run's lock is taken, so that two
@@ -74,7 +83,9 @@ class Commits(Section):
             with self._write() as conn:
                 if early:
                     _write_before_run_lock(conn, claim, outcome, in_order=in_order, now=now)
-                return _commit_under_run_lock(conn, claim, outcome, in_order, now, wrote=early)
+                return _commit_under_run_lock(
+                    conn, claim, outcome, in_order, now, wrote=early, then_finish=then_finish
+                )
         except _RunStopped:
             # The rows written early were rolled back with the rest; only mark the chunk.
             with self._write() as conn:
@@ -105,6 +116,7 @@ def _commit_under_run_lock(
     now: datetime,
     *,
     wrote: bool,
+    then_finish: bool,
 ) -> JobEvent | None:
     """The part of a commit done under the run's lock (its rows too, unless ``wrote``)."""
     run = lock_run(conn, claim.run_id)
@@ -124,7 +136,7 @@ def _commit_under_run_lock(
     if outcome.write is not None and not wrote:
         outcome.write(conn)
     _insert_failures(conn, claim, outcome.failures)
-    values = _counters_after(run, outcome, now)
+    values = _counters_after(run, outcome, now, then_finish=then_finish)
     conn.execute(job_runs.update().where(job_runs.c.id == claim.run_id).values(**values))
     merged = {**run, **values}
     event = event_of(lifecycle.event_after_commit(merged["status"]), merged)
@@ -153,8 +165,13 @@ def _mark_done(conn: Connection, claim: Claim, outcome: ChunkOutcome, now: datet
         )
 
 
-def _counters_after(run: Any, outcome: ChunkOutcome, now: datetime) -> dict[str, Any]:
-    """The run's new counters, status and sequence number after this chunk's commit."""
+def _counters_after(
+    run: Any, outcome: ChunkOutcome, now: datetime, *, then_finish: bool
+) -> dict[str, Any]:
+    """The run's new counters, status and sequence number after this chunk's commit.
+
+    A run whose kind has a last step stays active when its chunks are all done.
+    """
     failed = run["failed"] + outcome.failed
     chunks_done = run["chunks_done"] + 1
     finished = chunks_done >= run["chunks_total"]
@@ -174,9 +191,10 @@ def _counters_after(run: Any, outcome: ChunkOutcome, now: datetime) -> dict[str,
         "seq": run["seq"] + 1,
     }
     if finished:
+        values["total"] = progress.total
+    if finished and not then_finish:
         values["status"] = lifecycle.status_when_done(failed)
         values["finished_at"] = now
-        values["total"] = progress.total
     return values
 
 

@@ -21,6 +21,7 @@ __all__ = [
     "Failure",
     "Refused",
     "RunRecord",
+    "RunResult",
     "Writer",
 ]
 
@@ -156,3 +157,18 @@ class ChunkOutcome:
     @property
     def failed(self) -> int:
         return len(self.failures)
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What a kind's last step hands back; the run is completed with it in one transaction.
+
+    ``key`` is the result file's storage key ("" when the step could not make
+    one, ``result`` then saying why). ``leftovers`` are files to delete once
+    the run is completed with this result (an export's parts): until then a
+    second attempt at the step may still need them.
+    """
+
+    key: str
+    result: dict[str, Any]
+    leftovers: tuple[str, ...] = ()

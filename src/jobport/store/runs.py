@@ -8,9 +8,9 @@ Every change of a run's status is one transaction under the run's lock
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -183,6 +183,7 @@ class Runs(Section):
             return _page_of_runs(conn, conditions, job_runs.c.finished_at, limit, offset)
 
     def set_result(self, run_id: str, key: str, result: dict[str, Any]) -> None:
+        """Replace a finished run's result (its file expired and was deleted, say)."""
         with self._write() as conn:
             conn.execute(
                 job_runs.update()
@@ -196,6 +197,78 @@ class Runs(Section):
             conn.execute(
                 job_runs.update().where(job_runs.c.id == run_id).values(dispatcher=dispatcher)
             )
+
+    # -- the last step (a kind's finish) ------------------------------------------------------
+
+    def claim_finish(self, run_id: str, seconds: float) -> RunRecord | None:
+        """Take the run's last step if every chunk is done and nobody is at it.
+
+        Returns the run to finish, or None (chunks still to do, finished,
+        stopped, or another worker's lease on the step has not run out).
+        """
+        now = utcnow()
+        with self._write() as conn:
+            taken = conn.execute(
+                job_runs.update()
+                .where(job_runs.c.id == run_id, *_awaiting_finish(now))
+                .values(finishing_until=now + timedelta(seconds=seconds))
+            )
+        return self.get_run(run_id) if taken.rowcount == 1 else None
+
+    def renew_finish(self, run_id: str, seconds: float) -> bool:
+        """Extend the lease on a run's last step; False if the run is no longer to finish."""
+        with self._write() as conn:
+            renewed = conn.execute(
+                job_runs.update()
+                .where(
+                    job_runs.c.id == run_id,
+                    job_runs.c.status.in_(ACTIVE_STATUSES),
+                    job_runs.c.finishing_until.is_not(None),
+                )
+                .values(finishing_until=utcnow() + timedelta(seconds=seconds))
+            )
+            return renewed.rowcount == 1
+
+    def complete_run(self, run_id: str, key: str, result: dict[str, Any]) -> JobEvent | None:
+        """Complete a run whose chunks are all done, with its result, in one transaction.
+
+        The status, the result (file key, metadata) and the JobCompleted event
+        commit together: no reader sees a completed run without its result.
+        Returns None, changing nothing, when the run is no longer to finish
+        (completed by another worker, or stopped meanwhile).
+        """
+        now = utcnow()
+        with self._write() as conn:
+            run = lock_run(conn, run_id)
+            if run is None or run["status"] not in ACTIVE_STATUSES:
+                return None
+            if run["chunks_done"] < run["chunks_total"]:
+                return None
+            values = {
+                "status": lifecycle.status_when_done(run["failed"]),
+                "finished_at": now,
+                "eta_seconds": 0.0,
+                "result_key": key,
+                "result": result,
+                "finishing_until": None,
+                "seq": run["seq"] + 1,
+            }
+            conn.execute(job_runs.update().where(job_runs.c.id == run_id).values(**values))
+            event = event_of(lifecycle.JOB_COMPLETED, {**run, **values})
+            record_event(conn, run, event)
+        return event
+
+    def unfinished_runs(self, *, types: Collection[str] | None = None) -> list[str]:
+        """Runs whose chunks are all done but whose last step nobody is running.
+
+        The worker that committed the last chunk died before it finished the
+        run (or before it completed it): recovery runs the step again.
+        """
+        query = sa.select(job_runs.c.id).where(*_awaiting_finish(utcnow()))
+        if types is not None:
+            query = query.where(job_runs.c.type.in_(list(types)))
+        with self._read() as conn:
+            return list(conn.execute(query.order_by(job_runs.c.created_at)).scalars())
 
     # -- chunks of a run ----------------------------------------------------------------------
 
@@ -367,6 +440,16 @@ def end_failed(conn: Connection, run: RowMapping, error: str, now: datetime) -> 
     event = event_of(lifecycle.JOB_FAILED, {**run, **values})
     record_event(conn, run, event)
     return event
+
+
+def _awaiting_finish(now: datetime) -> tuple[sa.ColumnElement[bool], ...]:
+    """An active run with every chunk done, whose last step nobody holds."""
+    return (
+        job_runs.c.status.in_(ACTIVE_STATUSES),
+        job_runs.c.chunks_total > 0,
+        job_runs.c.chunks_done >= job_runs.c.chunks_total,
+        sa.or_(job_runs.c.finishing_until.is_(None), job_runs.c.finishing_until < now),
+    )
 
 
 def _chunk_rows(run_id: str, chunk_specs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -72,6 +72,9 @@ job_runs = sa.Table(
     sa.Column("eta_seconds", sa.Float),
     sa.Column("max_attempts", sa.Integer, nullable=False, default=3),
     sa.Column("dispatcher", sa.String(200)),
+    #: While set and ahead, a worker runs the kind's last step (every chunk is done):
+    #: nobody else starts it. Once passed, that worker is taken for lost.
+    sa.Column("finishing_until", UTCDateTime),
     sa.Index(None, "created_at"),
     sa.Index(None, "owner", "created_at"),
     sa.Index(None, "status"),
@@ -152,4 +155,15 @@ job_ended_sessions = sa.Table(
     sa.Column("id", sa.String(64), primary_key=True),
     sa.Column("expires_at", UTCDateTime, nullable=False),
     sa.Index(None, "expires_at"),
+)
+
+#: Where each sync type keeps the cursor of its last committed page. It lives with
+#: the state tables because a page's cursor commits with the page's rows.
+sync_cursors = sa.Table(
+    "jobport_sync_cursors",
+    metadata,
+    sa.Column("type", sa.String(100), primary_key=True),
+    sa.Column("cursor", sa.JSON),
+    sa.Column("run_id", sa.String(36)),
+    sa.Column("updated_at", sa.DateTime),
 )
