@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from jobport.errors import InputError
 from jobport.files import FileStore
 from jobport.formats import ReadOptions, Record, reader_for, sniff_format
+from jobport.formats.cells import unneutralise_row
 from jobport.formats.csvfile import (
     CsvFormat,
     CsvLayout,
@@ -115,8 +116,9 @@ def test_ranges_read_the_same_records_as_one_csv_reader_pass(
     layout, ranges, records = ranges_and_records(data, rows_per_range, delimiter=delimiter)
 
     one_pass = [r for r in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter) if r]
-    assert [values for _, values in records] == one_pass[1:]
-    assert records == expected
+    # Cells an export neutralised (an apostrophe before =, +, -, @, TAB, CR) lose it on import.
+    assert [values for _, values in records] == [unneutralise_row(r) for r in one_pass[1:]]
+    assert records == [(line, unneutralise_row(list(values))) for line, values in expected]
     assert sum(r.rows for r in ranges) == len(expected)
     assert all(0 < r.rows <= rows_per_range for r in ranges)
     # The ranges tile the data: each starts where the previous one ended (blank lines aside).
