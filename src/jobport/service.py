@@ -105,6 +105,10 @@ class JobService:
         self.files = engine.files
         self.settings = engine.settings
 
+    def ping(self) -> None:
+        """Raise unless the state database answers (what a readiness check asks)."""
+        self.store.ping()
+
     # -- job types --------------------------------------------------------------------------
 
     def job_type(self, name: str) -> JobType:

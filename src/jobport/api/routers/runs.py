@@ -1,0 +1,124 @@
+"""Runs: the history, one run, the rows it rejected, and stopping or continuing it.
+
+A non-admin sees and acts on their own runs only; another user's run answers
+404 with the very body a missing run gets (the service's rule), so run ids
+cannot be probed.
+"""
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Request, Response
+
+from jobport.api.context import MAX_OFFSET, Caller, Context, Service, accepted, base
+from jobport.api.schemas import FailureOut, FailurePage, RunOut, RunPage
+from jobport.errors import InputError, PermissionDenied
+from jobport.http.downloads import error_report_response
+from jobport.http.problems import responses
+from jobport.service import aware
+from jobport.store import RunFilter
+from jobport.store.records import RUN_STATUSES
+
+router = APIRouter()
+
+
+@router.get(
+    "/jobs",
+    summary="Run history, newest first",
+    description="Non-admins see their own runs; only admins may filter by `owner`.",
+    responses=responses(401, 403, 422),
+)
+def list_jobs(
+    request: Request,
+    caller: Caller,
+    service: Service,
+    kind: str | None = None,
+    type: str | None = None,
+    status: Annotated[str | None, Query(description=", ".join(RUN_STATUSES))] = None,
+    owner: str | None = None,
+    since: Annotated[datetime | None, Query(description="Created at or after.")] = None,
+    until: Annotated[datetime | None, Query(description="Created before.")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+) -> RunPage:
+    if owner is not None and not caller.can_see(owner):
+        raise PermissionDenied("only admins can list other users' runs")
+    if status is not None and status not in RUN_STATUSES:
+        raise InputError(f"unknown status '{status}'; use one of: {', '.join(RUN_STATUSES)}")
+    filters = RunFilter(
+        kind=kind,
+        type=type,
+        status=status,
+        owner=owner,
+        since=aware(since) if since else None,
+        until=aware(until) if until else None,
+    )
+    runs, total = service.history(caller, filters, limit=limit, offset=offset)
+    prefix = base(request)
+    return RunPage(
+        items=[RunOut.of(run, prefix) for run in runs], total=total, limit=limit, offset=offset
+    )
+
+
+@router.get("/jobs/{run_id}", summary="One run", responses=responses(401, 404))
+def get_job(run_id: str, request: Request, caller: Caller, service: Service) -> RunOut:
+    return RunOut.of(service.run(caller, run_id), base(request))
+
+
+@router.get(
+    "/jobs/{run_id}/failures",
+    summary="The rows a run rejected",
+    description=(
+        "JSON pages by default; `?format=csv` downloads the error report (the original "
+        "columns plus `line` and `error`), streamed, ready to fix and import again."
+    ),
+    responses={
+        **responses(401, 404),
+        200: {"content": {"application/json": {}, "text/csv": {}}},
+    },
+    response_model=FailurePage,
+)
+def get_failures(
+    run_id: str,
+    caller: Caller,
+    context: Context,
+    format: Literal["json", "csv"] = "json",
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+) -> Response | FailurePage:
+    service = context.service
+    if format == "csv":
+        return error_report_response(context.engine, service.run(caller, run_id))
+    items, total = service.failures(caller, run_id, limit=limit, offset=offset)
+    return FailurePage(
+        items=[FailureOut(**item) for item in items], total=total, limit=limit, offset=offset
+    )
+
+
+@router.post("/jobs/{run_id}/cancel", summary="Stop a run", responses=responses(401, 404, 409))
+def cancel_job(run_id: str, request: Request, caller: Caller, service: Service) -> RunOut:
+    return RunOut.of(service.cancel(caller, run_id), base(request))
+
+
+@router.post(
+    "/jobs/{run_id}/retry",
+    status_code=202,
+    summary="Run the failed chunks of a run again",
+    responses=responses(401, 404, 409),
+)
+def retry_job(
+    run_id: str, request: Request, response: Response, caller: Caller, service: Service
+) -> RunOut:
+    return accepted(request, response, service.retry(caller, run_id))
+
+
+@router.post(
+    "/jobs/{run_id}/resume",
+    status_code=202,
+    summary="Continue a stopped run from its unfinished chunks",
+    responses=responses(401, 404, 409),
+)
+def resume_job(
+    run_id: str, request: Request, response: Response, caller: Caller, service: Service
+) -> RunOut:
+    return accepted(request, response, service.resume(caller, run_id))
