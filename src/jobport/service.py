@@ -20,13 +20,13 @@ dispatcher or each other.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from jobport.dispatch import StartRequest, format_from_name, validate_options
+from jobport.dispatch import StartRequest, dispatcher_id, format_from_name, validate_options
 from jobport.errors import InputError, JobportError, RunNotFound, RunStateError, listed
 from jobport.kinds import PlanRequest
 from jobport.kinds.imports import Preview, preview_import
@@ -39,6 +39,9 @@ from jobport.store import RunFilter, RunRecord
 if TYPE_CHECKING:
     from jobport.engine import Jobport
     from jobport.store.jobstore import RunStats, UserRecord
+
+#: How many runs an ambiguous short id lists.
+SHOWN_CANDIDATES = 5
 
 #: Kinds whose runs leave a file to download.
 FILE_KINDS: tuple[Kind, ...] = ("export", "report")
@@ -287,6 +290,116 @@ class JobService:
 
     def resume(self, who: Principal, run_id: str) -> RunRecord:
         return self.engine.resume(self.run(who, run_id).id)
+
+    # -- the local operator's (CLI) ---------------------------------------------------------
+
+    def run_id(self, who: Principal, given: str) -> str:
+        """The full id of the run ``given`` names: its id or a unique start of it (a short id).
+
+        Ambiguous starts list a few of the ids they match (bounded), so the user
+        knows how much more to type.
+        """
+        if self.store.find_run(given) is not None:
+            return self.run(who, given).id
+        found = self.store.run_ids_starting_with(given, limit=SHOWN_CANDIDATES + 1) if given else []
+        found = [run_id for run_id in found if who.can_see(self.store.get_run(run_id).owner)]
+        if not found:
+            raise RunNotFound(given)
+        if len(found) == 1:
+            return found[0]
+        listed_ids = ", ".join(found[:SHOWN_CANDIDATES])
+        more = ", ..." if len(found) > SHOWN_CANDIDATES else ""
+        raise InputError(
+            f"'{given}' starts the ids of several runs ({listed_ids}{more}): give more of it"
+        )
+
+    def wait(
+        self,
+        who: Principal,
+        run_id: str,
+        *,
+        on_update: Callable[[RunRecord], None] | None = None,
+    ) -> RunRecord:
+        """Block until the run ends, reporting each change of its counters."""
+        return self.engine.wait(self.run(who, run_id).id, on_update=on_update)
+
+    def start_import_file(self, who: Principal, path: str | Path, start: ImportStart) -> RunRecord:
+        """Import a local file: the request is checked before the file is copied into
+        storage, so a refused one copies nothing (``start.source_key`` is ignored)."""
+        job_type = self.startable(who, start.type, "import")
+        if start.retry_of is not None:
+            self.run(who, start.retry_of)
+        self.engine.dispatcher.check(
+            self._request(
+                who,
+                type=start.type,
+                options=start.options,
+                format=start.format,
+                read=start.read,
+                retry_of=start.retry_of,
+            )
+        )
+        key = self.store_file(job_type, path)
+        return self.start_import(who, replace(start, source_key=key))
+
+    def copy_result(self, who: Principal, run_id: str, out: IO[bytes]) -> None:
+        """Write a run's result file to ``out`` (the CLI's ``--out``)."""
+        run = self.run(who, run_id)
+        if not run.result_key:
+            raise InputError(f"run {run.id} has no file")
+        self.files.copy_out(run.result_key, out)
+
+    def delete_expired_results(self, who: Principal, *, now: datetime | None = None) -> list[str]:
+        """Delete the result files of ``who``'s exports and reports (every one for an admin)
+        whose expiry has passed; each run keeps its result marked ``expired``.
+
+        Returns the ids of the runs whose file was deleted.
+        """
+        now = now or datetime.now(UTC)
+        owner = None if who.is_admin else who.name
+        deleted: list[str] = []
+        for kind in FILE_KINDS:
+            offset = 0
+            while runs := self.store.runs_with_results(
+                kind=kind, owner=owner, limit=200, offset=offset
+            )[0]:
+                offset += len(runs)
+                for run in runs:
+                    result = run.result or {}
+                    expires = parse_time(result.get("expires_at"))
+                    if not run.result_key or expires is None or expires >= now:
+                        continue
+                    self.files.delete(run.result_key)
+                    expired = {**result, "expired": True, "deleted_at": now.isoformat()}
+                    self.store.set_result(run.id, "", expired)
+                    deleted.append(run.id)
+        return deleted
+
+    def own_active_runs(self) -> list[RunRecord]:
+        """The unfinished runs this process dispatched (what an interrupt stops)."""
+        me = dispatcher_id()
+        return [run for run in self.store.active_runs() if run.dispatcher == me]
+
+    def stop_own_runs(self) -> list[RunRecord]:
+        """After Ctrl-C or SIGTERM: stop this process's runs at once, leaving them resumable.
+
+        The worker processes are ended rather than waited for, the chunks they held
+        are put back without counting an attempt (the user stopped them, not their
+        input), and each run is cancelled: ``jobport resume`` continues it from its
+        unfinished chunks, and nothing is left ``running`` with no process behind it.
+        """
+        self.engine.stop_sweeper()
+        terminate = getattr(self.engine.executor, "terminate", None)  # the local pool's
+        if terminate is not None:
+            terminate()
+        self.store.lose_leases({dispatcher_id(): None})
+        stopped = []
+        for run in self.own_active_runs():
+            try:
+                stopped.append(self.engine.cancel(run.id))
+            except RunStateError:
+                continue  # it ended meanwhile
+        return stopped
 
     # -- users ------------------------------------------------------------------------------
 

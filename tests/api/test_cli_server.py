@@ -19,7 +19,8 @@ from typer.testing import CliRunner
 from jobport import Jobport, Settings
 from jobport.api import create_user, hash_token
 from jobport.cli import Context, app
-from jobport.cli_server import prepare_demo, settings_environment
+from jobport.cli.demo import live_sample_name, prepare_demo
+from jobport.cli.server import settings_environment
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -64,18 +65,61 @@ def test_users_create_refuses_a_taken_name_and_users_token_replaces_the_token(
 
 def test_prepare_demo_sets_up_a_folder_a_sample_and_an_admin(tmp_path: Path) -> None:
     folder = tmp_path / "demo"
-    sample, token, settings = prepare_demo(Context(), folder, rows=300, dirty=0.1)
+    setup = prepare_demo(Context(), folder, rows=300, dirty=0.1)
+    sample, token, settings = setup.sample, setup.token, setup.settings
     assert sample == folder / "customers.csv"
     assert sample.read_text().count("\n") == 301
     assert settings.app == "jobport.demo"
     assert settings.executor == "local"
     assert settings.database_url == f"sqlite:///{folder / 'jobport.db'}"
-    _, second, _ = prepare_demo(Context(), folder, rows=300)
+    assert (setup.live_sample, setup.writer) == (None, None)  # not asked for
+    second = prepare_demo(Context(), folder, rows=300).token
     with Jobport(settings, executor="inline") as engine:
         assert engine.store.user_by_token_hash(hash_token(token)) is None
         admin = engine.store.user_by_token_hash(hash_token(second))
     assert admin is not None
     assert admin.is_admin
+
+
+def test_prepare_demo_writes_the_live_sample_once_in_the_background(tmp_path: Path) -> None:
+    folder = tmp_path / "demo"
+    first = prepare_demo(Context(), folder, rows=10, live_rows=2_000)
+    assert first.live_sample == folder / "customers-2000.csv"
+    assert first.writer is not None
+    assert first.writer.wait(timeout=60) == 0
+    assert first.live_sample.read_text().count("\n") == 2_001
+    assert [p.name for p in folder.glob("*.part")] == []
+    again = prepare_demo(Context(), folder, rows=10, live_rows=2_000)
+    assert (again.live_sample, again.writer) == (first.live_sample, None)  # written once
+
+
+def test_the_million_row_sample_is_named_for_its_size() -> None:
+    assert live_sample_name(1_000_000) == "customers-1m.csv"
+    assert live_sample_name(2_500) == "customers-2500.csv"
+
+
+def test_serve_passes_the_proxy_options_to_uvicorn(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import uvicorn
+
+    calls: list[dict[str, object]] = []
+    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: calls.append(kwargs))
+    monkeypatch.setattr(os, "environ", dict(os.environ))  # serve exports its settings there
+    base = ["--database-url", _db(tmp_path), "--storage-url", str(tmp_path / "files"), "serve"]
+    port = str(_free_port())
+    runner = CliRunner()
+    plain = runner.invoke(app, [*base, "--port", port])
+    behind = [*base, "--port", port, "--proxy-headers", "--forwarded-allow-ips", "10.0.0.5"]
+    proxied = runner.invoke(app, behind)
+    assert (plain.exit_code, proxied.exit_code) == (0, 0), plain.output + proxied.output
+    assert [(c["proxy_headers"], c["forwarded_allow_ips"]) for c in calls] == [
+        (False, None),
+        (True, "10.0.0.5"),
+    ]
+    refused = runner.invoke(app, [*base, "--port", port, "--forwarded-allow-ips", "10.0.0.5"])
+    assert refused.exit_code != 0
+    assert "--forwarded-allow-ips needs --proxy-headers" in str(refused.exception)
 
 
 def test_settings_travel_to_server_processes_as_environment() -> None:
@@ -183,7 +227,8 @@ def test_demo_prints_the_url_and_an_admin_token_and_serves(
 ) -> None:
     port = _free_port()
     folder = tmp_path / "demo"
-    demo = _jobport(["demo", "--dir", str(folder), "--port", str(port), "--rows", "500"], {})
+    args = ["demo", "--dir", str(folder), "--port", str(port), "--rows", "500", "--live-rows", "0"]
+    demo = _jobport(args, {})
     start.append(demo)
     assert demo.stdout is not None
     assert demo.stderr is not None

@@ -359,6 +359,7 @@ def test_demo_data(cli: Cli) -> None:
         rows = list(csv.reader(handle))
     assert rows[0] == COLUMNS
     assert rows[1:] == [row.values for row in expected]
+    assert sorted(p.name for p in cli.cwd.iterdir() if "demo" in p.name) == ["demo.csv"]
 
 
 def test_db_upgrade_creates_the_state_tables(cli: Cli) -> None:

@@ -281,6 +281,8 @@ def test_demo_banner_gives_the_cli_settings_that_see_its_runs(cli: Cli) -> None:
     with demo_process(cli, port) as banner:
         commands = [line.strip() for line in banner if line.strip().startswith("jobport --")]
     assert len(commands) == 1, banner
+    live = [line.split() for line in banner if line.split()[:1] == ["live"]]
+    assert [words[1] for words in live] == [str(cli.cwd / "demo" / "customers-1000.csv")]
     args = shlex.split(commands[0])
     assert args[-1] == "history"
     assert args[1:3] == ["--app", "jobport.demo"]
@@ -363,8 +365,9 @@ def create_runs(cli: Cli, ids: list[str]) -> None:
 @contextmanager
 def demo_process(cli: Cli, port: str) -> Iterator[list[str]]:
     """``jobport demo`` on ``port``: yields its banner, then stops it and all it started."""
+    command = ["demo", "--dir", "demo", "--port", port, "--live-rows", "1000"]
     process = subprocess.Popen(
-        [sys.executable, "-m", "jobport.cli", "demo", "--dir", "demo", "--port", port],
+        [sys.executable, "-m", "jobport.cli", *command],
         cwd=cli.cwd,
         env={k: v for k, v in cli.env.items() if not k.startswith("JOBPORT_")},
         stdout=subprocess.PIPE,

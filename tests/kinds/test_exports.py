@@ -13,8 +13,9 @@ from tests.conftest import MakeJobport
 from tests.kinds.support import load_customers, result_bytes, rows_of, sha256
 
 from jobport import Column, Exporter, JobRegistry, JobType, StartRequest
-from jobport.cli_kinds import cleanup_expired
 from jobport.demo import customers
+from jobport.principal import Principal
+from jobport.service import JobService
 from jobport.store import JobStore
 from jobport.worker import run_chunk
 
@@ -245,14 +246,14 @@ def test_expired_files_are_cleaned_up(make_jobport: MakeJobport) -> None:
     assert old.result_key
     past = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)).isoformat()
     engine.store.set_result(old.id, old.result_key, {**old.result, "expires_at": past})
-    assert cleanup_expired(engine) == [old.id]
+    assert JobService(engine).delete_expired_results(Principal.operator()) == [old.id]
     assert not engine.files.exists(old.result_key)
     assert fresh.result_key
     assert engine.files.exists(fresh.result_key)
     after = engine.run(old.id)
     assert after.result_key == ""
     assert (after.result or {})["expired"] is True
-    assert cleanup_expired(engine) == []
+    assert JobService(engine).delete_expired_results(Principal.operator()) == []
 
 
 def test_a_default_format_outside_the_types_formats_is_a_configuration_error(

@@ -1,7 +1,13 @@
-"""The ``jobport`` command line: Typer commands over the engine, rich progress bars.
+"""The ``jobport`` command line: the Typer app, its global options and ``main``.
+
+One module per group of commands (``imports``, ``exports``, ``syncs``,
+``runs``, ``types``, ``server``, ``demo``, ``worker``, ``db``); this one puts
+them together in the order ``jobport --help`` lists them. Commands call the
+application layer (:class:`jobport.service.JobService`) as the local operator.
 
 Every error a user can cause ends as one line on stderr and a non-zero exit
-code; a traceback is shown only with JOBPORT_DEBUG=1.
+code; a traceback is shown only with JOBPORT_DEBUG=1. Modules load only what
+their commands use, when they run, so ``jobport --help`` answers at once.
 """
 
 from __future__ import annotations
@@ -9,37 +15,21 @@ from __future__ import annotations
 import os
 import signal
 import sys
-from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich import box
 from rich.markup import escape
-from rich.table import Table
 
-from jobport import cli_kinds, cli_server
-from jobport.cli import worker as cli_worker
-from jobport.cli_common import (
+from jobport.cli import db, demo, exports, imports, runs, server, syncs, types, worker
+from jobport.cli.context import (
+    INTERRUPTED_EXIT_CODE,
     TERMINATED_EXIT_CODE,
     Context,
     Terminated,
-    describe_run,
-    err,
-    finish_run,
-    out,
-    parse_options,
-    print_json,
-    progress_bar,
     raise_terminated,
-    resolve_run_id,
-    state_of,
-    status_markup,
-    total_text,
-    use_plain_usage,
 )
-from jobport.dispatch import StartRequest
-from jobport.errors import InputError, JobportError
-from jobport.store import RunFilter
+from jobport.cli.output import err, use_plain_usage
+from jobport.errors import JobportError
 
 app = typer.Typer(
     name="jobport",
@@ -48,8 +38,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-db_app = typer.Typer(help="The state database.", no_args_is_help=True)
-app.add_typer(db_app, name="db")
 
 
 @app.callback()
@@ -117,260 +105,26 @@ def add_working_directory_to_path() -> None:
         sys.path.insert(0, here)
 
 
-# -- job types --------------------------------------------------------------------------------
+# -- the commands, in the order of ``jobport --help`` -----------------------------------------
 
-
-@app.command("types")
-def types_command(
-    ctx: typer.Context,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-) -> None:
-    """List the job types of the app, grouped by kind."""
-    from jobport.registry import load_registry
-
-    registry = load_registry(state_of(ctx).settings().app)
-    if as_json:
-        items = []
-        for job_type in registry:
-            item = job_type.summary()
-            item["columns"] = job_type.columns()
-            item["options_schema"] = job_type.options_json_schema()
-            items.append(item)
-        print_json(items)
-        return
-    if not len(registry):
-        err.print("no job types: point --app (or JOBPORT_APP) at the module that declares them")
-        return
-    table = Table("type", "label", "kind", "strategy", "formats", "model", "from")
-    for kind, job_types in registry.grouped().items():
-        for job_type in job_types:
-            summary = job_type.summary()
-            table.add_row(
-                job_type.type,
-                job_type.label,
-                kind,
-                job_type.strategy,
-                ", ".join(job_type.formats),
-                summary["model"] or "",
-                job_type.origin,
-            )
-    out.print(table)
-
-
-# -- running ----------------------------------------------------------------------------------
-
-
-@app.command("import")
-def import_command(
-    ctx: typer.Context,
-    job_type: Annotated[str, typer.Argument(metavar="TYPE", help="The import type.")],
-    file: Annotated[Path, typer.Argument(metavar="FILE", help="The file to import.")],
-    option: Annotated[
-        list[str] | None,
-        typer.Option("--option", "-o", help="A type option as key=value (repeatable)."),
-    ] = None,
-    encoding: Annotated[
-        str | None, typer.Option(help="The file's encoding (default UTF-8).")
-    ] = None,
-    delimiter: Annotated[
-        str | None, typer.Option(help="The field delimiter (default: sniffed).")
-    ] = None,
-    retry_of: Annotated[
-        str | None, typer.Option(help="Import corrected failures of this run, linked to it.")
-    ] = None,
-    owner: Annotated[str | None, typer.Option(help="Record this owner on the run.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the final run as JSON.")] = False,
-) -> None:
-    """Import FILE with job type TYPE, showing progress until the run ends."""
-    engine = state_of(ctx).engine()
-    engine.registry.get(job_type)  # an unknown type is the first thing to say
-    if not file.is_file():
-        raise InputError(f"{file}: no such file")
-    read = {k: v for k, v in {"encoding": encoding, "delimiter": delimiter}.items() if v}
-    if retry_of is not None:
-        retry_of = resolve_run_id(engine, retry_of)
-    with progress_bar(as_json) as on_update:
-        run = engine.start(
-            StartRequest(
-                is_admin=True,  # whoever runs the CLI holds the database itself
-                type=job_type,
-                options=parse_options(option),
-                owner=owner,
-                read=read,
-                retry_of=retry_of,
-                source_name=file.name,
-            ),
-            path=file,
-        )
-        on_update(run)
-        run = engine.wait(run.id, on_update=on_update)
-    finish_run(run, as_json)
-
-
-@app.command()
-def resume(
-    ctx: typer.Context,
-    run_id: Annotated[str, typer.Argument(metavar="ID")],
-    as_json: Annotated[bool, typer.Option("--json")] = False,
-) -> None:
-    """Continue a failed, cancelled or interrupted run from its unfinished chunks."""
-    engine = state_of(ctx).engine()
-    run_id = resolve_run_id(engine, run_id)
-    with progress_bar(as_json) as on_update:
-        run = engine.wait(engine.resume(run_id).id, on_update=on_update)
-    finish_run(run, as_json)
-
-
-@app.command()
-def retry(
-    ctx: typer.Context,
-    run_id: Annotated[str, typer.Argument(metavar="ID")],
-    as_json: Annotated[bool, typer.Option("--json")] = False,
-) -> None:
-    """Run again only the chunks of a run that failed."""
-    engine = state_of(ctx).engine()
-    run_id = resolve_run_id(engine, run_id)
-    with progress_bar(as_json) as on_update:
-        run = engine.wait(engine.retry(run_id).id, on_update=on_update)
-    finish_run(run, as_json)
-
-
-@app.command()
-def cancel(
-    ctx: typer.Context,
-    run_id: Annotated[str, typer.Argument(metavar="ID")],
-    as_json: Annotated[bool, typer.Option("--json")] = False,
-) -> None:
-    """Cancel a run: no new chunk starts; rows already committed stay."""
-    engine = state_of(ctx).engine(executor="inline")
-    run = engine.cancel(resolve_run_id(engine, run_id))
-    if as_json:
-        print_json(run.to_dict())
-    else:
-        out.print(f"run {run.id} cancelled after {run.processed:,} of {total_text(run)} rows")
-
-
-# -- looking at runs --------------------------------------------------------------------------
-
-
-@app.command()
-def status(
-    ctx: typer.Context,
-    run_id: Annotated[str, typer.Argument(metavar="ID")],
-    as_json: Annotated[bool, typer.Option("--json")] = False,
-) -> None:
-    """Show one run."""
-    engine = state_of(ctx).engine(executor="inline")
-    run = engine.run(resolve_run_id(engine, run_id))
-    if as_json:
-        print_json(run.to_dict())
-        return
-    table = Table(show_header=False, box=None)
-    for label, value in describe_run(run):
-        table.add_row(f"[bold]{label}[/]", value)
-    out.print(table)
-
-
-@app.command()
-def history(
-    ctx: typer.Context,
-    job_type: Annotated[str | None, typer.Option("--type", help="Only this job type.")] = None,
-    kind: Annotated[str | None, typer.Option(help="Only this kind.")] = None,
-    status_filter: Annotated[str | None, typer.Option("--status", help="Only this status.")] = None,
-    owner: Annotated[str | None, typer.Option(help="Only this owner.")] = None,
-    limit: Annotated[int, typer.Option(min=1, max=10_000)] = 50,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
-) -> None:
-    """List runs, newest first."""
-    engine = state_of(ctx).engine(executor="inline")
-    runs, count = engine.store.list_runs(
-        RunFilter(kind=kind, type=job_type, status=status_filter, owner=owner), limit=limit
-    )
-    if as_json:
-        print_json([run.to_dict() for run in runs])
-        return
-    table = Table(title=f"{len(runs)} of {count} runs", box=box.SIMPLE_HEAD, pad_edge=False)
-    # Ids are what people copy into other commands: never cut, the other columns wrap.
-    table.add_column("id", no_wrap=True, min_width=max((len(run.id) for run in runs), default=2))
-    for column in ("type", "kind", "status", "processed", "failed", "created"):
-        table.add_column(column)
-    for run in runs:
-        table.add_row(
-            run.id,
-            run.type,
-            run.kind,
-            status_markup(run.status),
-            f"{run.processed:,}/{total_text(run)}",
-            f"{run.failed:,}",
-            run.created_at.strftime("%Y-%m-%d %H:%M:%S"),
-        )
-    out.print(table)
-
-
-@app.command()
-def failures(
-    ctx: typer.Context,
-    run_id: Annotated[str, typer.Argument(metavar="ID")],
-    out_path: Annotated[
-        Path | None,
-        typer.Option("--out", help="Write the error report here (default: standard output)."),
-    ] = None,
-) -> None:
-    """Write the error report of a run: the original columns, the line and the error."""
-    from jobport.reports import write_report
-
-    engine = state_of(ctx).engine(executor="inline")
-    run = engine.run(resolve_run_id(engine, run_id))
-    if out_path is None:
-        write_report(engine.store, run, sys.stdout)
-        return
-    with open(out_path, "w", newline="", encoding="utf-8") as handle:
-        count = write_report(engine.store, run, handle)
-    err.print(f"{count:,} failed row(s) written to {out_path}")
-
-
-# -- set-up -----------------------------------------------------------------------------------
-
-
-@db_app.command("upgrade")
-def db_upgrade(ctx: typer.Context) -> None:
-    """Create or migrate the state tables."""
-    from jobport.store import make_engine
-    from jobport.store.migrations import current, upgrade
-
-    database = make_engine(state_of(ctx).settings().database_url)
-    try:
-        upgrade(database)
-        out.print(f"state tables at revision {current(database)}")
-    finally:
-        database.dispose()
-
-
-@app.command("demo-data")
-def demo_data(
-    rows: Annotated[int, typer.Option(min=0, help="How many rows.")] = 10_000,
-    dirty: Annotated[float, typer.Option(min=0.0, max=1.0, help="Fraction of invalid rows.")] = 0.0,
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 42,
-    out_path: Annotated[Path, typer.Option("--out", help="Where to write the CSV.")] = Path(
-        "customers.csv"
-    ),
-) -> None:
-    """Write a customers CSV for the demo app, with a chosen fraction of bad rows."""
-    from jobport.demo.data import write_csv
-
-    invalid = write_csv(out_path, rows, dirty=dirty, seed=seed)
-    err.print(f"wrote {rows:,} rows ({invalid:,} invalid) to {out_path}")
-
-
-# -- the other faces' commands ----------------------------------------------------------------
-
-cli_kinds.register(app)
-cli_server.register(app)
-cli_worker.register(app)
+app.add_typer(db.db_app, name="db")
+app.command("types")(types.types_command)
+app.command("import")(imports.import_command)
+for command in (runs.resume, runs.retry, runs.cancel, runs.status, runs.history, runs.failures):
+    app.command()(command)
+app.command("demo-data")(demo.demo_data)
+app.command("export")(exports.export_command)
+app.command("sync")(syncs.sync_command)
+app.command("report")(exports.report_command)
+app.add_typer(exports.exports_app, name="exports")
+app.add_typer(server.users_app, name="users")
+app.command("serve")(server.serve)
+app.command("demo")(demo.demo)
+worker.register(app)
 use_plain_usage(app)
 
 
-# -- helpers ----------------------------------------------------------------------------------
+# -- the entry point --------------------------------------------------------------------------
 
 
 def _is_usage_error(exc: Exception) -> bool:
@@ -398,18 +152,26 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         err.print("interrupted")
-        sys.exit(130)
+        sys.exit(INTERRUPTED_EXIT_CODE)
     except Exception as exc:  # a bug: say so plainly, keep the traceback for JOBPORT_DEBUG
         if debug:
             raise
-        if _is_usage_error(exc):
-            exc.show()  # type: ignore[attr-defined]
-            sys.exit(exc.exit_code)  # type: ignore[attr-defined]
-        if type(exc).__name__ == "Abort":
-            sys.exit(1)
-        err.print(
-            f"[red]internal error:[/] {type(exc).__name__}: {exc} "
-            "(run with JOBPORT_DEBUG=1 for the traceback)",
-            highlight=False,
-        )
-        sys.exit(70)
+        _exit_on_bug(exc)
+
+
+def _exit_on_bug(exc: Exception) -> None:
+    """Click's own usage errors and aborts as click shows them; anything else as one line."""
+    if _is_usage_error(exc):
+        exc.show()  # type: ignore[attr-defined]
+        sys.exit(exc.exit_code)  # type: ignore[attr-defined]
+    if type(exc).__name__ == "Abort":
+        sys.exit(1)
+    err.print(
+        f"[red]internal error:[/] {type(exc).__name__}: {exc} "
+        "(run with JOBPORT_DEBUG=1 for the traceback)",
+        highlight=False,
+    )
+    sys.exit(70)
+
+
+__all__ = ["Context", "app", "main"]

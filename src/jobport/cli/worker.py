@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
-    from jobport.cli_common import Context
+    from jobport.cli.context import Context
 
 
 def register(app: typer.Typer) -> None:

@@ -1,0 +1,165 @@
+"""How the CLI speaks: its consoles, the progress bar, a run as lines, JSON, errors, usage.
+
+Everything a command prints goes through here, so every command says a run,
+a status and an error the same way: results on standard output, progress,
+warnings and errors on standard error.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from typer.core import TyperArgument, TyperCommand
+
+if TYPE_CHECKING:
+    from jobport.store import RunRecord
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+#: The statuses a run ends well with.
+COMPLETED = ("completed", "completed_with_errors")
+
+
+@contextmanager
+def progress_bar(quiet: bool) -> Iterator[Callable[[RunRecord], None]]:
+    """A callback drawing the run's progress on standard error (a terminal only)."""
+    if quiet or not err.is_terminal:
+        yield lambda run: None
+        return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TaskProgressColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]} rows/s"),
+        TextColumn("ETA {task.fields[eta]}"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=False,
+    ) as progress:
+        task = progress.add_task("queued", total=None, rate="-", eta="-")
+
+        def update(run: RunRecord) -> None:
+            progress.update(
+                task,
+                description=f"{run.type} {run.status}",
+                total=run.total,
+                completed=run.processed,
+                rate=f"{run.rows_per_second:,.0f}" if run.rows_per_second else "-",
+                eta=f"{run.eta_seconds:.0f}s" if run.eta_seconds is not None else "-",
+            )
+
+        yield update
+
+
+def finish_run(run: RunRecord, as_json: bool) -> None:
+    """Say how a run ended (its warnings first); a run that did not complete exits 1."""
+    for warning in run.warnings:
+        err.print(f"[yellow]warning:[/] {escape(warning)}", markup=True, highlight=False)
+    if as_json:
+        print_json(run.to_dict())
+    else:
+        out.print(
+            f"run {run.id} {status_markup(run.status)}: {run.processed:,} of "
+            f"{total_text(run)} rows, {run.failed:,} failed"
+            + (f" (see: jobport failures {run.id})" if run.failed else "")
+        )
+    if run.status not in COMPLETED:
+        fail(run.error or f"run ended {run.status}", code=1)
+
+
+def describe_run(run: RunRecord) -> list[tuple[str, str]]:
+    """The run as label/value lines, those with nothing to say left out."""
+    rows = [
+        ("id", run.id),
+        ("type", f"{run.type} ({run.kind})"),
+        ("status", status_markup(run.status)),
+        ("rows", f"{run.processed:,} of {total_text(run)} processed, {run.failed:,} failed"),
+        ("chunks", f"{run.chunks_done} of {run.chunks_total} done"),
+        ("created", run.created_at.isoformat()),
+        ("started", run.started_at.isoformat() if run.started_at else "-"),
+        ("finished", run.finished_at.isoformat() if run.finished_at else "-"),
+    ]
+    if run.rows_per_second:
+        rows.append(("rate", f"{run.rows_per_second:,.0f} rows/s"))
+    optional = [
+        ("file", run.source_name),
+        ("owner", run.owner),
+        ("error", run.error),
+    ]
+    rows.extend((label, value) for label, value in optional if value)
+    rows.extend(("warning", warning) for warning in run.warnings)
+    if run.retry_of:
+        rows.append(("retry of", run.retry_of))
+    if run.retried_by:
+        rows.append(("retried by", ", ".join(run.retried_by)))
+    return rows
+
+
+def total_text(run: RunRecord) -> str:
+    """The run's row count, or ``?`` while it is not known (a sync still paging)."""
+    return f"{run.total:,}" if run.total is not None else "?"
+
+
+def status_markup(status: str) -> str:
+    colour = {
+        "completed": "green",
+        "completed_with_errors": "yellow",
+        "failed": "red",
+        "cancelled": "magenta",
+        "running": "cyan",
+    }.get(status, "white")
+    return f"[{colour}]{status}[/]"
+
+
+def print_json(value: Any) -> None:
+    """One line of JSON on standard output: what ``--json`` promises scripts."""
+    sys.stdout.write(json.dumps(value, default=str) + "\n")
+
+
+def fail(message: str, *, code: int) -> NoReturn:
+    """End the command with one error line on standard error and ``code``."""
+    err.print(f"[red]error:[/] {escape(message)}", markup=True, highlight=False)
+    raise typer.Exit(code)
+
+
+class PlainUsage(TyperCommand):
+    """Arguments in the usage line as ``TYPE FILE``, as click shows them, not ``{TYPE} {file}``."""
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        pieces = [self.options_metavar] if self.options_metavar else []
+        for param in self.get_params(ctx):
+            if not isinstance(param, TyperArgument):
+                pieces.extend(param.get_usage_pieces(ctx))
+                continue
+            name = param.display_name_raw.upper()
+            name = name if param.required else f"[{name}]"
+            pieces.append(name + ("..." if param.nargs != 1 else ""))
+        return pieces
+
+
+def use_plain_usage(app: typer.Typer) -> None:
+    """Give every command of ``app`` and its sub-apps the :class:`PlainUsage` usage line."""
+    for command in app.registered_commands:
+        if command.cls in (None, TyperCommand):
+            command.cls = PlainUsage
+    for group in app.registered_groups:
+        if group.typer_instance is not None:
+            use_plain_usage(group.typer_instance)

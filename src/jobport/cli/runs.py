@@ -1,0 +1,146 @@
+"""Commands over runs that exist: ``status``, ``history``, ``failures``, ``cancel``,
+``resume`` and ``retry``.
+
+Every run is named by its id or a unique start of it (a short id); the
+service resolves it, so the same rule holds wherever an id is typed.
+"""
+
+from __future__ import annotations
+
+import csv
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from jobport.cli.context import operator, state_of
+from jobport.cli.output import (
+    describe_run,
+    err,
+    finish_run,
+    out,
+    print_json,
+    progress_bar,
+    status_markup,
+    total_text,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from typing import TextIO
+
+RunId = Annotated[str, typer.Argument(metavar="ID")]
+AsJson = Annotated[bool, typer.Option("--json")]
+
+
+def resume(ctx: typer.Context, run_id: RunId, as_json: AsJson = False) -> None:
+    """Continue a failed, cancelled or interrupted run from its unfinished chunks."""
+    service, who = state_of(ctx).service(), operator()
+    run_id = service.run_id(who, run_id)
+    with progress_bar(as_json) as on_update:
+        run = service.resume(who, run_id)
+        run = service.wait(who, run.id, on_update=on_update)
+    finish_run(run, as_json)
+
+
+def retry(ctx: typer.Context, run_id: RunId, as_json: AsJson = False) -> None:
+    """Run again only the chunks of a run that failed."""
+    service, who = state_of(ctx).service(), operator()
+    run_id = service.run_id(who, run_id)
+    with progress_bar(as_json) as on_update:
+        run = service.retry(who, run_id)
+        run = service.wait(who, run.id, on_update=on_update)
+    finish_run(run, as_json)
+
+
+def cancel(ctx: typer.Context, run_id: RunId, as_json: AsJson = False) -> None:
+    """Cancel a run: no new chunk starts; rows already committed stay."""
+    service, who = state_of(ctx).service(executor="inline"), operator()
+    run = service.cancel(who, service.run_id(who, run_id))
+    if as_json:
+        print_json(run.to_dict())
+    else:
+        out.print(f"run {run.id} cancelled after {run.processed:,} of {total_text(run)} rows")
+
+
+def status(ctx: typer.Context, run_id: RunId, as_json: AsJson = False) -> None:
+    """Show one run."""
+    from rich.table import Table
+
+    service, who = state_of(ctx).service(executor="inline"), operator()
+    run = service.run(who, service.run_id(who, run_id))
+    if as_json:
+        print_json(run.to_dict())
+        return
+    table = Table(show_header=False, box=None)
+    for label, value in describe_run(run):
+        table.add_row(f"[bold]{label}[/]", value)
+    out.print(table)
+
+
+def history(
+    ctx: typer.Context,
+    job_type: Annotated[str | None, typer.Option("--type", help="Only this job type.")] = None,
+    kind: Annotated[str | None, typer.Option(help="Only this kind.")] = None,
+    status_filter: Annotated[str | None, typer.Option("--status", help="Only this status.")] = None,
+    owner: Annotated[str | None, typer.Option(help="Only this owner.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10_000)] = 50,
+    as_json: AsJson = False,
+) -> None:
+    """List runs, newest first."""
+    from rich import box
+    from rich.table import Table
+
+    from jobport.store import RunFilter
+
+    service = state_of(ctx).service(executor="inline")
+    filters = RunFilter(kind=kind, type=job_type, status=status_filter, owner=owner)
+    runs, count = service.history(operator(), filters, limit=limit)
+    if as_json:
+        print_json([run.to_dict() for run in runs])
+        return
+    table = Table(title=f"{len(runs)} of {count} runs", box=box.SIMPLE_HEAD, pad_edge=False)
+    # Ids are what people copy into other commands: never cut, the other columns wrap.
+    table.add_column("id", no_wrap=True, min_width=max((len(run.id) for run in runs), default=2))
+    for column in ("type", "kind", "status", "processed", "failed", "created"):
+        table.add_column(column)
+    for run in runs:
+        table.add_row(
+            run.id,
+            run.type,
+            run.kind,
+            status_markup(run.status),
+            f"{run.processed:,}/{total_text(run)}",
+            f"{run.failed:,}",
+            run.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+        )
+    out.print(table)
+
+
+def failures(
+    ctx: typer.Context,
+    run_id: RunId,
+    out_path: Annotated[
+        Path | None,
+        typer.Option("--out", help="Write the error report here (default: standard output)."),
+    ] = None,
+) -> None:
+    """Write the error report of a run: the original columns, the line and the error."""
+    service, who = state_of(ctx).service(executor="inline"), operator()
+    rows = service.error_report(who, service.run_id(who, run_id))
+    if out_path is None:
+        write_rows(rows, sys.stdout)
+        return
+    with open(out_path, "w", newline="", encoding="utf-8") as handle:
+        count = write_rows(rows, handle)
+    err.print(f"{count:,} failed row(s) written to {out_path}")
+
+
+def write_rows(rows: Iterable[list[str]], handle: TextIO) -> int:
+    """Write the report's rows as CSV; returns how many failed rows (the header aside)."""
+    writer = csv.writer(handle)
+    count = -1
+    for count, row in enumerate(rows):  # noqa: B007
+        writer.writerow(row)
+    return max(count, 0)
