@@ -50,13 +50,19 @@ FILE_KINDS: tuple[Kind, ...] = ("export", "report")
 class WrongKind(InputError):
     """A type was sent to the use case of another kind (an import type to start a sync)."""
 
-    def __init__(self, job_type: JobType, wanted: str, others: list[JobType]) -> None:
-        article = "an" if job_type.kind[:1] in "aeiou" else "a"
+    def __init__(self, job_type: JobType, wanted: tuple[str, ...], others: list[JobType]) -> None:
         super().__init__(
-            f"'{job_type.type}' is {article} {job_type.kind} type, not {wanted}; "
-            f"{wanted} types: {listed(t.type for t in others) or 'none'}"
+            f"'{job_type.type}' is {with_article(job_type.kind)} type, not "
+            f"{' or '.join(map(with_article, wanted))}; {' or '.join(wanted)} types: "
+            f"{listed(t.type for t in others) or 'none'}"
         )
         self.job_type = job_type
+        self.wanted = wanted
+
+
+def with_article(kind: str) -> str:
+    """A kind in a sentence: "an import" but "a sync", "a report"."""
+    return f"an {kind}" if kind[:1] in "aeiou" else f"a {kind}"
 
 
 class Gone(JobportError):
@@ -128,7 +134,7 @@ class JobService:
         """The type ``name``, checked to be of one of ``kinds`` and startable by ``who``."""
         job_type = self.registry.get(name)
         if kinds and job_type.kind not in kinds:
-            raise WrongKind(job_type, " or ".join(f"a {k}" for k in kinds), self.job_types(*kinds))
+            raise WrongKind(job_type, kinds, self.job_types(*kinds))
         job_type.require_start(who)
         return job_type
 

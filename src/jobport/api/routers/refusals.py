@@ -11,7 +11,7 @@ from fastapi import Request
 from jobport.api.context import base
 from jobport.errors import InputError
 from jobport.registry import JobType
-from jobport.service import WrongKind
+from jobport.service import WrongKind, with_article
 
 
 def start_path(request: Request, job_type: JobType) -> str:
@@ -26,7 +26,7 @@ def refused_kind(
 ) -> InputError:
     """The refusal of type ``name`` by a route for ``wanted``, which ``takes`` the types listed."""
     job_type = refused.job_type
-    head = f"'{name}' is {_a(job_type.kind)} type, not {wanted}; "
+    head = f"'{name}' is {with_article(job_type.kind)} type, not {wanted}; "
     if takes is None:
         return InputError(f"{head}start it with POST {start_path(request, job_type)}")
     return InputError(f"{head}{takes}; start '{name}' with POST {start_path(request, job_type)}")
@@ -34,8 +34,3 @@ def refused_kind(
 
 def names(job_types: list[JobType]) -> str:
     return ", ".join(t.type for t in job_types) or "none"
-
-
-def _a(kind: str) -> str:
-    """Refusals name a type's kind in a sentence: "an import" but "a sync", "a report"."""
-    return f"an {kind}" if kind[:1] in "aeiou" else f"a {kind}"
