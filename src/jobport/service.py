@@ -272,6 +272,16 @@ class JobService:
         """The error report's rows (header first), cells neutralised as exports are."""
         return report_rows(self.store, self.run(who, run_id))
 
+    def error_report_name(self, run: RunRecord) -> str:
+        """The file name an error report is downloaded under."""
+        return f"{run.type}-{run.id[:8]}-failures.csv"
+
+    def result_blocks(self, found: ResultFile, size: int = 1 << 20) -> Iterator[bytes]:
+        """A result file's bytes in blocks, read from storage as they are sent."""
+        with self.files.open(found.key) as handle:
+            while block := handle.read(size):
+                yield block
+
     def chunks(self, who: Principal, run_id: str) -> list[dict[str, Any]]:
         """The chunks of a run ``who`` may see, in order: status, rows, attempts, errors."""
         return self.store.chunks(self.run(who, run_id).id)

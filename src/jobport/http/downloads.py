@@ -9,18 +9,15 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from urllib.parse import quote
 
 from starlette.responses import StreamingResponse
 
-from jobport.engine import Jobport
 from jobport.formats import FORMATS
-from jobport.reports import report_rows
-from jobport.service import ResultFile
-from jobport.store import RunRecord
+from jobport.principal import Principal
+from jobport.service import JobService, ResultFile
 
-DOWNLOAD_BLOCK = 1 << 20
 CSV_FLUSH_BYTES = 64 * 1024
 
 
@@ -36,11 +33,11 @@ def attachment_headers(filename: str) -> dict[str, str]:
     }
 
 
-def report_csv_blocks(engine: Jobport, run: RunRecord) -> Iterator[bytes]:
-    """The error report as CSV, in blocks (one thread hop per block, not per row)."""
+def csv_blocks(rows: Iterable[list[str]]) -> Iterator[bytes]:
+    """Rows as CSV, in blocks (one thread hop per block, not per row)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    for row in report_rows(engine.store, run):
+    for row in rows:
         writer.writerow(row)
         if buffer.tell() >= CSV_FLUSH_BYTES:
             yield buffer.getvalue().encode("utf-8")
@@ -49,28 +46,23 @@ def report_csv_blocks(engine: Jobport, run: RunRecord) -> Iterator[bytes]:
     yield buffer.getvalue().encode("utf-8")
 
 
-def file_blocks(engine: Jobport, key: str) -> Iterator[bytes]:
-    with engine.files.open(key) as handle:
-        while block := handle.read(DOWNLOAD_BLOCK):
-            yield block
-
-
-def error_report_response(engine: Jobport, run: RunRecord) -> StreamingResponse:
+def error_report_response(service: JobService, who: Principal, run_id: str) -> StreamingResponse:
     """A run's rejected rows as a CSV attachment that can be corrected and imported again."""
+    run = service.run(who, run_id)
     return StreamingResponse(
-        report_csv_blocks(engine, run),
+        csv_blocks(service.error_report(who, run.id)),
         media_type="text/csv; charset=utf-8",
-        headers=attachment_headers(f"{run.type}-{run.id[:8]}-failures.csv"),
+        headers=attachment_headers(service.error_report_name(run)),
     )
 
 
-def result_file_response(engine: Jobport, found: ResultFile) -> StreamingResponse:
+def result_file_response(service: JobService, found: ResultFile) -> StreamingResponse:
     """A run's result file (checked by the service to be there) as an attachment."""
     headers = attachment_headers(found.filename)
     if found.size is not None:
         headers["Content-Length"] = str(found.size)
     return StreamingResponse(
-        file_blocks(engine, found.key),
+        service.result_blocks(found),
         media_type=FORMATS.media_type(found.run.format or ""),
         headers=headers,
     )

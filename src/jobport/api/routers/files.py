@@ -31,7 +31,7 @@ _FILE: dict[int | str, dict[str, Any]] = {
     responses={**responses(401, 404, 409, 410), **_FILE},
 )
 def download_export(run_id: str, caller: Caller, context: Context) -> StreamingResponse:
-    return result_file_response(context.engine, context.service.result_of(caller, run_id))
+    return result_file_response(context.service, context.service.result_of(caller, run_id))
 
 
 @router.post(
@@ -65,4 +65,4 @@ def download_shared(
     run_id: str, context: Context, expires: str = "", signature: str = ""
 ) -> StreamingResponse:
     found = context.service.shared_result(run_id, expires, signature)
-    return result_file_response(context.engine, found)
+    return result_file_response(context.service, found)

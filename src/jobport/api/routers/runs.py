@@ -88,7 +88,7 @@ def get_failures(
 ) -> Response | FailurePage:
     service = context.service
     if format == "csv":
-        return error_report_response(context.engine, service.run(caller, run_id))
+        return error_report_response(service, caller, run_id)
     items, total = service.failures(caller, run_id, limit=limit, offset=offset)
     return FailurePage(
         items=[FailureOut(**item) for item in items], total=total, limit=limit, offset=offset

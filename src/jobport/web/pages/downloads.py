@@ -26,7 +26,7 @@ def downloads(request: Request, site: Site, who: Signed) -> Response:
 @router.get("/runs/{run_id}/download", name="dashboard_download")
 def download(run_id: str, site: Site, who: Signed) -> Response:
     found = site.service.result_of(who.principal, run_id)
-    return result_file_response(site.service.engine, found)
+    return result_file_response(site.service, found)
 
 
 def download_path(request: Request, run_id: str) -> str:

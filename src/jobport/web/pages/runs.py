@@ -58,7 +58,7 @@ def run_failures(request: Request, run_id: str, site: Site, who: Signed, page: i
 
 @router.get("/runs/{run_id}/report.csv", name="dashboard_run_report")
 def run_report(run_id: str, site: Site, who: Signed) -> Response:
-    return error_report_response(site.service.engine, site.service.run(who.principal, run_id))
+    return error_report_response(site.service, who.principal, run_id)
 
 
 @router.post("/runs/{run_id}/{action}", name="dashboard_run_action")
