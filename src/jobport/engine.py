@@ -1,37 +1,40 @@
-"""The composition root: builds the store, files, executor and event bus from Settings."""
+"""The composition root: builds the store, files, bus, executor, dispatcher and supervisor.
+
+:class:`Jobport` is what an application, the CLI and the server hold: it
+builds each part from :class:`~jobport.settings.Settings` and wires them
+together, and nothing more. What happens to a run lives elsewhere: planning
+and queueing in :mod:`jobport.dispatch`, a chunk's work in
+:mod:`jobport.worker`, recovery and the user's cancel/resume/retry in
+:mod:`jobport.recovery`. Its methods for those are one-line delegations, kept
+for the Python API. A worker process builds only its own parts
+(:mod:`jobport.wiring`), never an engine.
+"""
 
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
-import threading
 import time
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from sqlalchemy.engine import make_url
 
-from jobport.dispatch import Dispatcher, StartRequest, dispatcher_id, limits_from
+from jobport.dispatch import StartRequest, dispatcher_id
 from jobport.errors import ConfigurationError
-from jobport.events import EventBus, JobEvent
 from jobport.executors import Executor
-from jobport.files import FileStore
+from jobport.recovery import Supervisor, Sweeper
 from jobport.registry import JobRegistry, load_registry
 from jobport.settings import ExecutorName, Settings
-from jobport.store import JobStore, RunRecord, make_engine
+from jobport.store import RunRecord, make_engine
 from jobport.store.database import adopt_engine, driver_url
 from jobport.store.migrations import current, upgrade
+from jobport.wiring import Parts
 from jobport.worker import WorkerContext
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
-
-    from jobport.executors.local import Recovered
-    from jobport.store.jobstore import Reclaimed
-
-log = logging.getLogger(__name__)
 
 
 class Jobport:
@@ -44,12 +47,12 @@ class Jobport:
         registry: JobRegistry | None = None,
         executor: ExecutorName | None = None,
         recover: bool = False,
+        supervise: bool | None = None,
         prepare: bool = True,
         database: Engine | None = None,
         warm: bool = True,
     ) -> None:
-        """``prepare`` migrates the embedded SQLite and creates missing target tables;
-        worker processes of a pool skip it, their parent has done it.
+        """``prepare`` migrates the embedded SQLite and creates missing target tables.
 
         ``database`` is an application's own SQLAlchemy engine, used instead of
         one made from ``settings.database_url``: the state tables then live
@@ -58,63 +61,68 @@ class Jobport:
         Celery) still open ``database_url``, so it must name the same database.
         The engine stays the application's: :meth:`close` does not dispose it.
 
+        ``recover`` adopts at once the runs a dead process of this host left
+        behind (:meth:`Supervisor.recover`). ``supervise`` starts the supervisor's
+        sweeper thread (:meth:`start_sweeper`); by default only the local
+        executor's does, as the parent of its pool. A long-lived server asks for
+        it whatever the executor.
+
         With ``warm``, a local executor starts its worker processes at once, in
         the background: they take about half a second to import jobport and
         the app, which then overlaps whatever comes before the first run (the
         rest of a server's start, an upload) instead of delaying its chunks.
         """
         self.settings = settings or Settings()
-        self.registry = registry if registry is not None else load_registry(self.settings.app)
+        registry = registry if registry is not None else load_registry(self.settings.app)
         self._owns_database = database is None
         self.database = (
             make_engine(self.settings.database_url) if database is None else adopt_engine(database)
         )
-        if prepare and self.database.dialect.name == "sqlite":
-            if self._owns_database:
-                _ensure_sqlite_folder(self.settings.database_url)
-            upgrade(self.database)
-        elif prepare:
-            _require_state_tables(self.database)
         if prepare:
-            self._create_target_tables()
-        self.store = JobStore(self.database)
-        self.files = FileStore.from_settings(self.settings)
-        self.bus = EventBus(self.registry.listeners)
-        if self.settings.redis_url:
-            from jobport.events_redis import RedisPublisher, broadcast_filter
-
-            self.bus.subscribe(
-                RedisPublisher(
-                    self.settings.redis_url,
-                    should_publish=broadcast_filter(self.registry.should_broadcast),
-                )
-            )
+            self._prepare(registry)
+        parts = Parts.build(self.settings, registry, database=self.database)
+        self.parts = parts
+        self.registry, self.store, self.files, self.bus = (
+            parts.registry,
+            parts.store,
+            parts.files,
+            parts.bus,
+        )
         self.executor_name: ExecutorName = executor or self.settings.executor
         if not self._owns_database and self.executor_name != "inline":
             _check_same_database(self.database, self.settings.database_url)
         self.executor = self._build_executor(self.executor_name)
-        self.dispatcher = Dispatcher(
-            registry=self.registry,
-            store=self.store,
-            files=self.files,
-            executor=self.executor,
-            database=self.database,
-            max_upload_bytes=self.settings.max_upload_bytes,
-            limits=limits_from(self.settings),
+        self.dispatcher = parts.dispatcher(self.executor)
+        self.supervisor = Supervisor(
+            dispatcher=self.dispatcher, bus=self.bus, settings=self.settings
         )
-        self._sweeper: Sweeper | None = None
         if recover:
-            self._recover(starting=True)
-        if self.executor_name == "local":
+            self.supervisor.recover(starting=True)
+        if supervise or (supervise is None and self.executor_name == "local"):
             # The parent of a process pool is long-lived while its runs last: it
             # takes back the chunks of lost workers and re-delivers lost deliveries.
             self.start_sweeper()
-            if warm:
-                self.executor.warm()
+        if warm and self.executor_name == "local":
+            self.executor.warm()
 
     # -- wiring -----------------------------------------------------------------------------
 
+    def _prepare(self, registry: JobRegistry) -> None:
+        """Migrate the embedded SQLite (a server database is migrated on purpose) and
+        create the job types' missing target tables."""
+        if self.database.dialect.name == "sqlite":
+            if self._owns_database:
+                _ensure_sqlite_folder(self.settings.database_url)
+            upgrade(self.database)
+        else:
+            _require_state_tables(self.database)
+        if self.settings.create_tables:
+            tables = [t.table for t in registry if t.table is not None]
+            for table in {id(t): t for t in tables if t is not None}.values():
+                table.create(self.database, checkfirst=True)
+
     def _build_executor(self, name: ExecutorName) -> Executor:
+        """The executor ``name``; imported only when chosen (Celery's is an extra)."""
         if name == "inline":
             from jobport.executors.inline import InlineExecutor
 
@@ -127,11 +135,12 @@ class Jobport:
                 )
             from jobport.executors.local import LocalExecutor
 
+            # The supervisor is built after the dispatcher over this executor: reached late.
             return LocalExecutor(
                 self.settings,
                 workers=self.settings.workers or os.cpu_count() or 2,
-                on_lost_workers=self._lost_workers,
-                on_give_up=self._give_up,
+                on_lost_workers=lambda owners, lost: self.supervisor.lost_workers(owners, lost),
+                on_give_up=lambda run_ids, reason: self.supervisor.give_up(run_ids, reason),
             )
         if name == "celery":
             from jobport.executors.celery import CeleryExecutor
@@ -142,25 +151,10 @@ class Jobport:
         raise ConfigurationError(f"the '{name}' executor is not available in this version")
 
     def worker_context(self, owner: str | None = None) -> WorkerContext:
-        return WorkerContext(
-            store=self.store,
-            files=self.files,
-            registry=self.registry,
-            bus=self.bus,
-            database=self.database,
-            owner=owner or dispatcher_id(),
-            lease_seconds=self.settings.lease_seconds,
-            backoff_seconds=self.settings.retry_backoff_seconds,
-        )
+        """What a chunk delivered in this process needs (the inline executor's, tests')."""
+        return self.parts.worker_context(owner or dispatcher_id())
 
-    def _create_target_tables(self) -> None:
-        if not self.settings.create_tables:
-            return
-        tables = [t.table for t in self.registry if t.table is not None]
-        for table in {id(t): t for t in tables if t is not None}.values():
-            table.create(self.database, checkfirst=True)
-
-    # -- runs -------------------------------------------------------------------------------
+    # -- runs (delegations, for the Python API) ---------------------------------------------
 
     def start(
         self,
@@ -212,203 +206,22 @@ class Jobport:
             time.sleep(poll_seconds)
 
     def cancel(self, run_id: str) -> RunRecord:
-        run, event = self.store.cancel_run(run_id)
-        self._publish(event, run.strategy)
-        return run
+        return self.supervisor.cancel(run_id)
 
     def resume(self, run_id: str) -> RunRecord:
-        """Continue a stopped or interrupted run from its unfinished chunks.
-
-        A failed or cancelled run gets its failed and cancelled chunks back; an
-        interrupted one (still ``running``, its process dead) gets the chunks that
-        process held; one still going gets its pending chunks delivered again (a
-        lost delivery stalls no run for long). Chunks already done are never run
-        again. A completed run is refused.
-        """
-        self._take_over(run_id)
-        chunks = self.store.reopen_chunks(run_id, only_failed=False)
-        self.store.adopt_run(run_id, dispatcher_id())
-        self.dispatcher.resubmit(run_id, chunks)
-        return self.store.get_run(run_id)
+        """See :meth:`Supervisor.resume`."""
+        return self.supervisor.resume(run_id)
 
     def retry(self, run_id: str) -> RunRecord:
-        """Run the failed chunks of a run again (and those its failure kept from starting).
-
-        Chunks already done are never run again; rows that failed validation are
-        not chunks that failed: correct them in the error report and import it
-        with ``retry_of``.
-        """
-        self._take_over(run_id)
-        chunks = self.store.reopen_chunks(run_id, only_failed=True)
-        self.store.adopt_run(run_id, dispatcher_id())
-        self.dispatcher.resubmit(run_id, chunks)
-        return self.store.get_run(run_id)
-
-    def _take_over(self, run_id: str) -> None:
-        """Before resuming a run: take back what a dead process held, and expired leases.
-
-        A run whose dispatching process is alive is not refused: that process
-        may only be waiting for it (a CLI whose chunks go to Celery workers), and
-        delivering its pending chunks again is harmless (a claim takes a chunk
-        once) where it is not needed, and what the run wants where it is.
-        """
-        run = self.store.get_run(run_id)
-        dispatcher = None if run.finished else run.dispatcher
-        if dispatcher and dispatcher != dispatcher_id() and _process_state(dispatcher) == "dead":
-            self._reclaim({dispatcher: _died(dispatcher)})
-        self.sweep_events_only()
-
-    def _publish(self, event: JobEvent | None, strategy: str) -> None:
-        if event is not None and (strategy != "none" or event.terminal):
-            self.bus.publish(event)
-
-    # -- recovery ---------------------------------------------------------------------------
-
-    def sweep(self) -> int:
-        """Take back chunks whose lease expired and deliver them again; returns how many.
-
-        Only runs of this process's job types are swept (it must be able to
-        deliver them again). With the local executor it also re-delivers the
-        pending chunks of this process's runs that are not on their way (a
-        delivery lost with a broken pool, say), so nothing waits forever; with
-        Celery, those whose delivery the broker lost (:meth:`redeliver_lost`).
-        """
-        requeued, events = self.store.requeue_expired(types=[t.type for t in self.registry])
-        for event in events:
-            self.bus.publish(event)
-        for run_id, no in requeued:
-            self.dispatcher.resubmit(run_id, [no])
-        pump = getattr(self.executor, "pump", None)
-        if pump is not None:
-            me = dispatcher_id()
-            for run in self.store.active_runs():
-                if run.dispatcher == me:
-                    pump(run.id, self.store.pending_chunks(run.id))
-        return len(requeued) + self.redeliver_lost()
-
-    def redeliver_lost(self) -> int:
-        """Send again the chunks whose delivery through a broker was lost; returns how many.
-
-        A broker loses deliveries out of the store's sight: a worker killed
-        holding one it had not started (Redis hands it out again only after
-        its visibility timeout), a broker restarted without persistence. A
-        pending chunk no worker claimed within ``redeliver_seconds`` is sent
-        again, unless deliveries still wait in its run's queue (it may be one
-        of them). Only executors that can count those (``backlog``) take part:
-        the local pool re-delivers its own by ``pump``. A repeated delivery is
-        harmless: the claim takes a pending chunk once.
-        """
-        backlog: Callable[[str], int | None] | None = getattr(self.executor, "backlog", None)
-        if backlog is None:
-            return 0
-        after = self.settings.redeliver_seconds
-        overdue = self.store.overdue_runs(after, types=[t.type for t in self.registry])
-        lost = [run_id for run_id in overdue if backlog(run_id) == 0]
-        chunks = self.store.take_overdue(lost, after)
-        for run_id in dict.fromkeys(run_id for run_id, _ in chunks):
-            numbers = [no for r, no in chunks if r == run_id]
-            log.warning("chunk(s) %s of run %s were not delivered; sending again", numbers, run_id)
-            self.dispatcher.resubmit(run_id, numbers)
-        return len(chunks)
+        """See :meth:`Supervisor.retry`."""
+        return self.supervisor.retry(run_id)
 
     def start_sweeper(self, interval: float | None = None) -> Sweeper:
-        """Run :meth:`sweep` every ``interval`` seconds on a thread until :meth:`close`.
-
-        The default interval is ``JOBPORT_SWEEP_SECONDS``, else half the lease
-        (at most 10 s). Long-lived processes run one: the parent of the local
-        pool does so by itself, and so should a server or a worker process.
-        Starting it again returns the running one.
-        """
-        if self._sweeper is not None and self._sweeper.running:
-            return self._sweeper
-        every = interval or self.settings.sweep_seconds or min(self.settings.lease_seconds / 2, 10)
-        self._sweeper = Sweeper(self.sweep, every)
-        self._sweeper.start()
-        return self._sweeper
+        """Start the supervisor's one sweeper thread (see :meth:`Supervisor.start`)."""
+        return self.supervisor.start(interval)
 
     def stop_sweeper(self) -> None:
-        sweeper, self._sweeper = self._sweeper, None
-        if sweeper is not None:
-            sweeper.stop()
-
-    def recover(self) -> list[str]:
-        """Adopt the runs whose dispatching process on this host died, and deliver them.
-
-        Called by long-lived embedded processes (server, demo) on start-up
-        (``Jobport(recover=True)``), so no run stays ``running`` forever after a
-        crash or a reboot. The chunks the dead process and its workers held are
-        taken back at once, each counted as a failed attempt (a chunk whose input
-        kills the process must not loop), and every pending chunk is delivered
-        again. Runs dispatched from another host are left to that host and to the
-        sweeper; runs of job types this process does not know are left alone.
-        Returns the ids of the adopted runs.
-        """
-        return self._recover(starting=False)
-
-    def _recover(self, *, starting: bool) -> list[str]:
-        me = dispatcher_id()
-        dead: dict[str, str | None] = {}
-        adopted = []
-        for run in self.store.active_runs():
-            if run.type not in self.registry:
-                continue
-            if run.dispatcher is not None:
-                # At start-up nothing is ours yet: a run naming our own pid was
-                # dispatched by an earlier process that had it (a restarted container).
-                state = "dead" if starting and run.dispatcher == me else None
-                state = state or _process_state(run.dispatcher)
-                if state != "dead":
-                    continue
-                dead[run.dispatcher] = _died(run.dispatcher)
-            adopted.append(run.id)
-        self._reclaim(dead)
-        self.sweep_events_only()
-        for run_id in adopted:
-            if self.store.get_run(run_id).finished:
-                continue  # a chunk the dead process held was out of attempts
-            self.store.adopt_run(run_id, me)
-            self.dispatcher.resubmit(run_id, self.store.pending_chunks(run_id))
-        return adopted
-
-    def _reclaim(self, owners: Mapping[str, str | None]) -> Reclaimed:
-        reclaimed = self.store.lose_leases(owners)
-        for event in reclaimed.events:
-            self.bus.publish(event)
-        return reclaimed
-
-    def _lost_workers(
-        self, owners: Mapping[str, str | None], deliveries: Collection[tuple[str, int]]
-    ) -> Recovered:
-        """The local pool lost its workers: take back their chunks (see LocalExecutor).
-
-        Returns what to deliver again: the chunks taken back and the lost
-        deliveries, where the run still goes on and the chunk is still pending.
-        """
-        from jobport.executors.local import Recovered
-
-        reclaimed = self._reclaim(owners)
-        wanted = set(deliveries) | set(reclaimed.requeued)
-        redeliver = []
-        for run_id in sorted({run_id for run_id, _ in wanted}):
-            run = self.store.find_run(run_id)
-            if run is None or run.finished:
-                continue
-            pending = self.store.pending_chunks(run_id)
-            redeliver += [(run_id, no) for no in pending if (run_id, no) in wanted]
-        return Recovered(redeliver, reclaimed.charged)
-
-    def _give_up(self, run_ids: Sequence[str], reason: str) -> None:
-        """The local pool cannot deliver these runs' chunks: fail the runs, saying why."""
-        for run_id in run_ids:
-            event = self.store.fail_run(run_id, reason)
-            if event is not None:
-                self.bus.publish(event)
-
-    def sweep_events_only(self) -> None:
-        """Take back chunks whose lease expired, without delivering them."""
-        _, events = self.store.requeue_expired()
-        for event in events:
-            self.bus.publish(event)
+        self.supervisor.stop()
 
     def close(self) -> None:
         self.stop_sweeper()
@@ -421,60 +234,6 @@ class Jobport:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
-
-
-class Sweeper:
-    """A daemon thread calling ``sweep`` every ``interval`` seconds until stopped."""
-
-    def __init__(self, sweep: Callable[[], int], interval: float) -> None:
-        self.interval = interval
-        self._sweep = sweep
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="jobport-sweeper", daemon=True)
-
-    @property
-    def running(self) -> bool:
-        return self._thread.is_alive() and not self._stop.is_set()
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self, timeout: float | None = 30) -> None:
-        self._stop.set()
-        if self._thread.is_alive() and self._thread is not threading.current_thread():
-            self._thread.join(timeout)
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.interval):
-            try:
-                requeued = self._sweep()
-                if requeued:
-                    log.warning("sent %d chunk(s) of lost workers or deliveries again", requeued)
-            except Exception:
-                log.exception("the sweeper failed; trying again in %.1f s", self.interval)
-
-
-def _process_state(dispatcher: str) -> str:
-    """Whether the process ``host:pid`` is "alive" or "dead"; "unknown" on another host."""
-    host, _, pid = dispatcher.partition(":")
-    pid = pid.split("/", 1)[0]
-    if host != dispatcher_id().split(":", 1)[0] or not pid.isdigit():
-        return "unknown"
-    return "alive" if _alive(int(pid)) else "dead"
-
-
-def _died(dispatcher: str) -> str:
-    return f"the process running it ({dispatcher}) died"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _require_state_tables(database: Engine) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import inspect
 import logging
@@ -52,9 +51,10 @@ def create_app(
 ) -> FastAPI:
     """A FastAPI app serving the jobport API under ``/api`` (and the dashboard at ``/``).
 
-    ``sweep_seconds`` makes the app re-deliver chunks whose worker lease ran
-    out, every that many seconds (what a long-lived server must do; tests
-    leave it off). ``close_engine`` closes the engine when the app stops.
+    ``sweep_seconds`` starts the engine's supervisor while the app runs, if it
+    is not running already (one per process, see :mod:`jobport.recovery`): a
+    long-lived server must re-deliver chunks whose worker lease ran out; tests
+    leave it off. ``close_engine`` closes the engine when the app stops.
     ``dashboard`` mounts the web dashboard (:mod:`jobport.web`), which signs
     users in with jobport's own tokens and shares the API's live feed.
 
@@ -66,16 +66,14 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        sweeper = None
-        if sweep_seconds:
-            sweeper = asyncio.create_task(_sweep_forever(engine, sweep_seconds))
+        ours = bool(sweep_seconds) and not engine.supervisor.sweeping
+        if ours:
+            engine.start_sweeper(sweep_seconds)
         try:
             yield
         finally:
-            if sweeper is not None:
-                sweeper.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await sweeper
+            if ours:
+                await run_in_threadpool(engine.stop_sweeper)
             if close_engine:
                 await run_in_threadpool(engine.close)
 
@@ -137,24 +135,11 @@ def _token_or_session(engine: Jobport, tokens: PrincipalDependency) -> Principal
     return caller
 
 
-async def _sweep_forever(engine: Jobport, every: float) -> None:
-    while True:
-        await asyncio.sleep(every)
-        try:
-            requeued = await run_in_threadpool(engine.sweep)
-        except Exception:
-            log.exception("sweeping expired chunk leases failed")
-            continue
-        if requeued:
-            log.warning("re-delivered %d chunk(s) whose worker lease expired", requeued)
-
-
 def app_from_env() -> FastAPI:
     """The app of ``jobport serve``: settings from ``JOBPORT_*``, one engine per process.
 
     Each server process adopts runs left behind by a dead process on this
-    host, and sweeps expired leases every lease period.
+    host, and runs the one supervisor (its sweeper every ``JOBPORT_SWEEP_SECONDS``).
     """
-    settings = Settings()
-    engine = Jobport(settings, recover=True)
-    return create_app(engine, sweep_seconds=settings.lease_seconds, close_engine=True)
+    engine = Jobport(Settings(), recover=True, supervise=True)
+    return create_app(engine, close_engine=True)

@@ -1,12 +1,20 @@
-"""An app whose job types load here but not in a new worker process (a broken deployment)."""
+"""An app whose job types load in the test's process but in no other (a broken deployment).
+
+It refuses every process but the one named by ``UNSTARTABLE_APP_HOME``, which
+the test sets to its own pid: a pool's worker processes, and also the
+forkserver they are forked from. Refusing only processes that have a
+multiprocessing parent would let a forkserver that preloads the app (the
+first pool of a test session starts it with this app in its preload list)
+import it, and every worker would inherit it, imported and working.
+"""
 
 from __future__ import annotations
 
-import multiprocessing
+import os
 
 from .app import registry
 
-if multiprocessing.parent_process() is not None:
-    raise ImportError("this app cannot be imported in a worker process")
+if os.environ.get("UNSTARTABLE_APP_HOME") != str(os.getpid()):
+    raise ImportError("this app cannot be imported outside the test's own process")
 
 __all__ = ["registry"]

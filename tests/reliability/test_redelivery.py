@@ -21,18 +21,21 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
+from jobport.executors import ExecutorBase
 from jobport.worker import MAX_TURN_WAIT_SECONDS, WorkerContext, run_chunk
 
 from .conftest import HOST, Place, wait_until, write_items
 
 
-class Broker:
+class Broker(ExecutorBase):
     """An in-process stand-in for a Celery queue and one worker, that can lose deliveries.
 
     Deliveries wait in a queue until due (a countdown), then one worker thread
     runs them and sends again those that ask to come back. ``lose`` names
     chunk numbers whose next delivery vanishes on the way.
     """
+
+    counts_backlog = True
 
     def __init__(self, context: Callable[[], WorkerContext]) -> None:
         self.lose: set[int] = set()
@@ -54,9 +57,6 @@ class Broker:
         now = time.monotonic()
         with self._cond:
             return sum(1 for due, _, r, _ in self._queue if r == run_id and due <= now)
-
-    def warm(self) -> None:
-        return None
 
     def close(self) -> None:
         with self._cond:
@@ -110,8 +110,10 @@ def test_a_lost_delivery_is_sent_again_and_the_run_completes(place: Place) -> No
     assert broker.sent.count((run.id, 0)) >= 2, "the lost delivery was sent again"
 
 
-class Queued:
+class Queued(ExecutorBase):
     """A broker that only records what is sent, and says how many deliveries wait."""
+
+    counts_backlog = True
 
     def __init__(self, waiting: int) -> None:
         self.waiting = waiting
@@ -123,12 +125,6 @@ class Queued:
     def backlog(self, run_id: str) -> int:
         return self.waiting
 
-    def warm(self) -> None:
-        return None
-
-    def close(self) -> None:
-        return None
-
 
 def test_nothing_is_sent_again_while_deliveries_wait_in_the_queue(place: Place) -> None:
     path = place.folder / "items.csv"
@@ -138,18 +134,18 @@ def test_nothing_is_sent_again_while_deliveries_wait_in_the_queue(place: Place) 
     broker = Queued(waiting=5)  # the chunks may be among them
     engine.executor = engine.dispatcher.executor = broker
 
-    assert engine.sweep() == 0  # starts the chunks' delivery leases
+    assert engine.supervisor.sweep() == 0  # starts the chunks' delivery leases
     wait_until(
         lambda: engine.store.overdue_runs(0.5) == [run.id],
         timeout=10,
         what="the delivery leases to run out",
     )
-    assert engine.sweep() == 0
+    assert engine.supervisor.sweep() == 0
     assert broker.sent == []
 
     broker.waiting = 0
-    assert engine.sweep() == 2
-    assert engine.sweep() == 0, "once per redelivery deadline, not at every sweep"
+    assert engine.supervisor.sweep() == 2
+    assert engine.supervisor.sweep() == 0, "once per redelivery deadline, not at every sweep"
     assert broker.sent == [(run.id, [0, 1])]
 
 

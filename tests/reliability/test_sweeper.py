@@ -5,10 +5,15 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 
 import pytest
+from fastapi.testclient import TestClient
 
 from jobport.executors.local import LocalExecutor
+from jobport.recovery import Supervisor, sweep_interval
+from jobport.server import app_from_env
+from jobport.settings import Settings
 from jobport.store import Claim
 
 from .conftest import HOST, Place, wait_until, write_items
@@ -71,7 +76,7 @@ def test_recover_adopts_only_runs_whose_process_on_this_host_died(place: Place) 
     for name in ("alive", "elsewhere"):
         untouched = recovered.run(runs[name])
         assert (untouched.status, untouched.processed) == ("queued", 0)
-    assert recovered.recover() == []  # nothing left to adopt
+    assert recovered.supervisor.recover() == []  # nothing left to adopt
 
 
 def test_resume_takes_over_a_run_whose_process_died(place: Place) -> None:
@@ -87,10 +92,12 @@ def test_resume_takes_over_a_run_whose_process_died(place: Place) -> None:
 
 @pytest.mark.timeout(180)
 def test_a_pool_whose_workers_cannot_start_fails_the_run_instead_of_looping(
-    place: Place,
+    place: Place, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = place.folder / "items.csv"
     write_items(path, 250)
+    # The app imports in this process only (see app_unstartable), whoever imports it first.
+    monkeypatch.setenv("UNSTARTABLE_APP_HOME", str(os.getpid()))
     engine = place.jobport(executor="local", app="tests.reliability.app_unstartable")
     run = engine.import_file("items", path)
     final = place.wait_finished(run.id, timeout=150)
@@ -116,3 +123,32 @@ def test_wait_ready_returns_once_every_worker_process_answers(place: Place) -> N
     pool = executor._current_pool()
     assert pids == set(pool._processes)  # the pool's own worker processes, both up
     assert os.getpid() not in pids
+
+
+def test_serve_on_the_local_executor_sweeps_on_one_thread(
+    place: Place, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server and the local pool's parent are one process: one supervisor, one sweeper."""
+    timing = {"lease_seconds": 0.2, "sweep_seconds": 0.02, "workers": 1}
+    for name, value in place.env(executor="local", **timing).items():
+        if name.startswith("JOBPORT_"):
+            monkeypatch.setenv(name, value)
+    sweeps: list[str] = []
+
+    def sweep(self: Supervisor) -> int:
+        sweeps.append(threading.current_thread().name)
+        return 0
+
+    monkeypatch.setattr(Supervisor, "sweep", sweep)
+    with TestClient(app_from_env()):
+        serving = len(sweeps)  # the engine's sweeper started before the app did
+        wait_until(lambda: len(sweeps) >= serving + 40, timeout=30, what="40 sweeps while serving")
+    assert set(sweeps) == {"jobport-sweeper"}
+
+
+def test_one_sweep_interval_for_every_process() -> None:
+    """JOBPORT_SWEEP_SECONDS, else half the shorter of the lease and the redelivery deadline."""
+    assert sweep_interval(Settings(sweep_seconds=3)) == 3
+    assert sweep_interval(Settings(lease_seconds=30, redeliver_seconds=20)) == 10
+    assert sweep_interval(Settings(lease_seconds=8, redeliver_seconds=20)) == 4
+    assert sweep_interval(Settings(lease_seconds=0.2, redeliver_seconds=20)) == 0.5

@@ -1,5 +1,5 @@
 """Where chunk deliveries run: in the caller (inline), a local process pool, or Celery."""
 
-from jobport.executors.base import Executor
+from jobport.executors.base import Executor, ExecutorBase, GiveUp, LostWorkers, Recovered
 
-__all__ = ["Executor"]
+__all__ = ["Executor", "ExecutorBase", "GiveUp", "LostWorkers", "Recovered"]

@@ -1,17 +1,18 @@
 """Chunk deliveries through Celery, on Redis or RabbitMQ, to ``jobport worker`` processes.
 
 A delivery is only "run chunk n of run r": one task, ``jobport.run_chunk``,
-calls the generic :func:`jobport.worker.run_chunk` with a per-process
-engine. The broker is not trusted for exactly-once: tasks are acknowledged
-late and rejected when their worker process is lost (so a delivery is
-repeated rather than lost), and the store's leases and fencing tokens make a
-repeated delivery harmless. A delivery that found its chunk still leased by
-a worker that has since died ends at once; the *sweeper* thread of every
-worker puts such chunks back when their lease runs out and sends them again.
-A delivery the broker lost (reserved by a killed worker, or gone with a
-broker restarted without persistence) leaves its chunk pending: the sweeper
-sends it again once nobody claimed it for ``JOBPORT_REDELIVER_SECONDS`` while
-nothing waits in its queue.
+calls the generic :func:`jobport.worker.run_chunk` with the parts a pool
+process builds for itself (:class:`jobport.wiring.Parts`). The broker is not
+trusted for exactly-once: tasks are acknowledged late and rejected when
+their worker process is lost (so a delivery is repeated rather than lost),
+and the store's leases and fencing tokens make a repeated delivery harmless.
+A delivery that found its chunk still leased by a worker that has since died
+ends at once; the supervisor's sweeper thread (:mod:`jobport.recovery`) in
+the main process of every worker puts such chunks back when their lease runs
+out and sends them again. A delivery the broker lost (reserved by a killed
+worker, or gone with a broker restarted without persistence) leaves its
+chunk pending: the sweeper sends it again once nobody claimed it for
+``JOBPORT_REDELIVER_SECONDS`` while nothing waits in its queue.
 
 Routing: a run's chunks go to one queue, chosen by (first match)
 ``JOBPORT_TYPE_QUEUES[type]``, the job type's own ``queue``,
@@ -31,10 +32,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from jobport.dispatch import dispatcher_id
 from jobport.errors import ConfigurationError, MissingExtraError
+from jobport.executors.base import ExecutorBase
+from jobport.recovery import Supervisor, Sweeper, sweep_interval
+from jobport.wiring import Parts
 
 if TYPE_CHECKING:
-    from jobport.engine import Jobport
+    from sqlalchemy.engine import Engine
+
     from jobport.registry import JobRegistry
     from jobport.settings import Settings
     from jobport.store import JobStore
@@ -147,27 +153,28 @@ def create_app(settings: Settings, *, registry: JobRegistry | None = None) -> An
 
 
 class WorkerRuntime:
-    """What a worker process needs, built on first use in that process (never across a fork)."""
+    """What a worker process needs, built on first use in that process (never across a fork).
+
+    A pool process gets the parts a chunk needs (:meth:`context`); the main
+    process gets the supervisor its sweeper thread runs (:meth:`sweep`).
+    """
 
     def __init__(self, settings: Settings, registry: JobRegistry | None = None) -> None:
         self.settings = settings
         self._registry = registry
         self._lock = threading.Lock()
         self._pid: int | None = None
-        self._engine: Jobport | None = None
         self._context: WorkerContext | None = None
+        self._supervisor: Supervisor | None = None
+        self._supervisor_database: Engine | None = None
 
     def context(self) -> WorkerContext:
         with self._lock:
             if self._context is None or self._pid != os.getpid():
-                from jobport.dispatch import dispatcher_id
-                from jobport.engine import Jobport
-
-                engine = Jobport(self.settings, registry=self._registry, executor="inline")
-                self._engine = engine
-                self._context = engine.worker_context(owner=f"{dispatcher_id()}/celery")
+                parts = Parts.build(self.settings, self._registry)
+                self._context = parts.worker_context(owner=f"{dispatcher_id()}/celery")
                 self._pid = os.getpid()
-                log.info("worker process %s ready (%d job types)", self._pid, len(engine.registry))
+                log.info("worker process %s ready (%d job types)", self._pid, len(parts.registry))
             return self._context
 
     def router(self) -> QueueRouter:
@@ -199,81 +206,80 @@ class WorkerRuntime:
         run = self.context().store.get_run(run_id)
         return self.router().queue_for(run.type, run.kind)
 
-    # -- the sweeper ------------------------------------------------------------------------
+    # -- the supervisor ---------------------------------------------------------------------
 
     @property
     def sweep_seconds(self) -> float:
-        every = min(self.settings.lease_seconds, self.settings.redeliver_seconds) / 2
-        return self.settings.sweep_seconds or max(every, 0.5)
+        return sweep_interval(self.settings)
 
-    def sweep_forever(self, stop: threading.Event) -> None:
-        """Put back chunks whose worker was lost (lease expired) and send them again.
+    def sweep(self) -> int:
+        """One sweep of the supervisor, built on first use (the store may be down at start).
 
-        Chunks whose delivery was lost (never claimed) are sent again too.
+        It puts back chunks whose worker was lost (lease expired) and sends
+        again those whose delivery was lost (never claimed), through an executor
+        of its own.
         """
-        engine: Jobport | None = None
-        try:
-            while not stop.wait(self.sweep_seconds):
-                try:
-                    if engine is None:
-                        engine = self._sweeper_engine()
-                    requeued = engine.sweep()
-                    if requeued:
-                        log.warning(
-                            "sent %d chunk(s) of lost workers or deliveries again", requeued
-                        )
-                except Exception:
-                    log.exception("the sweeper failed; trying again")
-        finally:
-            if engine is not None:
-                engine.close()
+        with self._lock:
+            if self._supervisor is None:
+                self._supervisor = self._build_supervisor()
+            supervisor = self._supervisor
+        return supervisor.sweep()
 
-    def _sweeper_engine(self) -> Jobport:
-        from jobport.engine import Jobport
+    def close_supervisor(self) -> None:
+        with self._lock:
+            supervisor, self._supervisor = self._supervisor, None
+            database, self._supervisor_database = self._supervisor_database, None
+        if supervisor is not None:
+            supervisor.dispatcher.executor.close()
+        if database is not None:
+            database.dispose()
 
-        engine = Jobport(self.settings, registry=self._registry, executor="celery")
-        # Pool processes forked later must not share this engine's connections.
-        os.register_at_fork(after_in_child=lambda: engine.database.dispose(close=False))
-        return engine
+    def _build_supervisor(self) -> Supervisor:
+        parts = Parts.build(self.settings, self._registry)
+        self._supervisor_database = parts.database
+        # Pool processes forked later must not share this process's connections.
+        os.register_at_fork(after_in_child=lambda: parts.database.dispose(close=False))
+        executor = CeleryExecutor.from_settings(
+            self.settings, store=parts.store, registry=parts.registry
+        )
+        return Supervisor(
+            dispatcher=parts.dispatcher(executor), bus=parts.bus, settings=self.settings
+        )
 
 
 def _sweeper_step(runtime: WorkerRuntime) -> type:
     step: Any = _celery().bootsteps.StartStopStep
 
-    class Sweeper(step):  # type: ignore[misc]
-        """Runs the sweeper thread in the worker's main process while the worker runs."""
+    class SweeperStep(step):  # type: ignore[misc]
+        """Runs the supervisor's sweeper thread in the worker's main process while it runs."""
 
         label = "jobport sweeper"
         requires: ClassVar[frozenset[str]] = frozenset({"celery.worker.components:Pool"})
 
         def __init__(self, parent: Any, **kwargs: Any) -> None:
             super().__init__(parent, **kwargs)
-            self._stop = threading.Event()
-            self._thread: threading.Thread | None = None
+            self._sweeper: Sweeper | None = None
 
         def start(self, parent: Any) -> None:
-            self._stop.clear()
-            self._thread = threading.Thread(
-                target=runtime.sweep_forever,
-                args=(self._stop,),
-                name="jobport-sweeper",
-                daemon=True,
-            )
-            self._thread.start()
+            self._sweeper = Sweeper(runtime.sweep, runtime.sweep_seconds)
+            self._sweeper.start()
 
         def stop(self, parent: Any) -> None:
-            self._stop.set()
-            if self._thread is not None:
-                self._thread.join(timeout=10)
+            if self._sweeper is not None:
+                self._sweeper.stop(timeout=10)
+            runtime.close_supervisor()
 
-    return Sweeper
+    SweeperStep.__name__ = "Sweeper"
+    return SweeperStep
 
 
 # -- the executor -----------------------------------------------------------------------------
 
 
-class CeleryExecutor:
+class CeleryExecutor(ExecutorBase):
     """Sends one ``jobport.run_chunk`` task per chunk to the run's queue."""
+
+    counts_backlog = True
 
     def __init__(self, app: Any, *, route: Callable[[str], str]) -> None:
         self.app = app
@@ -307,7 +313,7 @@ class CeleryExecutor:
         Deliveries a worker holds (started, or waiting for their countdown) are
         not counted, nor are those a killed worker had reserved: so when a chunk
         stays unclaimed while nothing waits, its delivery was lost (see
-        :meth:`jobport.engine.Jobport.redeliver_lost`).
+        :meth:`jobport.recovery.Supervisor.redeliver_lost`).
         """
         queue = self._route(run_id)
         try:
@@ -320,9 +326,6 @@ class CeleryExecutor:
         except Exception as exc:
             log.warning("could not count the deliveries waiting in queue %s: %r", queue, exc)
             return None
-
-    def warm(self) -> None:
-        """Nothing to start ahead of time."""
 
     def close(self) -> None:
         self.app.close()

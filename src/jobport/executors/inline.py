@@ -5,13 +5,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 
+from jobport.executors.base import ExecutorBase
 from jobport.worker import ChunkResult, WorkerContext, run_chunk
 
 #: Upper bound of deliveries per submit, so a bug can never spin forever.
 MAX_DELIVERIES_PER_CHUNK = 50
 
 
-class InlineExecutor:
+class InlineExecutor(ExecutorBase):
     """Delivers the lowest-numbered due chunk first, so commits never wait on each other."""
 
     def __init__(
@@ -38,9 +39,3 @@ class InlineExecutor:
                 del due_at[no]
             else:
                 due_at[no] = time.monotonic() + result.retry_in
-
-    def warm(self) -> None:
-        """Nothing to start ahead of time."""
-
-    def close(self) -> None:
-        return None

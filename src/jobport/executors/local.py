@@ -29,18 +29,19 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures import wait as wait_futures
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
 from multiprocessing import get_context
 from multiprocessing.context import BaseContext
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import make_url
 
+from jobport.executors.base import ExecutorBase, GiveUp, LostWorkers
 from jobport.logs import follow_environment
+from jobport.wiring import Parts
 from jobport.worker import ChunkResult, WorkerContext, run_chunk
 
 if TYPE_CHECKING:
@@ -56,27 +57,15 @@ MAX_DELIVERY_ERRORS = 8
 MAX_DELIVERY_BACKOFF_SECONDS = 30.0
 
 
-@dataclass(frozen=True)
-class Recovered:
-    """What the engine made of a broken pool's losses."""
-
-    #: Deliveries to make again (chunks pending again, of runs still going).
-    redeliver: list[tuple[str, int]]
-    #: How many chunks had the loss counted as a failed attempt.
-    charged: int
-
-
-#: Told which workers died (worker name -> reason to count against its chunk, or
-#: None when the worker was only stopped) and which deliveries were lost with them.
-LostWorkers = Callable[[Mapping[str, str | None], Collection[tuple[str, int]]], Recovered]
-#: Told to fail these runs with this reason (their deliveries cannot go on).
-GiveUp = Callable[[Sequence[str], str], None]
-
 _worker_context: WorkerContext | None = None
 
 
 def _init_worker(settings: Settings, owner_prefix: str, environment: dict[str, str]) -> None:
-    """Build this worker process's own engine: connections never cross a fork.
+    """Build this worker process's own parts: connections never cross a fork.
+
+    A worker only runs chunks: it gets the store, files, job types and event
+    bus (:class:`jobport.wiring.Parts`), never an engine that could dispatch
+    or supervise; its parent does both.
 
     The forkserver was started once, with the environment of that moment; a
     worker takes the environment its pool's creator has now, as a spawned
@@ -94,10 +83,8 @@ def _init_worker(settings: Settings, owner_prefix: str, environment: dict[str, s
     os.environ.clear()
     os.environ.update(environment)
     follow_environment()
-    from jobport.engine import Jobport
-
-    engine = Jobport(settings, executor="inline", recover=False, prepare=False)
-    _worker_context = engine.worker_context(owner=f"{owner_prefix}{os.getpid()}")
+    parts = Parts.build(settings)
+    _worker_context = parts.worker_context(owner=f"{owner_prefix}{os.getpid()}")
 
 
 def _worker_context_factory(settings: Settings) -> BaseContext:
@@ -108,7 +95,7 @@ def _worker_context_factory(settings: Settings) -> BaseContext:
     in milliseconds instead of importing everything again for most of a second.
     """
     context = get_context("forkserver")
-    modules = ["jobport.engine", "jobport.worker", "jobport.kinds", *_database_modules(settings)]
+    modules = ["jobport.wiring", "jobport.worker", "jobport.kinds", *_database_modules(settings)]
     if settings.app:
         modules.append(settings.app.partition(":")[0])
     context.set_forkserver_preload(modules)
@@ -162,7 +149,11 @@ def _no_give_up(run_ids: Sequence[str], reason: str) -> None:
     log.error("runs %s cannot go on: %s", ", ".join(run_ids), reason)
 
 
-class LocalExecutor:
+class LocalExecutor(ExecutorBase):
+    """Chunks in worker processes of this machine; the supervisor knows what it delivers."""
+
+    tracks_deliveries = True
+
     def __init__(
         self,
         settings: Settings,
@@ -198,7 +189,7 @@ class LocalExecutor:
         self._recovering_now: set[int] = set()  # those not finished yet
         self._fruitless = 0
 
-    # -- what the engine calls ----------------------------------------------------------------
+    # -- what the dispatcher and the supervisor call ------------------------------------------
 
     @property
     def owner_prefix(self) -> str:
@@ -217,8 +208,8 @@ class LocalExecutor:
     def pump(self, run_id: str, chunks: Sequence[int]) -> int:
         """Deliver those of ``chunks`` this executor is not already delivering.
 
-        The sweeper calls it with the pending chunks of the runs this process
-        dispatches, so a delivery lost on the way is made again.
+        The supervisor's sweep calls it with the pending chunks of the runs this
+        process dispatches, so a delivery lost on the way is made again.
         """
         with self._cond:
             if self._closed:
@@ -240,7 +231,7 @@ class LocalExecutor:
     def warm(self) -> None:
         """Start the worker processes in the background, while the caller plans the file.
 
-        Spawned workers import jobport and open their engine in about a second,
+        Spawned workers import jobport and open their parts in about a second,
         and starting the first one blocks until the forkserver has done its
         imports: on a helper thread, that second overlaps the planning instead
         of preceding it.
@@ -257,7 +248,7 @@ class LocalExecutor:
         helper.start()
 
     def wait_ready(self, timeout: float = 60.0) -> set[int]:
-        """Block until every worker process has started and opened its engine.
+        """Block until every worker process has started and opened its parts.
 
         Returns the process ids of those that answered in time. Nothing in the
         pool needs it: it is for callers that must not count the workers' start,
@@ -468,7 +459,7 @@ class LocalExecutor:
             "; ".join(deaths) or "no exit code",
         )
         with self._cond:
-            # The lost deliveries, and those queued meanwhile: the engine keeps the
+            # The lost deliveries, and those queued meanwhile: the supervisor keeps the
             # ones whose run goes on (the dead worker's chunk may have ended it).
             lost = self._lost.pop(generation, set())
             lost |= {(run_id, no) for _, no, _, run_id in self._ready}
