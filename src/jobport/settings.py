@@ -66,8 +66,9 @@ class Settings(BaseSettings):
     sweep_seconds: float | None = Field(
         default=None,
         gt=0,
-        description="How often Celery workers put back chunks of lost workers and deliveries "
-        "(default: half the lease or of redeliver_seconds, the shorter).",
+        description="How often the supervisor of each long-lived process (server, local pool, "
+        "Celery worker) puts back chunks of lost workers and deliveries "
+        "(default: half the lease or of redeliver_seconds, the shorter; at least 0.5 s).",
     )
     redeliver_seconds: float = Field(
         default=20.0,
