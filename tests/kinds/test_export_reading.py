@@ -20,7 +20,7 @@ from tests.kinds.support import result_bytes, rows_of
 from jobport import Column, Exporter, Jobport, JobRegistry, JobType, Settings, StartRequest
 from jobport.demo import customers
 from jobport.formats.writers import csv_text
-from jobport.kinds.exports import keys_indexed
+from jobport.kinds.export_keys import keys_indexed
 
 NAMES = [c.name for c in customers.c]
 
@@ -307,7 +307,7 @@ def test_planning_an_empty_export(make_jobport: MakeJobport) -> None:
 def test_an_export_on_postgresql_streams_and_formats_alike(
     postgres_schema_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("jobport.kinds.exports.FETCH_ROWS", 4)
+    monkeypatch.setattr("jobport.kinds.export_rows.FETCH_ROWS", 4)
     columns = [
         "id",
         "last_name",

@@ -19,16 +19,13 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import gc
 import hashlib
 import json
 import logging
 import os
-import re
 import tempfile
-from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from operator import itemgetter
 from typing import IO, TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -45,6 +42,15 @@ from jobport.formats.writers import (
     part_writer,
 )
 from jobport.kinds.base import ChunkTask, JobKind, Plan, PlanRequest
+from jobport.kinds.export_keys import (
+    in_range,
+    key_columns,
+    keys_indexed,
+    numbered_boundaries,
+    step_boundaries,
+)
+from jobport.kinds.export_rows import collector_paused, read_batches
+from jobport.kinds.exporter import Column, Exporter
 from jobport.store import ChunkOutcome, RunRecord, RunResult
 
 if TYPE_CHECKING:
@@ -52,60 +58,6 @@ if TYPE_CHECKING:
     from jobport.registry import JobType
 
 log = logging.getLogger(__name__)
-
-#: How long a result file is kept unless the type says otherwise.
-DEFAULT_TTL = dt.timedelta(hours=72)
-#: Rows fetched from the database at a time while a chunk writes its part.
-FETCH_ROWS = 2_000
-
-QueryFactory = Callable[[Any], "sa.Select[Any]"]
-Formatter = Callable[[Any], Any]
-
-
-@dataclass(frozen=True)
-class Column:
-    """One output column: the query column ``name``, its ``header`` in CSV and XLSX
-    files (JSON Lines and Parquet use ``name``), and an optional ``formatter`` applied
-    to each value.
-
-    A formatter gets the Python value SQLAlchemy gives for the column (the column
-    type's result processing applied: a ``date``, a ``Decimal``, a ``bool``, None for
-    NULL), in every format and on every database, although the export itself reads
-    the driver's values; what it returns is written as text (a string in Parquet)."""
-
-    name: str
-    header: str | None = None
-    formatter: Formatter | None = None
-
-    @property
-    def label(self) -> str:
-        return self.header if self.header is not None else self.name
-
-
-@dataclass(frozen=True)
-class Exporter:
-    """The export handler of a job type.
-
-    ``query`` is a select over the type's model, or a function of the type's
-    validated options returning one (that is where filters come from).
-    ``columns`` picks and labels the output columns (default: every selected
-    column). ``key`` names the selected column(s) that order the rows and
-    split them into chunks; it must be unique (default: the model's primary key).
-    """
-
-    query: sa.Select[Any] | QueryFactory
-    columns: Sequence[Column | str] = ()
-    default_format: str = "csv"
-    key: str | Sequence[str] | None = None
-    ttl: dt.timedelta = DEFAULT_TTL
-    #: The download's name before ``-<date>.<ext>`` (default: the type key).
-    filename: str | None = None
-
-    def select(self, options: BaseModel) -> sa.Select[Any]:
-        query = self.query if isinstance(self.query, sa.Select) else self.query(options)
-        if not isinstance(query, sa.Select):
-            raise ConfigurationError("an export query must be a SQLAlchemy select")
-        return query
 
 
 def output_columns(
@@ -340,9 +292,9 @@ class ExportKind(JobKind):
         size = request.job_type.chunk_size
         with request.database.connect() as conn:
             if keys_indexed(keys):
-                boundaries, total = _step_boundaries(conn, query, keys, size)
+                boundaries, total = step_boundaries(conn, query, keys, size)
             else:
-                boundaries, total = _numbered_boundaries(conn, query, keys, size)
+                boundaries, total = numbered_boundaries(conn, query, keys, size)
         if fmt == "xlsx" and total >= XLSX_MAX_ROWS:
             raise InputError(
                 f"{total:,} rows do not fit one XLSX sheet ({XLSX_MAX_ROWS - 1:,} at most); "
@@ -365,14 +317,14 @@ class ExportKind(JobKind):
         query = exporter.select(options_of(task))
         chosen, columns = output_columns(query, exporter.columns)
         keys = key_columns(task.job_type, exporter, query)
-        query = _in_range(query, keys, task.spec.get("after"), task.spec.get("upto"))
+        query = in_range(query, keys, task.spec.get("after"), task.spec.get("upto"))
         parts = Parts.from_params(task.run.params)
         no = task.no
         ordered = query.order_by(None).order_by(*keys)
         with (
             task.database.connect() as conn,
             contextlib.closing(read_batches(conn, ordered, chosen, fmt)) as batches,
-            _collector_paused(),
+            collector_paused(),
         ):
             count = write_part(
                 task.files, fmt, parts.keys[no], parts.meta[no], columns, batches=batches
@@ -396,365 +348,6 @@ class ExportKind(JobKind):
             )
         except Exception as exc:
             return failed_result(task.run, fmt, exc)
-
-
-@contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Pause the cycle collector while a chunk streams its rows.
-
-    Every batch allocates thousands of tuples that die young by reference
-    counting (no cycles); the collector would keep scanning them for nothing,
-    about a tenth of a chunk's time. Memory stays bounded by the batch size.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
-def formatted_rows(result: Any, columns: Sequence[Column]) -> Iterator[tuple[Any, ...]]:
-    """Each result row's values in column order, through the columns' formatters."""
-    names = list(result.keys())
-    positions = [names.index(c.name) for c in columns]
-    formatters = [(i, c.formatter) for i, c in enumerate(columns) if c.formatter is not None]
-    pick = None if positions == list(range(len(names))) else itemgetter(*positions)
-    for row in result:
-        values = tuple(row) if pick is None else pick(row)
-        if formatters:
-            changed = list(values)
-            for index, formatter in formatters:
-                changed[index] = formatter(changed[index])
-            values = tuple(changed)
-        yield values if type(values) is tuple else (values,)
-
-
-# -- reading a chunk's rows -------------------------------------------------------------------
-#
-# A chunk reads its rows through the DB-API cursor, in batches of ``FETCH_ROWS``
-# tuples, and converts values a whole column at a time, only where the output
-# needs it. The rule for every column:
-#
-# * a column with a ``formatter`` gets, cell by cell, the Python value SQLAlchemy
-#   would give for it (the column type's result processing applied to the stored
-#   value), whatever the format; what the formatter returns is written as text;
-# * any other column is written exactly as the value SQLAlchemy would give is
-#   written. Where the database driver's value already is that (no result
-#   processing: text, integers, floats, and every type PostgreSQL's driver
-#   decodes itself) it is written as it comes. Where SQLAlchemy would convert it
-#   (SQLite's dates, decimals and booleans), the column is converted with
-#   SQLAlchemy's own processor, unless the format writes the stored value the same
-#   way: CSV and JSON Lines write a date stored as ISO text as that text, a decimal
-#   stored as a float as that float with the column's scale, and CSV writes a
-#   boolean stored as 0 or 1 as it writes False or True. Each such shortcut is
-#   checked against SQLAlchemy's processor before it is used, and a batch it does
-#   not fit (a date not in ISO form, an infinite decimal) goes through the processor.
-#
-# Dialects with server-side cursors (PostgreSQL) stream the rows through
-# SQLAlchemy's result instead (``yield_per``), so a chunk never holds more than a
-# batch of them; their values are then SQLAlchemy's already.
-
-Convert = Callable[[Sequence[Any]], Sequence[Any]]
-_ISO_DATES = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}(?:\n[0-9]{4}-[0-9]{2}-[0-9]{2})*")
-#: Formats that write dates and decimals as text (so a stored text or float may do).
-_TEXT_FORMATS = ("csv", "jsonl")
-#: Floats that check a decimal shortcut against SQLAlchemy's processor.
-_DECIMAL_PROBES = (0, 7, 0.0, -0.0, 0.5, 1.005, -2.675, 450.7, 1491.26, -1234.5678, 1e15, 2.5e-7)
-_NOT_FINITE = frozenset({"inf", "-inf", "nan", "-nan"})
-
-
-def read_batches(
-    conn: sa.Connection, query: sa.Select[Any], columns: Sequence[Column], fmt: str
-) -> Generator[Batch]:
-    """The rows of ``query`` as batches of the ``columns`` values, ready for ``fmt``."""
-    dialect = conn.dialect
-    if dialect.supports_server_side_cursors:
-        yield from _streamed_batches(conn, query, columns)
-        return
-    types = [column.type for column in query.selected_columns]
-    result = conn.execute(query)
-    try:
-        names = list(result.keys())
-        positions = [names.index(column.name) for column in columns]
-        cursor = result.cursor
-        description = cursor.description or []
-        steps = [
-            (index, step)
-            for index, column in enumerate(columns)
-            if (
-                step := column_step(
-                    column,
-                    types[positions[index]],
-                    dialect,
-                    description[positions[index]][1] if description else None,
-                    fmt,
-                )
-            )
-            is not None
-        ]
-        pick = _picker(positions, len(names))
-        width = len(columns)
-        while rows := cursor.fetchmany(FETCH_ROWS):
-            batch = pick(rows, width)
-            for index, convert in steps:
-                batch.set_column(index, convert(batch.column(index)))
-            yield batch
-    finally:
-        result.close()
-
-
-def _streamed_batches(
-    conn: sa.Connection, query: sa.Select[Any], columns: Sequence[Column]
-) -> Iterator[Batch]:
-    result = conn.execution_options(yield_per=FETCH_ROWS).execute(query)
-    try:
-        names = list(result.keys())
-        positions = [names.index(column.name) for column in columns]
-        formatters = [(i, c.formatter) for i, c in enumerate(columns) if c.formatter is not None]
-        pick = _picker(positions, len(names))
-        for rows in result.partitions():
-            batch = pick(rows, len(columns))
-            for index, formatter in formatters:
-                batch.set_column(index, list(map(formatter, batch.column(index))))
-            yield batch
-    finally:
-        result.close()
-
-
-def _picker(positions: list[int], width: int) -> Callable[[Sequence[Any], int], Batch]:
-    """Rows of the query's columns -> a batch of the output columns, picked in C."""
-    if positions == list(range(width)):
-        return Batch
-    if len(positions) == 1:
-        (position,) = positions
-        getter = itemgetter(position)
-        return lambda rows, _: Batch.of_columns([list(map(getter, rows))])
-    pick = itemgetter(*positions)
-    return lambda rows, width: Batch(list(map(pick, rows)), width)
-
-
-def column_step(
-    column: Column, declared: Any, dialect: sa.Dialect, coltype: Any, fmt: str
-) -> Convert | None:
-    """How one column's stored values become what ``fmt``'s writer needs (None: as they are)."""
-    processor = declared.dialect_impl(dialect).result_processor(dialect, coltype)
-    formatter = column.formatter
-    if formatter is not None:
-        if processor is None:
-            return lambda values: [formatter(v) for v in values]
-        return lambda values: [formatter(processor(v)) for v in values]
-    if processor is None:
-        return None
-    if not isinstance(declared, sa.TypeDecorator):
-        if fmt == "csv" and isinstance(declared, sa.Boolean) and _stored_booleans(processor):
-            return None  # the CSV writer spells 0/1 as False/True (see bool_texts)
-        if fmt in _TEXT_FORMATS and isinstance(declared, sa.Date):
-            shortcut = _iso_dates(processor)
-            if shortcut is not None:
-                return shortcut
-        if fmt in _TEXT_FORMATS and isinstance(declared, sa.Numeric):
-            shortcut = _scaled_floats(declared, processor)
-            if shortcut is not None:
-                return shortcut
-    return lambda values: list(map(processor, values))
-
-
-def _stored_booleans(processor: Callable[[Any], Any]) -> bool:
-    try:
-        return processor(1) is True and processor(0) is False and processor(None) is None
-    except Exception:
-        return False
-
-
-def _iso_dates(processor: Callable[[Any], Any]) -> Convert | None:
-    """Dates stored as ISO text, written as that text (what ``str(date)`` would give).
-
-    Every value still goes through the processor, so a date SQLAlchemy would refuse
-    fails the chunk as it would; only the writing of date objects is saved."""
-    try:
-        if processor("2020-09-11") != dt.date(2020, 9, 11):
-            return None
-    except Exception:
-        return None
-
-    def convert(values: Sequence[Any]) -> Sequence[Any]:
-        parsed = list(map(processor, values))
-        # Every stored value parsed, so each is one line of text: one match checks them all.
-        stored = "\n".join(filter(None, values))
-        if not stored or _ISO_DATES.fullmatch(stored):
-            return values
-        return parsed
-
-    return convert
-
-
-def _scaled_floats(declared: sa.Numeric[Any], processor: Callable[[Any], Any]) -> Convert | None:
-    """Decimals stored as floats (SQLite), written as SQLAlchemy's Decimal would be.
-
-    SQLAlchemy reads them as ``Decimal("%.<scale>f" % value)``; written, that is the
-    formatted text itself, which is what this gives without the Decimal."""
-    if not declared.asdecimal:
-        return None
-    scale = declared.decimal_return_scale
-    if scale is None:
-        scale = getattr(declared, "scale", None)
-    # Beyond six places, str(Decimal) may switch to exponent notation; not worth it.
-    if scale is None or not 0 <= scale <= 6:
-        return None
-    text = f"%.{scale}f"
-    try:
-        for probe in _DECIMAL_PROBES:
-            value = processor(probe)
-            if not (str(value) == format(value, "f") == text % probe):
-                return None
-    except Exception:
-        return None
-
-    def convert(values: Sequence[Any]) -> Sequence[Any]:
-        if None in values:
-            texts = [None if v is None else text % v for v in values]
-        else:
-            texts = list(map(text.__mod__, values))
-        if not _NOT_FINITE.isdisjoint(texts):
-            return list(map(processor, values))  # Decimal("Infinity") is written "Infinity"
-        return texts
-
-    return convert
-
-
-# -- planning ---------------------------------------------------------------------------------
-
-
-def keys_indexed(keys: Sequence[sa.ColumnElement[Any]]) -> bool:
-    """Whether the table's declared primary key, a unique column or an index leads with
-    the key columns, so stepping through them in key order reads an index, not a sort
-    of the whole table each step. Without one, planning numbers the rows in one query."""
-    columns = [key for key in keys if isinstance(key, sa.Column)]
-    if len(columns) != len(keys) or not columns:
-        return False
-    table = columns[0].table
-    if not isinstance(table, sa.Table) or any(c.table is not table for c in columns):
-        return False
-    names = [c.name for c in columns]
-    leading = [[c.name for c in table.primary_key.columns]]
-    leading += [[c.name for c in index.columns] for index in table.indexes]
-    leading += [[c.name] for c in columns if c.unique or c.index]
-    return any(candidate[: len(names)] == names for candidate in leading)
-
-
-def _step_boundaries(
-    conn: sa.Connection,
-    query: sa.Select[Any],
-    keys: list[sa.ColumnElement[Any]],
-    size: int,
-) -> tuple[list[list[Any]], int]:
-    """The key of every ``size``-th row and the row total, in one pass over the key's
-    index: each step skips ``size - 1`` keys after the previous boundary."""
-    ordered = (
-        query.with_only_columns(*keys, maintain_column_froms=True).order_by(None).order_by(*keys)
-    )
-    boundaries: list[list[Any]] = []
-    after: list[Any] | None = None
-    while True:
-        step = _in_range(ordered, keys, after, None).offset(size - 1).limit(1)
-        row = conn.execute(step).first()
-        if row is None:
-            break
-        after = [_json_key(value) for value in row]
-        boundaries.append(after)
-    rest = _in_range(query, keys, after, None).order_by(None).subquery()
-    remainder = int(conn.execute(sa.select(sa.func.count()).select_from(rest)).scalar_one())
-    return boundaries, size * len(boundaries) + remainder
-
-
-def _numbered_boundaries(
-    conn: sa.Connection,
-    query: sa.Select[Any],
-    keys: list[sa.ColumnElement[Any]],
-    size: int,
-) -> tuple[list[list[Any]], int]:
-    """The same in one query numbering the rows (one sort, for keys without an index)."""
-    numbered = (
-        query.with_only_columns(
-            *keys,
-            sa.func.row_number().over(order_by=keys).label("jobport_rn"),
-            sa.func.count().over().label("jobport_total"),
-            maintain_column_froms=True,
-        )
-        .order_by(None)
-        .subquery()
-    )
-    width = len(keys)
-    rows = conn.execute(
-        sa.select(
-            *[numbered.c[i] for i in range(width)], numbered.c.jobport_rn, numbered.c.jobport_total
-        )
-        .where(
-            sa.or_(
-                numbered.c.jobport_rn % size == 0,
-                numbered.c.jobport_rn == numbered.c.jobport_total,
-            )
-        )
-        .order_by(numbered.c.jobport_rn)
-    ).all()
-    total = int(rows[-1][width + 1]) if rows else 0
-    boundaries = [
-        [_json_key(value) for value in row[:width]] for row in rows if row[width] % size == 0
-    ]
-    return boundaries, total
-
-
-def key_columns(
-    job_type: JobType, exporter: Exporter, query: sa.Select[Any]
-) -> list[sa.ColumnElement[Any]]:
-    if exporter.key is not None:
-        names = [exporter.key] if isinstance(exporter.key, str) else list(exporter.key)
-    else:
-        table = job_type.table
-        if table is None or not list(table.primary_key.columns):
-            raise ConfigurationError(
-                f"export type '{job_type.type}' needs a key: name the unique column(s) that "
-                "order its rows with Exporter(key=...)"
-            )
-        names = [c.name for c in table.primary_key.columns]
-    selected = query.selected_columns
-    missing = [name for name in names if name not in selected]
-    if missing:
-        raise ConfigurationError(
-            f"export type '{job_type.type}': key column(s) {missing} must be selected by its query"
-        )
-    return [selected[name] for name in names]
-
-
-def _in_range(
-    query: sa.Select[Any],
-    keys: list[sa.ColumnElement[Any]],
-    after: list[Any] | None,
-    upto: list[Any] | None,
-) -> sa.Select[Any]:
-    def row(values: list[Any]) -> Any:
-        return keys[0] if len(keys) == 1 else sa.tuple_(*keys), (
-            values[0] if len(keys) == 1 else sa.tuple_(*[sa.literal(v) for v in values])
-        )
-
-    if after is not None:
-        left, right = row(after)
-        query = query.where(left > right)
-    if upto is not None:
-        left, right = row(upto)
-        query = query.where(left <= right)
-    return query
-
-
-def _json_key(value: Any) -> Any:
-    if value is None or isinstance(value, int | str | float):
-        return value
-    raise ConfigurationError(
-        f"export keys must be integers or strings to split an export into chunks, not "
-        f"{type(value).__name__}; name another unique column with Exporter(key=...)"
-    )
 
 
 def _exporter(job_type: JobType) -> Exporter:

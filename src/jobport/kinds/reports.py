@@ -19,15 +19,12 @@ from pydantic import BaseModel
 
 from jobport.errors import ConfigurationError
 from jobport.kinds.base import ChunkTask, JobKind, Plan, PlanRequest
+from jobport.kinds.export_rows import FETCH_ROWS, formatted_rows
+from jobport.kinds.exporter import DEFAULT_TTL, Column, QueryFactory
 from jobport.kinds.exports import (
-    DEFAULT_TTL,
-    FETCH_ROWS,
-    Column,
     Parts,
-    QueryFactory,
     check_format,
     failed_result,
-    formatted_rows,
     options_of,
     output_columns,
     read_meta,
