@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 from jobport.dispatch import Dispatcher, dispatcher_id
 from jobport.executors.base import Recovered
 from jobport.lifecycle import publishes
+from jobport.worker import WorkerContext, finish_stalled
 
 if TYPE_CHECKING:
     from jobport.events import EventBus, JobEvent
@@ -140,7 +141,26 @@ class Supervisor:
             for run in self.store.active_runs():
                 if run.dispatcher == me:
                     executor.pump(run.id, self.store.pending_chunks(run.id))
-        return len(requeued) + self.redeliver_lost()
+        return len(requeued) + self.redeliver_lost() + self.finish_stalled()
+
+    def finish_stalled(self) -> int:
+        """Complete the runs whose chunks are all done but whose finishing worker died.
+
+        The finishing step is leased (like a chunk), so only runs nobody is
+        finishing are taken; finishing twice is harmless (see
+        :func:`jobport.worker.finish_run`). Returns how many runs it completed.
+        """
+        dispatcher = self.dispatcher
+        context = WorkerContext(
+            store=self.store,
+            files=dispatcher.files,
+            registry=self.registry,
+            bus=self.bus,
+            database=dispatcher.database,
+            owner=f"{dispatcher_id()}:supervisor",
+            lease_seconds=self.settings.lease_seconds,
+        )
+        return finish_stalled(context, self._types())
 
     def redeliver_lost(self) -> int:
         """Send again the chunks whose delivery through a broker was lost; returns how many.

@@ -299,13 +299,13 @@ class JobService:
         return self.store.run_stats(owner=owner, since=since, until=until)
 
     def cancel(self, who: Principal, run_id: str) -> RunRecord:
-        return self.engine.cancel(self.run(who, run_id).id)
+        return self.engine.supervisor.cancel(self.run(who, run_id).id)
 
     def retry(self, who: Principal, run_id: str) -> RunRecord:
-        return self.engine.retry(self.run(who, run_id).id)
+        return self.engine.supervisor.retry(self.run(who, run_id).id)
 
     def resume(self, who: Principal, run_id: str) -> RunRecord:
-        return self.engine.resume(self.run(who, run_id).id)
+        return self.engine.supervisor.resume(self.run(who, run_id).id)
 
     # -- the local operator's (CLI) ---------------------------------------------------------
 
@@ -405,14 +405,12 @@ class JobService:
         unfinished chunks, and nothing is left ``running`` with no process behind it.
         """
         self.engine.stop_sweeper()
-        terminate = getattr(self.engine.executor, "terminate", None)  # the local pool's
-        if terminate is not None:
-            terminate()
+        self.engine.executor.terminate()
         self.store.lose_leases({dispatcher_id(): None})
         stopped = []
         for run in self.own_active_runs():
             try:
-                stopped.append(self.engine.cancel(run.id))
+                stopped.append(self.engine.supervisor.cancel(run.id))
             except RunStateError:
                 continue  # it ended meanwhile
         return stopped

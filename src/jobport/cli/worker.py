@@ -2,9 +2,10 @@
 
 It consumes every queue the app routes to (the default queue, the job types'
 own queues and those of ``JOBPORT_TYPE_QUEUES`` / ``JOBPORT_KIND_QUEUES``)
-unless ``--queues`` names some. Each pool process builds its own engine on
-its first chunk; the main process runs the sweeper that puts back the chunks
-of workers that died.
+unless ``--queues`` names some. Each pool process builds only what a worker
+needs (:mod:`jobport.wiring`) on its first chunk; the main process runs the
+one supervisor (:mod:`jobport.recovery`) that puts back the chunks of workers
+that died and sends again the deliveries the broker lost.
 """
 
 from __future__ import annotations
