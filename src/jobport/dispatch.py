@@ -17,6 +17,7 @@ from jobport.executors import Executor
 from jobport.files import FileStore
 from jobport.formats import FORMATS, ReadOptions
 from jobport.kinds import PlanRequest, kind_for
+from jobport.kinds.params import RunParams
 from jobport.registry import JobRegistry, JobType, Limits
 from jobport.settings import Settings
 from jobport.store import JobStore, NewRun, RunRecord
@@ -129,7 +130,7 @@ class Dispatcher:
             strategy=job_type.strategy,
             broadcast=job_type.broadcast,
             owner=request.owner,
-            params={"options": options.model_dump(mode="json"), "read": request.read},
+            params=RunParams(options.model_dump(mode="json"), request.read).to_json(),
             max_attempts=job_type.max_attempts,
             format=request.format or format_from_name(request.source_name, job_type),
             source_key=source_key,

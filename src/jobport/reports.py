@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from typing import IO, Any
 
 from jobport.formats.cells import as_text, neutralise
+from jobport.kinds.params import ImportParams
 from jobport.store import JobStore, RunRecord
 
 LINE_COLUMN = "line"
@@ -24,7 +25,7 @@ ERROR_COLUMN = "error"
 
 
 def report_columns(run: RunRecord) -> list[str]:
-    header = list(run.params.get("layout", {}).get("header", []))
+    header = ImportParams.header_of(run.params)
     extra = []
     for name in (LINE_COLUMN, ERROR_COLUMN):
         extra.append(f"jobport_{name}" if name in {h.lower() for h in header} else name)

@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from jobport.kinds.params import RunParams
 from jobport.registry import JobType
 from jobport.service import ResultFile
 from jobport.store import RunRecord
@@ -111,7 +112,7 @@ class RunOut(BaseModel):
             processed=run.processed,
             failed=run.failed,
             owner=run.owner,
-            options=dict(run.params.get("options") or {}),
+            options=RunParams.of(run.params).options,
             format=run.format,
             source_name=run.source_name,
             result=run.result,

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 from jobport.errors import ConfigurationError
 from jobport.kinds.exporter import Exporter
+from jobport.kinds.params import KeyRange
 
 if TYPE_CHECKING:
     from jobport.registry import JobType
@@ -60,6 +61,21 @@ def step_boundaries(
     rest = in_range(query, keys, after, None).order_by(None).subquery()
     remainder = int(conn.execute(sa.select(sa.func.count()).select_from(rest)).scalar_one())
     return boundaries, size * len(boundaries) + remainder
+
+
+def key_ranges(boundaries: list[list[Any]], total: int, size: int) -> list[KeyRange]:
+    """The chunks between the boundaries: ``size`` rows each, the rest in the last one,
+    whose upper side is open (a last range that would be full ends at its boundary
+    through "no upper bound" instead, so a full last step adds no empty chunk)."""
+    if boundaries and total % size == 0:
+        boundaries = boundaries[:-1]
+    ranges = []
+    after: list[Any] | None = None
+    for upto in boundaries:
+        ranges.append(KeyRange(after, upto, size))
+        after = upto
+    ranges.append(KeyRange(after, None, total - size * len(boundaries)))
+    return ranges
 
 
 def numbered_boundaries(

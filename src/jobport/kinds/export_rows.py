@@ -13,20 +13,13 @@ import gc
 import re
 from collections.abc import Callable, Generator, Iterator, Sequence
 from operator import itemgetter
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import sqlalchemy as sa
 
-from jobport.formats.writers import (
-    Batch,
-)
+from jobport.formats.writers import Batch
 from jobport.kinds.exporter import Column
 
-if TYPE_CHECKING:
-    pass
-
-#: How long a result file is kept unless the type says otherwise.
-DEFAULT_TTL = dt.timedelta(hours=72)
 #: Rows fetched from the database at a time while a chunk writes its part.
 FETCH_ROWS = 2_000
 
@@ -255,6 +248,3 @@ def _scaled_floats(declared: sa.Numeric[Any], processor: Callable[[Any], Any]) -
         return texts
 
     return convert
-
-
-# -- planning ---------------------------------------------------------------------------------

@@ -25,7 +25,6 @@ import logging
 import os
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -45,12 +44,14 @@ from jobport.kinds.base import ChunkTask, JobKind, Plan, PlanRequest
 from jobport.kinds.export_keys import (
     in_range,
     key_columns,
+    key_ranges,
     keys_indexed,
     numbered_boundaries,
     step_boundaries,
 )
 from jobport.kinds.export_rows import collector_paused, read_batches
 from jobport.kinds.exporter import Column, Exporter
+from jobport.kinds.params import FileParams, KeyRange, RunParams
 from jobport.store import ChunkOutcome, RunRecord, RunResult
 
 if TYPE_CHECKING:
@@ -103,27 +104,14 @@ def type_name(column_type: Any) -> str:
 # -- the shared machinery of kinds that produce a file ----------------------------------------
 
 
-@dataclass
-class Parts:
-    """Where the chunks of a run write their parts and their row counts."""
-
-    keys: list[str] = field(default_factory=list)
-    meta: list[str] = field(default_factory=list)
-
-    @classmethod
-    def plan(cls, files: FileStore, count: int, fmt: str) -> Parts:
-        ext = FORMATS.writer(fmt).part_suffix
-        return cls(
-            keys=[files.new_key("work", ext) for _ in range(count)],
-            meta=[files.new_key("work", ".json") for _ in range(count)],
-        )
-
-    def to_params(self) -> dict[str, Any]:
-        return {"parts": self.keys, "parts_meta": self.meta}
-
-    @classmethod
-    def from_params(cls, params: dict[str, Any]) -> Parts:
-        return cls(list(params["parts"]), list(params["parts_meta"]))
+def plan_files(files: FileStore, count: int, fmt: str) -> FileParams:
+    """Where the ``count`` chunks of a run writing ``fmt`` put their parts and row counts."""
+    ext = FORMATS.writer(fmt).part_suffix
+    return FileParams(
+        format=fmt,
+        parts=[files.new_key("work", ext) for _ in range(count)],
+        parts_meta=[files.new_key("work", ".json") for _ in range(count)],
+    )
 
 
 def write_part(
@@ -155,9 +143,9 @@ def write_part(
     return count
 
 
-def read_meta(files: FileStore, parts: Parts) -> list[dict[str, Any]]:
+def read_meta(files: FileStore, parts: FileParams) -> list[dict[str, Any]]:
     metas = []
-    for key in parts.meta:
+    for key in parts.parts_meta:
         with files.open(key) as stream:
             metas.append(json.loads(stream.read()))
     return metas
@@ -167,9 +155,8 @@ def store_result(
     *,
     files: FileStore,
     job_type: JobType,
-    fmt: str,
     columns: Sequence[OutputColumn],
-    parts: Parts,
+    parts: FileParams,
     ttl: dt.timedelta,
     filename: str | None,
     extra: dict[str, Any] | None = None,
@@ -179,6 +166,7 @@ def store_result(
     The parts stay until the run is completed with this result (they are its
     leftovers): a second attempt, after a worker died here, needs them.
     """
+    fmt = parts.format
     metas = read_meta(files, parts)
     rows = sum(int(meta["rows"]) for meta in metas)
     if fmt == "xlsx" and rows >= XLSX_MAX_ROWS:
@@ -195,7 +183,7 @@ def store_result(
             with files.open(key, "wb") as stream:
                 target = _HashingWriter(stream, digest)
                 concatenate(
-                    fmt, columns, len(parts.keys), lambda n: files.open(parts.keys[n]), target
+                    fmt, columns, len(parts.parts), lambda n: files.open(parts.parts[n]), target
                 )
                 size = target.size
         except BaseException:
@@ -205,7 +193,7 @@ def store_result(
         handle, local = tempfile.mkstemp(prefix="jobport-", suffix=extension)
         os.close(handle)
         try:
-            assemble(fmt, columns, len(parts.keys), lambda n: files.open(parts.keys[n]), local)
+            assemble(fmt, columns, len(parts.parts), lambda n: files.open(parts.parts[n]), local)
             with open(local, "rb") as source:
                 hashing: Any = _Hashing(source, digest)
                 key, size = files.put_stream(hashing, area="results", extension=extension)
@@ -222,7 +210,7 @@ def store_result(
         "filename": f"{filename or job_type.type}-{now.date().isoformat()}{extension}",
         **(extra or {}),
     }
-    return RunResult(key, result, leftovers=(*parts.keys, *parts.meta))
+    return RunResult(key, result, leftovers=(*parts.parts, *parts.parts_meta))
 
 
 def failed_result(run: RunRecord, fmt: str, exc: BaseException) -> RunResult:
@@ -266,7 +254,7 @@ def check_format(job_type: JobType, fmt: str | None, default: str) -> str:
 
 
 def options_of(task: ChunkTask) -> BaseModel:
-    return task.job_type.options.model_validate(task.run.params.get("options", {}))
+    return task.job_type.options.model_validate(RunParams.of(task.run.params).options)
 
 
 # -- the export kind --------------------------------------------------------------------------
@@ -300,25 +288,21 @@ class ExportKind(JobKind):
                 f"{total:,} rows do not fit one XLSX sheet ({XLSX_MAX_ROWS - 1:,} at most); "
                 "export as CSV, JSON Lines or Parquet, or narrow the export with its options"
             )
-        if boundaries and total % size == 0:
-            boundaries.pop()  # the last full range is closed by "no upper bound"
-        chunks: list[dict[str, Any]] = []
-        after: list[Any] | None = None
-        for upto in boundaries:
-            chunks.append({"after": after, "upto": upto, "rows": size})
-            after = upto
-        chunks.append({"after": after, "upto": None, "rows": total - size * len(boundaries)})
-        parts = Parts.plan(request.files, len(chunks), fmt)
-        return Plan(chunks=chunks, total=total, params={**parts.to_params(), "format": fmt})
+        ranges = key_ranges(boundaries, total, size)
+        params = plan_files(request.files, len(ranges), fmt)
+        return Plan(
+            chunks=[each.to_json() for each in ranges], total=total, params=params.to_json()
+        )
 
     def run_chunk(self, task: ChunkTask) -> ChunkOutcome:
         exporter = _exporter(task.job_type)
-        fmt = task.run.params["format"]
+        params = FileParams.of(task.run.params)
+        fmt = params.format
+        span = KeyRange.of(task.spec)
         query = exporter.select(options_of(task))
         chosen, columns = output_columns(query, exporter.columns)
         keys = key_columns(task.job_type, exporter, query)
-        query = in_range(query, keys, task.spec.get("after"), task.spec.get("upto"))
-        parts = Parts.from_params(task.run.params)
+        query = in_range(query, keys, span.after, span.upto)
         no = task.no
         ordered = query.order_by(None).order_by(*keys)
         with (
@@ -327,27 +311,26 @@ class ExportKind(JobKind):
             collector_paused(),
         ):
             count = write_part(
-                task.files, fmt, parts.keys[no], parts.meta[no], columns, batches=batches
+                task.files, fmt, params.parts[no], params.parts_meta[no], columns, batches=batches
             )
         return ChunkOutcome(processed=count)
 
     def finish(self, task: ChunkTask) -> RunResult:
         exporter = _exporter(task.job_type)
-        fmt = task.run.params["format"]
+        params = FileParams.of(task.run.params)
         try:
             query = exporter.select(options_of(task))
             _, columns = output_columns(query, exporter.columns)
             return store_result(
                 files=task.files,
                 job_type=task.job_type,
-                fmt=fmt,
                 columns=columns,
-                parts=Parts.from_params(task.run.params),
+                parts=params,
                 ttl=exporter.ttl,
                 filename=exporter.filename,
             )
         except Exception as exc:
-            return failed_result(task.run, fmt, exc)
+            return failed_result(task.run, params.format, exc)
 
 
 def _exporter(job_type: JobType) -> Exporter:

@@ -16,6 +16,24 @@ from typing import Any
 
 
 @dataclass(frozen=True)
+class RunParams:
+    """What every run records of the request that started it, whatever its kind: the
+    type's options as JSON and how to read its file. The dispatcher writes them before
+    planning, so a run refused while planning has these and nothing else."""
+
+    options: dict[str, Any] = field(default_factory=dict)
+    #: The read options as asked (encoding, delimiter, a sync's ``full``, ...).
+    read: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"options": self.options, "read": self.read}
+
+    @classmethod
+    def of(cls, params: Mapping[str, Any]) -> RunParams:
+        return cls(dict(params.get("options") or {}), dict(params.get("read") or {}))
+
+
+@dataclass(frozen=True)
 class ImportParams:
     """What every chunk of an import needs: how to read the file, which column feeds
     which field, and what the run says of the columns it ignored."""
@@ -29,6 +47,11 @@ class ImportParams:
     @property
     def header(self) -> list[str]:
         return list(self.layout["header"])
+
+    @staticmethod
+    def header_of(params: Mapping[str, Any]) -> list[str]:
+        """The file's header, or none for a run refused before its file was read."""
+        return list((params.get("layout") or {}).get("header") or [])
 
     def to_json(self) -> dict[str, Any]:
         return {"layout": self.layout, "columns": self.columns, "warnings": self.warnings}
@@ -72,4 +95,43 @@ class KeyRange:
         return cls(spec.get("after"), spec.get("upto"), int(spec.get("rows") or 0))
 
 
-__all__ = ["FileParams", "ImportParams", "KeyRange"]
+@dataclass(frozen=True)
+class SyncParams:
+    """What the pages of a sync share: whether it reads its source from the beginning,
+    the cursor it started after, and the seen-keys file of each page (one per page,
+    in plan order, for a type that deletes the rows its source lacks; else none)."""
+
+    full: bool
+    after: Any
+    seen: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"full": self.full, "after": self.after, "seen": self.seen}
+
+    @classmethod
+    def of(cls, params: Mapping[str, Any]) -> SyncParams:
+        return cls(bool(params.get("full")), params.get("after"), list(params.get("seen") or []))
+
+
+@dataclass(frozen=True)
+class PageSpec:
+    """One sync chunk: the source's page descriptor (JSON, the source's own), the line
+    its first record is numbered (None once a page before it did not say its size) and
+    how many records it holds, when the source said."""
+
+    page: Any
+    first: int | None
+    rows: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        spec: dict[str, Any] = {"page": self.page, "first": self.first}
+        if self.rows is not None:
+            spec["rows"] = self.rows
+        return spec
+
+    @classmethod
+    def of(cls, spec: Mapping[str, Any]) -> PageSpec:
+        return cls(spec["page"], spec.get("first"), spec.get("rows"))
+
+
+__all__ = ["FileParams", "ImportParams", "KeyRange", "PageSpec", "RunParams", "SyncParams"]

@@ -22,15 +22,16 @@ from jobport.kinds.base import ChunkTask, JobKind, Plan, PlanRequest
 from jobport.kinds.export_rows import FETCH_ROWS, formatted_rows
 from jobport.kinds.exporter import DEFAULT_TTL, Column, QueryFactory
 from jobport.kinds.exports import (
-    Parts,
     check_format,
     failed_result,
     options_of,
     output_columns,
+    plan_files,
     read_meta,
     store_result,
     write_part,
 )
+from jobport.kinds.params import FileParams
 from jobport.store import ChunkOutcome, RunResult
 
 if TYPE_CHECKING:
@@ -81,15 +82,15 @@ class ReportKind(JobKind):
                 f"report type '{request.job_type.type}': total column(s) {missing} are not "
                 "selected by its query"
             )
-        parts = Parts.plan(request.files, 1, fmt)
-        return Plan(chunks=[{}], total=None, params={**parts.to_params(), "format": fmt})
+        # One chunk, which needs nothing of its own: its spec is empty.
+        params = plan_files(request.files, 1, fmt)
+        return Plan(chunks=[{}], total=None, params=params.to_json())
 
     def run_chunk(self, task: ChunkTask) -> ChunkOutcome:
         report = _report(task.job_type)
-        fmt = task.run.params["format"]
+        params = FileParams.of(task.run.params)
         query = report.select(options_of(task))
         chosen, columns = output_columns(query, report.columns)
-        parts = Parts.from_params(task.run.params)
         totals: dict[str, Any] = dict.fromkeys(report.totals, 0)
         with task.database.connect() as conn:
             result = conn.execution_options(yield_per=FETCH_ROWS).execute(query)
@@ -97,9 +98,9 @@ class ReportKind(JobKind):
             rows = _summed(result, names, totals)
             count = write_part(
                 task.files,
-                fmt,
-                parts.keys[0],
-                parts.meta[0],
+                params.format,
+                params.parts[0],
+                params.parts_meta[0],
                 columns,
                 formatted_rows(_Rows(rows, names), chosen),
                 meta_of=lambda: {"totals": {k: _number(v) for k, v in totals.items()}},
@@ -108,12 +109,11 @@ class ReportKind(JobKind):
 
     def finish(self, task: ChunkTask) -> RunResult:
         report = _report(task.job_type)
-        fmt = task.run.params["format"]
+        params = FileParams.of(task.run.params)
         try:
             query = report.select(options_of(task))
             _, columns = output_columns(query, report.columns)
-            parts = Parts.from_params(task.run.params)
-            metas = read_meta(task.files, parts)
+            metas = read_meta(task.files, params)
             summary = {
                 "rows": sum(int(m["rows"]) for m in metas),
                 "totals": metas[0].get("totals", {}) if metas else {},
@@ -121,15 +121,14 @@ class ReportKind(JobKind):
             return store_result(
                 files=task.files,
                 job_type=task.job_type,
-                fmt=fmt,
                 columns=columns,
-                parts=parts,
+                parts=params,
                 ttl=report.ttl,
                 filename=report.filename,
                 extra={"summary": summary},
             )
         except Exception as exc:
-            return failed_result(task.run, fmt, exc)
+            return failed_result(task.run, params.format, exc)
 
 
 class _Rows:

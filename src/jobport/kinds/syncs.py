@@ -31,6 +31,7 @@ from jobport.formats.cells import as_text
 from jobport.kinds.base import ChunkTask, JobKind, Plan, PlanRequest
 from jobport.kinds.exports import options_of
 from jobport.kinds.imports import Importer, Transform, map_columns, validate_records
+from jobport.kinds.params import PageSpec, SyncParams
 from jobport.store import ChunkOutcome, RunResult
 from jobport.store.database import WRITE
 from jobport.store.tables import sync_cursors
@@ -107,39 +108,26 @@ class SyncKind(JobKind):
         full = bool(request.read.get("full")) or syncer.delete_missing
         stored = stored_cursor(request.database, request.job_type.type)
         after = None if full else stored
-        chunks: list[dict[str, Any]] = []
-        first: int | None = 1
-        for page in syncer.source.pages(after, request.options):
-            rows = page.get("rows") if isinstance(page, dict) else None
-            spec: dict[str, Any] = {"page": page, "first": first}
-            if isinstance(rows, int):
-                spec["rows"] = rows
-                first = None if first is None else first + rows
-            else:
-                first = None
-            chunks.append(spec)
+        pages = page_specs(syncer.source.pages(after, request.options))
+        chunks = [page.to_json() for page in pages]
         _check_json(chunks)
-        known = [c.get("rows") for c in chunks]
+        known = [page.rows for page in pages]
         total = (
             sum(r for r in known if r is not None) if all(r is not None for r in known) else None
         )
         seen = (
-            [request.files.new_key("work", ".json") for _ in chunks]
-            if syncer.delete_missing
-            else []
+            [request.files.new_key("work", ".json") for _ in pages] if syncer.delete_missing else []
         )
-        return Plan(
-            chunks=chunks,
-            total=total,
-            params={"full": full, "after": after, "seen": seen},
-        )
+        params = SyncParams(full=full, after=after, seen=seen)
+        return Plan(chunks=chunks, total=total, params=params.to_json())
 
     def run_chunk(self, task: ChunkTask) -> ChunkOutcome:
         syncer = _syncer(task.job_type)
         table = _table(task.job_type, syncer)
-        page = syncer.source.fetch(task.spec["page"], options_of(task))
+        spec = PageSpec.of(task.spec)
+        page = syncer.source.fetch(spec.page, options_of(task))
         header = list(syncer.row.model_fields)
-        first = task.spec.get("first") or 1
+        first = spec.first or 1
         records: list[tuple[int, list[Any] | None]] = [
             (first + index, [as_text(_field(record, name, syncer.row)) for name in header])
             for index, record in enumerate(page.records)
@@ -152,7 +140,7 @@ class SyncKind(JobKind):
             [c.name for c in table.c],
         )
         upsert = prepare_upsert(task.database.dialect, table, rows, columns, syncer.key_columns)
-        seen = task.run.params.get("seen") or []
+        seen = SyncParams.of(task.run.params).seen
         if seen:
             _write_seen(task.files, seen[task.no], page.records, rows, columns, syncer, table)
         cursor = page.cursor
@@ -167,19 +155,35 @@ class SyncKind(JobKind):
 
     def finish(self, task: ChunkTask) -> RunResult:
         syncer = _syncer(task.job_type)
-        params = task.run.params
+        params = SyncParams.of(task.run.params)
         summary: dict[str, Any] = {
             "cursor": stored_cursor(task.database, task.job_type.type),
-            "full": bool(params.get("full")),
+            "full": params.full,
             "pages": task.run.chunks_total,
         }
-        if syncer.delete_missing and params.get("full") and params.get("seen"):
+        if syncer.delete_missing and params.full and params.seen:
             table = _table(task.job_type, syncer)
             summary["deleted"] = delete_missing(
-                task.database, task.files, table, syncer.key_columns, params["seen"]
+                task.database, task.files, table, syncer.key_columns, params.seen
             )
         # The keys seen go once the run is completed: a second attempt needs them.
-        return RunResult("", summary, leftovers=tuple(params.get("seen") or ()))
+        return RunResult("", summary, leftovers=tuple(params.seen))
+
+
+def page_specs(pages: Iterable[Any]) -> list[PageSpec]:
+    """A chunk per page, its records numbered on from the pages before it while every
+    page so far said how many it holds (a dict descriptor with an int ``rows``)."""
+    specs = []
+    first: int | None = 1
+    for page in pages:
+        rows = page.get("rows") if isinstance(page, dict) else None
+        if isinstance(rows, int):
+            specs.append(PageSpec(page, first, rows))
+            first = None if first is None else first + rows
+        else:
+            specs.append(PageSpec(page, first))
+            first = None
+    return specs
 
 
 def _field(record: Mapping[str, Any], name: str, row: type[BaseModel]) -> Any:

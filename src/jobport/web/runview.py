@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from jobport.kinds.params import RunParams
 from jobport.kinds.syncs import Syncer
 from jobport.registry import JobType
 from jobport.service import FILE_KINDS, JobService
@@ -77,7 +78,7 @@ def sync_from(run: RunRecord, job_type: JobType | None) -> str | None:
     asked to start from the beginning."""
     if run.kind != "sync":
         return None
-    full = bool((run.params.get("read") or {}).get("full"))
+    full = bool(RunParams.of(run.params).read.get("full"))
     if full or (job_type is not None and always_full(job_type)):
         return "from the beginning"
     return "after the last page synced"
