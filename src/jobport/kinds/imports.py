@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -15,7 +16,15 @@ from pydantic_core import SchemaValidator
 from sqlalchemy.engine import Connection
 
 from jobport.errors import ConfigurationError, InputError, LimitExceeded, listed, shown
-from jobport.formats import Prepared, ReadOptions, Record, TabularFormat, reader_for, sniff_format
+from jobport.formats import (
+    FORMATS,
+    Prepared,
+    ReadOptions,
+    Record,
+    TabularFormat,
+    reader_for,
+    sniff_format,
+)
 from jobport.formats.base import discard
 from jobport.formats.csvfile import is_line_splittable
 from jobport.kinds.base import ChunkTask, JobKind, Plan, PlanRequest
@@ -98,9 +107,8 @@ class ImportKind(JobKind):
             prepared.params["max_field_bytes"] = limits.max_field_bytes
         mapping = map_columns(prepared.header, importer.row)
         _check_key_columns(importer, mapping, request.job_type.type)
-        chunks = _planned_chunks(
-            reader, request.files, prepared, request.job_type.chunk_size, limits
-        )
+        rows_per_chunk = _rows_per_chunk(declared, request.job_type.chunk_size)
+        chunks = _planned_chunks(reader, request.files, prepared, rows_per_chunk, limits)
         warnings = column_warnings(ignored_columns(prepared.header, mapping), request.job_type.type)
         params = ImportParams(layout_of(prepared), mapping, warnings)
         return Plan(
@@ -293,6 +301,13 @@ def _check_columns(header: list[str], limits: Limits) -> None:
             f"the file has {len(header):,} columns, over the limit of {limits.max_columns:,} "
             "(raise it with the type's limits or JOBPORT_MAX_COLUMNS)"
         )
+
+
+def _rows_per_chunk(fmt: str, chunk_size: int) -> int:
+    """The type's chunk size, or no bound for a format whose spec says its files do not
+    split (they are read whole, by one worker): its reader then plans one chunk."""
+    spec = FORMATS.get(fmt)
+    return chunk_size if spec is None or spec.splits else sys.maxsize
 
 
 def _planned_chunks(
