@@ -1,29 +1,84 @@
 """jobport: a generic job import/export engine.
 
 The public API is re-exported here; everything else is an implementation detail.
+
+The names load on first use (PEP 562): ``import jobport`` alone, or a light
+module such as ``jobport.errors`` or the CLI's ``jobport types``, does not pay
+for SQLAlchemy, pydantic and every kind and format. ``from jobport import X``
+works as before for every name of ``__all__``; type checkers read the imports
+under ``TYPE_CHECKING``.
 """
 
-from jobport.dispatch import StartRequest
-from jobport.engine import Jobport
-from jobport.errors import (
-    ConfigurationError,
-    InputError,
-    JobportError,
-    RegistryError,
-    RunNotFound,
-    RunStateError,
-    UnknownJobType,
-)
-from jobport.events import EventBus, JobEvent
-from jobport.kinds.exports import Column, Exporter
-from jobport.kinds.imports import Importer
-from jobport.kinds.reports import Report
-from jobport.kinds.syncs import Page, Syncer, SyncSource
-from jobport.registry import JobRegistry, JobType, NoOptions, load_app
-from jobport.settings import Settings
-from jobport.store import RunRecord
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from jobport.dispatch import StartRequest
+    from jobport.engine import Jobport
+    from jobport.errors import (
+        ConfigurationError,
+        InputError,
+        JobportError,
+        RegistryError,
+        RunNotFound,
+        RunStateError,
+        UnknownJobType,
+    )
+    from jobport.events import EventBus, JobEvent
+    from jobport.kinds.exports import Column, Exporter
+    from jobport.kinds.imports import Importer
+    from jobport.kinds.reports import Report
+    from jobport.kinds.syncs import Page, Syncer, SyncSource
+    from jobport.registry import JobRegistry, JobType, NoOptions, load_app
+    from jobport.settings import Settings
+    from jobport.store import RunRecord
 
 __version__ = "0.1.0"
+
+#: Where each public name lives: the module imported when the name is first asked for.
+_HOMES: dict[str, str] = {
+    "StartRequest": "jobport.dispatch",
+    "Jobport": "jobport.engine",
+    "ConfigurationError": "jobport.errors",
+    "InputError": "jobport.errors",
+    "JobportError": "jobport.errors",
+    "RegistryError": "jobport.errors",
+    "RunNotFound": "jobport.errors",
+    "RunStateError": "jobport.errors",
+    "UnknownJobType": "jobport.errors",
+    "EventBus": "jobport.events",
+    "JobEvent": "jobport.events",
+    "Column": "jobport.kinds.exports",
+    "Exporter": "jobport.kinds.exports",
+    "Importer": "jobport.kinds.imports",
+    "Report": "jobport.kinds.reports",
+    "Page": "jobport.kinds.syncs",
+    "Syncer": "jobport.kinds.syncs",
+    "SyncSource": "jobport.kinds.syncs",
+    "JobRegistry": "jobport.registry",
+    "JobType": "jobport.registry",
+    "NoOptions": "jobport.registry",
+    "load_app": "jobport.registry",
+    "Settings": "jobport.settings",
+    "RunRecord": "jobport.store",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name's module when the name is first used, then keep the name here."""
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'jobport' has no attribute {name!r}")
+    value = getattr(import_module(home), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
 
 __all__ = [
     "Column",

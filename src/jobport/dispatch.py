@@ -55,11 +55,14 @@ class Dispatcher:
         database: Engine,
         max_upload_bytes: int,
         limits: Limits | None = None,
+        here: Executor | None = None,
     ) -> None:
         self.registry = registry
         self.store = store
         self.files = files
         self.executor = executor
+        #: Delivers a run of one chunk in the calling thread, when set (see :meth:`deliver`).
+        self.here = here
         self.database = database
         self.max_upload_bytes = max_upload_bytes
         #: The global limits; a job type's own limits take precedence.
@@ -163,12 +166,27 @@ class Dispatcher:
         )
         run = self.store.create_run(new, plan.chunks)
         if plan.chunks:
-            self.executor.submit(run.id, range(len(plan.chunks)))
+            self.deliver(run.id, list(range(len(plan.chunks))))
             return self.store.get_run(run.id)
         return run
 
     def resubmit(self, run_id: str, chunks: list[int]) -> None:
+        """Deliver chunks again (the supervisor's, from any thread): always the executor's."""
         if chunks:
+            self.executor.submit(run_id, chunks)
+
+    def deliver(self, run_id: str, chunks: list[int]) -> None:
+        """Hand a new run's chunks to the executor; a lone chunk to ``here`` when set.
+
+        A caller that waits for its run anyway (the CLI) sets ``here``: a small
+        file's one chunk then runs in this thread, through the same claim and
+        commit as in a worker, and no worker process is started for it (their
+        start costs more than the chunk). The executor, and its pool, is used
+        only once a run has a second chunk to run beside the first.
+        """
+        if len(chunks) == 1 and self.here is not None:
+            self.here.submit(run_id, chunks)
+        else:
             self.executor.submit(run_id, chunks)
 
 

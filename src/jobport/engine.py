@@ -29,7 +29,7 @@ from jobport.registry import JobRegistry, load_registry
 from jobport.settings import ExecutorName, Settings
 from jobport.store import RunRecord, make_engine
 from jobport.store.database import adopt_engine, driver_url
-from jobport.store.migrations import current, upgrade
+from jobport.store.migrations import current, upgrade_if_behind
 from jobport.wiring import Parts
 from jobport.worker import WorkerContext
 
@@ -51,6 +51,7 @@ class Jobport:
         prepare: bool = True,
         database: Engine | None = None,
         warm: bool = True,
+        one_chunk_here: bool = False,
     ) -> None:
         """``prepare`` migrates the embedded SQLite and creates missing target tables.
 
@@ -71,6 +72,11 @@ class Jobport:
         the background: they take about half a second to import jobport and
         the app, which then overlaps whatever comes before the first run (the
         rest of a server's start, an upload) instead of delaying its chunks.
+        Without it, the pool starts when a run first has chunks for it.
+
+        With ``one_chunk_here``, a run that plans to one chunk runs in the thread
+        that starts it, before :meth:`start` returns (the CLI, which waits for
+        its run anyway): a small file starts no worker process.
         """
         self.settings = settings or Settings()
         registry = registry if registry is not None else load_registry(self.settings.app)
@@ -93,6 +99,10 @@ class Jobport:
             _check_same_database(self.database, self.settings.database_url)
         self.executor = self._build_executor(self.executor_name)
         self.dispatcher = parts.dispatcher(self.executor)
+        if one_chunk_here and self.executor_name != "inline":
+            from jobport.executors.inline import InlineExecutor
+
+            self.dispatcher.here = InlineExecutor(self.worker_context)
         self.supervisor = Supervisor(
             dispatcher=self.dispatcher, bus=self.bus, settings=self.settings
         )
@@ -113,7 +123,7 @@ class Jobport:
         if self.database.dialect.name == "sqlite":
             if self._owns_database:
                 _ensure_sqlite_folder(self.settings.database_url)
-            upgrade(self.database)
+            upgrade_if_behind(self.database)
         else:
             _require_state_tables(self.database)
         if self.settings.create_tables:
@@ -165,7 +175,6 @@ class Jobport:
     ) -> RunRecord:
         """Store the source (if any) under a key of ours, plan the run and queue it."""
         job_type = self.dispatcher.check(request)
-        self.executor.warm()
         source_key = None
         if path is not None:
             source_key = self.dispatcher.store_path(path, job_type=job_type)

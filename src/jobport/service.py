@@ -178,7 +178,6 @@ class JobService:
                 retry_of=start.retry_of,
                 source_name=start.source_name,
             )
-            self.engine.executor.warm()
             return self.engine.dispatcher.start(request, source_key=start.source_key)
         except BaseException:
             self.discard_upload(start.source_key)

@@ -113,7 +113,12 @@ class Context:
             raise ConfigurationError(f"{name}: {first['msg']}") from None
 
     def engine(self, **kwargs: Any) -> Jobport:
-        """The engine, built on first use (``executor="inline"`` for commands that start none)."""
+        """The engine, built on first use (``executor="inline"`` for commands that start none).
+
+        A command waits for the run it starts: a run of one chunk runs in this
+        process, and the local pool starts only for a run with a second chunk.
+        """
+        kwargs = {"warm": False, "one_chunk_here": True, **kwargs}
         if self._engine is None:
             from jobport.engine import Jobport
             from jobport.logs import log_in_one_line
