@@ -122,6 +122,22 @@ def test_serve_passes_the_proxy_options_to_uvicorn(
     assert "--forwarded-allow-ips needs --proxy-headers" in str(refused.exception)
 
 
+def test_serve_starts_one_server_process_per_core_unless_told(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import uvicorn
+
+    calls: list[dict[str, object]] = []
+    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: calls.append(kwargs))
+    monkeypatch.setattr(os, "environ", dict(os.environ))  # serve exports its settings there
+    base = ["--database-url", _db(tmp_path), "--storage-url", str(tmp_path / "files"), "serve"]
+    port = str(_free_port())
+    runner = CliRunner()
+    assert runner.invoke(app, [*base, "--port", port]).exit_code == 0
+    assert runner.invoke(app, [*base, "--port", port, "--workers", "1"]).exit_code == 0
+    assert [c["workers"] for c in calls] == [os.cpu_count() or 1, 1]
+
+
 def test_settings_travel_to_server_processes_as_environment() -> None:
     settings = Settings(database_url="sqlite:////x.db", app="jobport.demo", create_tables=False)
     env = settings_environment(settings)

@@ -34,13 +34,29 @@ users_app = typer.Typer(help="API users and their bearer tokens.", no_args_is_he
 # -- serve ------------------------------------------------------------------------------------
 
 
+def default_workers() -> int:
+    """One server process per core: a request holds the interpreter's lock while it
+    works, so one process serves from one core however many connections it holds.
+
+    Several processes share the state database (SQLite in WAL mode or PostgreSQL),
+    each tails the outbox for live progress, and each runs the runs it started on
+    its own local pool; a run whose process died is taken back by the others.
+    """
+    return os.cpu_count() or 1
+
+
 def serve(
     ctx: typer.Context,
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on.")] = 8000,
     workers: Annotated[
-        int, typer.Option("--workers", min=1, help="Server processes (each with its own pool).")
-    ] = 1,
+        int,
+        typer.Option(
+            "--workers",
+            min=1,
+            help="Server processes, each with its own pool (default: one per core).",
+        ),
+    ] = default_workers(),
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
     proxy_headers: Annotated[
         bool,

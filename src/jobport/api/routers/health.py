@@ -16,7 +16,7 @@ class Unavailable(JobportError):
 
 
 @router.get("/health", name="jobport_health", summary="Liveness: the process answers")
-def health() -> Health:
+async def health() -> Health:
     return Health(status="ok")
 
 

@@ -10,7 +10,8 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 
-from jobport.api.context import MAX_OFFSET, Caller, Context, Service, accepted, base
+from jobport.api.conditional import tagged_json
+from jobport.api.context import MAX_OFFSET, Caller, Context, Service, accepted, base, called
 from jobport.api.schemas import FailureOut, FailurePage, RunOut, RunPage
 from jobport.errors import InputError, PermissionDenied
 from jobport.http.downloads import error_report_response
@@ -60,9 +61,20 @@ def list_jobs(
     )
 
 
-@router.get("/jobs/{run_id}", summary="One run", responses=responses(401, 404))
-def get_job(run_id: str, request: Request, caller: Caller, service: Service) -> RunOut:
-    return RunOut.of(service.run(caller, run_id), base(request))
+@router.get(
+    "/jobs/{run_id}",
+    summary="One run",
+    description=(
+        "Carries an `ETag`; send it back in `If-None-Match` to get an empty 304 while the "
+        "run is unchanged."
+    ),
+    responses={**responses(401, 404), 304: {"description": "Not modified"}},
+    response_model=RunOut,
+)
+def get_job(run_id: str, request: Request) -> Response:
+    context, caller = called(request)
+    out = RunOut.of(context.service.run(caller, run_id), base(request))
+    return tagged_json(request, out.model_dump_json().encode(), out.seq)
 
 
 @router.get(
