@@ -57,7 +57,8 @@ def test_an_unchanged_run_answers_304_to_its_tag_and_200_once_changed(api: Api) 
     url = f"/api/jobs/{run_id}"
     first = api.client.get(url, headers=api.auth())
     tag = first.headers["etag"]
-    assert tag.startswith('"') and tag.endswith('"')
+    assert tag.startswith('"')
+    assert tag.endswith('"')
     assert first.headers["cache-control"] == "private, no-cache"
 
     again = api.client.get(url, headers={**api.auth(), "If-None-Match": tag})
