@@ -81,3 +81,61 @@ def test_a_tag_reveals_nothing_to_another_user(api: Api) -> None:
     tag = api.client.get(f"/api/jobs/{run_id}", headers=api.auth()).headers["etag"]
     other = api.client.get(f"/api/jobs/{run_id}", headers={**api.auth("bob"), "If-None-Match": tag})
     assert other.status_code == 404
+
+
+# -- history pages by keyset -------------------------------------------------------------------
+
+
+def _history(api: Api, query: str) -> dict[str, Any]:
+    response = api.client.get(f"/api/jobs?{query}", headers=api.auth())
+    assert response.status_code == 200, response.text
+    page: dict[str, Any] = response.json()
+    return page
+
+
+def test_history_pages_by_cursor_cover_every_run_once_newest_first(api: Api) -> None:
+    started = [api.upload("items", items_csv(3)).json()["id"] for _ in range(5)]
+    seen: list[str] = []
+    page = _history(api, "limit=2")
+    while True:
+        seen += [run["id"] for run in page["items"]]
+        if page["next"] is None:
+            break
+        page = _history(api, f"limit=2&after={page['next']}")
+    assert seen == list(reversed(started))
+    assert [run["id"] for run in _history(api, "limit=5&offset=1")["items"]] == seen[1:]
+
+
+def test_a_cursor_not_of_this_api_is_a_clear_422(api: Api) -> None:
+    response = api.client.get("/api/jobs?after=not-a-cursor", headers=api.auth())
+    assert response.status_code == 422
+    assert "not a cursor of this API" in response.json()["detail"]
+
+
+def test_a_keyset_page_is_found_through_an_index(api: Api) -> None:
+    from datetime import UTC, datetime
+
+    from jobport.store import RunFilter
+    from jobport.store.runs import _page_of_runs, _run_conditions
+    from jobport.store.tables import job_runs
+
+    engine = api.engine.store.engine
+    plans = []
+    for owner in (None, "alice"):
+        after = (datetime.now(UTC), "x")
+        conditions = _run_conditions(RunFilter(owner=owner, after=after))
+        query = (
+            sa.select(job_runs.c.id)
+            .where(*conditions)
+            .order_by(job_runs.c.created_at.desc(), job_runs.c.id.desc())
+            .limit(20)
+        )
+        sql = str(query.compile(engine, compile_kwargs={"literal_binds": True}))
+        with engine.connect() as conn:
+            plans.append(
+                " ".join(row[3] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}"))
+            )
+        with engine.connect() as conn:  # the store's own page query runs the same conditions
+            _page_of_runs(conn, conditions, job_runs.c.created_at, 20, 0)
+    assert "USING INDEX ix_job_runs_created_at (created_at<?)" in plans[0], plans[0]
+    assert "ix_job_runs_owner_created_at (owner=? AND created_at<?)" in plans[1], plans[1]

@@ -153,6 +153,11 @@ class Page(BaseModel):
 
 class RunPage(Page):
     items: list[RunOut]
+    next: str | None = Field(
+        default=None,
+        description="Pass as `after` for the page after this one (keyset: as fast at any "
+        "depth, and steady while new runs arrive); null on the last page.",
+    )
 
 
 class FailureOut(BaseModel):

@@ -54,6 +54,9 @@ class RunFilter:
     owner: str | None = None
     since: datetime | None = None
     until: datetime | None = None
+    #: Only runs after this (created_at, id) in newest-first order: a keyset page's start,
+    #: found through the ``created_at`` indexes however deep the history goes.
+    after: tuple[datetime, str] | None = None
 
 
 class Runs(Section):
@@ -548,4 +551,8 @@ def _run_conditions(filters: RunFilter) -> list[sa.ColumnElement[bool]]:
         conditions.append(job_runs.c.created_at >= filters.since)
     if filters.until:
         conditions.append(job_runs.c.created_at < filters.until)
+    if filters.after:
+        conditions.append(
+            sa.tuple_(job_runs.c.created_at, job_runs.c.id) < sa.tuple_(*filters.after)
+        )
     return conditions

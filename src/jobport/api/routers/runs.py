@@ -12,6 +12,7 @@ from fastapi import APIRouter, Query, Request, Response
 
 from jobport.api.conditional import tagged_json
 from jobport.api.context import MAX_OFFSET, Caller, Context, Service, accepted, base, called
+from jobport.api.cursors import cursor_after, position
 from jobport.api.schemas import FailureOut, FailurePage, RunOut, RunPage
 from jobport.errors import InputError, PermissionDenied
 from jobport.http.downloads import error_report_response
@@ -28,6 +29,7 @@ router = APIRouter()
     summary="Run history, newest first",
     description="Non-admins see their own runs; only admins may filter by `owner`.",
     responses=responses(401, 403, 422),
+    response_model=RunPage,
 )
 def list_jobs(
     request: Request,
@@ -41,7 +43,10 @@ def list_jobs(
     until: Annotated[datetime | None, Query(description="Created before.")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
-) -> RunPage:
+    after: Annotated[
+        str | None, Query(max_length=200, description="The `next` of the previous page.")
+    ] = None,
+) -> Response:
     if owner is not None and not caller.can_see(owner):
         raise PermissionDenied("only admins can list other users' runs")
     if status is not None and status not in RUN_STATUSES:
@@ -53,12 +58,19 @@ def list_jobs(
         owner=owner,
         since=aware(since) if since else None,
         until=aware(until) if until else None,
+        after=position(after) if after else None,
     )
     runs, total = service.history(caller, filters, limit=limit, offset=offset)
     prefix = base(request)
-    return RunPage(
-        items=[RunOut.of(run, prefix) for run in runs], total=total, limit=limit, offset=offset
+    page = RunPage.model_construct(
+        items=[RunOut.of(run, prefix) for run in runs],
+        total=total,
+        limit=limit,
+        offset=offset,
+        next=cursor_after(runs[-1]) if len(runs) == limit else None,
     )
+    # Serialised once by the model's serialiser: the values are the store's, already typed.
+    return Response(page.model_dump_json().encode(), media_type="application/json")
 
 
 @router.get(
