@@ -61,8 +61,10 @@ class Dispatcher:
         self.store = store
         self.files = files
         self.executor = executor
-        #: Delivers a run of one chunk in the calling thread, when set (see :meth:`deliver`).
+        #: Delivers chunks in the thread that waits for its run, when set (see :meth:`deliver`).
         self.here = here
+        #: Runs of one chunk held for :meth:`work_here` (given to no executor).
+        self._held: set[str] = set()
         self.database = database
         self.max_upload_bytes = max_upload_bytes
         #: The global limits; a job type's own limits take precedence.
@@ -176,18 +178,37 @@ class Dispatcher:
             self.executor.submit(run_id, chunks)
 
     def deliver(self, run_id: str, chunks: list[int]) -> None:
-        """Hand a new run's chunks to the executor; a lone chunk to ``here`` when set.
+        """Hand a new run's chunks to the executor; with ``here``, a lone chunk to nobody yet.
 
         A caller that waits for its run anyway (the CLI) sets ``here``: a small
-        file's one chunk then runs in this thread, through the same claim and
-        commit as in a worker, and no worker process is started for it (their
-        start costs more than the chunk). The executor, and its pool, is used
-        only once a run has a second chunk to run beside the first.
+        file's one chunk then runs in that caller's thread when it waits
+        (:meth:`work_here`), through the same claim and commit as in a worker,
+        and no worker process is started for it (their start costs more than
+        the chunk). The executor, and its pool, gets a run only once it has a
+        second chunk to run beside the first.
         """
-        if len(chunks) == 1 and self.here is not None:
-            self.here.submit(run_id, chunks)
-        else:
-            self.executor.submit(run_id, chunks)
+        if self.here is not None and len(chunks) == 1:
+            self._held.add(run_id)
+            return
+        if self.here is not None:
+            self.executor.warm()
+        self.executor.submit(run_id, chunks)
+
+    def work_here(self, run_id: str) -> None:
+        """Run the run's pending chunks in this thread, lowest first (the waiting caller's).
+
+        A run held back by :meth:`deliver` runs here whole; the chunks of a run
+        given to the executor run here while its workers are still starting. A
+        chunk is claimed before it runs, so each one runs once, whoever gets it.
+        """
+        if self.here is None:
+            return
+        held = run_id in self._held
+        self._held.discard(run_id)
+        for no in self.store.pending_chunks(run_id):
+            if not held and self.executor.serving():
+                return
+            self.here.submit(run_id, [no])
 
 
 def format_from_name(name: str | None, job_type: JobType) -> str:

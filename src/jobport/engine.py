@@ -75,8 +75,9 @@ class Jobport:
         Without it, the pool starts when a run first has chunks for it.
 
         With ``one_chunk_here``, a run that plans to one chunk runs in the thread
-        that starts it, before :meth:`start` returns (the CLI, which waits for
-        its run anyway): a small file starts no worker process.
+        that waits for it (:meth:`wait`; the CLI waits for its run anyway): a
+        small file starts no worker process. A run of more chunks goes to the
+        pool, and the waiting thread runs chunks too until a worker answers.
         """
         self.settings = settings or Settings()
         registry = registry if registry is not None else load_registry(self.settings.app)
@@ -200,7 +201,12 @@ class Jobport:
         timeout: float | None = None,
         on_update: Callable[[RunRecord], None] | None = None,
     ) -> RunRecord:
-        """Block until the run is finished, reporting each change of its counters."""
+        """Block until the run is finished, reporting each change of its counters.
+
+        With ``one_chunk_here``, this thread first runs the chunks no worker takes
+        yet (see :meth:`Dispatcher.work_here`).
+        """
+        self.dispatcher.work_here(run_id)
         deadline = None if timeout is None else time.monotonic() + timeout
         last_seq = -1
         while True:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+import sqlalchemy as sa
 
 import jobport
 from jobport import Jobport, Settings
@@ -145,9 +146,11 @@ def test_a_run_of_one_chunk_runs_here_and_starts_no_process(
 
     before = descendants()
     run = cli_like_engine.import_file("people", people_file(tmp_path / "one.csv", CHUNK_SIZE))
-    assert run.status == "completed", run  # done before start returned: it ran here
-    assert (run.processed, run.failed) == (CHUNK_SIZE, 0)
+    assert run.status == "queued"  # held for the waiting thread, given to no executor
+    run = cli_like_engine.wait(run.id, poll_seconds=0.02)
+    assert (run.status, run.processed, run.failed) == ("completed", CHUNK_SIZE, 0)
     assert descendants() - before == set()
+    assert not cli_like_engine.executor.serving()
 
 
 def test_the_pool_starts_when_a_run_has_a_second_chunk(
@@ -160,3 +163,25 @@ def test_the_pool_starts_when_a_run_has_a_second_chunk(
     run = cli_like_engine.wait(cli_like_engine.import_file("people", path).id, poll_seconds=0.02)
     assert (run.status, run.processed) == ("completed", CHUNK_SIZE + 1)
     assert descendants() - before  # the pool's worker process (and its forkserver)
+
+
+def test_chunks_run_here_while_the_pool_starts_each_run_once(
+    cli_like_engine: Jobport, tmp_path: Path
+) -> None:
+    """This thread runs chunks until a worker answers; the claims keep each to one run."""
+    from tests.apps.people import CHUNK_SIZE
+
+    from jobport.store.tables import job_chunks
+
+    assert not cli_like_engine.executor.serving()  # no pool yet: nothing has answered
+    rows = CHUNK_SIZE * 3 + 1
+    run = cli_like_engine.import_file("people", people_file(tmp_path / "four.csv", rows))
+    run = cli_like_engine.wait(run.id, poll_seconds=0.02)
+    assert (run.status, run.processed, run.failed) == ("completed", rows, 0)
+    with cli_like_engine.database.connect() as conn:
+        chunks = conn.execute(
+            sa.select(job_chunks.c.status, job_chunks.c.attempts).where(
+                job_chunks.c.run_id == run.id
+            )
+        ).all()
+    assert sorted(chunks) == [("done", 1)] * 4

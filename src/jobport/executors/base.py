@@ -33,6 +33,9 @@ class Executor(Protocol):
     def pump(self, run_id: str, chunks: Sequence[int]) -> int:
         """Deliver those of ``chunks`` not already on their way; returns how many."""
 
+    def serving(self) -> bool:
+        """Whether its workers run deliveries now (False while a local pool still starts)."""
+
     def backlog(self, run_id: str) -> int | None:
         """Deliveries waiting for a worker in the run's queue; None when it cannot say."""
 
@@ -54,6 +57,10 @@ class ExecutorBase:
 
     def pump(self, run_id: str, chunks: Sequence[int]) -> int:
         return 0
+
+    def serving(self) -> bool:
+        """Workers elsewhere (or the caller itself) are always there to run a delivery."""
+        return True
 
     def backlog(self, run_id: str) -> int | None:
         return None

@@ -121,12 +121,29 @@ def _ready(hold_seconds: float = 0.0) -> int:
     return os.getpid()
 
 
-def _start_workers(pool: ProcessPoolExecutor, count: int) -> None:
+def _block_interrupts() -> None:
+    """Block SIGINT in this (helper) thread, and so in the processes it starts.
+
+    The pool's first delivery starts the forkserver from this thread. A Ctrl-C
+    reaches the whole process group, and a Python interrupted while it starts
+    dies printing a fatal error. A blocked signal stays blocked across fork and
+    exec: the forkserver and its workers never see Ctrl-C and leave it to the
+    parent, whose main thread still receives it.
+    """
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+
+
+def _start_workers(pool: ProcessPoolExecutor, count: int, answered: threading.Event) -> None:
+    """Make the pool start ``count`` workers; ``answered`` is set when the first one is up."""
+    _block_interrupts()
     try:
         for _ in range(count):
-            pool.submit(_ready)
-    except RuntimeError:
-        pass  # the executor closed (or its pool broke) meanwhile: nothing to warm
+            pool.submit(_ready).add_done_callback(lambda _: answered.set())
+    except (RuntimeError, OSError, EOFError):
+        # The executor closed, or its pool broke or could not start (a Ctrl-C reaches the
+        # forkserver too while it imports): nothing to warm; a delivery meets the same
+        # failure and recovers the pool.
+        pass
 
 
 def _deliver(run_id: str, no: int) -> ChunkResult:
@@ -188,6 +205,8 @@ class LocalExecutor(ExecutorBase):
         self._recovering: set[int] = set()  # every generation whose recovery started
         self._recovering_now: set[int] = set()  # those not finished yet
         self._fruitless = 0
+        #: Set once a worker process has answered (a warm-up ping or a delivery).
+        self._answered = threading.Event()
 
     # -- what the dispatcher and the supervisor call ------------------------------------------
 
@@ -223,6 +242,11 @@ class LocalExecutor(ExecutorBase):
                 self._cond.notify_all()
             return len(missing)
 
+    def serving(self) -> bool:
+        """Whether a worker process has started and answered: until then, a caller
+        that waits for its run may run chunks itself (see ``Dispatcher.deliver``)."""
+        return self._answered.is_set()
+
     def outstanding(self) -> int:
         """Deliveries queued or in a worker's hands."""
         with self._cond:
@@ -241,7 +265,10 @@ class LocalExecutor(ExecutorBase):
                 return
             pool = self._current_pool()
             helper = threading.Thread(
-                target=_start_workers, args=(pool, self._workers), name="jobport-warm", daemon=True
+                target=_start_workers,
+                args=(pool, self._workers, self._answered),
+                name="jobport-warm",
+                daemon=True,
             )
             self._helpers = [h for h in self._helpers if h.is_alive()]
             self._helpers.append(helper)  # joined on close
@@ -331,6 +358,7 @@ class LocalExecutor(ExecutorBase):
 
     def _schedule(self) -> None:
         """Hand ready deliveries to the pool, lowest run and chunk first, a few at a time."""
+        _block_interrupts()
         with self._cond:
             while not self._closed:
                 now = time.monotonic()
@@ -356,9 +384,11 @@ class LocalExecutor(ExecutorBase):
         generation = self._generation
         try:
             future = pool.submit(_deliver, run_id, no)
-        except (BrokenProcessPool, RuntimeError):
-            # The pool broke (or is being shut down) since it was last used.
-            self._start_recovery(generation)
+        except (BrokenProcessPool, RuntimeError, OSError, EOFError):
+            # The pool broke (or is being shut down) since it was last used, or its
+            # forkserver died while starting (a Ctrl-C reaches it too while it imports).
+            if not self._closed:
+                self._start_recovery(generation)
             return False
         self._in_flight[future] = (run_id, no, generation)
         future.add_done_callback(self._done)
@@ -380,6 +410,7 @@ class LocalExecutor(ExecutorBase):
 
     def _done(self, future: Future[ChunkResult]) -> None:
         """A delivery ended (called on the pool's thread: record, never touch the pool)."""
+        self._answered.set()
         with self._cond:
             info = self._in_flight.pop(future, None)
             if info is None or future.cancelled() or self._closed:
