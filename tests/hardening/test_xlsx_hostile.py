@@ -11,20 +11,26 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import Any
 
 import pytest
 from tests.formats.crafted_xlsx import crafted_workbook, header_row, inline
 from tests.hardening.support import (
     MiB,
+    Note,
     UnexpectedErrors,
     failures,
     ids,
     import_bytes,
+    make_engine,
+    notes_table,
     peak_memory,
     refusal,
+    table,
 )
 
-from jobport import Jobport
+from jobport import Importer, Jobport, JobRegistry, JobType
+from jobport.errors import LimitExceeded
 from jobport.kinds.base import PlanRequest
 from jobport.kinds.imports import preview_import
 from jobport.registry import NoOptions
@@ -132,3 +138,72 @@ def test_a_completed_import_keeps_its_sheet_for_resume_and_a_preview_keeps_nothi
     )
     assert [row.line for row in preview.rows] == [2]
     assert work_files(tmp_path) == kept
+
+
+def preview_of(engine: Jobport, data: bytes, name: str, type_: str = "customers") -> Any:
+    """The preview the service shows, with the type's limits as planning applies them."""
+    job_type = engine.registry.get(type_)
+    return preview_import(
+        PlanRequest(
+            job_type=job_type,
+            options=NoOptions(),
+            files=engine.files,
+            database=engine.database,
+            source_key=engine.dispatcher.store_upload(io.BytesIO(data), name),
+            format="xlsx",
+            limits=engine.dispatcher.limits_for(job_type),
+        )
+    )
+
+
+def test_a_preview_meets_the_column_limit_as_planning_does(engine: Jobport, tmp_path: Path) -> None:
+    """An XFD1 header made preview rows 16,384 cells wide; planning refused it."""
+    data = crafted_workbook(HEADER[:-6] + inline("XFD1", "far") + "</row>" + customer(2, 1))
+    with peak_memory() as peak:
+        with pytest.raises(LimitExceeded, match="the file has 16,384 columns, over the limit"):
+            preview_of(engine, data, "wide.xlsx")
+        used = peak()
+    assert used < 16 * MiB, f"peak {used / MiB:.1f} MiB"
+    assert work_files(tmp_path) == []
+
+
+def xlsx_notes() -> JobRegistry:
+    """The ``notes`` type (an unbounded text field: only the field limit caps it), from XLSX."""
+    registry = JobRegistry()
+    registry.add(
+        JobType(
+            type="notes",
+            label="Notes",
+            kind="import",
+            model=notes_table,
+            handler=Importer(row=Note, key="code"),
+            formats=("xlsx",),
+        )
+    )
+    return registry
+
+
+def note_row(number: int, code: str, body: str) -> str:
+    return f'<row r="{number}">{inline(f"A{number}", code)}{inline(f"B{number}", body)}</row>'
+
+
+def test_a_cell_over_the_field_limit_fails_its_row_in_the_import_and_the_preview(
+    tmp_path: Path,
+) -> None:
+    data = crafted_workbook(
+        header_row("code", "body")
+        + note_row(2, "a", "x" * 1_000)
+        + note_row(3, "b", "x" * 1_001)
+        + note_row(4, "c", "fine")
+    )
+    expected = (
+        "body: the field is over the limit of 1,000 bytes "
+        "(raise it with the type's limits or JOBPORT_MAX_FIELD_BYTES)"
+    )
+    with make_engine(tmp_path, app=None, registry=xlsx_notes(), max_field_bytes=1_000) as engine:
+        run = import_bytes(engine, tmp_path, data, "notes", name="notes.xlsx")
+        assert run.status == "completed_with_errors", run.error
+        assert failures(engine, run.id) == [(3, expected)]
+        assert [row["code"] for row in table(engine, "notes", "code")] == ["a", "c"]
+        preview = preview_of(engine, data, "again.xlsx", "notes")
+        assert [(row.line, row.errors) for row in preview.rows][1] == (3, {"": expected})

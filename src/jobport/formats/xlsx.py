@@ -32,13 +32,13 @@ import re
 import zipfile
 import zlib
 from array import array
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any
 from xml.parsers import expat
 
 from jobport.errors import InputError, LimitExceeded
-from jobport.formats.base import BadRecord, Prepared, ReadOptions, Record, discard
+from jobport.formats.base import NUL_ROW, BadRecord, Prepared, ReadOptions, Record, discard
 from jobport.formats.cells import number_text, unneutralise
 from jobport.formats.spec import FormatSpec
 from jobport.formats.writers import XLSX_WRITER
@@ -60,6 +60,16 @@ RATIO_FLOOR_BYTES = 1 << 20
 MAX_SHEET_COLUMNS = 16_384
 MAX_SHEET_ROWS = 1_048_576
 MAX_CELL_CHARS = 32_767
+
+#: Excel writes a character XML cannot hold as a seven-character escape (``_x000D_``) and
+#: a literal ``_x`` as ``_x005F_x``: a cell's text may take seven times its characters.
+_ESCAPE_CHARS = 7
+#: XML bytes a row may take for each of its header's columns: a value at the field limit
+#: with every byte escaped (no escape takes more than eight bytes for one), and markup.
+XML_BYTES_PER_VALUE_BYTE = 8
+CELL_MARKUP_BYTES = 1024
+#: A header row holds column names, never data: past this many bytes of XML it is refused.
+MAX_HEADER_BYTES = 16 << 20
 
 _BLOCK = 1 << 20
 _REL_NS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
@@ -282,6 +292,77 @@ def _feed(parser: Any, data: bytes) -> None:
         raise InputError(f"the workbook is damaged (malformed XML: {exc})") from None
 
 
+# -- cell text --------------------------------------------------------------------------------
+
+
+_ESCAPE = re.compile(r"_x([0-9A-Fa-f]{4})_")
+
+
+def unescape_text(text: str) -> str:
+    """Cell text with Excel's ``_xHHHH_`` escapes decoded, as Excel and calamine read it.
+
+    Excel writes a character XML cannot hold this way (``_x000D_`` for a carriage
+    return) and escapes an underscore that would start one (``_x005F_``). A
+    surrogate (``_xD83D_``) is no character: it stays as written, as calamine leaves it.
+    """
+    if "_x" not in text:
+        return text
+    return _ESCAPE.sub(_escaped_character, text)
+
+
+def _escaped_character(match: re.Match[str]) -> str:
+    code = int(match.group(1), 16)
+    return match.group(0) if 0xD800 <= code <= 0xDFFF else chr(code)
+
+
+@dataclass(frozen=True)
+class CellLimits:
+    """How large a cell's value, and a row's XML, may be in a sheet read under one header.
+
+    A value over the field limit fails its row as a CSV field does; one over Excel's
+    32,767 characters cannot be a cell's. A row's XML may hold each of the header's
+    columns at the field limit, escaped: a longer row fails unread (and a header row
+    over ``MAX_HEADER_BYTES`` refuses the file), so no row costs more memory than that.
+    """
+
+    #: The field limit in bytes (the type's limits or JOBPORT_MAX_FIELD_BYTES), if any.
+    field_bytes: int | None
+    #: A value of at most this many characters is within every limit: it needs no closer look.
+    plain_chars: int
+    #: The header's width (0 while reading the header itself) and the most XML a row takes.
+    width: int
+    row_bytes: int
+
+    @classmethod
+    def of(cls, width: int, field_bytes: int | None) -> CellLimits:
+        plain = min(MAX_CELL_CHARS, field_bytes // 4) if field_bytes else MAX_CELL_CHARS
+        if not width:
+            return cls(field_bytes, plain, 0, MAX_HEADER_BYTES)
+        value_bytes = field_bytes or MAX_CELL_CHARS * 4
+        row_bytes = width * (XML_BYTES_PER_VALUE_BYTE * value_bytes + CELL_MARKUP_BYTES)
+        return cls(field_bytes, plain, width, row_bytes)
+
+    def problem(self, text: str, name: str) -> str | None:
+        """Why ``text`` (escapes decoded) cannot be the value of the cell ``name``, if it cannot."""
+        if len(text) > MAX_CELL_CHARS:
+            return (
+                f"{name}: the cell holds {len(text):,} characters, more than the "
+                f"{MAX_CELL_CHARS:,} a cell can hold"
+            )
+        if self.field_bytes and len(text.encode("utf-8", "surrogatepass")) > self.field_bytes:
+            return (
+                f"{name}: the field is over the limit of {self.field_bytes:,} bytes "
+                "(raise it with the type's limits or JOBPORT_MAX_FIELD_BYTES)"
+            )
+        return None
+
+    def row_problem(self) -> str:
+        return (
+            f"the row is over the limit of {self.row_bytes:,} bytes of XML for "
+            f"{self.width:,} columns (raise it with the type's limits or JOBPORT_MAX_FIELD_BYTES)"
+        )
+
+
 # -- shared strings ---------------------------------------------------------------------------
 
 
@@ -317,8 +398,12 @@ class SharedStringsWriter:
 
 def extract_shared_strings(stream: IO[bytes], writer: SharedStringsWriter) -> None:
     """Stream ``sharedStrings.xml`` into ``writer``: one text per ``<si>``, runs joined,
-    phonetic hints (``<rPh>``) left out. A string longer than a cell can hold
-    (Excel's 32,767 characters) is refused as it grows, so none is held whole."""
+    phonetic hints (``<rPh>``) left out, Excel's ``_xHHHH_`` escapes decoded.
+
+    A string longer than a cell can hold (Excel's 32,767 characters, decoded) is
+    refused; as it grows past seven times that (every character escaped) already,
+    so none is held whole.
+    """
     parts: list[str] = []
     state = {"in_t": False, "skip": 0, "in_si": False, "length": 0}
 
@@ -339,19 +424,18 @@ def extract_shared_strings(stream: IO[bytes], writer: SharedStringsWriter) -> No
             state["in_t"] = False
         elif local == "si":
             state["in_si"] = False
-            writer.add("".join(parts))
+            text = unescape_text("".join(parts))
+            if len(text) > MAX_CELL_CHARS:
+                _refuse_shared_string(writer.count)
+            writer.add(text)
         elif local in ("rPh", "phoneticPr"):
             state["skip"] -= 1
 
     def text(data: str) -> None:
         if state["in_t"] and not state["skip"]:
             state["length"] += len(data)
-            if state["length"] > MAX_CELL_CHARS:
-                raise InputError(
-                    f"the workbook's shared string {writer.count:,} holds more than "
-                    f"{MAX_CELL_CHARS:,} characters, more than a cell can hold: "
-                    "the workbook is damaged"
-                )
+            if state["length"] > _ESCAPE_CHARS * MAX_CELL_CHARS:
+                _refuse_shared_string(writer.count)
             parts.append(data)
 
     parser = expat.ParserCreate()
@@ -366,6 +450,13 @@ def extract_shared_strings(stream: IO[bytes], writer: SharedStringsWriter) -> No
             f"the workbook's shared strings are damaged (malformed XML: {exc})"
         ) from None
     writer.flush()
+
+
+def _refuse_shared_string(number: int) -> None:
+    raise InputError(
+        f"the workbook's shared string {number:,} holds more than {MAX_CELL_CHARS:,} "
+        "characters, more than a cell can hold: the workbook is damaged"
+    )
 
 
 class SharedStrings:
@@ -460,7 +551,13 @@ def find_sheet_data(stream: IO[bytes]) -> tuple[int, str, bool]:
 
 
 class RowCutter:
-    """Finds where rows end in the worksheet XML, and whether each holds a value."""
+    """Finds where rows end in the worksheet XML, and whether each holds a value.
+
+    The XML is read a block at a time and no row is ever held: of a row running
+    past its block only the last few bytes are carried over (a tag cut in two),
+    with whether the bytes before them held a value. A row as long as the sheet
+    costs a block of memory and one pass.
+    """
 
     def __init__(self, prefix: str) -> None:
         p = (prefix + ":") if prefix else ""
@@ -468,18 +565,19 @@ class RowCutter:
         self.data_end = f"</{p}sheetData>".encode()
         # A value or text element, whatever follows its name (">", "/>", attributes):
         # the reader emits a row exactly when one of these starts in it.
-        self.value_marks = tuple(f"<{p}{tag}{end}".encode() for tag in "vt" for end in "> /")
+        self.value_mark = re.compile(b"<" + re.escape(p.encode()) + rb"[vt][\s/>]")
+        self.carried = len(self.data_end)
 
     def rows(self, stream: IO[bytes], start: int) -> Iterator[tuple[int, bool]]:
         """(offset just past ``</row>``, whether the row holds a value) for each row."""
         stream.seek(start)
-        row_end, data_end, marks = self.row_end, self.data_end, self.value_marks
+        row_end, data_end, value_mark = self.row_end, self.data_end, self.value_mark
         buffer = b""
-        base = start
+        base = start  # where buffer[0] lies in the sheet
+        valued = False  # the unfinished row held a value in bytes no longer in ``buffer``
         while True:
             block = stream.read(_BLOCK)
-            if block:
-                buffer += block
+            buffer += block
             stop = buffer.find(data_end)
             position = 0
             while True:
@@ -487,84 +585,171 @@ class RowCutter:
                 if found < 0 or (0 <= stop < found):
                     break
                 end = found + len(row_end)
-                row = buffer[position:end]
-                yield base + end, any(mark in row for mark in marks)
+                yield base + end, valued or value_mark.search(buffer, position, end) is not None
+                valued = False
                 position = end
             if stop >= 0 or not block:
                 return
-            buffer = buffer[position:]
-            base += position
+            kept = max(position, len(buffer) - self.carried)
+            if kept > position:
+                valued = valued or value_mark.search(buffer, position) is not None
+            buffer = buffer[kept:]
+            base += kept
 
 
 @dataclass(frozen=True)
 class SheetLayout:
+    """What reading rows needs to know of the sheet: found while preparing, kept in params."""
+
     prefix: str
-    width: int
+    #: The header's names; empty while reading the header row itself.
+    header: tuple[str, ...]
     date_styles: frozenset[int]
     date1904: bool
     strings: str | None
     strings_index: str | None
+    field_bytes: int | None = None
+
+    @classmethod
+    def of(cls, params: dict[str, Any], header: Sequence[str]) -> SheetLayout:
+        return cls(
+            prefix=params["prefix"],
+            header=tuple(header),
+            date_styles=frozenset(params["date_styles"]),
+            date1904=bool(params["date1904"]),
+            strings=params["strings"],
+            strings_index=params["strings_index"],
+            field_bytes=params.get("max_field_bytes"),
+        )
+
+    @property
+    def limits(self) -> CellLimits:
+        return CellLimits.of(len(self.header), self.field_bytes)
+
+
+@dataclass(frozen=True)
+class RowSpan:
+    """Where a chunk's rows lie in the sheet XML, and which of them are too long to read."""
+
+    start: int
+    end: int
+    #: The number of the first row, for rows without an ``r``.
+    first_row: int
+    #: (start, end, holds a value) of each row over the row limit: it fails unread.
+    long_rows: tuple[tuple[int, int, bool], ...] = ()
 
 
 def parse_rows(
-    data: bytes, layout: SheetLayout, strings: SharedStrings | None, first_row: int
+    stream: IO[bytes], span: RowSpan, layout: SheetLayout, strings: SharedStrings | None
 ) -> list[Record]:
-    """(row number, cell texts) of each row in ``data`` (whole ``<row>`` elements) holding
-    a value. Cells past ``layout.width`` (when set) are left out; rows are padded to it.
+    """(row number, cell texts) of each row of ``span`` (whole ``<row>`` elements) holding
+    a value. Cells past the header are left out; rows are padded to it.
 
-    A row whose ``r``, a cell reference or a shared string index is not one a
-    sheet can hold becomes a ``BadRecord`` saying so: the damage is the row's
-    alone. No row is ever longer than ``layout.width``, or than the last column
-    of a sheet when reading the header (``width`` 0).
+    The bytes are parsed a block at a time (expat, in C) and a long row is never
+    parsed at all: its row fails. A row whose ``r``, a cell reference, a shared
+    string index or a value is not one a sheet can hold becomes a ``BadRecord``
+    saying so: the damage is the row's alone. No row is ever longer than the
+    header, or than the last column of a sheet when reading the header.
+    """
+    rows: list[Record] = []
+    #: (position in ``rows``, column, shared string number, cell reference) of each shared cell.
+    shared_refs: list[tuple[int, int, int, str | None]] = []
+    limits = layout.limits
+    parser, finish, skip_row = _row_parser(layout, limits, rows, shared_refs, span.first_row)
+    try:
+        parser.Parse(b"<jobport-rows>", False)
+        position = span.start
+        for start, end, valued in (*span.long_rows, (span.end, span.end, False)):
+            _feed_range(parser, stream, position, start)
+            if end > start:
+                skip_row(_row_attribute(stream, start, layout.prefix), valued)
+            position = end
+        parser.Parse(b"</jobport-rows>", True)
+        finish()
+    except expat.ExpatError as exc:
+        raise InputError(f"the worksheet is damaged (malformed XML: {exc})") from None
+    if shared_refs:
+        _fill_shared(rows, shared_refs, strings, layout.header, limits)
+    return rows
 
-    Only start tags and text are handled (no end-tag callbacks): a cell is
-    complete when the next one starts, which halves the calls into Python.
+
+def _feed_range(parser: Any, stream: IO[bytes], start: int, end: int) -> None:
+    """Parse the sheet's bytes from ``start`` to ``end``, a block at a time."""
+    stream.seek(start)
+    remaining = end - start
+    while remaining > 0:
+        block = stream.read(min(_BLOCK, remaining))
+        if not block:
+            return
+        remaining -= len(block)
+        parser.Parse(block, False)
+
+
+def _row_parser(
+    layout: SheetLayout,
+    limits: CellLimits,
+    rows: list[Record],
+    shared_refs: list[tuple[int, int, int, str | None]],
+    first_row: int,
+) -> tuple[Any, Callable[[], None], Callable[[str | None, bool], None]]:
+    """An expat parser appending each row it reads to ``rows``; how to close the last row
+    once the bytes end; and how to count in a row that is not parsed (a long one).
+
+    Only start tags call into Python. Character data and end tags go straight into
+    one list (C calls, where an end tag is its name), so a ``<v>`` or ``<t>``'s text
+    is whatever the parser handed over before its end tag, in as many pieces as it
+    likes (long text, entities, CDATA): ``_text_before_end`` finds it. A cell is
+    stored when the next cell or row starts, a row when the next row starts.
     """
     p = (layout.prefix + ":") if layout.prefix else ""
-    row_tag, cell_tag, value_tag, text_tag, phonetic_tag = (
+    row_tag, cell_tag, value_tag, text_tag, inline_tag, phonetic_tag = (
         p + "row",
         p + "c",
         p + "v",
         p + "t",
+        p + "is",
         p + "rPh",
     )
-    rows: list[Record] = []
-    #: (position in ``rows``, column, shared string number, cell reference) of each shared cell.
-    shared_refs: list[tuple[int, int, int, str | None]] = []
-    width = layout.width or MAX_SHEET_COLUMNS
+    header = layout.header
+    width = len(header) or MAX_SHEET_COLUMNS
+    plain = limits.plain_chars
     dates = layout.date_styles
     epoch = _EPOCH_1904 if layout.date1904 else _EPOCH_1900
-    column_of = _column_cache()
+    columns, column_of = _column_cache()
     digits = "0123456789"
-    texts: list[str] = []
+    texts: list[str] = []  # character data and end tag names since the cell's text began
+    runs: list[str] = []  # an inline string's runs before its last
     row: list[Any] | None = None
     number = first_row - 1
     col = -1
     ref: str | None = None
     kind: str | None = None
     style: str | None = None
-    collect = False
-    skip = False
+    in_text = False  # a <v> or <t> of the cell has begun
+    skip = False  # a phonetic hint (<rPh>) has begun: none of the rest is the cell's text
     filled = False
     problem: str | None = None
 
     def close_cell() -> None:
-        # Called with a cell's text gathered: store its value in the row.
-        nonlocal problem
-        raw = texts[0] if len(texts) == 1 else "".join(texts)
+        nonlocal in_text, problem
+        in_text = False
+        # The common shapes, in one piece: <v>x</v></c> and <is><t>x</t></is></c>.
+        count = len(texts)
+        common = (count == 3 and texts[1] == value_tag) or (count == 4 and texts[1] == text_tag)
+        if common and not (runs or skip):
+            raw = texts[0]
+        else:
+            raw = _cell_text(texts, runs, skip, value_tag, text_tag)
         texts.clear()
-        assert row is not None
-        if col >= width or col < 0:
+        if not raw or col >= width or col < 0:
             return
+        if len(raw) > plain or ("_x" in raw and (kind == "inlineStr" or kind == "str")):
+            raw, trouble = _unusual_text(raw, kind, limits, _cell_name(header, col, ref))
+            if trouble is not None:
+                problem = problem or trouble
+                return
         value: Any
-        if kind is None or kind == "n":
-            if style is not None and dates and style.isdecimal() and int(style) in dates:
-                value = _date_text(raw, epoch)
-            elif raw.isdigit():
-                value = raw
-            else:
-                value = _number_text(raw)
-        elif kind == "s":
+        if kind == "s":
             try:
                 index = int(raw)
             except ValueError:
@@ -572,83 +757,177 @@ def parse_rows(
                 return
             value = None
             shared_refs.append((len(rows), col, index, ref))
-        elif kind == "b":
-            value = "true" if raw.strip() in ("1", "true") else "false"
+        elif kind is None or kind == "n":
+            if style is not None and dates and style.isdecimal() and int(style) in dates:
+                value = _date_text(raw, epoch)
+            elif raw.isdigit():
+                value = raw
+            else:
+                value = _number_text(raw)
         elif kind == "inlineStr":
             value = unneutralise(raw) if raw[:1] == "'" else raw
+        elif kind == "b":
+            value = "true" if raw.strip() in ("1", "true") else "false"
         else:  # str (a formula's text), e (an error such as #N/A), d (ISO date)
             value = raw
-        if len(row) <= col:
+        assert row is not None
+        if len(row) <= col:  # the header's row grows; a data row has its width from the start
             row.extend([None] * (col + 1 - len(row)))
         row[col] = value
 
     def close_row() -> None:
         nonlocal row
-        if texts:
+        if in_text:
             close_cell()
+        texts.clear()
         assert row is not None
         if problem is not None:
             if filled:  # planning counted only rows holding a value
                 rows.append((number, BadRecord(problem)))
-        elif row or (filled and layout.width):
+        elif filled if header else row:
             # A data row whose values all lie past the header still counts (planning did).
-            if len(row) < width and layout.width:
-                row.extend([None] * (width - len(row)))
             rows.append((number, row))
         row = None
 
-    def start(name: str, attrs: dict[str, str]) -> None:
-        nonlocal col, ref, kind, style, collect, skip, number, row, filled, problem
+    def start(name: str, attrs: list[str]) -> None:
+        nonlocal col, ref, kind, style, in_text, skip, number, row, filled, problem
         if name == cell_tag:
-            if texts:
+            if in_text:
                 close_cell()
-            ref = attrs.get("r")
+            skip = False
+            # Attributes come as [name, value, ...]: no dict is built for each element.
+            # Writers put r first, then s, then t; any other order takes the long way.
+            count = len(attrs)
+            if count == 4 and attrs[0] == "r" and attrs[2] == "t":
+                ref, kind, style = attrs[1], attrs[3], None
+            elif count == 2 and attrs[0] == "r":
+                ref, kind, style = attrs[1], None, None
+            elif count == 6 and attrs[0] == "r" and attrs[2] == "s" and attrs[4] == "t":
+                ref, kind, style = attrs[1], attrs[5], attrs[3]
+            elif count == 4 and attrs[0] == "r" and attrs[2] == "s":
+                ref, kind, style = attrs[1], None, attrs[3]
+            else:
+                ref, kind, style = _cell_attributes(attrs)
             if ref is None:
                 col += 1
             else:
                 letters = ref.rstrip(digits)
-                col = column_of(letters)
+                col = columns.get(letters)
+                if col is None:
+                    col = column_of(letters)
                 if col < 0 or not 0 < len(ref) - len(letters) <= 7:
                     problem = problem or _bad_reference(ref)
-            kind = attrs.get("t")
-            style = attrs.get("s")
-            collect = skip = False
-        elif name == value_tag:
-            collect = filled = True
-        elif name == text_tag:
-            collect = not skip
+        elif name == value_tag or name == text_tag:  # noqa: SIM109 (faster than a tuple)
             filled = True
+            if in_text and not skip:  # the next run of a rich inline string
+                runs.append(_text_before_end(texts, value_tag, text_tag))
+            in_text = True
+            if texts:
+                texts.clear()
+        elif name == inline_tag:
+            return
         elif name == row_tag:
             if row is not None:
                 close_row()
-            row, col, filled, problem, collect = [], -1, False, None, False
-            number, problem = _row_number(attrs.get("r"), number + 1)
-            texts.clear()
+            row = [None] * width if header else []
+            col, filled, in_text, skip = -1, False, False, False
+            r = attrs[1] if attrs and attrs[0] == "r" else _attribute(attrs, "r")
+            number, problem = _row_number(r, number + 1)
         elif name == phonetic_tag:
+            if in_text and not skip:
+                runs.append(_text_before_end(texts, value_tag, text_tag))
+                texts.clear()
             skip = True
-            collect = False
 
-    def characters(data: str) -> None:
-        nonlocal collect
-        if collect:
-            texts.append(data)
-            collect = False
+    def finish() -> None:
+        if row is not None:
+            close_row()
+
+    def skip_row(r: str | None, valued: bool) -> None:
+        nonlocal number
+        finish()
+        number, _ = _row_number(r, number + 1)
+        if valued:
+            rows.append((number, BadRecord(limits.row_problem())))
 
     parser = expat.ParserCreate()
     parser.buffer_text = True
+    parser.ordered_attributes = True
     parser.StartElementHandler = start
-    parser.CharacterDataHandler = characters
-    try:
-        parser.Parse(b"<jobport-rows>", False)
-        parser.Parse(data, False)
-        parser.Parse(b"</jobport-rows>", True)
-    except expat.ExpatError as exc:
-        raise InputError(f"the worksheet is damaged (malformed XML: {exc})") from None
-    if row is not None:
-        close_row()
-    if shared_refs:
-        _fill_shared(rows, shared_refs, strings)
-    return rows
+    parser.CharacterDataHandler = texts.append
+    parser.EndElementHandler = texts.append
+    return parser, finish, skip_row
+
+
+def _attribute(attrs: list[str], name: str) -> str | None:
+    """The value of the attribute ``name`` in ``attrs`` ([name, value, ...]), if there."""
+    for index in range(0, len(attrs) - 1, 2):
+        if attrs[index] == name:
+            return attrs[index + 1]
+    return None
+
+
+def _cell_attributes(attrs: list[str]) -> tuple[str | None, str | None, str | None]:
+    """A cell's ``r``, ``t`` and ``s``, whatever the order of its attributes."""
+    return _attribute(attrs, "r"), _attribute(attrs, "t"), _attribute(attrs, "s")
+
+
+def _cell_text(texts: list[str], runs: list[str], skip: bool, value_tag: str, text_tag: str) -> str:
+    """A cell's text in any shape: its runs, and the text before its last end tag (unless
+    that was a phonetic hint's)."""
+    if not skip:
+        runs.append(_text_before_end(texts, value_tag, text_tag))
+    text = "".join(runs)
+    runs.clear()
+    return text
+
+
+def _text_before_end(texts: list[str], value_tag: str, text_tag: str) -> str:
+    """The text ``texts`` holds before its last ``</v>`` or ``</t>`` (end tags are there as
+    their names): searched from the end, so a piece of text reading "v" is still text."""
+    index = len(texts) - 1
+    while index >= 0 and texts[index] != value_tag and texts[index] != text_tag:
+        index -= 1
+    if index == 1:
+        return texts[0]
+    return "".join(texts[:index]) if index > 0 else ""
+
+
+def _unusual_text(
+    raw: str, kind: str | None, limits: CellLimits, name: str
+) -> tuple[str, str | None]:
+    """A long text or one holding ``_x``: its escapes decoded (a text cell's), and what is
+    wrong with it (a NUL, a size over the limits), if anything."""
+    if kind == "inlineStr" or kind == "str":
+        raw = unescape_text(raw)
+        if "\x00" in raw:
+            return raw, NUL_ROW
+    if len(raw) > limits.plain_chars:
+        return raw, limits.problem(raw, name)
+    return raw, None
+
+
+def _cell_name(header: tuple[str, ...], col: int, ref: str | None) -> str:
+    """How a message names a cell: its column's name, else its reference."""
+    if col < len(header) and header[col]:
+        return header[col]
+    return ref or f"#{col + 1}"
+
+
+#: Bytes read from the start of a long row to find its number: its start tag and more.
+_ROW_HEAD = 4096
+_R_ATTRIBUTE = re.compile(rb"""(?:^|\s)r\s*=\s*(["'])([^"'<>]*)\1""")
+
+
+def _row_attribute(stream: IO[bytes], start: int, prefix: str) -> str | None:
+    """The ``r`` of the row starting at ``start``, read from the row's start tag alone."""
+    stream.seek(start)
+    head = stream.read(_ROW_HEAD)
+    tag = re.search(
+        b"<" + re.escape(f"{prefix}:row".encode() if prefix else b"row") + rb"\b([^<>]*)>", head
+    )
+    found = _R_ATTRIBUTE.search(tag.group(1)) if tag else None
+    return found.group(2).decode("ascii", "replace") if found else None
 
 
 def _row_number(r: str | None, counted: int) -> tuple[int, str | None]:
@@ -674,9 +953,23 @@ def _fill_shared(
     rows: list[Record],
     shared_refs: list[tuple[int, int, int, str | None]],
     strings: SharedStrings | None,
+    header: tuple[str, ...],
+    limits: CellLimits,
 ) -> None:
-    """Put the shared strings in their cells; a row naming one the workbook lacks is refused."""
+    """Put the shared strings in their cells; a row naming one the workbook lacks, or one
+    over the limits (or holding a NUL), is refused.
+
+    Each string is checked once, however many cells name it: those that fail move
+    from ``found`` to ``unfit``, so a cell of a fit string costs one look-up.
+    """
     found = strings.lookup({index for _, _, index, _ in shared_refs}) if strings else {}
+    unfit = {
+        index: text
+        for index, text in found.items()
+        if len(text) > limits.plain_chars or "\x00" in text
+    }
+    for index in unfit:
+        del found[index]
     count = strings.count if strings else 0
     for position, column, index, ref in shared_refs:
         number, values = rows[position]
@@ -684,15 +977,28 @@ def _fill_shared(
             continue
         text = found.get(index)
         if text is None:
-            rows[position] = (
-                number,
-                BadRecord(
-                    f"the cell {ref or ''} names shared string {index:,}, but the workbook "
-                    f"holds {count:,}; the workbook is damaged"
-                ),
-            )
-        else:
-            values[column] = unneutralise(text) if text[:1] == "'" else text
+            name = _cell_name(header, column, ref)
+            trouble = _shared_trouble(unfit.get(index), index, ref, count, limits, name)
+            if trouble is not None:
+                rows[position] = (number, BadRecord(trouble))
+                continue
+            text = unfit[index]  # long, but within the limits
+        values[column] = unneutralise(text) if text[:1] == "'" else text
+
+
+def _shared_trouble(
+    text: str | None, index: int, ref: str | None, count: int, limits: CellLimits, name: str
+) -> str | None:
+    """Why a cell naming shared string ``index`` (``text``, None where the workbook holds
+    no such string) fails its row, if it does."""
+    if text is None:
+        return (
+            f"the cell {ref or ''} names shared string {index:,}, but the workbook "
+            f"holds {count:,}; the workbook is damaged"
+        )
+    if "\x00" in text:
+        return NUL_ROW
+    return limits.problem(text, name)
 
 
 def _date_text(raw: str, epoch: dt.datetime) -> str:
@@ -727,7 +1033,8 @@ def serial_to_text(serial: float, epoch: dt.datetime = _EPOCH_1900) -> str:
 
 
 def _column_cache() -> Any:
-    """Column index (0 for A) of a reference's letters, -1 for letters no sheet has."""
+    """Column index (0 for A) of a reference's letters, -1 for letters no sheet has; and
+    its cache, which a caller may look in first (a call saved on each cell)."""
     cache: dict[str, int] = {}
 
     def column_of(letters: str) -> int:
@@ -744,7 +1051,7 @@ def _column_cache() -> Any:
             cache[letters] = index
         return index
 
-    return column_of
+    return cache, column_of
 
 
 @dataclass(frozen=True)
@@ -767,14 +1074,19 @@ def _header_row(
 ) -> tuple[int, list[Any], int]:
     """(row number, cells, offset past it) of the first row holding a value: the header.
 
-    The header is the file's own: a header row the sheet cannot hold refuses the file.
+    The header is the file's own: a header row the sheet cannot hold, or one over
+    ``MAX_HEADER_BYTES`` of XML, refuses the file.
     """
     position = data_start
     with files.open(book.sheet_key) as stream, files.open(book.sheet_key) as rows_stream:
         for end, has_value in RowCutter(layout.prefix).rows(rows_stream, data_start):
             if has_value:
-                stream.seek(position)
-                parsed = parse_rows(stream.read(end - position), layout, strings, 1)
+                if end - position > MAX_HEADER_BYTES:
+                    raise InputError(
+                        f"the header row is over the limit of {MAX_HEADER_BYTES:,} bytes of "
+                        "XML; a row of column names never takes that much"
+                    )
+                parsed = parse_rows(stream, RowSpan(position, end, 1), layout, strings)
                 if parsed:
                     number, cells = parsed[0]
                     if type(cells) is not list:
@@ -833,7 +1145,7 @@ class XlsxFormat:
             data_start, prefix, empty = find_sheet_data(stream)
         if empty:
             raise InputError(f"the sheet {book.sheet_name!r} is empty: expected a header row")
-        layout = SheetLayout(prefix, 0, frozenset(styles), book.date1904, None, None)
+        layout = SheetLayout(prefix, (), frozenset(styles), book.date1904, None, None)
         number, cells, header_end = _header_row(files, book, data_start, layout, strings)
         header = [("" if cell is None else str(cell)).strip() for cell in cells]
         while header and not header[-1]:
@@ -891,43 +1203,59 @@ class XlsxFormat:
     def plan(
         self, files: FileStore, prepared: Prepared, rows_per_chunk: int
     ) -> Iterator[dict[str, Any]]:
+        """Chunks of ``rows_per_chunk`` rows holding a value, each naming the rows in it over
+        the row limit (``long_rows``): those fail unread."""
         params = prepared.params
+        row_bytes = SheetLayout.of(params, prepared.header).limits.row_bytes
         cutter = RowCutter(params["prefix"])
-        start = int(params["data_offset"])
+        start = previous = int(params["data_offset"])
         # Row numbers for rows without an ``r`` attribute: count every row element.
         first_row = next_row = int(params["header_row"]) + 1
         rows = 0
+        long_rows: list[tuple[int, int, bool]] = []
         with files.open(prepared.source_key) as stream:
-            end = start
             for end, has_value in cutter.rows(stream, start):
+                if end - previous > row_bytes:
+                    long_rows.append((previous, end, has_value))
+                previous = end
                 rows += has_value
                 next_row += 1
                 if rows == rows_per_chunk:
-                    yield {"start": start, "end": end, "rows": rows, "first_row": first_row}
-                    start, rows, first_row = end, 0, next_row
+                    yield _chunk(RowSpan(start, end, first_row, tuple(long_rows)), rows)
+                    start, rows, first_row, long_rows = end, 0, next_row, []
             if rows:
-                yield {"start": start, "end": end, "rows": rows, "first_row": first_row}
+                yield _chunk(RowSpan(start, previous, first_row, tuple(long_rows)), rows)
 
     def read(
         self, files: FileStore, source_key: str, params: dict[str, Any], spec: dict[str, Any]
     ) -> Iterator[Record]:
-        layout = SheetLayout(
-            prefix=params["prefix"],
-            width=len(params["header"]),
-            date_styles=frozenset(params["date_styles"]),
-            date1904=bool(params["date1904"]),
-            strings=params["strings"],
-            strings_index=params["strings_index"],
-        )
+        layout = SheetLayout.of(params, params["header"])
         strings = (
             SharedStrings(files, layout.strings, layout.strings_index)
             if layout.strings and layout.strings_index
             else None
         )
+        span = RowSpan(
+            start=int(spec["start"]),
+            end=int(spec["end"]),
+            first_row=int(spec["first_row"]),
+            long_rows=tuple((int(a), int(b), bool(v)) for a, b, v in spec.get("long_rows", ())),
+        )
         with files.open(source_key) as stream:
-            stream.seek(spec["start"])
-            data = stream.read(spec["end"] - spec["start"])
-        return iter(parse_rows(data, layout, strings, int(spec["first_row"])))
+            return iter(parse_rows(stream, span, layout, strings))
+
+
+def _chunk(span: RowSpan, rows: int) -> dict[str, Any]:
+    """A chunk spec (JSON) of ``rows`` rows holding a value."""
+    spec: dict[str, Any] = {
+        "start": span.start,
+        "end": span.end,
+        "rows": rows,
+        "first_row": span.first_row,
+    }
+    if span.long_rows:
+        spec["long_rows"] = [list(row) for row in span.long_rows]
+    return spec
 
 
 #: The XLSX format, as the registry knows it (see :mod:`jobport.formats.spec`).

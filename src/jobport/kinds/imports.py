@@ -250,6 +250,11 @@ def _preview(request: PlanRequest, limit: int, scratch: list[str]) -> Preview:
     reader = _checked_reader(request.files, request.source_key, declared, read)
     prepared = reader.prepare(request.files, request.source_key, read)
     scratch += prepared.scratch
+    # The limits as planning applies them: what the preview accepts the import accepts.
+    limits = request.limits or request.job_type.limits
+    _check_columns(prepared.header, limits)
+    if limits.max_field_bytes:
+        prepared.params["max_field_bytes"] = limits.max_field_bytes
     mapping = map_columns(prepared.header, importer.row)
     _check_key_columns(importer, mapping, request.job_type.type)
     ignored = ignored_columns(prepared.header, mapping)
