@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     )
     from jobport.events import EventBus, JobEvent
     from jobport.kinds.exports import Column, Exporter
-    from jobport.kinds.imports import Importer
+    from jobport.kinds.importer import Importer
     from jobport.kinds.reports import Report
     from jobport.kinds.syncs import Page, Syncer, SyncSource
     from jobport.registry import JobRegistry, JobType, NoOptions, load_app
@@ -52,7 +52,7 @@ _HOMES: dict[str, str] = {
     "JobEvent": "jobport.events",
     "Column": "jobport.kinds.exports",
     "Exporter": "jobport.kinds.exports",
-    "Importer": "jobport.kinds.imports",
+    "Importer": "jobport.kinds.importer",
     "Report": "jobport.kinds.reports",
     "Page": "jobport.kinds.syncs",
     "Syncer": "jobport.kinds.syncs",

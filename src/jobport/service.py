@@ -29,7 +29,7 @@ from typing import IO, TYPE_CHECKING, Any
 from jobport.dispatch import StartRequest, dispatcher_id, format_from_name, validate_options
 from jobport.errors import InputError, JobportError, RunNotFound, RunStateError, listed
 from jobport.kinds import PlanRequest
-from jobport.kinds.imports import Preview, preview_import
+from jobport.kinds.preview import Preview, preview_import
 from jobport.principal import Principal
 from jobport.registry import JobType, Kind
 from jobport.reports import report_rows

@@ -17,7 +17,7 @@ from tests.hardening.support import DEMO_HEADER, customer, import_bytes, refusal
 
 from jobport import Jobport
 from jobport.kinds.base import PlanRequest
-from jobport.kinds.imports import preview_import
+from jobport.kinds.preview import preview_import
 from jobport.registry import NoOptions
 
 

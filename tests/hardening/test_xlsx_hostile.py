@@ -32,7 +32,7 @@ from tests.hardening.support import (
 from jobport import Importer, Jobport, JobRegistry, JobType
 from jobport.errors import LimitExceeded
 from jobport.kinds.base import PlanRequest
-from jobport.kinds.imports import preview_import
+from jobport.kinds.preview import preview_import
 from jobport.registry import NoOptions
 
 HEADER = header_row("id", "email", "last_name", "country")

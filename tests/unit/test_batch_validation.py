@@ -22,9 +22,10 @@ from pydantic_core import SchemaValidator, core_schema
 
 from jobport.demo import Customer, customers
 from jobport.kinds import Importer
-from jobport.kinds import imports as imports_module
+from jobport.kinds import validation as validation_module
 from jobport.kinds.batch import _faster, batch_validator
-from jobport.kinds.imports import map_columns, validate_records
+from jobport.kinds.columns import map_columns
+from jobport.kinds.validation import validate_records
 
 HEADER = [c.name for c in customers.c]
 TABLE = [c.name for c in customers.c]
@@ -40,7 +41,7 @@ def _both_ways(
     columns = map_columns(header, importer.row)
     fast = validate_records(records, header, columns, importer, table)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(imports_module, "batch_validator", lambda *args: None)
+        patch.setattr(validation_module, "batch_validator", lambda *args: None)
         slow = validate_records(records, header, columns, importer, table)
     return fast, slow
 

@@ -28,7 +28,7 @@ from jobport import Importer, Jobport, JobportError, JobRegistry, JobType, Start
 from jobport.demo import Customer, customers
 from jobport.demo.data import COLUMNS, write_csv
 from jobport.kinds import PlanRequest
-from jobport.kinds.imports import preview_import
+from jobport.kinds.preview import preview_import
 from jobport.registry import NoOptions
 from jobport.store.capacity import trusted_columns
 

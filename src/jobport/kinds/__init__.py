@@ -10,7 +10,8 @@ from __future__ import annotations
 from jobport.errors import RegistryError
 from jobport.kinds.base import ChunkTask, JobKind, Plan, PlanRequest
 from jobport.kinds.exports import Column, Exporter, ExportKind
-from jobport.kinds.imports import Importer, ImportKind
+from jobport.kinds.importer import Importer
+from jobport.kinds.imports import ImportKind
 from jobport.kinds.reports import Report, ReportKind
 from jobport.kinds.syncs import Page, Syncer, SyncKind, SyncSource
 

@@ -40,7 +40,7 @@ class ImportParams:
 
     #: The format's reading params (see each format's ``prepare``) plus ``header``.
     layout: dict[str, Any]
-    #: [[column index, field name], ...] (see :func:`jobport.kinds.imports.map_columns`).
+    #: [[column index, field name], ...] (see :func:`jobport.kinds.columns.map_columns`).
     columns: list[list[Any]]
     warnings: list[str] = field(default_factory=list)
 

@@ -29,9 +29,11 @@ from sqlalchemy.engine import Connection, Engine
 from jobport.errors import ConfigurationError
 from jobport.formats.cells import as_text
 from jobport.kinds.base import ChunkTask, JobKind, Plan, PlanRequest
+from jobport.kinds.columns import map_columns
 from jobport.kinds.exports import options_of
-from jobport.kinds.imports import Importer, Transform, map_columns, validate_records
+from jobport.kinds.importer import Importer, Transform
 from jobport.kinds.params import PageSpec, SyncParams
+from jobport.kinds.validation import validate_records
 from jobport.store import ChunkOutcome, RunResult
 from jobport.store.database import WRITE
 from jobport.store.tables import sync_cursors

@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from jobport.dispatch import format_from_name
 from jobport.errors import InputError, JobportError
 from jobport.http.uploads import Upload, receive_upload
-from jobport.kinds.imports import Preview
+from jobport.kinds.preview import Preview
 from jobport.registry import JobType
 from jobport.service import ImportStart
 from jobport.web import forms

@@ -1,0 +1,34 @@
+"""What a user declares for an import type: the :class:`Importer` (row model, key, transform).
+
+Apart from the import kind's machinery so that mapping, validation and preview
+can name it without importing the kind."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel
+
+RowDict = dict[str, Any]
+Transform = Callable[[RowDict], RowDict | None]
+
+
+@dataclass(frozen=True)
+class Importer:
+    """The import handler of a job type.
+
+    ``row`` validates one row (its fields are the file's columns), ``key`` names
+    the column(s) an existing row is matched on, and ``transform`` may reshape a
+    valid row (each row is written with exactly the table columns its dict
+    holds) or return None to skip it.
+    """
+
+    row: type[BaseModel]
+    key: str | Sequence[str]
+    transform: Transform | None = None
+
+    @property
+    def key_columns(self) -> tuple[str, ...]:
+        return (self.key,) if isinstance(self.key, str) else tuple(self.key)
