@@ -178,7 +178,7 @@ def bench_write_path(path: Path, rows: int, server: str) -> dict:
 
     from jobport.demo import customers
     from jobport.store import make_engine
-    from jobport.store.upsert import prepare_upsert
+    from jobport.targets.upsert import prepare_upsert
 
     columns = [c.name for c in customers.c]
     with open(path, newline="", encoding="utf-8") as handle:

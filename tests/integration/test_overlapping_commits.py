@@ -30,9 +30,9 @@ from jobport.store import (
     NotYourTurn,
     make_engine,
 )
-from jobport.store import upsert as upsert_module
 from jobport.store.tables import job_chunks, job_runs
-from jobport.store.upsert import prepare_upsert
+from jobport.targets import pgcopy as upsert_module
+from jobport.targets.upsert import prepare_upsert
 from jobport.worker import _commit
 
 pytestmark = pytest.mark.postgres

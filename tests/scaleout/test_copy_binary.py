@@ -28,8 +28,9 @@ from jobport import Importer, Jobport, JobRegistry, JobType, Settings
 from jobport.demo import Customer
 from jobport.errors import InputError
 from jobport.kinds.batch import field_value_types
-from jobport.store import upsert
-from jobport.store.upsert import ColumnProfile, binary_copy_types, prepare_upsert
+from jobport.targets import pgcopy as upsert
+from jobport.targets.pgcopy import ColumnProfile, binary_copy_types
+from jobport.targets.upsert import prepare_upsert
 
 pytestmark = pytest.mark.postgres
 

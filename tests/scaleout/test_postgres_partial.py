@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from jobport import Importer, Jobport, JobRegistry, JobType, Settings, demo
 from jobport.demo import customers
 from jobport.demo.data import write_csv
-from jobport.store import upsert
+from jobport.targets import pgcopy as upsert
 
 pytestmark = pytest.mark.postgres
 

@@ -24,8 +24,9 @@ from hypothesis import strategies as st
 from pydantic import BaseModel
 
 from jobport import Importer, Jobport, JobRegistry, JobType, Settings
-from jobport.store import upsert
-from jobport.store.upsert import copy_text, prepare_upsert
+from jobport.targets import pgcopy as upsert
+from jobport.targets.pgcopy import copy_text
+from jobport.targets.upsert import prepare_upsert
 
 pytestmark = pytest.mark.postgres
 

@@ -34,7 +34,7 @@ from jobport.executors.celery import (
 )
 from jobport.files import FileStore, storage_options
 from jobport.kinds import Importer
-from jobport.store.upsert import copy_text
+from jobport.targets.pgcopy import copy_text
 from jobport.worker import ChunkResult
 
 from .conftest import S3Server

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from jobport.errors import InputError
 from jobport.formats import csvfile
-from jobport.formats.csvfile import plan_ranges, read_layout, read_range
+from jobport.formats.csvfile import plan_ranges, planning, read_layout, read_range, reading
 
 plain_field = st.text(alphabet="abcXYZ019 .-_é", max_size=6)
 quoted_field = st.text(alphabet='ab,"\n\r ', max_size=6).map(
@@ -59,10 +59,10 @@ def test_block_planning_matches_line_by_line(
         return list(plan_ranges(io.BytesIO(data), layout, rows, max_field_bytes=limit))
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(csvfile, "_PLAN_BLOCK", block)
+        patch.setattr(planning, "_PLAN_BLOCK", block)
         by_blocks = _outcome(plan)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(csvfile._RangePlanner, "plain", lambda self, block: False)
+        patch.setattr(planning._RangePlanner, "plain", lambda self, block: False)
         by_lines = _outcome(plan)
     assert by_blocks == by_lines
 
@@ -78,7 +78,7 @@ def test_splitting_whole_text_matches_line_by_line(data: bytes) -> None:
 
     fast = _outcome(read)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(csvfile, "_record_lines", lambda text: None)
+        patch.setattr(reading, "_record_lines", lambda text: None)
         slow = _outcome(read)
     assert fast == slow
 
@@ -150,10 +150,10 @@ def test_long_lines_read_in_pieces_match_the_whole_range(
             return read_range(io.BytesIO(data), layout, byte_range, max_field_bytes=limit)
 
         with pytest.MonkeyPatch.context() as patch:
-            patch.setattr(csvfile, "_PLAN_BLOCK", block)
+            patch.setattr(planning, "_PLAN_BLOCK", block)
             in_pieces = _outcome(read)
         with pytest.MonkeyPatch.context() as patch:
-            patch.setattr(csvfile, "_without_long_fields", lambda *args: None)
+            patch.setattr(reading, "_without_long_fields", lambda *args: None)
             whole = _outcome(read)
         assert in_pieces == whole
 

@@ -30,7 +30,7 @@ from jobport.demo.data import COLUMNS, write_csv
 from jobport.kinds import PlanRequest
 from jobport.kinds.preview import preview_import
 from jobport.registry import NoOptions
-from jobport.store.capacity import trusted_columns
+from jobport.targets.capacity import trusted_columns
 
 PARTIAL = ["id", "email", "last_name", "country"]
 

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jobport.store.upsert import upsert_rows
+from jobport.targets.upsert import upsert_rows
 
 
 def _table(metadata: sa.MetaData, name: str) -> sa.Table:

@@ -33,9 +33,9 @@ from jobport.kinds.importer import Importer
 from jobport.kinds.params import ImportParams
 from jobport.kinds.validation import validate_records, validate_transformed
 from jobport.store import ChunkOutcome
-from jobport.store.capacity import Capacity, row_capacity
 from jobport.store.records import Writer
-from jobport.store.upsert import PreparedUpsert, prepare_upsert
+from jobport.targets.capacity import Capacity, row_capacity
+from jobport.targets.upsert import PreparedUpsert, prepare_upsert
 
 if TYPE_CHECKING:
     from jobport.files import FileStore

@@ -37,7 +37,7 @@ from jobport.kinds.validation import validate_records
 from jobport.store import ChunkOutcome, RunResult
 from jobport.store.database import WRITE
 from jobport.store.tables import sync_cursors
-from jobport.store.upsert import prepare_upsert
+from jobport.targets.upsert import prepare_upsert
 
 if TYPE_CHECKING:
     from jobport.files import FileStore

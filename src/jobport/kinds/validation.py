@@ -26,7 +26,7 @@ from jobport.kinds.batch import (
 )
 from jobport.kinds.importer import Importer
 from jobport.store import Failure
-from jobport.store.capacity import Capacity
+from jobport.targets.capacity import Capacity
 
 _UNDECODABLE = "the row holds bytes that are invalid in the file's encoding"
 

@@ -1,23 +1,15 @@
-"""Bulk upserts into a target table, in the dialect of its database.
+"""PostgreSQL's bulk path: rows ``COPY``-ed into the target, or into a staging table merged.
 
-Rows go to the driver's ``executemany`` as tuples, converted with the
-columns' own SQLAlchemy bind processors: the values are stored exactly as
-SQLAlchemy would store them, without its per-row parameter bookkeeping,
-which would otherwise cost more than the insert itself.
-
-On PostgreSQL (psycopg 3) the rows take the bulk path instead: checked for
-an exact ``COPY`` form outside the transaction, then, inside it, copied
-straight into the target, or on existing keys into a temporary staging table
-merged into the target with one ``INSERT ... SELECT ... ON CONFLICT (key) DO
-UPDATE``. Rows of one chunk are already unique by key, so the merge never
-meets the same key twice.
-"""
+First choice: ``COPY`` straight into the target inside a savepoint; on an
+existing key, the rows go through a temporary staging table and one ``INSERT
+... SELECT ... ON CONFLICT (key) DO UPDATE`` of the columns the file feeds.
+Binary COPY is chosen when every value's Python type is exactly the one its
+column's database type is written from; anything else goes in text."""
 
 from __future__ import annotations
 
 import datetime
 import itertools
-import operator
 import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -30,35 +22,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Dialect
 
-from jobport.errors import ConfigurationError, InputError
-
-BATCH = 5_000
-
-Processor = Callable[[Any], Any]
-
-
-@dataclass(frozen=True)
-class PreparedUpsert:
-    """An upsert with its parameters already converted, ready to run in a transaction.
-
-    Converting before the transaction keeps SQLite's write lock for the
-    shortest time: only the database's own work. PostgreSQL's bulk path
-    formats its rows while they stream to the server, which parses them
-    meanwhile; it runs before the run's lock is taken, so another chunk's load
-    goes on beside it (see ``_write_before_run_lock`` in ``jobstore``).
-    """
-
-    sql: str
-    batches: list[list[Any]]
-    #: PostgreSQL's bulk path; when set, ``sql`` and ``batches`` are unused.
-    copy: CopyMerge | None = None
-
-    def __call__(self, conn: Connection) -> None:
-        if self.copy is not None:
-            self.copy(conn)
-            return
-        for batch in self.batches:
-            conn.exec_driver_sql(self.sql, batch)
+from jobport.errors import InputError
+from jobport.targets.convert import Processor, converted_rows, processor_of
 
 
 @dataclass(frozen=True)
@@ -172,167 +137,12 @@ def _direct_worth_trying(target: str) -> bool:
     return True
 
 
-def prepare_upsert(
-    dialect: Dialect,
-    table: sa.Table,
-    rows: Sequence[Sequence[Any]],
-    columns: Sequence[str],
-    key: Sequence[str],
-    *,
-    value_types: Sequence[frozenset[type] | None] | None = None,
-    update: Sequence[str] | None = None,
-) -> PreparedUpsert:
-    """Insert ``rows`` (tuples in ``columns`` order); on an existing ``key``, overwrite
-    the ``update`` columns (default: every column but the key) and keep the others.
-
-    ``value_types`` may say, per column, the only types its values can have
-    (NULLs aside), as a row model guarantees: those columns' values are then
-    not looked at one by one to choose the bulk format.
-    """
-    if not rows:
-        return PreparedUpsert("", [])
-    updates = _updates(columns, key, update)
-    if dialect.name == "postgresql" and dialect.driver == "psycopg":
-        copy = _prepare_copy_merge(
-            dialect, table, rows, tuple(columns), tuple(key), updates, value_types or ()
-        )
-        if copy is not None:
-            return PreparedUpsert("", [], copy)
-    sql, order, processors = _compiled(dialect, table, tuple(columns), tuple(key), updates)
-    converted: list[Any] = _converted(rows, columns, order, processors)
-    if not dialect.positional:
-        converted = [dict(zip(order, row, strict=True)) for row in converted]
-    return PreparedUpsert(sql, [converted[i : i + BATCH] for i in range(0, len(converted), BATCH)])
-
-
-def _updates(
-    columns: Sequence[str], key: Sequence[str], update: Sequence[str] | None
-) -> tuple[str, ...]:
-    """The columns an existing row takes from the upsert: never its key."""
-    chosen = columns if update is None else [name for name in columns if name in set(update)]
-    return tuple(name for name in chosen if name not in key)
-
-
-def upsert_rows(
-    conn: Connection,
-    table: sa.Table,
-    rows: Sequence[Sequence[Any]],
-    columns: Sequence[str],
-    key: Sequence[str],
-) -> None:
-    prepare_upsert(conn.dialect, table, rows, columns, key)(conn)
-
-
-def _converted(
-    rows: Sequence[Sequence[Any]],
-    columns: Sequence[str],
-    order: Sequence[str],
-    processors: Sequence[Processor | None],
-) -> list[tuple[Any, ...]]:
-    """``rows`` as parameter tuples in ``order``, each value through its column's processor.
-
-    Column by column, so each processor is mapped over a whole column at C
-    speed instead of being looked up and called from a loop for every row.
-    """
-    positions = [list(columns).index(name) for name in order]
-    steps = [(i, p) for i, p in enumerate(processors) if p is not None]
-    if not steps and positions == list(range(len(columns))):
-        return [row if type(row) is tuple else tuple(row) for row in rows]
-    picked: list[Sequence[Any]] = [tuple(map(itemgetter(p), rows)) for p in positions]
-    for i, process in steps:
-        column = picked[i]
-        types = set(map(type, column))
-        if process is float and types <= {float, type(None)}:
-            continue  # already what the driver stores
-        if type(None) in types:
-            picked[i] = _map_keeping_none(process, column)
-        else:
-            picked[i] = list(map(process, column))
-    return list(zip(*picked, strict=True))
-
-
-def _map_keeping_none(process: Processor, column: Sequence[Any]) -> list[Any]:
-    """``process`` over ``column``, NULLs left alone, one C-level map per run of values.
-
-    NULLs are found by identity: ``==`` against None costs Decimal an ABC check.
-    """
-    is_null = list(map(operator.is_, column, itertools.repeat(None)))
-    out: list[Any] = []
-    start = 0
-    while True:
-        try:
-            stop = is_null.index(True, start)
-        except ValueError:
-            out.extend(map(process, column[start:]))
-            return out
-        out.extend(map(process, column[start:stop]))
-        out.append(None)
-        start = stop + 1
-
-
-@lru_cache(maxsize=128)
-def _compiled(
-    dialect: Dialect,
-    table: sa.Table,
-    columns: tuple[str, ...],
-    key: tuple[str, ...],
-    updates: tuple[str, ...],
-) -> tuple[str, tuple[str, ...], tuple[Processor | None, ...]]:
-    """The statement's SQL, the order its parameters take, and each one's processor."""
-    statement = _upsert_statement(dialect.name, table, list(columns), key, updates)
-    compiled = statement.compile(dialect=dialect, column_keys=list(columns))
-    order = tuple(compiled.positiontup or ()) if dialect.positional else columns
-    processors = tuple(_processor(table.c[name].type, dialect) for name in order)
-    return compiled.string, order, processors
-
-
-def _processor(column_type: sa.types.TypeEngine[Any], dialect: Dialect) -> Processor | None:
-    """The column's bind processor, or a C builtin that stores exactly the same value.
-
-    The builtins matter: conversion runs once per value of every imported row.
-    """
-    if dialect.name == "sqlite" and not isinstance(column_type, sa.types.TypeDecorator):
-        if type(column_type) in (sa.Date, sa.types.DATE):
-            return datetime.date.isoformat  # SQLAlchemy's SQLite DATE format is ISO 8601
-        if isinstance(column_type, sa.Numeric | sa.Float):  # apart since SQLAlchemy 2.1
-            return float  # what SQLAlchemy's SQLite Numeric and Float bind
-        if isinstance(column_type, sa.Boolean):
-            return None  # sqlite3 stores bool as 0/1 itself
-    processor: Processor | None = column_type._cached_bind_processor(dialect)
-    return processor
-
-
-def _upsert_statement(
-    dialect: str, table: sa.Table, columns: list[str], key: Sequence[str], updates: Sequence[str]
-) -> Any:
-    values: dict[str, Any] = {name: sa.bindparam(name) for name in columns}
-    if dialect in ("sqlite", "postgresql"):
-        from sqlalchemy.dialects import postgresql, sqlite
-
-        statement: Any = (sqlite.insert if dialect == "sqlite" else postgresql.insert)(table)
-        statement = statement.values(values)
-        if not updates:
-            return statement.on_conflict_do_nothing(index_elements=list(key))
-        return statement.on_conflict_do_update(
-            index_elements=list(key),
-            set_={name: statement.excluded[name] for name in updates},
-        )
-    if dialect in ("mysql", "mariadb"):
-        from sqlalchemy.dialects.mysql import insert as mysql_insert
-
-        mysql_statement = mysql_insert(table).values(values)
-        return mysql_statement.on_duplicate_key_update(
-            {name: mysql_statement.inserted[name] for name in updates or list(key)}
-        )
-    raise ConfigurationError(f"upserts are not supported on the '{dialect}' database")
-
-
 # -- PostgreSQL: COPY into a staging table, then merge --------------------------------------
 
 _stage_names = itertools.count()
 
 
-def _prepare_copy_merge(
+def prepare_copy_merge(
     dialect: Dialect,
     table: sa.Table,
     rows: Sequence[Sequence[Any]],
@@ -343,7 +153,7 @@ def _prepare_copy_merge(
 ) -> CopyMerge | None:
     """The bulk path for ``rows``, or None when a value has no exact COPY form."""
     processors = _copy_processors(dialect, table, columns)
-    converted = rows if not any(processors) else _converted(rows, columns, columns, processors)
+    converted = rows if not any(processors) else converted_rows(rows, columns, columns, processors)
     # A processor's output is not what the row model declared.
     declared = [
         types if processor is None else None
@@ -393,7 +203,7 @@ def _copy_processors(
         plain = isinstance(column_type, _PLAIN_TYPES) and not isinstance(
             column_type, sa.types.TypeDecorator | sa.Enum
         )
-        out.append(None if plain else _processor(column_type, dialect))
+        out.append(None if plain else processor_of(column_type, dialect))
     return tuple(out)
 
 
