@@ -22,6 +22,7 @@ from jobport.formats import BadRecord, ReadOptions, reader_for
 from jobport.formats import xlsx as xlsx_module
 from jobport.formats.cells import as_text
 from jobport.formats.xlsx import MAX_CELL_CHARS, XlsxFormat, ZipLimits, unescape_text
+from jobport.formats.xlsx import sheet as xlsx_sheet
 
 #: Longer than expat's 8 KiB text buffer, with entities inside, so the parser hands it over
 #: in many pieces; it ends in a word that only a whole read keeps.
@@ -107,7 +108,7 @@ def test_text_cut_across_every_block_boundary_is_read_whole(
     )
     expected = [(n, ["x & y " * n, f"{n}.5"]) for n in range(2, 40)]
     path = workbook_file(tmp_path, rows)
-    monkeypatch.setattr(xlsx_module, "_BLOCK", 7)
+    monkeypatch.setattr(xlsx_sheet, "_BLOCK", 7)
     _, records = read_sheet(files, path, rows_per_chunk=5)
     assert records == expected
 
