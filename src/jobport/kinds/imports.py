@@ -8,6 +8,7 @@ file feeds, so an import never changes what the file does not mention."""
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -66,20 +67,14 @@ class ImportKind(JobKind):
                 f"import type '{request.job_type.type}': key column(s) {missing_keys} are not "
                 f"in table '{table.name}'"
             )
-        if request.source_key is None:
-            raise InputError("an import needs a file")
-        read = ReadOptions.checked(request.read)
-        declared = request.format or request.job_type.formats[0]
-        reader = checked_reader(request.files, request.source_key, declared, read)
-        prepared = reader.prepare(request.files, request.source_key, read)
-        scratch += prepared.scratch
-        limits = request.limits or request.job_type.limits
-        check_columns(prepared.header, limits)
-        if limits.max_field_bytes:
-            prepared.params["max_field_bytes"] = limits.max_field_bytes
-        mapping = map_columns(prepared.header, importer.row)
-        check_key_columns(importer, mapping, request.job_type.type)
-        rows_per_chunk = _rows_per_chunk(declared, request.job_type.chunk_size)
+        opened = open_file(request, importer, scratch)
+        reader, prepared, mapping, limits = (
+            opened.reader,
+            opened.prepared,
+            opened.mapping,
+            opened.limits,
+        )
+        rows_per_chunk = _rows_per_chunk(opened.format, request.job_type.chunk_size)
         chunks = _planned_chunks(reader, request.files, prepared, rows_per_chunk, limits)
         warnings = column_warnings(ignored_columns(prepared.header, mapping), request.job_type.type)
         params = ImportParams(layout_of(prepared), mapping, warnings)
@@ -173,6 +168,39 @@ def _value_types(
     declared = field_value_types(importer.row)
     fed = {field for _, field in mapping}
     return [declared.get(name) if name in fed else None for name in columns]
+
+
+@dataclass(frozen=True)
+class OpenedFile:
+    """An import's file read as far as planning and the preview both need it."""
+
+    reader: TabularFormat
+    prepared: Prepared
+    format: str
+    mapping: list[list[Any]]
+    limits: Limits
+
+
+def open_file(request: PlanRequest, importer: Importer, scratch: list[str]) -> OpenedFile:
+    """Check the file against its format, prepare it, apply the limits, map its header.
+
+    One function for planning and the preview, so what the preview accepts the
+    import accepts. Scratch files of the preparation go into ``scratch``.
+    """
+    if request.source_key is None:
+        raise InputError("an import needs a file")
+    read = ReadOptions.checked(request.read)
+    declared = request.format or request.job_type.formats[0]
+    reader = checked_reader(request.files, request.source_key, declared, read)
+    prepared = reader.prepare(request.files, request.source_key, read)
+    scratch += prepared.scratch
+    limits = request.limits or request.job_type.limits
+    check_columns(prepared.header, limits)
+    if limits.max_field_bytes:
+        prepared.params["max_field_bytes"] = limits.max_field_bytes
+    mapping = map_columns(prepared.header, importer.row)
+    check_key_columns(importer, mapping, request.job_type.type)
+    return OpenedFile(reader, prepared, declared, mapping, limits)
 
 
 def layout_of(prepared: Prepared) -> dict[str, Any]:

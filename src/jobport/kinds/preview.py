@@ -10,17 +10,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from jobport.errors import InputError
-from jobport.formats import (
-    ReadOptions,
-)
 from jobport.formats.base import discard
 from jobport.kinds.base import PlanRequest
-from jobport.kinds.columns import check_key_columns, column_warnings, ignored_columns, map_columns
+from jobport.kinds.columns import column_warnings, ignored_columns
 from jobport.kinds.imports import (
-    check_columns,
-    checked_reader,
     importer_of,
     layout_of,
+    open_file,
     target_capacity,
 )
 from jobport.kinds.validation import raw_values, validate_records
@@ -68,18 +64,8 @@ def _preview(request: PlanRequest, limit: int, scratch: list[str]) -> Preview:
     importer = importer_of(request)
     if request.source_key is None:
         raise InputError("a preview needs a file")
-    read = ReadOptions.checked(request.read)
-    declared = request.format or request.job_type.formats[0]
-    reader = checked_reader(request.files, request.source_key, declared, read)
-    prepared = reader.prepare(request.files, request.source_key, read)
-    scratch += prepared.scratch
-    # The limits as planning applies them: what the preview accepts the import accepts.
-    limits = request.limits or request.job_type.limits
-    check_columns(prepared.header, limits)
-    if limits.max_field_bytes:
-        prepared.params["max_field_bytes"] = limits.max_field_bytes
-    mapping = map_columns(prepared.header, importer.row)
-    check_key_columns(importer, mapping, request.job_type.type)
+    opened = open_file(request, importer, scratch)
+    reader, prepared, mapping = opened.reader, opened.prepared, opened.mapping
     ignored = ignored_columns(prepared.header, mapping)
     preview = Preview(
         prepared.header,
