@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,6 +66,8 @@ class Dispatcher:
         self.here = here
         #: Runs of one chunk held for :meth:`work_here` (given to no executor).
         self._held: set[str] = set()
+        #: Set by :meth:`stop_here`: :meth:`work_here` starts no further chunk.
+        self._here_stopped = threading.Event()
         self.database = database
         self.max_upload_bytes = max_upload_bytes
         #: The global limits; a job type's own limits take precedence.
@@ -206,9 +209,13 @@ class Dispatcher:
         held = run_id in self._held
         self._held.discard(run_id)
         for no in self.store.pending_chunks(run_id):
-            if not held and self.executor.serving():
+            if self._here_stopped.is_set() or (not held and self.executor.serving()):
                 return
             self.here.submit(run_id, [no])
+
+    def stop_here(self) -> None:
+        """Let :meth:`work_here` start no further chunk (the process is stopping)."""
+        self._here_stopped.set()
 
 
 def format_from_name(name: str | None, job_type: JobType) -> str:

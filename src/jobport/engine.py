@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -203,10 +204,15 @@ class Jobport:
     ) -> RunRecord:
         """Block until the run is finished, reporting each change of its counters.
 
-        With ``one_chunk_here``, this thread first runs the chunks no worker takes
-        yet (see :meth:`Dispatcher.work_here`).
+        With ``one_chunk_here``, a helper thread first runs the chunks no worker
+        takes yet (see :meth:`Dispatcher.work_here`). Not this thread: a Ctrl-C or
+        SIGTERM raises here, and must meet this loop, never a transaction that a
+        chunk holds open (left half-done, it would keep SQLite locked).
         """
-        self.dispatcher.work_here(run_id)
+        here = threading.Thread(
+            target=self.dispatcher.work_here, args=(run_id,), name="jobport-here", daemon=True
+        )
+        here.start()
         deadline = None if timeout is None else time.monotonic() + timeout
         last_seq = -1
         while True:
@@ -215,10 +221,14 @@ class Jobport:
                 on_update(run)
                 last_seq = run.seq
             if run.finished:
+                here.join()
                 return run
             if deadline is not None and time.monotonic() > deadline:
                 raise TimeoutError(f"run {run_id} did not finish in {timeout} s")
-            time.sleep(poll_seconds)
+            if here.is_alive():
+                here.join(poll_seconds)  # wakes as soon as the chunks run here are done
+            else:
+                time.sleep(poll_seconds)
 
     def cancel(self, run_id: str) -> RunRecord:
         return self.supervisor.cancel(run_id)

@@ -404,6 +404,7 @@ class JobService:
         unfinished chunks, and nothing is left ``running`` with no process behind it.
         """
         self.engine.stop_sweeper()
+        self.engine.dispatcher.stop_here()
         self.engine.executor.terminate()
         self.store.lose_leases({dispatcher_id(): None})
         stopped = []

@@ -39,6 +39,38 @@ JOBPORT_SCRIPT = Path(sys.executable).with_name("jobport")
 #: Rows of the file interrupted mid-import: a few chunks of the demo type, a few seconds.
 INTERRUPTED_ROWS = 60_000
 
+# The demo's customers, but the row in the middle of the file waits until a gate file
+# exists: an import of it is surely still running, in the pool, when the test stops it.
+GATED = """
+import time
+from pathlib import Path
+
+from jobport import Importer, JobRegistry, JobType
+from jobport.demo import Customer, customers
+
+GATE = Path("gate")
+
+
+def wait_at_the_gate(row):
+    if row["id"] == 30_000:
+        while not GATE.exists():
+            time.sleep(0.01)
+    return row
+
+
+registry = JobRegistry()
+registry.add(
+    JobType(
+        type="customers",
+        label="Customers",
+        kind="import",
+        model=customers,
+        handler=Importer(row=Customer, key="id", transform=wait_at_the_gate),
+        chunk_size=20_000,
+    )
+)
+"""
+
 MYJOBS = """
 import sqlalchemy as sa
 from pydantic import BaseModel, Field
@@ -135,12 +167,15 @@ def test_a_second_sync_with_nothing_new_returns(cli: Cli) -> None:
 
 @pytest.fixture
 def importing(cli: Cli) -> Iterator[tuple[subprocess.Popen[str], str, list[psutil.Process]]]:
-    """An import of a few chunks, started in its own session, once its first chunk runs.
+    """An import held mid-file by a gate, started in its own session, once its pool runs.
 
     Yields the process, the run id and the processes it started (its pool);
     any of them still alive at the end is killed, so a failing test leaves none.
     """
     write_csv(cli.cwd / "big.csv", INTERRUPTED_ROWS)
+    (cli.cwd / "gated.py").write_text(GATED, encoding="utf-8")
+    cli.env["PYTHONPATH"] += os.pathsep + str(cli.cwd)
+    cli.env["JOBPORT_APP"] = "gated"
     process = subprocess.Popen(
         [sys.executable, "-m", "jobport.cli", "--workers", "1", "import", "customers", "big.csv"],
         cwd=cli.cwd,
@@ -153,8 +188,7 @@ def importing(cli: Cli) -> Iterator[tuple[subprocess.Popen[str], str, list[psuti
     children: list[psutil.Process] = []
     try:
         run_id = wait_for_status(cli, "running")
-        children = psutil.Process(process.pid).children(recursive=True)
-        assert any("forkserver" in " ".join(child.cmdline()) for child in children)
+        children = wait_for_pool(process.pid)
         yield process, run_id, children
     finally:
         for leftover in children:
@@ -181,6 +215,7 @@ def test_ctrl_c_stops_an_import_at_once_and_leaves_it_resumable(
     assert alive == []
     assert run_status(cli, run_id) == "cancelled"
 
+    (cli.cwd / "gate").touch()
     resume_command = shlex.split(line.split("`")[1])
     assert resume_command == ["jobport", "--workers=1", "resume", run_id]  # as it was typed
     resumed = cli.json(*resume_command[1:], "--json")
@@ -330,6 +365,23 @@ def wait_for_status(cli: Cli, wanted: str, timeout: float = 60) -> str:
     finally:
         engine.dispose()
     raise AssertionError(f"no run became {wanted} in {timeout} s")
+
+
+def wait_for_pool(pid: int, timeout: float = 60) -> list[psutil.Process]:
+    """Poll until the process's pool has a worker (a forkserver's child); returns its children.
+
+    The first chunk may run in the CLI's own thread before the pool exists, so a
+    run reading ``running`` does not yet mean the forkserver is there.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            children = psutil.Process(pid).children(recursive=True)
+            servers = [c for c in children if "forkserver" in " ".join(c.cmdline())]
+            if any(server.children() for server in servers):
+                return psutil.Process(pid).children(recursive=True)
+        time.sleep(0.02)
+    raise AssertionError(f"process {pid} started no pool in {timeout} s")
 
 
 def run_status(cli: Cli, run_id: str) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import signal
 from dataclasses import dataclass, field
 from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -66,6 +67,11 @@ class Context:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        # The command is over or stopping: a further Ctrl-C or SIGTERM must not cut
+        # short the cleanup (a transaction, a pool's shutdown) and leave a lock or
+        # a half-started worker behind. The cleanup is bounded; SIGKILL still ends it.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         try:
             if isinstance(exc, KeyboardInterrupt | Terminated):
                 self._stop_runs("terminated" if isinstance(exc, Terminated) else "interrupted")
