@@ -18,6 +18,7 @@ from jobport.executors import Executor
 from jobport.files import FileStore
 from jobport.formats import FORMATS, ReadOptions
 from jobport.kinds import PlanRequest, kind_for
+from jobport.kinds.controls import RunControls
 from jobport.kinds.params import RunParams
 from jobport.registry import JobRegistry, JobType, Limits
 from jobport.settings import Settings
@@ -35,6 +36,8 @@ class StartRequest:
     is_admin: bool = False
     format: str | None = None
     read: dict[str, Any] = field(default_factory=dict)
+    #: An import's dry run and error thresholds (see :class:`~jobport.kinds.controls.RunControls`).
+    controls: dict[str, Any] = field(default_factory=dict)
     retry_of: str | None = None
     #: Shown to people only; never used to build a path.
     source_name: str | None = None
@@ -93,6 +96,12 @@ class Dispatcher:
         validate_options(job_type, request.options)
         if job_type.kind == "import":
             ReadOptions.checked(request.read)
+            RunControls.checked(request.controls)
+        elif request.controls:
+            raise InputError(
+                f"'{job_type.type}' is not an import type: only imports take dry runs "
+                "and error thresholds"
+            )
         if request.retry_of is not None:
             original = self.store.get_run(request.retry_of)
             if original.type != job_type.type:
@@ -138,7 +147,11 @@ class Dispatcher:
             strategy=job_type.strategy,
             broadcast=job_type.broadcast,
             owner=request.owner,
-            params=RunParams(options.model_dump(mode="json"), request.read).to_json(),
+            params=RunParams(
+                options.model_dump(mode="json"),
+                request.read,
+                RunControls.checked(request.controls).to_json(),
+            ).to_json(),
             max_attempts=job_type.max_attempts,
             format=request.format or format_from_name(request.source_name, job_type),
             source_key=source_key,
@@ -157,6 +170,7 @@ class Dispatcher:
                     limits=self.limits_for(job_type),
                     format=new.format,
                     read=request.read,
+                    controls=RunControls.checked(request.controls),
                 )
             )
         except JobportError as exc:

@@ -101,6 +101,8 @@ class ImportStart:
     options: dict[str, Any] = field(default_factory=dict)
     format: str | None = None
     read: dict[str, Any] = field(default_factory=dict)
+    #: Dry run and error thresholds (see :class:`~jobport.kinds.controls.RunControls`).
+    controls: dict[str, Any] = field(default_factory=dict)
     retry_of: str | None = None
 
 
@@ -175,6 +177,7 @@ class JobService:
                 options=start.options,
                 format=start.format,
                 read=start.read,
+                controls=start.controls,
                 retry_of=start.retry_of,
                 source_name=start.source_name,
             )
@@ -351,6 +354,7 @@ class JobService:
                 options=start.options,
                 format=start.format,
                 read=start.read,
+                controls=start.controls,
                 retry_of=start.retry_of,
             )
         )

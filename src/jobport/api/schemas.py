@@ -75,6 +75,15 @@ class RunOut(BaseModel):
     total: int | None
     processed: int
     failed: int
+    created: int | None = Field(
+        default=None,
+        description="Rows the import created (a dry run: would create); null for other kinds.",
+    )
+    updated: int | None = Field(default=None, description="Rows the import updated.")
+    unchanged: int | None = Field(
+        default=None, description="Rows the import matched that already held these values."
+    )
+    dry_run: bool = Field(default=False, description="Validated only: nothing was written.")
     owner: str | None
     options: dict[str, Any]
     format: str | None
@@ -117,6 +126,10 @@ class RunOut(BaseModel):
             total=run.total,
             processed=run.processed,
             failed=run.failed,
+            created=run.created,
+            updated=run.updated,
+            unchanged=run.unchanged,
+            dry_run=run.dry_run,
             owner=run.owner,
             options=RunParams.of(run.params).options,
             format=run.format,

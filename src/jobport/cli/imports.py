@@ -7,7 +7,7 @@ then the command waits for the run and says how it ended.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -30,6 +30,48 @@ def import_command(
     delimiter: Annotated[
         str | None, typer.Option(help="The field delimiter (default: sniffed).")
     ] = None,
+    sheet: Annotated[
+        str | None, typer.Option(help="The XLSX sheet to read, by name or 1-based position.")
+    ] = None,
+    header_row: Annotated[
+        int | None, typer.Option(help="The 1-based row holding the header (default: found).")
+    ] = None,
+    map_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--map",
+            help="Feed a field from a column: 'Header=field', or 'Header=' to ignore it "
+            "(repeatable).",
+        ),
+    ] = None,
+    strict_columns: Annotated[
+        bool, typer.Option(help="Refuse a file with a column that feeds no field.")
+    ] = False,
+    decimal: Annotated[
+        str | None, typer.Option(help="The decimal separator of numbers: '.' or ','.")
+    ] = None,
+    thousands: Annotated[
+        str | None, typer.Option(help="The thousands separator, removed from numbers.")
+    ] = None,
+    date_format: Annotated[
+        list[str] | None,
+        typer.Option(help="A date format such as '%d/%m/%Y', tried in order (repeatable)."),
+    ] = None,
+    true_words: Annotated[
+        str | None, typer.Option(help="Comma-separated words read as true, e.g. 'oui,ja'.")
+    ] = None,
+    false_words: Annotated[
+        str | None, typer.Option(help="Comma-separated words read as false, e.g. 'non,nein'.")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option(help="Validate the whole file like a run; write nothing.")
+    ] = False,
+    max_failures: Annotated[
+        int | None, typer.Option(help="Stop the run once more rows than this have failed.")
+    ] = None,
+    max_failure_ratio: Annotated[
+        float | None, typer.Option(help="Stop the run once this share of rows has failed.")
+    ] = None,
     retry_of: Annotated[
         str | None, typer.Option(help="Import corrected failures of this run, linked to it.")
     ] = None,
@@ -44,7 +86,22 @@ def import_command(
     service.job_type(job_type)  # an unknown type is the first thing to say
     if not file.is_file():
         raise InputError(f"{file}: no such file")
-    read = {k: v for k, v in {"encoding": encoding, "delimiter": delimiter}.items() if v}
+    read = given(
+        encoding=encoding,
+        delimiter=delimiter,
+        sheet=sheet,
+        header_row=header_row,
+        mapping=parse_mapping(map_ or []),
+        strict_columns=strict_columns,
+        decimal=decimal,
+        thousands=thousands,
+        date_formats=date_format,
+        true_words=words(true_words),
+        false_words=words(false_words),
+    )
+    controls = given(
+        dry_run=dry_run, max_failures=max_failures, max_failure_ratio=max_failure_ratio
+    )
     original = None if retry_of is None else service.run_id(who, retry_of)
     start = ImportStart(
         type=job_type,
@@ -52,6 +109,7 @@ def import_command(
         source_name=file.name,
         options=parse_options(option),
         read=read,
+        controls=controls,
         retry_of=original,
     )
     with progress_bar(as_json) as on_update:
@@ -59,3 +117,24 @@ def import_command(
         on_update(run)
         run = service.wait(who, run.id, on_update=on_update)
     finish_run(run, as_json)
+
+
+def given(**values: Any) -> dict[str, Any]:
+    """The options the user gave (unset, empty and false ones are left to the defaults)."""
+    return {name: value for name, value in values.items() if value not in (None, False, "", [], {})}
+
+
+def parse_mapping(pairs: list[str]) -> dict[str, str]:
+    """``--map 'Header=field'`` pairs; the header is everything before the last ``=``."""
+    mapping: dict[str, str] = {}
+    for pair in pairs:
+        header, sep, field_name = pair.rpartition("=")
+        if not sep or not header.strip():
+            raise InputError(f"--map {pair!r}: expected 'Header=field' (or 'Header=' to ignore)")
+        mapping[header.strip()] = field_name.strip()
+    return mapping
+
+
+def words(text: str | None) -> list[str] | None:
+    """Comma-separated words, trimmed, empty ones dropped."""
+    return None if text is None else [w.strip() for w in text.split(",") if w.strip()]

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from jobport.errors import InputError
 
@@ -32,6 +32,12 @@ NUL_ROW = BadRecord("the row holds a NUL byte, which text data never contains")
 Record = tuple[int, list[Any] | BadRecord | None]
 
 
+#: Bounds of the read options: they come from users, and travel in every run's params.
+MAX_HEADER_ROW = 1_000
+MAX_MAPPED = 10_000
+MAX_WORDS = 20
+
+
 class ReadOptions(BaseModel):
     """How to read a file, whatever the job type: from the CLI, the upload form or the API."""
 
@@ -39,7 +45,40 @@ class ReadOptions(BaseModel):
 
     encoding: str | None = None
     delimiter: str | None = None
-    sheet: str | None = None
+    #: An XLSX sheet, by name or by 1-based position.
+    sheet: str | None = Field(default=None, max_length=200)
+    #: The 1-based row of the header (title rows above it are skipped); found if unset.
+    header_row: int | None = Field(default=None, ge=1, le=MAX_HEADER_ROW)
+
+    # -- which column feeds which field (see jobport.kinds.mapping) --
+    #: File header -> field name; an empty name ignores the column.
+    mapping: dict[str, str] = Field(default_factory=dict, max_length=MAX_MAPPED)
+    #: Refuse a file with a column that feeds no field, instead of ignoring it.
+    strict_columns: bool = False
+
+    # -- how values are written (see jobport.kinds.locale) --
+    #: The decimal separator of numbers ("," for 963,16).
+    decimal: Literal[".", ","] | None = None
+    #: The thousands separator of numbers, removed before parsing.
+    thousands: Literal[",", ".", " ", "'", "_"] | None = None
+    #: strftime formats tried in order on dates and datetimes.
+    date_formats: list[Annotated[str, Field(max_length=64)]] = Field(
+        default_factory=list, max_length=MAX_WORDS
+    )
+    #: Words read as true / false (besides the usual true/false, yes/no, 1/0).
+    true_words: list[Annotated[str, Field(max_length=64)]] = Field(
+        default_factory=list, max_length=MAX_WORDS
+    )
+    false_words: list[Annotated[str, Field(max_length=64)]] = Field(
+        default_factory=list, max_length=MAX_WORDS
+    )
+
+    @field_validator("mapping")
+    @classmethod
+    def _bounded_names(cls, value: dict[str, str]) -> dict[str, str]:
+        if any(len(k) > 1_000 or len(v) > 200 for k, v in value.items()):
+            raise ValueError("a header may be at most 1,000 characters, a field name 200")
+        return value
 
     @field_validator("delimiter")
     @classmethod
@@ -57,7 +96,7 @@ class ReadOptions(BaseModel):
             problems = "; ".join(
                 f"{'.'.join(str(p) for p in error['loc'])}: "
                 + (
-                    "not a read option (use encoding, delimiter or sheet)"
+                    f"not a read option (use {', '.join(cls.model_fields)})"
                     if error["type"] == "extra_forbidden"
                     else error["msg"]
                 )

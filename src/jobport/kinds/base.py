@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
+from jobport.kinds.controls import RunControls
+
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
@@ -30,6 +32,8 @@ class PlanRequest:
     format: str | None = None
     #: How to read the file (encoding, delimiter, ...), for kinds that read one.
     read: dict[str, Any] = field(default_factory=dict)
+    #: An import's dry run and error thresholds.
+    controls: RunControls = field(default_factory=RunControls)
     #: What one file may hold (rows, columns, field size); None: no limits.
     limits: Limits | None = None
 

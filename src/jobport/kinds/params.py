@@ -24,13 +24,20 @@ class RunParams:
     options: dict[str, Any] = field(default_factory=dict)
     #: The read options as asked (encoding, delimiter, a sync's ``full``, ...).
     read: dict[str, Any] = field(default_factory=dict)
+    #: An import's dry run and error thresholds, as set (see ``RunControls``).
+    controls: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return {"options": self.options, "read": self.read}
+        values = {"options": self.options, "read": self.read}
+        return {**values, "controls": self.controls} if self.controls else values
 
     @classmethod
     def of(cls, params: Mapping[str, Any]) -> RunParams:
-        return cls(dict(params.get("options") or {}), dict(params.get("read") or {}))
+        return cls(
+            dict(params.get("options") or {}),
+            dict(params.get("read") or {}),
+            dict(params.get("controls") or {}),
+        )
 
 
 @dataclass(frozen=True)

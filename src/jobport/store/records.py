@@ -60,6 +60,12 @@ class RunRecord:
     eta_seconds: float | None
     max_attempts: int
     dispatcher: str | None = None
+    #: Rows the import created, updated, left unchanged (a dry run: would have); None
+    #: for other kinds and for runs from before they were counted.
+    created: int | None = None
+    updated: int | None = None
+    unchanged: int | None = None
+    dry_run: bool = False
     retried_by: tuple[str, ...] = ()
 
     @classmethod

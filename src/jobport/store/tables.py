@@ -75,6 +75,11 @@ job_runs = sa.Table(
     #: While set and ahead, a worker runs the kind's last step (every chunk is done):
     #: nobody else starts it. Once passed, that worker is taken for lost.
     sa.Column("finishing_until", UTCDateTime),
+    # What an import did to its rows (a dry run: would have done); None before counted.
+    sa.Column("created", sa.BigInteger),
+    sa.Column("updated", sa.BigInteger),
+    sa.Column("unchanged", sa.BigInteger),
+    sa.Column("dry_run", sa.Boolean, nullable=False, default=False, server_default=sa.false()),
     sa.Index(None, "created_at"),
     sa.Index(None, "owner", "created_at"),
     sa.Index(None, "status"),
@@ -101,6 +106,9 @@ job_chunks = sa.Table(
     sa.Column("error", sa.Text),
     sa.Column("started_at", UTCDateTime),
     sa.Column("finished_at", UTCDateTime),
+    sa.Column("created", sa.Integer),
+    sa.Column("updated", sa.Integer),
+    sa.Column("unchanged", sa.Integer),
     sa.Index(None, "status", "lease_expires_at"),
 )
 
@@ -166,4 +174,17 @@ sync_cursors = sa.Table(
     sa.Column("cursor", sa.JSON),
     sa.Column("run_id", sa.String(36)),
     sa.Column("updated_at", sa.DateTime),
+)
+
+#: The header-to-field mapping a user confirmed, per job type and header signature
+#: (see :mod:`jobport.kinds.mapping`), proposed again for a file with the same header.
+saved_mappings = sa.Table(
+    "jobport_saved_mappings",
+    metadata,
+    sa.Column("type", sa.String(100), primary_key=True),
+    sa.Column("signature", sa.String(64), primary_key=True),
+    sa.Column("header", sa.JSON, nullable=False),
+    sa.Column("mapping", sa.JSON, nullable=False),
+    sa.Column("saved_by", sa.String(200)),
+    sa.Column("saved_at", UTCDateTime, nullable=False),
 )

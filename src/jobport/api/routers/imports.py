@@ -7,6 +7,7 @@ when it starts the run, and removes the stored upload if it refuses.
 
 import functools
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -22,6 +23,32 @@ from jobport.service import ImportStart, WrongKind
 
 router = APIRouter()
 
+
+def _text(description: str) -> dict[str, str]:
+    return {"type": "string", "description": description}
+
+
+#: The upload form's fields besides the file, as the OpenAPI document shows them.
+_FIELDS: dict[str, dict[str, Any]] = {
+    "options": _text("JSON object of the type's options"),
+    "format": {"type": "string"},
+    "encoding": _text("The file's encoding (default: detected)"),
+    "delimiter": {"type": "string"},
+    "sheet": _text("XLSX sheet name or 1-based position"),
+    "header_row": {"type": "integer", "minimum": 1},
+    "mapping": _text('JSON object: file header -> field name ("" ignores the column)'),
+    "strict_columns": {"type": "boolean"},
+    "decimal": {"type": "string", "enum": [".", ","]},
+    "thousands": {"type": "string", "enum": [",", ".", " ", "'", "_"]},
+    "date_formats": _text("JSON array of strftime formats, tried in order"),
+    "true_words": _text("JSON array of words read as true"),
+    "false_words": _text("JSON array of words read as false"),
+    "dry_run": {"type": "boolean", "description": "Validate the whole file; write nothing"},
+    "max_failures": {"type": "integer", "minimum": 0},
+    "max_failure_ratio": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
+    "retry_of": {"type": "string"},
+}
+
 _FORM = {
     "requestBody": {
         "required": True,
@@ -32,11 +59,7 @@ _FORM = {
                     "required": [FILE_FIELD],
                     "properties": {
                         FILE_FIELD: {"type": "string", "format": "binary"},
-                        "options": {"type": "string", "description": "JSON object"},
-                        "format": {"type": "string"},
-                        "encoding": {"type": "string"},
-                        "delimiter": {"type": "string"},
-                        "retry_of": {"type": "string"},
+                        **_FIELDS,
                     },
                 }
             }
@@ -51,9 +74,12 @@ _FORM = {
     summary="Upload a file and start an import",
     description=(
         f"A multipart/form-data body with the file in the field `{FILE_FIELD}` and, "
-        "optionally, `options` (a JSON object), `format`, `encoding`, `delimiter` and "
-        "`retry_of`. The file is streamed to storage; one over the size limit is refused "
-        "with 413 while it is being sent. A file that cannot be read becomes a failed run "
+        "optionally, `options` (a JSON object), `format`, the read options (`encoding`, "
+        "`delimiter`, `sheet`, `header_row`, `mapping`, `strict_columns`, `decimal`, "
+        "`thousands`, `date_formats`, `true_words`, `false_words`), the run controls "
+        "(`dry_run`, `max_failures`, `max_failure_ratio`) and `retry_of`. The file is "
+        "streamed to storage; one over the size limit is refused with 413 while it is "
+        "being sent. A file that cannot be read becomes a failed run "
         "(202, status `failed`, the reason in `error`)."
     ),
     responses=responses(401, 403, 404, 413, 415, 422),
@@ -92,19 +118,57 @@ def import_start(type: str, upload: Upload, key: str) -> ImportStart:
         options=json_object(fields.get("options"), "options"),
         # None: the dispatcher goes by the file name's extension.
         format=fields.get("format") or None,
-        read={k: fields[k] for k in ("encoding", "delimiter") if fields.get(k)},
+        read=read_fields(fields),
+        controls={k: fields[k] for k in CONTROL_FIELDS if fields.get(k)},
         retry_of=fields.get("retry_of") or None,
     )
+
+
+#: Form fields that say how to read the file: as typed, and as JSON.
+READ_FIELDS = (
+    "encoding",
+    "delimiter",
+    "sheet",
+    "header_row",
+    "strict_columns",
+    "decimal",
+    "thousands",
+)
+#: JSON form fields: True for an object, False for an array.
+READ_JSON_FIELDS = {
+    "mapping": True,
+    "date_formats": False,
+    "true_words": False,
+    "false_words": False,
+}
+#: Form fields of the run controls (a dry run, error thresholds).
+CONTROL_FIELDS = ("dry_run", "max_failures", "max_failure_ratio")
+
+
+def read_fields(fields: Mapping[str, str]) -> dict[str, Any]:
+    """The read options the form filled in; validated by the dispatcher like any face's."""
+    read: dict[str, Any] = {k: fields[k] for k in READ_FIELDS if fields.get(k)}
+    for name, is_object in READ_JSON_FIELDS.items():
+        if fields.get(name):
+            read[name] = json_value(fields[name], name, is_object)
+    return read
 
 
 def json_object(text: str | None, name: str) -> dict[str, Any]:
     """A form field holding a JSON object, or a refusal that says what it holds instead."""
     if not text:
         return {}
+    value: dict[str, Any] = json_value(text, name, is_object=True)
+    return value
+
+
+def json_value(text: str, name: str, is_object: bool) -> Any:
+    """A form field holding a JSON object (or array), or a refusal saying what it holds."""
+    shape, what = (dict, "a JSON object") if is_object else (list, "a JSON array")
     try:
         value = json.loads(text)
     except ValueError as exc:
-        raise InputError(f"'{name}' must be a JSON object: {exc}") from None
-    if not isinstance(value, dict):
-        raise InputError(f"'{name}' must be a JSON object, not {type(value).__name__}")
+        raise InputError(f"'{name}' must be {what}: {exc}") from None
+    if not isinstance(value, shape):
+        raise InputError(f"'{name}' must be {what}, not {type(value).__name__}")
     return value
