@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from jobport.errors import InputError, listed, shown
+from jobport.formats.base import ReadOptions
 from jobport.kinds.importer import Importer
 
 
@@ -21,7 +22,9 @@ def normalise(name: str) -> str:
 MAX_HEADER_NAME = 1_000
 
 
-def map_columns(header: list[str], row: type[BaseModel]) -> list[list[Any]]:
+def map_columns(
+    header: list[str], row: type[BaseModel], *, read: ReadOptions | None = None
+) -> list[list[Any]]:
     """Pair file columns with row fields: [[column index, field name], ...].
 
     Names match ignoring case and surrounding spaces; a field's alias counts as

@@ -31,7 +31,7 @@ from jobport.kinds.batch import (
 )
 from jobport.kinds.columns import check_key_columns, column_warnings, ignored_columns, map_columns
 from jobport.kinds.importer import Importer
-from jobport.kinds.params import ImportParams
+from jobport.kinds.params import ImportParams, RunParams
 from jobport.kinds.validation import validate_records, validate_transformed
 from jobport.store import ChunkOutcome
 from jobport.store.records import Writer
@@ -92,12 +92,13 @@ class ImportKind(JobKind):
         assert task.run.source_key is not None
         reader = reader_for(task.run.format or "csv")
         params = ImportParams.of(task.run.params)
+        read = ReadOptions.checked(RunParams.of(task.run.params).read)
         header, mapping = params.header, params.columns
         records = list(reader.read(task.files, task.run.source_key, params.layout, task.spec))
         capacity = target_capacity(importer, table, task.database.dialect.name)
         if importer.transform is not None:
             groups, failures = validate_transformed(
-                records, header, mapping, importer, [c.name for c in table.c], capacity
+                records, header, mapping, importer, [c.name for c in table.c], capacity, read=read
             )
             writes = [
                 prepare_upsert(
@@ -118,6 +119,7 @@ class ImportKind(JobKind):
             importer,
             [c.name for c in table.c],
             capacity=capacity,
+            read=read,
         )
         write = prepare_upsert(
             task.database.dialect,
@@ -198,7 +200,7 @@ def open_file(request: PlanRequest, importer: Importer, scratch: list[str]) -> O
     check_columns(prepared.header, limits)
     if limits.max_field_bytes:
         prepared.params["max_field_bytes"] = limits.max_field_bytes
-    mapping = map_columns(prepared.header, importer.row)
+    mapping = map_columns(prepared.header, importer.row, read=read)
     check_key_columns(importer, mapping, request.job_type.type)
     return OpenedFile(reader, prepared, declared, mapping, limits)
 

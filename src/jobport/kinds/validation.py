@@ -19,6 +19,7 @@ from jobport.errors import shown
 from jobport.formats import (
     Record,
 )
+from jobport.formats.base import ReadOptions
 from jobport.kinds.batch import (
     BatchValidator,
     batch_validator,
@@ -39,6 +40,7 @@ def validate_records(
     table_columns: list[str],
     *,
     capacity: Capacity | None = None,
+    read: ReadOptions | None = None,
 ) -> tuple[list[tuple[Any, ...]], list[str], list[Failure]]:
     """Validate each record.
 
@@ -81,6 +83,8 @@ def validate_transformed(
     importer: Importer,
     table_columns: list[str],
     capacity: Capacity | None = None,
+    *,
+    read: ReadOptions | None = None,
 ) -> tuple[list[RowGroup], list[Failure]]:
     """Valid rows passed through the transform, grouped by the columns each one carries.
 
