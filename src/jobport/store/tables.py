@@ -188,3 +188,32 @@ saved_mappings = sa.Table(
     sa.Column("saved_by", sa.String(200)),
     sa.Column("saved_at", UTCDateTime, nullable=False),
 )
+
+#: The review grid's edits of an import's rejected rows, per run, user and failure
+#: (see :mod:`jobport.fixes`): the cells changed over the failure's original values,
+#: whether the row is dropped, what the row model says of the edited row, and the
+#: run that imported it ("pending:..." while that run is being started).
+job_fix_edits = sa.Table(
+    "job_fix_edits",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "run_id", sa.String(36), sa.ForeignKey("job_runs.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("owner", sa.String(200), nullable=False),
+    sa.Column(
+        "failure_id",
+        sa.Integer,
+        sa.ForeignKey("job_failures.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("cells", JSONType, nullable=False),
+    sa.Column("dropped", sa.Boolean, nullable=False, default=False, server_default=sa.false()),
+    sa.Column("valid", sa.Boolean, nullable=False, default=False, server_default=sa.false()),
+    sa.Column("errors", JSONType),
+    sa.Column("fix_run_id", sa.String(64)),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("run_id", "owner", "failure_id"),
+    sa.Index(None, "failure_id"),
+    sa.Index(None, "fix_run_id"),
+)
