@@ -11,6 +11,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from jobport.kinds.locale import Locale
+
 RowDict = dict[str, Any]
 Transform = Callable[[RowDict], RowDict | None]
 
@@ -22,12 +24,14 @@ class Importer:
     ``row`` validates one row (its fields are the file's columns), ``key`` names
     the column(s) an existing row is matched on, and ``transform`` may reshape a
     valid row (each row is written with exactly the table columns its dict
-    holds) or return None to skip it.
+    holds) or return None to skip it. ``locale`` says how the type's files write
+    numbers, dates and booleans (a run's read options override it).
     """
 
     row: type[BaseModel]
     key: str | Sequence[str]
     transform: Transform | None = None
+    locale: Locale | None = None
 
     @property
     def key_columns(self) -> tuple[str, ...]:
