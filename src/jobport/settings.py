@@ -105,3 +105,34 @@ class Settings(BaseSettings):
         description="Who gets /docs and /openapi.json: everyone, signed-in callers (a bearer "
         "token or the dashboard's session), or nobody (404).",
     )
+    # -- webhooks (jobport.webhooks) ----------------------------------------------------------
+    webhooks_allow_private: bool = Field(
+        default=False,
+        description="Let webhook URLs reach loopback, private, link-local and other non-public "
+        "addresses (tests, closed networks); off, such a URL is refused when a subscription is "
+        "added and again when a delivery connects.",
+    )
+    webhooks_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=60,
+        description="How long one webhook delivery attempt may wait to connect, and for each "
+        "read or write of the request and answer.",
+    )
+    webhooks_pause_after_hours: float = Field(
+        default=24.0,
+        gt=0,
+        description="A webhook subscription whose every delivery attempt failed for this long "
+        "is paused, saying why; resume it once its receiver is fixed.",
+    )
+    webhooks_concurrency: int = Field(
+        default=4,
+        ge=0,
+        description="Webhook deliveries one long-lived process (server, worker) sends at once; "
+        "0: this process sends none.",
+    )
+    webhooks_poll_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        description="How often a process with nothing to send looks for webhook deliveries.",
+    )
