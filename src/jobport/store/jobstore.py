@@ -4,8 +4,9 @@ The store is the source of truth for a run: a queue only ever says "run chunk
 n of run r". Its operations are split by concern, one module each: runs and
 their chunks (:mod:`~jobport.store.runs`), leases (:mod:`~jobport.store.leases`),
 commits (:mod:`~jobport.store.commits`), users and sessions
-(:mod:`~jobport.store.users`), events (:mod:`~jobport.store.outbox`) and the
-dashboard's statistics (:mod:`~jobport.store.stats`). :class:`JobStore`
+(:mod:`~jobport.store.users`), events (:mod:`~jobport.store.outbox`), the
+dashboard's statistics (:mod:`~jobport.store.stats`) and the column mappings
+people saved (:mod:`~jobport.store.mappings`). :class:`JobStore`
 composes them, so callers hold one object (``engine.store.get_run(...)``) and
 a fake replaces one object.
 """
@@ -16,6 +17,7 @@ import sqlalchemy as sa
 
 from jobport.store.commits import CommitConflict, Commits, NotYourTurn
 from jobport.store.leases import Leases, Reclaimed
+from jobport.store.mappings import Mappings, SavedMapping
 from jobport.store.outbox import Outbox, event_from_dict
 from jobport.store.runs import NewRun, RunFilter, Runs
 from jobport.store.section import utcnow
@@ -23,7 +25,7 @@ from jobport.store.stats import STATS_DAYS, STATS_WINDOW, RunStats, Stats, TypeS
 from jobport.store.users import UserRecord, Users
 
 
-class JobStore(Runs, Leases, Commits, Users, Outbox, Stats):
+class JobStore(Runs, Leases, Commits, Users, Outbox, Stats, Mappings):
     """Every storage operation of jobport, over one state database."""
 
     def ping(self) -> None:
@@ -42,6 +44,7 @@ __all__ = [
     "Reclaimed",
     "RunFilter",
     "RunStats",
+    "SavedMapping",
     "TypeStats",
     "UserRecord",
     "event_from_dict",
