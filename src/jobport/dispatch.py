@@ -171,6 +171,7 @@ class Dispatcher:
                     format=new.format,
                     read=request.read,
                     controls=RunControls.checked(request.controls),
+                    saved_mappings=self.store.saved_mapping,
                 )
             )
         except JobportError as exc:

@@ -28,7 +28,7 @@ def test_the_api_run_names_ignored_columns(make_api: MakeApi) -> None:
 def test_the_cli_names_ignored_columns(tmp_path: Path) -> None:
     write_csv(tmp_path / "full.csv", 3)
     lines = (tmp_path / "full.csv").read_text(encoding="utf-8").splitlines()
-    renamed = [lines[0].replace("first_name", "First Name"), *lines[1:]]
+    renamed = [lines[0].replace("first_name", "Nickname"), *lines[1:]]
     (tmp_path / "renamed.csv").write_text("\n".join(renamed) + "\n", encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if not k.startswith("JOBPORT_")}
     env.update(
@@ -48,7 +48,7 @@ def test_the_cli_names_ignored_columns(tmp_path: Path) -> None:
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    warning = "1 column matches no field of 'customers' and was ignored: First Name"
+    warning = "1 column matches no field of 'customers' and was ignored: Nickname"
     assert done.stderr.strip() == f"warning: {warning}"
     assert json.loads(done.stdout)["warnings"] == [warning]
 
@@ -56,10 +56,10 @@ def test_the_cli_names_ignored_columns(tmp_path: Path) -> None:
 def test_the_dashboard_preview_names_ignored_columns(site: Any) -> None:  # noqa: F811 (fixture)
     csrf = sign_in(site, "bob")
     lines = customers_file(site, rows=3).read_text(encoding="utf-8").splitlines()
-    renamed = "\n".join([lines[0].replace("first_name", "First Name"), *lines[1:]]) + "\n"
+    renamed = "\n".join([lines[0].replace("first_name", "Nickname"), *lines[1:]]) + "\n"
     sent = preview(site, csrf, renamed.encode())
     assert sent.status_code == 303
     shown = site.get(sent.headers["location"])
-    assert "1 column matches no field of &#39;customers&#39; and was ignored: First Name" in (
+    assert "1 column matches no field of &#39;customers&#39; and was ignored: Nickname" in (
         shown.text
     )

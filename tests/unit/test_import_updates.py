@@ -102,14 +102,14 @@ def test_unmatched_headers_are_named_and_leave_the_columns_alone(
     write_csv(tmp_path / "full.csv", 5, seed=4)
     engine.import_file("customers", tmp_path / "full.csv")
     before = customer_rows(engine)
-    header = ["id", "email", "First Name", "last_name", "country", "Notes"]
+    header = ["id", "email", "Nickname", "last_name", "country", "Notes"]
     path = write_file(
         "csv", tmp_path / "renamed.csv", header, [["2", "a@example.com", "Ann", "Lee", "GB", "x"]]
     )
     run = engine.import_file("customers", path)
     assert run.status == "completed", run.error
     assert run.warnings == [
-        "2 columns match no field of 'customers' and were ignored: First Name, Notes"
+        "2 columns match no field of 'customers' and were ignored: Nickname, Notes"
     ]
     assert run.to_dict()["warnings"] == run.warnings
     assert customer_rows(engine)[2]["first_name"] == before[2]["first_name"]
@@ -124,7 +124,7 @@ def test_unmatched_headers_are_named_and_leave_the_columns_alone(
             format="csv",
         )
     )
-    assert preview.ignored_columns == ["First Name", "Notes"]
+    assert preview.ignored_columns == ["Nickname", "Notes"]
     assert preview.warnings == run.warnings
 
 

@@ -7,6 +7,7 @@ processes; the dispatcher and the worker know nothing of files or SQL.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
     from jobport.files import FileStore
     from jobport.registry import JobType, Limits
     from jobport.store import ChunkOutcome, RunRecord, RunResult
+    from jobport.store.mappings import SavedMapping
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,9 @@ class PlanRequest:
     controls: RunControls = field(default_factory=RunControls)
     #: What one file may hold (rows, columns, field size); None: no limits.
     limits: Limits | None = None
+    #: The mapping a user saved for (type, header signature), applied to an import given
+    #: none of its own (see :mod:`jobport.kinds.columns`); None: no mappings are kept.
+    saved_mappings: Callable[[str, str], SavedMapping | None] | None = None
 
 
 @dataclass

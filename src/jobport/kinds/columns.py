@@ -1,38 +1,111 @@
 """Pairing a file's header with the row model's fields, and naming what was left out.
 
+The user's mapping (``--map``, the API's ``mapping``) places its columns
+first, or else the mapping saved for this header; the proposal
+(:mod:`jobport.kinds.mapping`) places the rest. A header no rule placed is
+ignored and named, or refused with ``strict_columns``; a required field no
+column feeds refuses the file, with the header it may have been.
+
 Every message here is built from a file's header, so each is bounded: names
 cut short, lists capped (:func:`jobport.errors.shown`, :func:`~jobport.errors.listed`)."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
 from jobport.errors import InputError, listed, shown
 from jobport.formats.base import ReadOptions
 from jobport.kinds.importer import Importer
+from jobport.kinds.mapping import (
+    MAX_HEADER_NAME,
+    PROPOSED,
+    Placement,
+    Target,
+    hints,
+    normalise,
+    propose,
+    resolve,
+    signature,
+    targets,
+)
+
+if TYPE_CHECKING:
+    from jobport.store.mappings import SavedMapping
+
+#: Looks up the mapping saved for (job type, header signature); see :mod:`jobport.store.mappings`.
+SavedMappings = Callable[[str, str], "SavedMapping | None"]
+#: How many "did you mean" guesses a refusal gives at most.
+MAX_HINTS = 5
+
+__all__ = [
+    "MAX_HEADER_NAME",
+    "ColumnMapping",
+    "SavedMappings",
+    "check_header",
+    "check_key_columns",
+    "column_warnings",
+    "ignored_columns",
+    "map_columns",
+    "normalise",
+    "place_columns",
+]
 
 
-def normalise(name: str) -> str:
-    return " ".join(name.strip().lower().split())
+@dataclass(frozen=True)
+class ColumnMapping:
+    """Where each column of a file goes, and what the run says of it."""
+
+    #: One per header column, in file order.
+    placements: list[Placement]
+    #: The fields in declaration order (the order :attr:`columns` lists them in).
+    fields: list[Target]
+    #: When the mapping saved for this header was applied: when it was saved.
+    saved_at: datetime | None = None
+    #: What else the run should say (a saved mapping that no longer fits).
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def columns(self) -> list[list[Any]]:
+        """[[column index, field name], ...] in field order, as the run's params keep them."""
+        order = {target.name: n for n, target in enumerate(self.fields)}
+        fed = [p for p in self.placements if p.field is not None]
+        return [[p.index, p.field] for p in sorted(fed, key=lambda p: order[p.field or ""])]
+
+    @property
+    def unplaced(self) -> list[str]:
+        """The headers no rule placed (ignored, and said so), in file order."""
+        return [p.header.strip() for p in self.placements if p.source is None]
+
+    def warnings(self, type_key: str) -> list[str]:
+        """What a run says of its columns: a saved mapping used, each column placed by
+        likeness (alias, title, synonym, fuzzy), the columns ignored."""
+        said = list(self.notes)
+        if self.saved_at is not None:
+            said.append(
+                f"used the mapping saved on {self.saved_at.date().isoformat()} for this header"
+            )
+        said.extend(p.note for p in self.placements if p.source in PROPOSED - {"exact"})
+        return said + column_warnings(self.unplaced, type_key)
+
+    def to_json(self) -> list[dict[str, Any]]:
+        """The mapping a run used, per placed column: {column, field, score, source}
+        (the header's names are in the run's layout)."""
+        return [
+            {"column": p.index, "field": p.field, "score": p.score, "source": p.source}
+            for p in self.placements
+            if p.source is not None
+        ]
 
 
-#: The longest header name a file may have: a name is a label, never data.
-MAX_HEADER_NAME = 1_000
-
-
-def map_columns(
-    header: list[str], row: type[BaseModel], *, read: ReadOptions | None = None
-) -> list[list[Any]]:
-    """Pair file columns with row fields: [[column index, field name], ...].
-
-    Names match ignoring case and surrounding spaces; a field's alias counts as
-    a name. Extra columns are ignored; a missing required field fails up front.
-    Every message names at most a few columns, each cut short: a header can be
-    megabytes of names, and the message goes into the run and HTTP bodies.
-    """
-    seen: dict[str, int] = {}
+def check_header(header: Sequence[str]) -> None:
+    """Refuse a header with a name too long, a blank name, or a name twice (case and
+    spaces aside): messages name at most a few columns, each cut short."""
+    seen: set[str] = set()
     for index, name in enumerate(header):
         if len(name) > MAX_HEADER_NAME:
             raise InputError(
@@ -44,23 +117,76 @@ def map_columns(
             raise InputError(f"column {index + 1} of the header has no name")
         if norm in seen:
             raise InputError(f"column '{shown(name.strip())}' appears twice in the header")
-        seen[norm] = index
-    mapping: list[list[Any]] = []
-    missing: list[str] = []
-    for field_name, info in row.model_fields.items():
-        names = [normalise(field_name)] + ([normalise(info.alias)] if info.alias else [])
-        found = next((seen[n] for n in names if n in seen), None)
-        if found is None:
-            if info.is_required():
-                missing.append(field_name)
-            continue
-        mapping.append([found, field_name])
-    if missing:
+        seen.add(norm)
+
+
+def place_columns(
+    header: list[str],
+    row: type[BaseModel],
+    *,
+    read: ReadOptions | None = None,
+    synonyms: Mapping[str, Sequence[str]] | None = None,
+    type_key: str = "",
+    saved_mappings: SavedMappings | None = None,
+) -> ColumnMapping:
+    """Place every column of ``header``: the user's mapping, else the saved one, then the
+    proposal; refuse what cannot be imported (see the module's docstring)."""
+    read = read or ReadOptions()
+    check_header(header)
+    fields = targets(row, synonyms)
+    fixed: dict[int, Any] = {}
+    saved_at = None
+    notes: list[str] = []
+    if read.mapping:
+        fixed = resolve(header, read.mapping, fields, type_key=type_key, source="user")
+    elif saved_mappings is not None and type_key:
+        saved = saved_mappings(type_key, signature(header))
+        if saved is not None:
+            try:
+                fixed = resolve(header, saved.mapping, fields, type_key=type_key, source="saved")
+                saved_at = saved.saved_at
+            except InputError as exc:
+                notes.append(
+                    f"the mapping saved on {saved.saved_at.date().isoformat()} for this header "
+                    f"was not used: {exc.message}"
+                )
+    placed = ColumnMapping(propose(header, fields, fixed=fixed), fields, saved_at, notes)
+    if read.strict_columns and placed.unplaced:
         raise InputError(
-            f"missing required column(s): {listed(missing)}; the file has: "
-            f"{listed(h.strip() for h in header)}"
+            f"column(s) {listed(placed.unplaced)} feed no field of '{type_key}'; map each "
+            "with --map 'Header=field' or ignore it with --map 'Header=' (strict columns)"
         )
-    return mapping
+    _check_required(placed, header)
+    return placed
+
+
+def _check_required(placed: ColumnMapping, header: list[str]) -> None:
+    """Refuse a file no column of which feeds a required field, saying the header it may
+    have been (a guess never applied: the file does not say so)."""
+    fed = {p.field for p in placed.placements}
+    missing = [t.name for t in placed.fields if t.required and t.name not in fed]
+    if not missing:
+        return
+    message = (
+        f"missing required column(s): {listed(missing)}; the file has: "
+        f"{listed(h.strip() for h in header)}"
+    )
+    guesses = hints(placed.placements, missing, placed.fields)[:MAX_HINTS]
+    if guesses:
+        meant = ", ".join(f"'{shown(name)}' for {field_name}" for name, field_name in guesses)
+        use = " ".join(f"--map '{shown(name)}={field_name}'" for name, field_name in guesses)
+        message += f"; did you mean {meant}? use {use}"
+    raise InputError(message)
+
+
+def map_columns(
+    header: list[str], row: type[BaseModel], *, read: ReadOptions | None = None
+) -> list[list[Any]]:
+    """Pair file columns with row fields: [[column index, field name], ...].
+
+    :func:`place_columns` without synonyms nor saved mappings (a sync's pages, tests).
+    """
+    return place_columns(header, row, read=read).columns
 
 
 def ignored_columns(header: list[str], mapping: list[list[Any]]) -> list[str]:

@@ -5,13 +5,15 @@ can name it without importing the kind."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel
 
+from jobport.errors import RegistryError
 from jobport.kinds.locale import Locale
+from jobport.kinds.mapping import check_synonyms
 
 RowDict = dict[str, Any]
 Transform = Callable[[RowDict], RowDict | None]
@@ -24,14 +26,25 @@ class Importer:
     ``row`` validates one row (its fields are the file's columns), ``key`` names
     the column(s) an existing row is matched on, and ``transform`` may reshape a
     valid row (each row is written with exactly the table columns its dict
-    holds) or return None to skip it. ``locale`` says how the type's files write
-    numbers, dates and booleans (a run's read options override it).
+    holds) or return None to skip it. ``synonyms`` are other headers a field's
+    column goes by (``{"email": ["e-mail", "mail"]}``), matched ignoring case,
+    spaces and punctuation (see :mod:`jobport.kinds.mapping`); a name of no
+    field is refused here, when the type is declared. ``locale`` says how the
+    type's files write numbers, dates and booleans (a run's read options
+    override it; see :mod:`jobport.kinds.locale`).
     """
 
     row: type[BaseModel]
     key: str | Sequence[str]
     transform: Transform | None = None
     locale: Locale | None = None
+    synonyms: Mapping[str, Sequence[str]] = field(default_factory=dict, hash=False)
+
+    def __post_init__(self) -> None:
+        try:
+            check_synonyms(self.row, self.synonyms)
+        except ValueError as exc:
+            raise RegistryError(f"Importer of {self.row.__name__}: {exc}") from None
 
     @property
     def key_columns(self) -> tuple[str, ...]:

@@ -29,7 +29,7 @@ from jobport.kinds.base import ChunkTask, JobKind, Plan, PlanRequest
 from jobport.kinds.batch import (
     field_value_types,
 )
-from jobport.kinds.columns import check_key_columns, column_warnings, ignored_columns, map_columns
+from jobport.kinds.columns import ColumnMapping, check_key_columns, place_columns
 from jobport.kinds.importer import Importer
 from jobport.kinds.params import ImportParams, RunParams
 from jobport.kinds.validation import validate_records, validate_transformed
@@ -76,8 +76,8 @@ class ImportKind(JobKind):
         )
         rows_per_chunk = _rows_per_chunk(opened.format, request.job_type.chunk_size)
         chunks = _planned_chunks(reader, request.files, prepared, rows_per_chunk, limits)
-        warnings = column_warnings(ignored_columns(prepared.header, mapping), request.job_type.type)
-        params = ImportParams(layout_of(prepared), mapping, warnings)
+        warnings = opened.placed.warnings(request.job_type.type)
+        params = ImportParams(layout_of(prepared), mapping, warnings, opened.placed.to_json())
         return Plan(
             chunks=chunks,
             total=sum(chunk["rows"] for chunk in chunks),
@@ -181,10 +181,13 @@ class OpenedFile:
     format: str
     mapping: list[list[Any]]
     limits: Limits
+    #: Where each column goes and by which rule (``mapping`` is its ``columns``).
+    placed: ColumnMapping
 
 
 def open_file(request: PlanRequest, importer: Importer, scratch: list[str]) -> OpenedFile:
-    """Check the file against its format, prepare it, apply the limits, map its header.
+    """Check the file against its format, prepare it, apply the limits, map its header
+    (the user's mapping, else the one saved for this header, then the proposal).
 
     One function for planning and the preview, so what the preview accepts the
     import accepts. Scratch files of the preparation go into ``scratch``.
@@ -200,9 +203,16 @@ def open_file(request: PlanRequest, importer: Importer, scratch: list[str]) -> O
     check_columns(prepared.header, limits)
     if limits.max_field_bytes:
         prepared.params["max_field_bytes"] = limits.max_field_bytes
-    mapping = map_columns(prepared.header, importer.row, read=read)
-    check_key_columns(importer, mapping, request.job_type.type)
-    return OpenedFile(reader, prepared, declared, mapping, limits)
+    placed = place_columns(
+        prepared.header,
+        importer.row,
+        read=read,
+        synonyms=importer.synonyms,
+        type_key=request.job_type.type,
+        saved_mappings=request.saved_mappings,
+    )
+    check_key_columns(importer, placed.columns, request.job_type.type)
+    return OpenedFile(reader, prepared, declared, placed.columns, limits, placed)
 
 
 def layout_of(prepared: Prepared) -> dict[str, Any]:

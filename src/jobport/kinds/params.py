@@ -50,6 +50,9 @@ class ImportParams:
     #: [[column index, field name], ...] (see :func:`jobport.kinds.columns.map_columns`).
     columns: list[list[Any]]
     warnings: list[str] = field(default_factory=list)
+    #: How each placed column was placed: [{column, field, score, source}, ...]
+    #: (see :meth:`jobport.kinds.columns.ColumnMapping.to_json`); none in older runs.
+    mapping: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def header(self) -> list[str]:
@@ -61,11 +64,17 @@ class ImportParams:
         return list((params.get("layout") or {}).get("header") or [])
 
     def to_json(self) -> dict[str, Any]:
-        return {"layout": self.layout, "columns": self.columns, "warnings": self.warnings}
+        values = {"layout": self.layout, "columns": self.columns, "warnings": self.warnings}
+        return {**values, "mapping": self.mapping} if self.mapping else values
 
     @classmethod
     def of(cls, params: Mapping[str, Any]) -> ImportParams:
-        return cls(params["layout"], params["columns"], list(params.get("warnings") or []))
+        return cls(
+            params["layout"],
+            params["columns"],
+            list(params.get("warnings") or []),
+            list(params.get("mapping") or []),
+        )
 
 
 @dataclass(frozen=True)
