@@ -23,6 +23,7 @@ from jobport.errors import LeaseLost
 from jobport.events import JobEvent
 from jobport.lifecycle import ACTIVE_STATUSES, ChunkStatus
 from jobport.store.outbox import event_of, record_event
+from jobport.store.prune import capped_failures
 from jobport.store.records import ChunkOutcome, Claim, Failure
 from jobport.store.section import Section, held_by, lock_run, set_aside, utcnow
 from jobport.store.tables import job_chunks, job_failures, job_runs
@@ -61,6 +62,7 @@ class Commits(Section):
         *,
         in_order: bool = False,
         then_finish: bool = False,
+        max_failures: int | None = None,
     ) -> JobEvent | None:
         """Commit a chunk's rows, failures, done mark, counters and event atomically.
 
@@ -74,6 +76,9 @@ class Commits(Section):
         With ``then_finish`` (the run's kind has a last step), the commit of the
         last chunk leaves the run ``running`` at its final counters: it becomes
         completed with its result in :meth:`~jobport.store.runs.Runs.complete_run`.
+
+        A run stores at most ``max_failures`` failures; further ones are counted
+        only (see :func:`~jobport.store.prune.capped_failures`).
         """
         now = utcnow()
         # On PostgreSQL the rows land before the run's lock is taken, so that two
@@ -84,7 +89,14 @@ class Commits(Section):
                 if early:
                     _write_before_run_lock(conn, claim, outcome, in_order=in_order, now=now)
                 return _commit_under_run_lock(
-                    conn, claim, outcome, in_order, now, wrote=early, then_finish=then_finish
+                    conn,
+                    claim,
+                    outcome,
+                    in_order,
+                    now,
+                    wrote=early,
+                    then_finish=then_finish,
+                    max_failures=max_failures,
                 )
         except _RunStopped:
             # The rows written early were rolled back with the rest; only mark the chunk.
@@ -117,6 +129,7 @@ def _commit_under_run_lock(
     *,
     wrote: bool,
     then_finish: bool,
+    max_failures: int | None = None,
 ) -> JobEvent | None:
     """The part of a commit done under the run's lock (its rows too, unless ``wrote``)."""
     run = lock_run(conn, claim.run_id)
@@ -135,8 +148,11 @@ def _commit_under_run_lock(
     _mark_done(conn, claim, outcome, now)
     if outcome.write is not None and not wrote:
         outcome.write(conn)
-    _insert_failures(conn, claim, outcome.failures)
+    kept, params = capped_failures(outcome.failures, run, max_failures)
+    _insert_failures(conn, claim, kept)
     values = _counters_after(run, outcome, now, then_finish=then_finish)
+    if params is not None:
+        values["params"] = params  # its warning: failures counted, not all kept
     conn.execute(job_runs.update().where(job_runs.c.id == claim.run_id).values(**values))
     merged = {**run, **values}
     event = event_of(lifecycle.event_after_commit(merged["status"]), merged)
