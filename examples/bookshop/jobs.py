@@ -115,7 +115,8 @@ registry.add(
         label="Sales (sync from the till)",
         kind="sync",
         model=Sale,
-        handler=Syncer(source=TillApi(), row=SaleRecord, key="id"),
+        # The seed picks the till (its source); count only says how many sales it holds.
+        handler=Syncer(source=TillApi(), row=SaleRecord, key="id", source_options=("seed",)),
         options=TillSyncOptions,
         description="New sales from the till, after the last sale synced.",
     )

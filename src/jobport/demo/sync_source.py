@@ -106,7 +106,8 @@ def orders_sync_type() -> JobType:
         label="Orders (sync from the shop API)",
         kind="sync",
         model=orders,
-        handler=Syncer(source=DemoShopApi(), row=Order, key="id"),
+        # The seed picks the generated shop (its source); count only says how much it holds.
+        handler=Syncer(source=DemoShopApi(), row=Order, key="id", source_options=("seed",)),
         options=OrdersSyncOptions,
         strategy="websocket",
         description="Orders pulled page by page from the demo shop API; later syncs continue "

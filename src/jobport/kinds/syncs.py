@@ -4,18 +4,26 @@ A :class:`SyncSource` names its pages up front, cheaply (a key range, an
 offset, a page number: nothing is fetched), and fetches one page on demand;
 each page becomes a chunk, so pages are fetched and validated in parallel and
 commit in order. With each page's rows the store records, in the same
-transaction, the cursor after that page: a later sync of the type continues
-from the last committed page, and ``jobport resume`` continues an interrupted
+transaction, the cursor after that page: a later sync of the type and source
+continues from the last committed page, and ``jobport resume`` continues an interrupted
 run from its unfinished pages. A full sync (``read={"full": True}``, or a type
 with ``delete_missing``) starts from the beginning; with ``delete_missing``,
 rows of the target table that no page held are deleted once the last page
 has committed.
+
+A cursor is kept per type and per source: the options that say which source
+a sync reads (:attr:`Syncer.source_options`, every option by default) are
+hashed into its scope, so two syncs of one type from two sources (two
+regions, two accounts) never continue from each other's cursor. An option
+left at its default counts as not given: cursors stored before a type gained
+an option, or before scopes existed (the scope ""), stay where they were.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import hashlib
 import json
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
@@ -82,6 +90,10 @@ class Syncer:
     transform: Transform | None = None
     #: After a full sync, delete target rows whose key no page held.
     delete_missing: bool = False
+    #: The options that say which source is read (a region, an account): syncs that differ
+    #: in them keep a cursor each. None: every option does; () none (an option that only
+    #: sizes or shapes the reading, say).
+    source_options: Sequence[str] | None = None
 
     @property
     def key_columns(self) -> tuple[str, ...]:
@@ -90,12 +102,28 @@ class Syncer:
     def importer(self) -> Importer:
         return Importer(row=self.row, key=self.key, transform=self.transform)
 
+    def cursor_scope(self, options: BaseModel) -> str:
+        """Which source ``options`` read, as the cursor's scope: "" for the defaults.
 
-def stored_cursor(database: Engine, type_key: str) -> Any:
-    """The cursor of the type's last committed page, or None."""
+        A digest of the source-defining options given other than at their default,
+        in a canonical JSON form (so the order they were given in does not count).
+        """
+        values = options.model_dump(mode="json", exclude_defaults=True)
+        if self.source_options is not None:
+            values = {k: v for k, v in values.items() if k in self.source_options}
+        if not values:
+            return ""
+        canonical = json.dumps(values, sort_keys=True, separators=(",", ":"), default=str)
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def stored_cursor(database: Engine, type_key: str, scope: str = "") -> Any:
+    """The cursor of the last committed page of the type and source ``scope``, or None."""
     with database.connect() as conn:
         return conn.execute(
-            sa.select(sync_cursors.c.cursor).where(sync_cursors.c.type == type_key)
+            sa.select(sync_cursors.c.cursor).where(
+                sync_cursors.c.type == type_key, sync_cursors.c.scope == scope
+            )
         ).scalar()
 
 
@@ -108,7 +136,8 @@ class SyncKind(JobKind):
         syncer = _syncer(request.job_type)
         _table(request.job_type, syncer)
         full = bool(request.read.get("full")) or syncer.delete_missing
-        stored = stored_cursor(request.database, request.job_type.type)
+        scope = syncer.cursor_scope(request.options)
+        stored = stored_cursor(request.database, request.job_type.type, scope)
         after = None if full else stored
         pages = page_specs(syncer.source.pages(after, request.options))
         chunks = [page.to_json() for page in pages]
@@ -127,7 +156,8 @@ class SyncKind(JobKind):
         syncer = _syncer(task.job_type)
         table = _table(task.job_type, syncer)
         spec = PageSpec.of(task.spec)
-        page = syncer.source.fetch(spec.page, options_of(task))
+        options = options_of(task)
+        page = syncer.source.fetch(spec.page, options)
         header = list(syncer.row.model_fields)
         first = spec.first or 1
         records: list[tuple[int, list[Any] | None]] = [
@@ -146,12 +176,12 @@ class SyncKind(JobKind):
         if seen:
             _write_seen(task.files, seen[task.no], page.records, rows, columns, syncer, table)
         cursor = page.cursor
-        type_key = task.job_type.type
+        type_key, scope = task.job_type.type, syncer.cursor_scope(options)
         run_id = task.run.id
 
         def write(conn: Connection) -> None:
             upsert(conn)
-            _save_cursor(conn, type_key, cursor, run_id)
+            _save_cursor(conn, (type_key, scope), cursor, run_id)
 
         return ChunkOutcome(processed=len(records), failures=failures, write=write)
 
@@ -159,7 +189,9 @@ class SyncKind(JobKind):
         syncer = _syncer(task.job_type)
         params = SyncParams.of(task.run.params)
         summary: dict[str, Any] = {
-            "cursor": stored_cursor(task.database, task.job_type.type),
+            "cursor": stored_cursor(
+                task.database, task.job_type.type, syncer.cursor_scope(options_of(task))
+            ),
             "full": params.full,
             "pages": task.run.chunks_total,
         }
@@ -195,14 +227,15 @@ def _field(record: Mapping[str, Any], name: str, row: type[BaseModel]) -> Any:
     return record.get(alias) if alias else None
 
 
-def _save_cursor(conn: Connection, type_key: str, cursor: Any, run_id: str) -> None:
+def _save_cursor(conn: Connection, key: tuple[str, str], cursor: Any, run_id: str) -> None:
+    """Record the cursor of (type, scope) with the page's rows."""
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     prepare_upsert(
         conn.dialect,
         sync_cursors,
-        [(type_key, cursor, run_id, now)],
-        ["type", "cursor", "run_id", "updated_at"],
-        ["type"],
+        [(*key, cursor, run_id, now)],
+        ["type", "scope", "cursor", "run_id", "updated_at"],
+        ["type", "scope"],
     )(conn)
 
 
@@ -290,6 +323,11 @@ def _syncer(job_type: JobType) -> Syncer:
     handler = job_type.handler
     if not isinstance(handler, Syncer):
         raise ConfigurationError(f"sync type '{job_type.type}' needs a Syncer as its handler")
+    unknown = set(handler.source_options or ()) - set(job_type.options.model_fields)
+    if unknown:
+        raise ConfigurationError(
+            f"sync type '{job_type.type}': source_options {sorted(unknown)} are not its options"
+        )
     return handler
 
 

@@ -165,12 +165,15 @@ job_ended_sessions = sa.Table(
     sa.Index(None, "expires_at"),
 )
 
-#: Where each sync type keeps the cursor of its last committed page. It lives with
+#: Where each sync type (and source) keeps the cursor of its last committed page. It lives with
 #: the state tables because a page's cursor commits with the page's rows.
 sync_cursors = sa.Table(
     "jobport_sync_cursors",
     metadata,
     sa.Column("type", sa.String(100), primary_key=True),
+    #: Which source of the type: a digest of its source-defining options ("" for the
+    #: defaults), so syncs of one type from two sources keep a cursor each.
+    sa.Column("scope", sa.String(64), primary_key=True, default="", server_default=""),
     sa.Column("cursor", sa.JSON),
     sa.Column("run_id", sa.String(36)),
     sa.Column("updated_at", sa.DateTime),
@@ -216,4 +219,106 @@ job_fix_edits = sa.Table(
     sa.UniqueConstraint("run_id", "owner", "failure_id"),
     sa.Index(None, "failure_id"),
     sa.Index(None, "fix_run_id"),
+)
+
+# -- schedules and concurrency (see jobport.schedules) -------------------------------------------
+
+#: A job type started on its own: by a cron expression or an interval, in a time zone,
+#: with its options, as its owner (the rights they had when it was added).
+schedules = sa.Table(
+    "jobport_schedules",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False, unique=True),
+    sa.Column("type", sa.String(100), nullable=False),
+    #: A cron expression ("0 * * * *") or an interval ("every 15m").
+    sa.Column("spec", sa.String(200), nullable=False),
+    sa.Column("timezone", sa.String(64), nullable=False),
+    sa.Column("options", JSONType, nullable=False),
+    sa.Column("read", JSONType, nullable=False),
+    #: An import's files: a folder glob or an fsspec URL glob; None for other kinds.
+    sa.Column("source", sa.String(1000)),
+    sa.Column("owner", sa.String(200)),
+    sa.Column("is_admin", sa.Boolean, nullable=False, default=False),
+    sa.Column("roles", JSONType, nullable=False),
+    sa.Column("enabled", sa.Boolean, nullable=False, default=True),
+    #: After downtime: "catch_up" fires the latest missed slot once, "skip" fires none.
+    sa.Column("missed", sa.String(16), nullable=False),
+    #: The first slot not handled yet; a sweep fires a schedule once it has passed.
+    sa.Column("next_fire_at", UTCDateTime, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Index(None, "enabled", "next_fire_at"),
+    sa.Index(None, "owner"),
+)
+
+#: One row per slot of a schedule that was handled: the claim that makes a slot fire once,
+#: whichever process saw it first, and what came of it.
+schedule_firings = sa.Table(
+    "jobport_schedule_firings",
+    metadata,
+    sa.Column(
+        "schedule_id",
+        sa.String(36),
+        sa.ForeignKey("jobport_schedules.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("slot_at", UTCDateTime, primary_key=True),
+    #: The run's id, chosen with the claim: starting it twice fails on job_runs' key.
+    sa.Column("run_id", sa.String(36)),
+    #: claimed, started, queued, skipped or failed.
+    sa.Column("outcome", sa.String(16), nullable=False),
+    sa.Column("detail", sa.Text),
+    sa.Column("claimed_by", sa.String(200), nullable=False),
+    sa.Column("claimed_at", UTCDateTime, nullable=False),
+    sa.Index(None, "outcome", "claimed_at"),
+)
+
+#: The files an import schedule took from its folder: each file (path and fingerprint)
+#: is claimed once, with the id of the run that imports it.
+schedule_files = sa.Table(
+    "jobport_schedule_files",
+    metadata,
+    sa.Column(
+        "schedule_id",
+        sa.String(36),
+        sa.ForeignKey("jobport_schedules.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    #: A digest of the path, size and modification time (or ETag).
+    sa.Column("file_key", sa.String(64), primary_key=True),
+    sa.Column("path", sa.String(1000), nullable=False),
+    sa.Column("run_id", sa.String(36), nullable=False),
+    sa.Column("outcome", sa.String(16), nullable=False),
+    sa.Column("detail", sa.Text),
+    sa.Column("claimed_by", sa.String(200), nullable=False),
+    sa.Column("claimed_at", UTCDateTime, nullable=False),
+    sa.Index(None, "outcome", "claimed_at"),
+)
+
+#: The active runs of the job types with a limit (``JobType.max_active``): a run holds
+#: one numbered slot of its type from its start; a slot whose run has finished is free.
+active_slots = sa.Table(
+    "jobport_active_slots",
+    metadata,
+    sa.Column("type", sa.String(100), primary_key=True),
+    sa.Column("slot", sa.Integer, primary_key=True),
+    sa.Column("run_id", sa.String(36), nullable=False, unique=True),
+    sa.Column("claimed_at", UTCDateTime, nullable=False),
+)
+
+#: Starts of a busy type that queues (``JobType.queue_when_busy``), oldest first: each
+#: starts, under the run id it was given, when a run of its type ends.
+waiting_starts = sa.Table(
+    "jobport_waiting_starts",
+    metadata,
+    sa.Column("run_id", sa.String(36), primary_key=True),
+    sa.Column("type", sa.String(100), nullable=False),
+    sa.Column("request", JSONType, nullable=False),
+    sa.Column("source_key", sa.String(500)),
+    sa.Column("owner", sa.String(200)),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("claimed_by", sa.String(200)),
+    sa.Column("claimed_at", UTCDateTime),
+    sa.Index(None, "type", "created_at"),
 )
