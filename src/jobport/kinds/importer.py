@@ -31,7 +31,10 @@ class Importer:
     spaces and punctuation (see :mod:`jobport.kinds.mapping`); a name of no
     field is refused here, when the type is declared. ``locale`` says how the
     type's files write numbers, dates and booleans (a run's read options
-    override it; see :mod:`jobport.kinds.locale`).
+    override it; see :mod:`jobport.kinds.locale`). ``max_failures`` and
+    ``max_failure_ratio`` stop a run once more rows than that many, or than
+    that share of the rows read so far, have failed (a run's own controls
+    override them).
     """
 
     row: type[BaseModel]
@@ -39,12 +42,21 @@ class Importer:
     transform: Transform | None = None
     locale: Locale | None = None
     synonyms: Mapping[str, Sequence[str]] = field(default_factory=dict, hash=False)
+    max_failures: int | None = None
+    max_failure_ratio: float | None = None
 
     def __post_init__(self) -> None:
         try:
             check_synonyms(self.row, self.synonyms)
         except ValueError as exc:
             raise RegistryError(f"Importer of {self.row.__name__}: {exc}") from None
+        if self.max_failures is not None and self.max_failures < 0:
+            raise RegistryError(f"Importer of {self.row.__name__}: max_failures must be >= 0")
+        ratio = self.max_failure_ratio
+        if ratio is not None and not 0 < ratio <= 1:
+            raise RegistryError(
+                f"Importer of {self.row.__name__}: max_failure_ratio must be over 0 and at most 1"
+            )
 
     @property
     def key_columns(self) -> tuple[str, ...]:
