@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 from jobport.dispatch import Dispatcher, dispatcher_id
 from jobport.executors.base import Recovered
 from jobport.lifecycle import publishes
+from jobport.retention import PeriodicPrune, Retention
 from jobport.worker import WorkerContext, finish_stalled
 
 if TYPE_CHECKING:
@@ -68,6 +69,10 @@ class Supervisor:
         self.settings = settings
         self._sweeper: Sweeper | None = None
         self._lock = threading.Lock()
+        #: JOBPORT_RETENTION_DAYS: old runs pruned by the sweep, at most once an hour.
+        self.retention = PeriodicPrune(
+            Retention(self.store, dispatcher.files), settings.retention_days
+        )
 
     # -- the user's actions -----------------------------------------------------------------
 
@@ -141,7 +146,9 @@ class Supervisor:
             for run in self.store.active_runs():
                 if run.dispatcher == me:
                     executor.pump(run.id, self.store.pending_chunks(run.id))
-        return len(requeued) + self.redeliver_lost() + self.finish_stalled()
+        recovered = len(requeued) + self.redeliver_lost() + self.finish_stalled()
+        self.retention.tick()
+        return recovered
 
     def finish_stalled(self) -> int:
         """Complete the runs whose chunks are all done but whose finishing worker died.

@@ -40,6 +40,22 @@ class Settings(BaseSettings):
         default=1 << 20, gt=0, description="Largest single field (cell) of a file."
     )
     export_ttl_hours: float = Field(default=72.0, gt=0, description="How long exports are kept.")
+    max_stored_failures: int = Field(
+        default=100_000,
+        ge=0,
+        description="Most failed rows one run stores for its error report (a job type may set "
+        "its own); further ones are counted, not stored, and the run says so.",
+    )
+    retention_days: float | None = Field(
+        default=None,
+        gt=0,
+        description="The supervisor removes runs finished longer ago than this, with their "
+        "rows and files, once an hour (see jobport prune); unset: runs are kept forever.",
+    )
+    metrics: bool = Field(
+        default=True,
+        description="Serve GET /metrics (Prometheus text format, no sign-in); off: 404.",
+    )
     create_tables: bool = Field(
         default=True, description="Create missing target tables of the job types on start."
     )

@@ -56,6 +56,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "jobport.dispatch",
             "jobport.worker",
             "jobport.recovery",
+            "jobport.retention",
             "jobport.wiring",
             "jobport.executors",
         ),
