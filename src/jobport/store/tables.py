@@ -322,3 +322,107 @@ waiting_starts = sa.Table(
     sa.Column("claimed_at", UTCDateTime),
     sa.Index(None, "type", "created_at"),
 )
+
+# -- webhooks (see jobport.webhooks) -------------------------------------------------------------
+
+#: Who is told of which run events, where: a receiver's URL, the secret its deliveries are
+#: signed with, the event types and job types it wants, and its owner (with the rights they
+#: had when it was added: an admin's sees every run, anyone else's their own runs).
+webhooks = sa.Table(
+    "jobport_webhooks",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("url", sa.String(2000), nullable=False),
+    sa.Column("secret", sa.String(200), nullable=False),
+    sa.Column("events", JSONType, nullable=False),
+    #: Job types whose runs it wants; empty: every type.
+    sa.Column("types", JSONType, nullable=False),
+    sa.Column("owner", sa.String(200)),
+    sa.Column("owner_admin", sa.Boolean, nullable=False, default=False),
+    #: The outbox's newest event when it was added: it is told of later events only.
+    sa.Column("after_event", sa.Integer, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    #: Set while paused (by its owner, or after failing for too long), with why.
+    sa.Column("paused_at", UTCDateTime),
+    sa.Column("paused_reason", sa.Text),
+    #: The first failed attempt since the last one that succeeded; None while all is well.
+    sa.Column("failing_since", UTCDateTime),
+    sa.Index(None, "owner"),
+)
+
+#: One message (an outbox event) for one subscription, sent until its receiver answers 2xx
+#: or its attempts run out; leased like a chunk, so one process at a time sends it.
+webhook_deliveries = sa.Table(
+    "jobport_webhook_deliveries",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "subscription_id",
+        sa.String(36),
+        sa.ForeignKey("jobport_webhooks.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    #: The outbox event (``job_events.id``) it carries.
+    sa.Column("event_id", sa.Integer, nullable=False),
+    sa.Column(
+        "run_id", sa.String(36), sa.ForeignKey("job_runs.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("event_type", sa.String(32), nullable=False),
+    #: The ``webhook-id`` header: the same for every attempt and replay of the message.
+    sa.Column("message_id", sa.String(64), nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    #: pending, succeeded or failed (its attempts ran out).
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("next_attempt_at", UTCDateTime, nullable=False),
+    sa.Column("lease_owner", sa.String(200)),
+    sa.Column("lease_expires_at", UTCDateTime),
+    #: Bumped by each claim and each replay: the fencing token of a sender's result.
+    sa.Column("lease_token", sa.Integer, nullable=False, default=0),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("finished_at", UTCDateTime),
+    # The last attempt: when, the receiver's status code, how long it took, the start of
+    # its answer (at most 1 KiB), or the error that kept it from answering.
+    sa.Column("last_attempt_at", UTCDateTime),
+    sa.Column("status_code", sa.Integer),
+    sa.Column("response_ms", sa.Float),
+    sa.Column("response_body", sa.Text),
+    sa.Column("error", sa.Text),
+    #: One delivery per event (a run's ``seq``) and subscription; also the order of a run's.
+    sa.UniqueConstraint("subscription_id", "run_id", "seq"),
+    sa.Index(None, "status", "next_attempt_at"),
+    sa.Index(None, "run_id"),
+)
+
+#: Every attempt of a delivery, as its last one is shown on the delivery.
+webhook_attempts = sa.Table(
+    "jobport_webhook_attempts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "delivery_id",
+        sa.Integer,
+        sa.ForeignKey("jobport_webhook_deliveries.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("attempt", sa.Integer, nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("status_code", sa.Integer),
+    sa.Column("response_ms", sa.Float),
+    sa.Column("response_body", sa.Text),
+    sa.Column("error", sa.Text),
+    sa.Index(None, "delivery_id"),
+)
+
+#: How far the outbox was turned into deliveries (one row): every event up to
+#: ``last_event_id`` but the ``holes`` (ids not committed yet when read, re-read until
+#: they appear or are old enough to have been rolled back).
+webhook_fanout = sa.Table(
+    "jobport_webhook_fanout",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("last_event_id", sa.Integer, nullable=False),
+    sa.Column("holes", JSONType, nullable=False),
+    sa.Column("updated_at", UTCDateTime),
+)
