@@ -44,6 +44,10 @@ class Preview:
     ignored_columns: list[str] = dataclasses.field(default_factory=list)
     #: What the run would say of the file (ignored columns), in words.
     warnings: list[str] = dataclasses.field(default_factory=list)
+    #: A workbook's sheets in tab order, the one read, and the row its header is on.
+    sheets: list[str] = dataclasses.field(default_factory=list)
+    sheet: str | None = None
+    header_row: int | None = None
 
 
 def preview_import(request: PlanRequest, *, limit: int = 20) -> Preview:
@@ -73,6 +77,9 @@ def _preview(request: PlanRequest, limit: int, scratch: list[str]) -> Preview:
         [],
         ignored,
         column_warnings(ignored, request.job_type.type),
+        sheets=list(prepared.params.get("sheets", [])),
+        sheet=prepared.params.get("sheet"),
+        header_row=prepared.params.get("header_row"),
     )
     first = next(iter(reader.plan(request.files, prepared, limit)), None)
     if first is None:

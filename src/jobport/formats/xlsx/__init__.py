@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 from jobport.errors import InputError
 from jobport.formats.base import Prepared, ReadOptions, Record, discard
+from jobport.formats.header_row import normalise
 from jobport.formats.spec import FormatSpec
 from jobport.formats.writers import XLSX_WRITER
 from jobport.formats.xlsx.archive import (
@@ -53,6 +54,7 @@ from jobport.formats.xlsx.archive import (
     is_date_format,
     locate,
 )
+from jobport.formats.xlsx.header import HeaderFinder
 from jobport.formats.xlsx.rows import parse_rows
 from jobport.formats.xlsx.sheet import (
     RowCutter,
@@ -122,40 +124,11 @@ class Unpacked:
 
     sheet_name: str
     date1904: bool
+    #: The workbook's sheets, in tab order (bounded: see ``archive.MAX_LISTED_SHEETS``).
+    sheets: tuple[str, ...]
     sheet_key: str
     strings_key: str | None
     index_key: str | None
-
-
-def _header_row(
-    files: FileStore,
-    book: Unpacked,
-    data_start: int,
-    layout: SheetLayout,
-    strings: SharedStrings | None,
-) -> tuple[int, list[Any], int]:
-    """(row number, cells, offset past it) of the first row holding a value: the header.
-
-    The header is the file's own: a header row the sheet cannot hold, or one over
-    ``MAX_HEADER_BYTES`` of XML, refuses the file.
-    """
-    position = data_start
-    with files.open(book.sheet_key) as stream, files.open(book.sheet_key) as rows_stream:
-        for end, has_value in RowCutter(layout.prefix).rows(rows_stream, data_start):
-            if has_value:
-                if end - position > MAX_HEADER_BYTES:
-                    raise InputError(
-                        f"the header row is over the limit of {MAX_HEADER_BYTES:,} bytes of "
-                        "XML; a row of column names never takes that much"
-                    )
-                parsed = parse_rows(stream, RowSpan(position, end, 1), layout, strings)
-                if parsed:
-                    number, cells = parsed[0]
-                    if type(cells) is not list:
-                        raise InputError(f"the header row {number} cannot be read: {cells}")
-                    return number, cells, end
-            position = end
-    raise InputError(f"the sheet {book.sheet_name!r} is empty: expected a header row")
 
 
 # -- the format -------------------------------------------------------------------------------
@@ -166,7 +139,10 @@ _DAMAGED = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, OSErr
 
 
 class XlsxFormat:
-    """Excel workbooks (``.xlsx``): the first sheet, or the one named by ``ReadOptions.sheet``."""
+    """Excel workbooks (``.xlsx``): the first sheet, or the one ``ReadOptions.sheet`` names
+    (see :func:`~jobport.formats.xlsx.archive.choose_sheet`); the header on the row
+    ``ReadOptions.header_row`` names, or found below any title rows (see
+    :mod:`jobport.formats.header_row`)."""
 
     name = "xlsx"
 
@@ -208,8 +184,13 @@ class XlsxFormat:
         if empty:
             raise InputError(f"the sheet {book.sheet_name!r} is empty: expected a header row")
         layout = SheetLayout(prefix, (), frozenset(styles), book.date1904, None, None)
-        number, cells, header_end = _header_row(files, book, data_start, layout, strings)
-        header = [("" if cell is None else str(cell)).strip() for cell in cells]
+        names = frozenset(normalise(name) for name in read.mapping)
+        with files.open(book.sheet_key) as stream, files.open(book.sheet_key) as rows_stream:
+            finder = HeaderFinder(
+                stream, rows_stream, layout, strings, book.sheet_name, MAX_HEADER_BYTES
+            )
+            found = finder.find(data_start, read.header_row, names)
+        header = [("" if cell is None else str(cell)).strip() for cell in found.cells]
         while header and not header[-1]:
             header.pop()
         return Prepared(
@@ -218,8 +199,9 @@ class XlsxFormat:
             params={
                 "sheet": book.sheet_name,
                 "prefix": prefix,
-                "data_offset": header_end,
-                "header_row": number,
+                "data_offset": found.end,
+                "header_row": found.number,
+                "sheets": list(book.sheets),
                 "date_styles": styles,
                 "date1904": book.date1904,
                 "strings": strings_key,
@@ -259,7 +241,9 @@ class XlsxFormat:
                 scratch.append(sheet_key)
                 with archive.open(book.sheet_part) as source, files.open(sheet_key, "wb") as out:
                     copy_sheet(source, out, self.limits.max_uncompressed_bytes)
-        unpacked = Unpacked(book.sheet_name, book.date1904, sheet_key, strings_key, index_key)
+        unpacked = Unpacked(
+            book.sheet_name, book.date1904, book.sheets, sheet_key, strings_key, index_key
+        )
         return unpacked, styles
 
     def plan(

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 from xml.parsers import expat
 
-from jobport.errors import InputError, LimitExceeded
+from jobport.errors import InputError, LimitExceeded, listed, shown
 
 ZIP_MAGIC = b"PK\x03\x04"
 
@@ -77,9 +77,17 @@ class Workbook:
     shared_strings: str | None
     styles: str | None
     date1904: bool
+    #: The names of the workbook's sheets in tab order (the first ``MAX_LISTED_SHEETS``).
+    sheets: tuple[str, ...] = ()
+
+
+#: Sheets a workbook's listing names (the preview's choice); longer names are cut.
+MAX_LISTED_SHEETS = 100
+MAX_SHEET_NAME = 200
 
 
 def locate(archive: zipfile.ZipFile, sheet: str | None) -> Workbook:
+    """The parts of the sheet ``sheet`` names (see :func:`choose_sheet`), and the sheets."""
     names = set(archive.namelist())
     workbook_part = _office_document(archive, names)
     if workbook_part is None or workbook_part not in names:
@@ -90,19 +98,10 @@ def locate(archive: zipfile.ZipFile, sheet: str | None) -> Workbook:
     relations = _relations(archive, workbook_part, names)
     if not sheets:
         raise InputError("the workbook has no worksheet")
-    if sheet is None:
-        name, rel_id = sheets[0]
-    else:
-        matches = [s for s in sheets if s[0] == sheet] or [
-            s for s in sheets if s[0].strip().lower() == sheet.strip().lower()
-        ]
-        if not matches:
-            listing = ", ".join(repr(s[0]) for s in sheets)
-            raise InputError(f"the workbook has no sheet named {sheet!r}; its sheets are {listing}")
-        name, rel_id = matches[0]
+    name, rel_id = choose_sheet(sheets, sheet)
     target = relations.get(rel_id, (None, ""))[0]
     if target is None or target not in names:
-        raise InputError(f"the sheet {name!r} is missing from the workbook")
+        raise InputError(f"the sheet {shown(name)!r} is missing from the workbook")
     by_type = {kind: part for part, kind in relations.values()}
     shared = by_type.get("sharedStrings")
     styles = by_type.get("styles")
@@ -112,6 +111,33 @@ def locate(archive: zipfile.ZipFile, sheet: str | None) -> Workbook:
         shared_strings=shared if shared in names else None,
         styles=styles if styles in names else None,
         date1904=date1904,
+        sheets=tuple(s[:MAX_SHEET_NAME] for s, _ in sheets[:MAX_LISTED_SHEETS]),
+    )
+
+
+def choose_sheet(sheets: list[tuple[str, str]], sheet: str | None) -> tuple[str, str]:
+    """The (name, relationship id) of the sheet ``sheet`` names.
+
+    None: the first sheet in tab order (not the active one, which is wherever the
+    last person to save the file left it). Otherwise a name, exactly, then
+    ignoring case and surrounding spaces; then, for digits, a 1-based position:
+    a sheet named "2" wins over the second sheet. An unknown sheet is refused,
+    naming the sheets there are.
+    """
+    if sheet is None:
+        return sheets[0]
+    wanted = sheet.strip().lower()
+    matches = [s for s in sheets if s[0] == sheet] or [
+        s for s in sheets if s[0].strip().lower() == wanted
+    ]
+    if matches:
+        return matches[0]
+    if wanted.isascii() and wanted.isdigit() and 1 <= int(wanted) <= len(sheets):
+        return sheets[int(wanted) - 1]
+    listing = listed(repr(s[0]) for s in sheets)
+    raise InputError(
+        f"the workbook has no sheet named {shown(sheet)!r}; its sheets are {listing} "
+        f"(or give a position, 1 to {len(sheets):,})"
     )
 
 

@@ -31,7 +31,7 @@ from jobport.web.viewer import Signed, form_of, require_csrf
 #: Rows a dry run validates before an import is started.
 PREVIEW_ROWS = 20
 #: Fields of the form that say how to read the file.
-READ_FIELDS = ("encoding", "delimiter")
+READ_FIELDS = ("encoding", "delimiter", "sheet", "header_row")
 
 router = APIRouter(route_class=DashboardRoute)
 
