@@ -53,6 +53,7 @@ __all__ = [
     "map_columns",
     "normalise",
     "place_columns",
+    "proposed",
 ]
 
 
@@ -75,6 +76,12 @@ class ColumnMapping:
         order = {target.name: n for n, target in enumerate(self.fields)}
         fed = [p for p in self.placements if p.field is not None]
         return [[p.index, p.field] for p in sorted(fed, key=lambda p: order[p.field or ""])]
+
+    @property
+    def missing_required(self) -> list[str]:
+        """The required fields no column feeds, in declaration order."""
+        fed = {p.field for p in self.placements}
+        return [t.name for t in self.fields if t.required and t.name not in fed]
 
     @property
     def unplaced(self) -> list[str]:
@@ -120,7 +127,7 @@ def check_header(header: Sequence[str]) -> None:
         seen.add(norm)
 
 
-def place_columns(
+def proposed(
     header: list[str],
     row: type[BaseModel],
     *,
@@ -129,8 +136,9 @@ def place_columns(
     type_key: str = "",
     saved_mappings: SavedMappings | None = None,
 ) -> ColumnMapping:
-    """Place every column of ``header``: the user's mapping, else the saved one, then the
-    proposal; refuse what cannot be imported (see the module's docstring)."""
+    """Place every column of ``header``: the user's mapping, else the one saved for this
+    header, then the proposal. Refuses a bad header or mapping, not a file lacking a
+    field (what :func:`place_columns` adds): the API's and dashboard's proposal."""
     read = read or ReadOptions()
     check_header(header)
     fields = targets(row, synonyms)
@@ -150,7 +158,30 @@ def place_columns(
                     f"the mapping saved on {saved.saved_at.date().isoformat()} for this header "
                     f"was not used: {exc.message}"
                 )
-    placed = ColumnMapping(propose(header, fields, fixed=fixed), fields, saved_at, notes)
+    return ColumnMapping(propose(header, fields, fixed=fixed), fields, saved_at, notes)
+
+
+def place_columns(
+    header: list[str],
+    row: type[BaseModel],
+    *,
+    read: ReadOptions | None = None,
+    synonyms: Mapping[str, Sequence[str]] | None = None,
+    type_key: str = "",
+    saved_mappings: SavedMappings | None = None,
+) -> ColumnMapping:
+    """The columns of a file to import placed (:func:`proposed`), once it is sure the file
+    can be: with ``strict_columns`` every column feeds a field, and every required field
+    is fed."""
+    read = read or ReadOptions()
+    placed = proposed(
+        header,
+        row,
+        read=read,
+        synonyms=synonyms,
+        type_key=type_key,
+        saved_mappings=saved_mappings,
+    )
     if read.strict_columns and placed.unplaced:
         raise InputError(
             f"column(s) {listed(placed.unplaced)} feed no field of '{type_key}'; map each "
@@ -163,8 +194,7 @@ def place_columns(
 def _check_required(placed: ColumnMapping, header: list[str]) -> None:
     """Refuse a file no column of which feeds a required field, saying the header it may
     have been (a guess never applied: the file does not say so)."""
-    fed = {p.field for p in placed.placements}
-    missing = [t.name for t in placed.fields if t.required and t.name not in fed]
+    missing = placed.missing_required
     if not missing:
         return
     message = (

@@ -96,6 +96,7 @@ class Target:
     title: str | None
     required: bool
     names: tuple[tuple[str, Source], ...]
+    description: str = ""
 
 
 def targets(
@@ -110,7 +111,8 @@ def targets(
         if info.title:
             names.append((info.title, "title"))
         names.extend((synonym, "synonym") for synonym in (synonyms or {}).get(name, ()))
-        found.append(Target(name, info.title, info.is_required(), tuple(names)))
+        target = Target(name, info.title, info.is_required(), tuple(names), info.description or "")
+        found.append(target)
     return found
 
 
