@@ -27,9 +27,10 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from jobport.dispatch import StartRequest, dispatcher_id, format_from_name, validate_options
-from jobport.errors import InputError, JobportError, RunNotFound, RunStateError, listed
+from jobport.errors import InputError, JobportError, RunNotFound, RunStateError, listed, shown
 from jobport.kinds import PlanRequest
 from jobport.kinds.preview import Preview, preview_import
+from jobport.kinds.template import Template, TemplateNotFound, build_template
 from jobport.principal import Principal
 from jobport.registry import JobType, Kind
 from jobport.reports import report_rows
@@ -139,6 +140,19 @@ class JobService:
             raise WrongKind(job_type, kinds, self.job_types(*kinds))
         job_type.require_start(who)
         return job_type
+
+    def template(self, who: Principal, type: str, format: str = "csv") -> Template:
+        """A file to fill in for an import type: its columns, required ones marked, and an
+        example row. Like a run another user owns, the template of a type ``who`` may not
+        start, or of a type that is not an import, does not exist for them."""
+        job_type = self.registry.get(type)
+        if job_type.kind != "import" or not job_type.may_start(who):
+            startable = self.startable_types(who, "import")
+            raise TemplateNotFound(
+                f"no import type '{shown(type)}' you may start; templates: "
+                f"{listed(t.type for t in startable) or 'none'}"
+            )
+        return build_template(job_type, format)
 
     # -- starting runs ----------------------------------------------------------------------
 

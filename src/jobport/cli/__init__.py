@@ -1,7 +1,7 @@
 """The ``jobport`` command line: the Typer app, its global options and ``main``.
 
-One module per group of commands (``imports``, ``exports``, ``syncs``,
-``runs``, ``types``, ``server``, ``demo``, ``worker``, ``db``); this one puts
+One module per group of commands (``imports``, ``templates``, ``exports``,
+``syncs``, ``runs``, ``types``, ``server``, ``demo``, ``worker``, ``db``); this one puts
 them together in the order ``jobport --help`` lists them. Commands call the
 application layer (:class:`jobport.service.JobService`) as the local operator.
 
@@ -20,7 +20,19 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from jobport.cli import db, demo, exports, imports, runs, server, syncs, types, worker
+from jobport.cli import (
+    db,
+    demo,
+    exports,
+    imports,
+    runs,
+    schedules,
+    server,
+    syncs,
+    templates,
+    types,
+    worker,
+)
 from jobport.cli.context import (
     INTERRUPTED_EXIT_CODE,
     TERMINATED_EXIT_CODE,
@@ -110,6 +122,7 @@ def add_working_directory_to_path() -> None:
 app.add_typer(db.db_app, name="db")
 app.command("types")(types.types_command)
 app.command("import")(imports.import_command)
+app.command("template")(templates.template_command)
 for command in (runs.resume, runs.retry, runs.cancel, runs.status, runs.history, runs.failures):
     app.command()(command)
 app.command("demo-data")(demo.demo_data)
@@ -117,6 +130,7 @@ app.command("export")(exports.export_command)
 app.command("sync")(syncs.sync_command)
 app.command("report")(exports.report_command)
 app.add_typer(exports.exports_app, name="exports")
+app.add_typer(schedules.schedules_app, name="schedules")
 app.add_typer(server.users_app, name="users")
 app.command("serve")(server.serve)
 app.command("demo")(demo.demo)

@@ -50,13 +50,17 @@ class Customer(BaseModel):
 
     model_config = ConfigDict(str_strip_whitespace=True)
 
-    id: int = Field(ge=1, description="Customer number; rows are matched on it.")
-    email: str = Field(pattern=EMAIL_PATTERN, max_length=254)
-    first_name: str | None = Field(default=None, max_length=100)
-    last_name: str = Field(min_length=1, max_length=100)
-    country: Annotated[str, AfterValidator(_country)] = Field(description="ISO 3166 alpha-2 code")
+    id: int = Field(ge=1, description="Customer number; rows are matched on it.", examples=[1])
+    email: str = Field(pattern=EMAIL_PATTERN, max_length=254, examples=["ada@example.com"])
+    first_name: str | None = Field(default=None, max_length=100, examples=["Ada"])
+    last_name: str = Field(min_length=1, max_length=100, examples=["Lovelace"])
+    country: Annotated[str, AfterValidator(_country)] = Field(
+        description="ISO 3166 alpha-2 code", examples=["GB"]
+    )
     signup_date: dt.date | None = None
-    balance: Decimal | None = Field(default=None, max_digits=12, decimal_places=2)
+    balance: Decimal | None = Field(
+        default=None, max_digits=12, decimal_places=2, examples=["120.50"]
+    )
     active: bool = True
     age: int | None = Field(default=None, ge=18, le=120)
     score: float | None = None

@@ -8,12 +8,23 @@ checks and the signed-link download are public: no caller is asked for.
 
 from fastapi import APIRouter
 
-from jobport.api.routers import exports, files, health, imports, live, runs, syncs, types
+from jobport.api.routers import (
+    exports,
+    files,
+    health,
+    imports,
+    live,
+    runs,
+    syncs,
+    templates,
+    types,
+)
 
 #: Each router, and whether its routes need an authenticated caller.
 ROUTERS: tuple[tuple[APIRouter, bool], ...] = (
     (health.router, False),
     (types.router, True),
+    (templates.router, True),
     (imports.router, True),
     (exports.router, True),
     (syncs.router, True),

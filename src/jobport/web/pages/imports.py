@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from jobport.dispatch import format_from_name
 from jobport.errors import InputError, JobportError
+from jobport.http.downloads import attachment_headers
 from jobport.http.uploads import Upload, receive_upload
 from jobport.kinds.preview import Preview
 from jobport.registry import JobType
@@ -46,6 +47,14 @@ def import_page(
         job_type = chosen_type(site.service, who.principal, original.type, "import")
     context = import_context(site, who, job_type, retry_of=retry_of)
     return site.render(request, "import.html", who, **context)
+
+
+@router.get("/import/template", name="dashboard_import_template")
+def import_template(site: Site, who: Signed, type: str = "", format: str = "csv") -> Response:
+    """The type's template to fill in (see :meth:`JobService.template`)."""
+    found = site.service.template(who.principal, type, format)
+    headers = attachment_headers(found.filename)
+    return Response(found.content, media_type=found.media_type, headers=headers)
 
 
 @router.get("/import/fields", name="dashboard_import_fields")
