@@ -1,7 +1,7 @@
 """The ``jobport`` command line: the Typer app, its global options and ``main``.
 
 One module per group of commands (``imports``, ``templates``, ``exports``,
-``syncs``, ``runs``, ``types``, ``server``, ``demo``, ``worker``, ``db``); this one puts
+``syncs``, ``runs``, ``types``, ``server``, ``demo``, ``worker``, ``db``, ``prune``); this one puts
 them together in the order ``jobport --help`` lists them. Commands call the
 application layer (:class:`jobport.service.JobService`) as the local operator.
 
@@ -25,6 +25,7 @@ from jobport.cli import (
     demo,
     exports,
     imports,
+    prune,
     runs,
     schedules,
     server,
@@ -132,6 +133,7 @@ app.command("report")(exports.report_command)
 app.add_typer(exports.exports_app, name="exports")
 app.add_typer(schedules.schedules_app, name="schedules")
 app.add_typer(server.users_app, name="users")
+app.command("prune")(prune.prune_command)
 app.command("serve")(server.serve)
 app.command("demo")(demo.demo)
 worker.register(app)
