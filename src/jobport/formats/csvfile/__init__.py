@@ -92,7 +92,9 @@ class CsvFormat:
         encoding = codecs.lookup(encoding).name
         try:
             with files.open(key) as stream:
-                layout = read_layout(stream, encoding=encoding, delimiter=read.delimiter)
+                layout = read_layout(
+                    stream, encoding=encoding, delimiter=read.delimiter, header_row=read.header_row
+                )
         except BaseException:
             discard(files, scratch)
             raise

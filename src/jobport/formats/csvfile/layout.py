@@ -60,20 +60,29 @@ class ByteRange:
     long_lines: tuple[int, ...] = ()
 
 
-def read_layout(stream: IO[bytes], *, encoding: str, delimiter: str | None) -> CsvLayout:
-    """Read the header of a CSV whose encoding splits on b"\\n" (see ``transcode``)."""
+def read_layout(
+    stream: IO[bytes], *, encoding: str, delimiter: str | None, header_row: int | None = None
+) -> CsvLayout:
+    """Read the header of a CSV whose encoding splits on b"\\n" (see ``transcode``): on
+    line ``header_row`` (1-based; the lines above it, a title, are skipped), else line 1."""
     head = stream.read(64 * 1024)
     _, bom_length = detect_bom(head)
     if not head[bom_length:].strip():
         raise InputError("the file is empty: expected a header line and rows")
     stream.seek(bom_length)
     lines = _LineSource(stream, encoding, bom_length)
-    reader = csv.reader(lines, delimiter=delimiter or _sniff_delimiter(head, encoding))
+    line = header_row or 1
+    reader = csv.reader(lines, delimiter=delimiter or _sniff_delimiter(head, encoding, line))
     try:
+        while reader.line_num < line - 1:  # line_num: the lines read, a quoted break too
+            next(reader)
         header = next(reader)
     except csv.Error as exc:
-        raise InputError(f"malformed header on line 1: {_csv_reason(exc)}") from None
+        where = "header on line 1" if line == 1 else f"line {reader.line_num:,}"
+        raise InputError(f"malformed {where}: {_csv_reason(exc)}") from None
     except StopIteration:
+        if line > 1:
+            raise InputError(f"the file has no line {line:,}: there is no header there") from None
         raise InputError("the file is empty: expected a header line and rows") from None
     if any("\x00" in name for name in header):
         raise InputError("the header holds a NUL byte; text data never contains one")
@@ -109,8 +118,10 @@ def _csv_reason(exc: csv.Error) -> str:
     return reason
 
 
-def _sniff_delimiter(head: bytes, encoding: str) -> str:
-    first_line = head.split(b"\n", 1)[0].decode(encoding, "replace")
+def _sniff_delimiter(head: bytes, encoding: str, line: int = 1) -> str:
+    """The delimiter the header line (``line``, if within ``head``) uses most."""
+    lines = head.split(b"\n", line)
+    first_line = lines[min(line, len(lines)) - 1].decode(encoding, "replace")
     candidates = {d: first_line.count(d) for d in (",", ";", "\t", "|")}
     best = max(candidates, key=lambda d: candidates[d])
     return best if candidates[best] else ","
