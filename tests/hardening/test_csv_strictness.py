@@ -364,8 +364,8 @@ def test_line_numbers_count_blank_lines_and_quoted_newlines(
     run = import_bytes(engine, tmp_path, data)
     assert run.status == "completed_with_errors"
     assert failures(engine, run.id) == [
-        (5, "age: Input should be greater than or equal to 18"),
-        (8, "country: Value error, 'ZZ' is not an ISO 3166 alpha-2 country code"),
+        (5, "age: must be at least 18"),
+        (8, "country: 'ZZ' is not an ISO 3166 alpha-2 country code"),
     ]
     assert ids(engine) == [1]
 

@@ -228,4 +228,4 @@ def test_no_info_validators_run_on_the_batch_path() -> None:
     fast, slow = _both_ways(records, Importer(row=PlainFunctions, key="id"), header, header)
     assert fast == slow
     assert fast[0] == [(1, "AB"), (3, "CD")]
-    assert [(f.line, f.message) for f in fast[2]] == [(3, "code: Value error, letters only")]
+    assert [(f.line, f.message) for f in fast[2]] == [(3, "code: letters only")]

@@ -210,7 +210,7 @@ def test_failed_rows_keep_line_numbers_after_quoted_newlines(
     assert run.status == "completed_with_errors"
     assert [(f["line"], f["column"], f["message"]) for f in failures_of(engine, run.id)] == [
         (4, "name", "name: is required"),
-        (6, "age", "age: Input should be greater than or equal to 0"),
+        (6, "age", "age: must be at least 0"),
     ]
     stored = table_rows(engine, people, "code")
     assert stored["A"]["name"] == "Ada\nof London"

@@ -3,7 +3,10 @@
 The hot loop of every import: the whole chunk goes through pydantic-core in
 one call where the row model allows it (:mod:`jobport.kinds.batch`); records it
 turns away, and every record of other models, are checked one by one by the
-model itself, so failures always carry the model's own messages."""
+model itself, so failures always carry the model's own checks, told in plain
+words (:mod:`jobport.kinds.messages`). Cells written in a locale's way (a
+decimal comma, day-first dates) are converted first (:mod:`jobport.kinds.locale`),
+only when a locale is set."""
 
 from __future__ import annotations
 
@@ -15,7 +18,7 @@ from typing import Any, cast
 from pydantic import BaseModel, ValidationError
 from pydantic_core import SchemaValidator
 
-from jobport.errors import shown
+from jobport.errors import bounded, shown
 from jobport.formats import (
     Record,
 )
@@ -26,6 +29,8 @@ from jobport.kinds.batch import (
     model_fields_schema,
 )
 from jobport.kinds.importer import Importer
+from jobport.kinds.locale import CellConverters, Locale, Refused, cell_converters, locale_for
+from jobport.kinds.messages import error_detail, refusal_detail
 from jobport.store import Failure
 from jobport.targets.capacity import Capacity
 
@@ -49,15 +54,16 @@ def validate_records(
     every import: the whole chunk goes through pydantic-core in one call where
     the row model allows it (see :mod:`jobport.kinds.batch`), and the records it
     turns away, with every record of other models, are checked one by one.
-    With ``capacity``, a value its target column cannot hold fails its row.
+    With ``capacity``, a value its target column cannot hold fails its row;
+    ``read`` brings the run's locale options (see :func:`locale_for`).
     """
     if importer.transform is not None:
         groups, failures = validate_transformed(
-            records, header, columns, importer, table_columns, capacity
+            records, header, columns, importer, table_columns, capacity, read=read
         )
         rows, out = _union_of(groups, table_columns)
         return rows, out, failures
-    checker = _RowChecker(header, columns, importer, table_columns)
+    checker = _RowChecker(header, columns, importer, table_columns, read)
     records = records if isinstance(records, list) else list(records)
     batch = batch_validator(importer.row, len(header), columns)
     rows = checker.rows(records) if batch is None else _batch_rows(batch, records, checker)
@@ -94,7 +100,7 @@ def validate_transformed(
     through unchanged, is written to new rows only.
     """
     records = records if isinstance(records, list) else list(records)
-    checker = _RowChecker(header, columns, importer, table_columns)
+    checker = _RowChecker(header, columns, importer, table_columns, read)
     fed = {field for _, field in columns}
     groups: dict[tuple[tuple[str, ...], tuple[str, ...]], list[tuple[int, tuple[Any, ...]]]] = {}
     for line, given, result in checker.transformed(records):
@@ -139,6 +145,8 @@ def _batch_rows(
         else record
         for _, record in records
     ]
+    if checker.convert is not None:
+        inputs = checker.convert.records(inputs, len(checker.header))
     outputs = batch.validate_list(inputs)
     positions = {field: index for index, field in checker.columns}
     width = len(checker.header)
@@ -185,6 +193,7 @@ class _RowChecker:
         columns: list[list[Any]],
         importer: Importer,
         table_columns: list[str],
+        read: ReadOptions | None = None,
     ) -> None:
         self.header = header
         self.columns = columns
@@ -196,6 +205,8 @@ class _RowChecker:
         self.as_row = _getter_of(self.out_columns)
         self.field_to_column = {field: header[index].strip() for index, field in columns}
         self.failures: list[Failure] = []
+        self.locale: Locale | None = locale_for(importer.locale, read)
+        self.convert: CellConverters | None = cell_converters(self.locale, importer.row, columns)
 
     def values(self, line: int, record: Any) -> dict[str, Any] | None:
         """The record's validated field values, or None once its failure is recorded."""
@@ -216,11 +227,54 @@ class _RowChecker:
         picked = self.pick(record)
         if "" in picked:
             picked = tuple(_blank_to_none(value) for value in picked)
+        data = dict(zip(self.fields, picked))  # noqa: B905 (same length)
+        refused = self.convert.values(data) if self.convert is not None else None
         try:
-            return self.validate(dict(zip(self.fields, picked)))  # noqa: B905 (same length)
+            values = self.validate(data)
         except ValidationError as exc:
-            self.failures.append(_failure(line, exc, self.field_to_column, self.header, record))
+            self.failures.append(self.failure(line, record, exc, refused))
             return None
+        if refused:
+            self.failures.append(self.failure(line, record, None, refused))
+            return None
+        return values
+
+    def failure(
+        self,
+        line: int,
+        record: list[Any],
+        exc: ValidationError | None,
+        refused: dict[str, Refused] | None,
+    ) -> Failure:
+        """A row's failure: one detail per failed cell, each with its column and value.
+
+        A cell the locale refused was validated as empty, so what pydantic says
+        of it is left out: the refusal says it.
+        """
+        refused = refused or {}
+        fields = self.importer.row.model_fields
+        cell = {field: record[index] for index, field in self.columns}
+        errors = []
+        for error in exc.errors(include_url=False) if exc is not None else ():
+            field = str(error["loc"][0]) if error["loc"] else ""
+            if field not in refused:
+                column = self.field_to_column.get(field, field)
+                info, value = fields.get(field), cell.get(field)
+                errors.append(error_detail(error, column, info, self.locale, value))
+        for field, why in refused.items():
+            column = self.field_to_column.get(field, field)
+            errors.append(refusal_detail(why, column, cell[field]))
+        if refused:
+            order = {self.field_to_column.get(f, f): at for at, f in enumerate(self.fields)}
+            errors.sort(key=lambda detail: order.get(detail["column"], -1))
+        text = "; ".join(f"{e['column']}: {e['message']}" for e in errors)
+        return Failure(
+            line,
+            bounded(text),
+            column=errors[0]["column"] if errors else None,
+            errors=errors,
+            raw=raw_values(self.header, record),
+        )
 
     def rows(self, records: Iterable[Record]) -> list[tuple[Any, ...]]:
         values_of, as_row = self.values, self.as_row
@@ -360,38 +414,3 @@ def _jsonable(value: Any) -> Any:
     if value is None or isinstance(value, str | int | float | bool):
         return value
     return str(value)
-
-
-def _failure(
-    line: int,
-    exc: ValidationError,
-    field_to_column: dict[str, str],
-    header: list[str],
-    record: list[Any],
-) -> Failure:
-    errors = []
-    for error in exc.errors(include_url=False):
-        field = str(error["loc"][0]) if error["loc"] else ""
-        column = field_to_column.get(field, field)
-        if error["type"] == "missing" or (
-            error.get("input") is None and error["type"].endswith("_type")
-        ):
-            message = "is required"
-        elif error["type"] == "string_pattern_mismatch":
-            # pydantic's message prints the regular expression, which tells a person
-            # filling in a spreadsheet nothing; it stays in the failure's details.
-            message = "is not in the expected format"
-        else:
-            message = error["msg"]
-        detail = {"column": column, "message": message}
-        if error["type"] == "string_pattern_mismatch":
-            detail["pattern"] = str((error.get("ctx") or {}).get("pattern", ""))
-        errors.append(detail)
-    text = "; ".join(f"{e['column']}: {e['message']}" for e in errors)
-    return Failure(
-        line,
-        text,
-        column=errors[0]["column"] if errors else None,
-        errors=errors,
-        raw=raw_values(header, record),
-    )
