@@ -8,7 +8,7 @@ The layers, top first (docs/architecture.md, /work/shared/DESIGN.md):
 
     faces       the public facade (jobport/__init__), cli, server, api, web, demo
     http        what the API and the dashboard share
-    service     the application layer
+    service     the application layer (service, and fixes beside it)
     engine      the composition root
     machinery   dispatch, worker, recovery, wiring, executors
     plug-ins    kinds, formats, targets, registry, reports
@@ -48,7 +48,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         ),
     ),
     ("http", ("jobport.http",)),
-    ("service", ("jobport.service",)),
+    ("service", ("jobport.service", "jobport.fixes")),
     ("engine", ("jobport.engine",)),
     (
         "machinery",

@@ -11,6 +11,7 @@ from fastapi import APIRouter
 from jobport.api.routers import (
     exports,
     files,
+    fixes,
     health,
     imports,
     live,
@@ -29,6 +30,7 @@ ROUTERS: tuple[tuple[APIRouter, bool], ...] = (
     (exports.router, True),
     (syncs.router, True),
     (runs.router, True),
+    (fixes.router, True),
     (live.router, True),
     (files.router, True),
     (files.shared, False),
