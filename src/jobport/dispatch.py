@@ -17,7 +17,7 @@ from jobport.errors import InputError, JobportError, PermissionDenied
 from jobport.executors import Executor
 from jobport.files import FileStore
 from jobport.formats import FORMATS, ReadOptions
-from jobport.kinds import PlanRequest, kind_for
+from jobport.kinds import Plan, PlanRequest, kind_for
 from jobport.kinds.controls import RunControls
 from jobport.kinds.params import RunParams
 from jobport.registry import JobRegistry, JobType, Limits
@@ -131,15 +131,20 @@ class Dispatcher:
         )
         return key
 
-    def start(self, request: StartRequest, *, source_key: str | None = None) -> RunRecord:
+    def start(
+        self, request: StartRequest, *, source_key: str | None = None, planned: Plan | None = None
+    ) -> RunRecord:
         """Plan and record the run, then hand its chunks to the executor.
 
         A file refused while planning becomes a failed run with the reason, so
-        the user sees what happened in the history like any other run.
+        the user sees what happened in the history like any other run. With
+        ``planned`` (a dry run's plan, imported), the run takes that plan as it
+        is: its file is not read again.
         """
         job_type = self.check(request)
         options = validate_options(job_type, request.options)
         kind = kind_for(job_type.kind)
+        controls = RunControls.checked(request.controls)
         new = NewRun(
             id=str(uuid.uuid4()),
             type=job_type.type,
@@ -158,9 +163,10 @@ class Dispatcher:
             source_name=display_name(request.source_name),
             retry_of=request.retry_of,
             dispatcher=dispatcher_id(),
+            dry_run=controls.dry_run,
         )
         try:
-            plan = kind.plan(
+            plan = planned or kind.plan(
                 PlanRequest(
                     job_type=job_type,
                     options=options,

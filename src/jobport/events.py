@@ -34,6 +34,11 @@ class JobEvent:
     rows_per_second: float | None = None
     eta_seconds: float | None = None
     error: str | None = None
+    #: An import's rows created, updated and left unchanged so far (a dry run's: would be).
+    created: int | None = None
+    updated: int | None = None
+    unchanged: int | None = None
+    dry_run: bool = False
 
     @property
     def terminal(self) -> bool:

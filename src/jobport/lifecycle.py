@@ -12,6 +12,7 @@ tables and shown by every face stay exactly what they were.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -78,9 +79,21 @@ def status_when_claimed(status: str) -> RunStatus:
     return RunStatus.RUNNING if status == RunStatus.QUEUED else RunStatus(status)
 
 
-def status_when_done(failed_rows: int) -> RunStatus:
-    """What a run whose every chunk is done (and finished, if its kind has a last step) reads."""
+def status_when_done(failed_rows: int, processed_rows: int | None = None) -> RunStatus:
+    """What a run whose every chunk is done (and finished, if its kind has a last step) reads.
+
+    A run that rejected every row it read did nothing it was asked to: it
+    failed, however well its chunks ran (:func:`every_row_failed` says why).
+    """
+    if processed_rows and failed_rows >= processed_rows:
+        return RunStatus.FAILED
     return RunStatus.COMPLETED_WITH_ERRORS if failed_rows else RunStatus.COMPLETED
+
+
+def every_row_failed(failed_rows: int, *, dry_run: bool = False) -> str:
+    """The error of a run whose every row was rejected."""
+    written = "nothing would be written (dry run)" if dry_run else "nothing was written"
+    return f"every row failed ({failed_rows:,} of {failed_rows:,}); {written}"
 
 
 def status_when_reopened(*, started: bool) -> RunStatus:
@@ -117,6 +130,62 @@ def reopened_chunks(*, only_failed: bool) -> tuple[ChunkStatus, ...]:
 
 
 CANCELLED_BY_USER = "cancelled by user"
+
+
+# -- error thresholds ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FailureLimits:
+    """When a run has rejected too many rows to go on (a type's defaults, a run's own).
+
+    Checked at each chunk commit against the run's totals so far, this chunk's
+    included: past either limit no new chunk starts, and the chunks committed
+    so far stay.
+    """
+
+    #: Stop once more rows than this have failed.
+    max_failures: int | None = None
+    #: Stop once the failed rows are more than this share of the rows read so far.
+    max_failure_ratio: float | None = None
+
+    def exceeded(self, failed: int, processed: int) -> str | None:
+        """What was passed ("1,203 failures (max 1,000)"), or None while within both limits."""
+        failures = f"{failed:,} failure{'s' if failed != 1 else ''}"
+        if self.max_failures is not None and failed > self.max_failures:
+            return f"{failures} (max {self.max_failures:,})"
+        ratio = self.max_failure_ratio
+        if ratio is not None and processed and failed / processed > ratio:
+            return f"{failures} in {processed:,} rows ({failed / processed:.1%}, max {ratio:.1%})"
+        return None
+
+
+def stopped_by_failures(
+    exceeded: str, committed: Sequence[int], rows: int, *, dry_run: bool = False
+) -> str:
+    """The error of a run stopped by a threshold: what passed it, and what stays committed.
+
+    ``committed`` are the numbers of the chunks done (this one included) and
+    ``rows`` the rows they read: "stopped after 1,203 failures (max 1,000);
+    chunks 0-3 (80,000 rows) were committed".
+    """
+    one = len(committed) == 1
+    chunks = f"chunk{'' if one else 's'} {number_ranges(committed)} ({rows:,} rows)"
+    verb = "was" if one else "were"
+    if dry_run:
+        return f"stopped after {exceeded}; {chunks} {verb} checked; nothing was written"
+    return f"stopped after {exceeded}; {chunks} {verb} committed"
+
+
+def number_ranges(numbers: Sequence[int]) -> str:
+    """Sorted numbers as ranges: [0, 1, 2, 3, 5] -> "0-3, 5"."""
+    spans: list[list[int]] = []
+    for no in sorted(numbers):
+        if spans and no == spans[-1][1] + 1:
+            spans[-1][1] = no
+        else:
+            spans.append([no, no])
+    return ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in spans)
 
 
 # -- progress -----------------------------------------------------------------------------------
@@ -185,7 +254,10 @@ def event_at_creation(status: RunStatus) -> EventName:
 
 
 def event_after_commit(status: str) -> EventName:
-    """A commit that completed the run says so; any other commit is progress."""
+    """A commit that completed the run says so, one that failed it (a threshold passed,
+    every row rejected) too; any other commit is progress."""
+    if status == RunStatus.FAILED:
+        return JOB_FAILED
     return JOB_COMPLETED if status in COMPLETED_STATUSES else JOB_PROGRESSED
 
 

@@ -28,9 +28,11 @@ from typing import IO, TYPE_CHECKING, Any
 
 from jobport.dispatch import StartRequest, dispatcher_id, format_from_name, validate_options
 from jobport.errors import InputError, JobportError, RunNotFound, RunStateError, listed, shown
-from jobport.kinds import PlanRequest
+from jobport.kinds import Plan, PlanRequest
+from jobport.kinds.params import RunParams
 from jobport.kinds.preview import Preview, preview_import
 from jobport.kinds.template import Template, TemplateNotFound, build_template
+from jobport.lifecycle import COMPLETED_STATUSES
 from jobport.principal import Principal
 from jobport.registry import JobType, Kind
 from jobport.reports import report_rows
@@ -199,6 +201,52 @@ class JobService:
         except BaseException:
             self.discard_upload(start.source_key)
             raise
+
+    def start_from_dry_run(self, who: Principal, run_id: str) -> RunRecord:
+        """Import what a dry run checked, without the file being sent or read to plan again.
+
+        The new run takes the dry run's type, options, read options, mapping,
+        thresholds and plan (its chunks over the stored upload) as they are;
+        the dry run then hands its files over to it and records it as
+        ``result["imported_as"]``. A dry run is imported once, and only when it
+        completed.
+        """
+        dry = self.run(who, run_id)
+        if not dry.dry_run:
+            raise InputError(f"run {dry.id} is not a dry run: only a dry run can be imported")
+        imported = (dry.result or {}).get("imported_as")
+        if imported:
+            raise RunStateError(f"dry run {dry.id} was already imported as run {imported}")
+        if dry.status not in COMPLETED_STATUSES:
+            why = f" ({dry.error})" if dry.error else ""
+            raise RunStateError(
+                f"dry run {dry.id} is {dry.status}{why}; only a completed dry run can be imported"
+            )
+        self.startable(who, dry.type, "import")
+        if dry.source_key is None or not self.files.exists(dry.source_key):
+            raise Gone(f"the file of dry run {dry.id} is no longer stored; import the file again")
+        given = RunParams.of(dry.params)
+        request = self._request(
+            who,
+            type=dry.type,
+            options=given.options,
+            format=dry.format,
+            read=given.read,
+            controls={k: v for k, v in given.controls.items() if k != "dry_run"},
+            source_name=dry.source_name,
+        )
+        planned = Plan(
+            chunks=self.store.chunk_specs(dry.id),
+            total=dry.total,
+            params={
+                **{k: v for k, v in dry.params.items() if k not in ("options", "read", "controls")},
+                "from_dry_run": dry.id,
+            },
+            source_key=dry.source_key,
+        )
+        run = self.engine.dispatcher.start(request, source_key=dry.source_key, planned=planned)
+        self.store.hand_over(dry.id, run.id)
+        return run
 
     def start_export(
         self,

@@ -75,14 +75,42 @@ def finish_run(run: RunRecord, as_json: bool) -> None:
         err.print(f"[yellow]warning:[/] {escape(warning)}", markup=True, highlight=False)
     if as_json:
         print_json(run.to_dict())
+    elif run.dry_run:
+        out.print(dry_run_line(run) + (f" (see: jobport failures {run.id})" if run.failed else ""))
     else:
+        counted = counts_text(run)
         out.print(
             f"run {run.id} {status_markup(run.status)}: {run.processed:,} of "
             f"{total_text(run)} rows, {run.failed:,} failed"
+            + (f"; {counted}" if counted else "")
             + (f" (see: jobport failures {run.id})" if run.failed else "")
         )
     if run.status not in COMPLETED:
         fail(run.error or f"run ended {run.status}", code=1)
+
+
+def counts_text(run: RunRecord) -> str:
+    """What an import did to the table's rows ("600 created, 380 updated, 20 unchanged");
+    "" for runs that do not count them."""
+    if run.created is None:
+        return ""
+    updated, unchanged = run.updated or 0, run.unchanged or 0
+    return f"{run.created:,} created, {updated:,} updated, {unchanged:,} unchanged"
+
+
+def dry_run_line(run: RunRecord) -> str:
+    """A dry run's outcome: "dry run: 1,000 rows: 980 valid (would create 600, update 360,
+    leave 20 unchanged), 20 failed; nothing was written"."""
+    would = (
+        f" (would create {run.created:,}, update {run.updated or 0:,}, "
+        f"leave {run.unchanged or 0:,} unchanged)"
+        if run.created is not None
+        else ""
+    )
+    return (
+        f"dry run: {run.processed:,} rows: {run.processed - run.failed:,} valid{would}, "
+        f"{run.failed:,} failed; nothing was written"
+    )
 
 
 def describe_run(run: RunRecord) -> list[tuple[str, str]]:
@@ -97,6 +125,10 @@ def describe_run(run: RunRecord) -> list[tuple[str, str]]:
         ("started", run.started_at.isoformat() if run.started_at else "-"),
         ("finished", run.finished_at.isoformat() if run.finished_at else "-"),
     ]
+    if run.dry_run:
+        rows.append(("dry run", "yes: validated and counted; nothing was written"))
+    if counts_text(run):
+        rows.append(("outcome", ("would be: " if run.dry_run else "") + counts_text(run)))
     if run.rows_per_second:
         rows.append(("rate", f"{run.rows_per_second:,.0f} rows/s"))
     optional = [

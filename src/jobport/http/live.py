@@ -65,6 +65,10 @@ def run_event(run: RunRecord) -> JobEvent:
         rows_per_second=run.rows_per_second,
         eta_seconds=run.eta_seconds,
         error=run.error,
+        created=run.created,
+        updated=run.updated,
+        unchanged=run.unchanged,
+        dry_run=run.dry_run,
     )
 
 

@@ -8,6 +8,7 @@ file feeds, so an import never changes what the file does not mention."""
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -30,11 +31,13 @@ from jobport.kinds.batch import (
     field_value_types,
 )
 from jobport.kinds.columns import ColumnMapping, check_key_columns, place_columns
+from jobport.kinds.controls import RunControls
 from jobport.kinds.importer import Importer
 from jobport.kinds.params import ImportParams, RunParams
 from jobport.kinds.validation import validate_records, validate_transformed
+from jobport.lifecycle import FailureLimits
 from jobport.store import ChunkOutcome
-from jobport.store.records import Writer
+from jobport.store.records import RowCounts, Writer
 from jobport.targets.capacity import Capacity, row_capacity
 from jobport.targets.upsert import PreparedUpsert, prepare_upsert
 
@@ -86,6 +89,10 @@ class ImportKind(JobKind):
         )
 
     def run_chunk(self, task: ChunkTask) -> ChunkOutcome:
+        """Read, validate and prepare the chunk's upsert (a dry run's: its count only).
+
+        The outcome carries the run's failure thresholds, which its commit checks.
+        """
         importer: Importer = task.job_type.handler
         table = task.job_type.table
         assert table is not None
@@ -93,6 +100,9 @@ class ImportKind(JobKind):
         reader = reader_for(task.run.format or "csv")
         params = ImportParams.of(task.run.params)
         read = ReadOptions.checked(RunParams.of(task.run.params).read)
+        controls = RunControls.of(task.run.params)
+        limits = failure_limits(importer, controls)
+        dry_run = task.run.dry_run or controls.dry_run
         header, mapping = params.header, params.columns
         records = list(reader.read(task.files, task.run.source_key, params.layout, task.spec))
         capacity = target_capacity(importer, table, task.database.dialect.name)
@@ -104,14 +114,15 @@ class ImportKind(JobKind):
                 prepare_upsert(
                     task.database.dialect,
                     table,
-                    rows,
+                    unique_by_key(rows, columns, importer.key_columns),
                     columns,
                     importer.key_columns,
                     update=update,
+                    dry_run=dry_run,
                 )
                 for columns, update, rows in groups
             ]
-            return ChunkOutcome(len(records), failures, write=_all_of(writes))
+            return ChunkOutcome(len(records), failures, write=_all_of(writes), limits=limits)
         rows, columns, failures = validate_records(
             records,
             header,
@@ -129,8 +140,36 @@ class ImportKind(JobKind):
             importer.key_columns,
             value_types=_value_types(importer, columns, mapping),
             update=fed_columns(columns, mapping),
+            dry_run=dry_run,
         )
-        return ChunkOutcome(processed=len(records), failures=failures, write=write)
+        return ChunkOutcome(len(records), failures, write=write, limits=limits)
+
+
+def failure_limits(importer: Importer, controls: RunControls) -> FailureLimits | None:
+    """The run's failure thresholds: its own where set, else its type's; None if neither."""
+    limits = FailureLimits(
+        max_failures=(
+            controls.max_failures if controls.max_failures is not None else importer.max_failures
+        ),
+        max_failure_ratio=(
+            controls.max_failure_ratio
+            if controls.max_failure_ratio is not None
+            else importer.max_failure_ratio
+        ),
+    )
+    return limits if limits != FailureLimits() else None
+
+
+def unique_by_key(
+    rows: list[tuple[Any, ...]], columns: list[str], key: Sequence[str]
+) -> list[tuple[Any, ...]]:
+    """A transform's rows with one per key, the last of each (as a later row would win).
+
+    An upsert counts each row it is given once, and PostgreSQL's merge cannot
+    meet one key twice in a statement.
+    """
+    at = [columns.index(name) for name in key]
+    return list({tuple(row[i] for i in at): row for row in rows}.values())
 
 
 def fed_columns(columns: list[str], mapping: list[list[Any]]) -> list[str]:
@@ -150,9 +189,14 @@ def target_capacity(importer: Importer, table: sa.Table, dialect: str) -> Capaci
 
 
 def _all_of(writes: list[PreparedUpsert]) -> Writer:
-    def write(conn: Connection) -> None:
+    """The upserts of a transform's row groups, one after the other, their counts summed."""
+
+    def write(conn: Connection) -> RowCounts | None:
+        total: RowCounts | None = RowCounts()
         for each in writes:
-            each(conn)
+            counts = each(conn)
+            total = None if total is None or counts is None else total + counts
+        return total
 
     return write
 

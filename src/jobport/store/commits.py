@@ -21,10 +21,10 @@ from sqlalchemy.engine import Connection
 from jobport import lifecycle
 from jobport.errors import LeaseLost
 from jobport.events import JobEvent
-from jobport.lifecycle import ACTIVE_STATUSES, ChunkStatus
+from jobport.lifecycle import ACTIVE_STATUSES, ChunkStatus, RunStatus
 from jobport.store.outbox import event_of, record_event
 from jobport.store.prune import capped_failures
-from jobport.store.records import ChunkOutcome, Claim, Failure
+from jobport.store.records import ChunkOutcome, Claim, Failure, RowCounts
 from jobport.store.section import Section, held_by, lock_run, set_aside, utcnow
 from jobport.store.tables import job_chunks, job_failures, job_runs
 
@@ -86,8 +86,11 @@ class Commits(Section):
         early = outcome.write is not None and self.engine.dialect.name == "postgresql"
         try:
             with self._write() as conn:
+                counts = None
                 if early:
-                    _write_before_run_lock(conn, claim, outcome, in_order=in_order, now=now)
+                    counts = _write_before_run_lock(
+                        conn, claim, outcome, in_order=in_order, now=now
+                    )
                 return _commit_under_run_lock(
                     conn,
                     claim,
@@ -95,6 +98,7 @@ class Commits(Section):
                     in_order,
                     now,
                     wrote=early,
+                    counts=counts,
                     then_finish=then_finish,
                     max_failures=max_failures,
                 )
@@ -128,10 +132,18 @@ def _commit_under_run_lock(
     now: datetime,
     *,
     wrote: bool,
+    counts: RowCounts | None,
     then_finish: bool,
     max_failures: int | None = None,
 ) -> JobEvent | None:
-    """The part of a commit done under the run's lock (its rows too, unless ``wrote``)."""
+    """The part of a commit done under the run's lock (its rows too, unless ``wrote``:
+    then ``counts`` are what writing them did).
+
+    The rows are written before the chunk is marked done, so that the chunk's
+    row records what they did; a chunk whose hold was lost meanwhile rolls both
+    back. Past the run's failure thresholds (``outcome.limits``), this chunk
+    stays committed and the run fails, saying which chunks were committed.
+    """
     run = lock_run(conn, claim.run_id)
     if run is None:
         raise LeaseLost(f"run {claim.run_id} no longer exists")
@@ -145,12 +157,17 @@ def _commit_under_run_lock(
         previous = _chunk_turn(conn, claim.run_id, claim.no - 1)
         if previous.status != ChunkStatus.DONE:
             raise _not_your_turn(claim.no - 1, previous, now)
-    _mark_done(conn, claim, outcome, now)
     if outcome.write is not None and not wrote:
-        outcome.write(conn)
+        counts = outcome.write(conn)
+    _mark_done(conn, claim, outcome, counts, now)
     kept, params = capped_failures(outcome.failures, run, max_failures)
     _insert_failures(conn, claim, kept)
-    values = _counters_after(run, outcome, now, then_finish=then_finish)
+    values = _counters_after(run, outcome, counts, now, then_finish=then_finish)
+    stop = (
+        outcome.limits.exceeded(values["failed"], values["processed"]) if outcome.limits else None
+    )
+    if stop is not None:
+        values.update(_stopped(conn, run, stop, values["processed"], now))
     if params is not None:
         values["params"] = params  # its warning: failures counted, not all kept
     conn.execute(job_runs.update().where(job_runs.c.id == claim.run_id).values(**values))
@@ -160,7 +177,13 @@ def _commit_under_run_lock(
     return event
 
 
-def _mark_done(conn: Connection, claim: Claim, outcome: ChunkOutcome, now: datetime) -> None:
+def _mark_done(
+    conn: Connection,
+    claim: Claim,
+    outcome: ChunkOutcome,
+    counts: RowCounts | None,
+    now: datetime,
+) -> None:
     done = conn.execute(
         job_chunks.update()
         .where(*held_by(claim))
@@ -172,6 +195,7 @@ def _mark_done(conn: Connection, claim: Claim, outcome: ChunkOutcome, now: datet
             lease_owner=None,
             lease_expires_at=None,
             error=None,
+            **_counted(counts),
         )
     )
     if done.rowcount != 1:
@@ -181,8 +205,34 @@ def _mark_done(conn: Connection, claim: Claim, outcome: ChunkOutcome, now: datet
         )
 
 
+def _counted(counts: RowCounts | None) -> dict[str, int]:
+    """A chunk's created/updated/unchanged columns (none when its write did not count)."""
+    if counts is None:
+        return {}
+    return {"created": counts.created, "updated": counts.updated, "unchanged": counts.unchanged}
+
+
+def _stopped(
+    conn: Connection, run: Any, exceeded: str, processed: int, now: datetime
+) -> dict[str, Any]:
+    """A run stopped by its failure thresholds: failed, saying which chunks stay committed.
+
+    Its chunks not started stay pending (a resume would run them); those
+    running now are set aside when they commit, as for any failed run.
+    """
+    committed = conn.execute(
+        sa.select(job_chunks.c.no)
+        .where(job_chunks.c.run_id == run["id"], job_chunks.c.status == ChunkStatus.DONE)
+        .order_by(job_chunks.c.no)
+    ).scalars()
+    error = lifecycle.stopped_by_failures(
+        exceeded, list(committed), processed, dry_run=bool(run["dry_run"])
+    )
+    return {"status": RunStatus.FAILED, "error": error, "finished_at": now, "eta_seconds": None}
+
+
 def _counters_after(
-    run: Any, outcome: ChunkOutcome, now: datetime, *, then_finish: bool
+    run: Any, outcome: ChunkOutcome, counts: RowCounts | None, now: datetime, *, then_finish: bool
 ) -> dict[str, Any]:
     """The run's new counters, status and sequence number after this chunk's commit.
 
@@ -206,11 +256,15 @@ def _counters_after(
         "eta_seconds": progress.eta_seconds,
         "seq": run["seq"] + 1,
     }
+    for name, count in _counted(counts).items():
+        values[name] = (run[name] or 0) + count
     if finished:
         values["total"] = progress.total
     if finished and not then_finish:
-        values["status"] = lifecycle.status_when_done(failed)
+        values["status"] = lifecycle.status_when_done(failed, progress.processed)
         values["finished_at"] = now
+        if values["status"] == RunStatus.FAILED:
+            values["error"] = lifecycle.every_row_failed(failed, dry_run=bool(run["dry_run"]))
     return values
 
 
@@ -255,7 +309,7 @@ def _sqlstate(exc: BaseException) -> str | None:
 
 def _write_before_run_lock(
     conn: Connection, claim: Claim, outcome: ChunkOutcome, *, in_order: bool, now: datetime
-) -> None:
+) -> RowCounts | None:
     """Write a chunk's rows before the run's lock, keeping file order where it matters.
 
     Under the run's lock, the writes of a run's chunks would run one at a time,
@@ -274,18 +328,18 @@ def _write_before_run_lock(
     """
     assert outcome.write is not None
     if not in_order:
-        outcome.write(conn)
-        return
+        return outcome.write(conn)
     key = _advisory_key(claim.run_id)
     if claim.no > 0:
         previous = _chunk_turn(conn, claim.run_id, claim.no - 1)
         if previous.status != ChunkStatus.DONE and not _committing(conn, key, claim.no - 1):
             raise _not_your_turn(claim.no - 1, previous, now)
     conn.execute(sa.select(sa.func.pg_advisory_xact_lock(key, claim.no)))
-    outcome.write(conn)
+    counts = outcome.write(conn)
     if claim.no > 0:
         # Until the previous chunk's transaction ends, committed or rolled back.
         conn.execute(sa.select(sa.func.pg_advisory_xact_lock_shared(key, claim.no - 1)))
+    return counts
 
 
 def _advisory_key(run_id: str) -> int:

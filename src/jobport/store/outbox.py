@@ -71,6 +71,10 @@ def event_of(name: EventName, run: Mapping[str, Any]) -> JobEvent:
         rows_per_second=run.get("rows_per_second"),
         eta_seconds=run.get("eta_seconds"),
         error=run.get("error"),
+        created=run.get("created"),
+        updated=run.get("updated"),
+        unchanged=run.get("unchanged"),
+        dry_run=bool(run.get("dry_run")),
     )
 
 

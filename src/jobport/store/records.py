@@ -9,7 +9,13 @@ from typing import Any
 
 from sqlalchemy.engine import Connection, RowMapping
 
-from jobport.lifecycle import ACTIVE_STATUSES, FINAL_STATUSES, ChunkStatus, RunStatus
+from jobport.lifecycle import (
+    ACTIVE_STATUSES,
+    FINAL_STATUSES,
+    ChunkStatus,
+    FailureLimits,
+    RunStatus,
+)
 
 __all__ = [
     "ACTIVE_STATUSES",
@@ -20,6 +26,7 @@ __all__ = [
     "Claim",
     "Failure",
     "Refused",
+    "RowCounts",
     "RunRecord",
     "RunResult",
     "Writer",
@@ -149,7 +156,29 @@ class Failure:
     raw: dict[str, Any] | None = None
 
 
-Writer = Callable[[Connection], None]
+@dataclass(frozen=True)
+class RowCounts:
+    """What a chunk's write did to the target's rows (a dry run's: would have done).
+
+    ``unchanged`` rows were matched on their key and already held every value
+    the file feeds them, so they were not written at all.
+    """
+
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+    def __add__(self, other: RowCounts) -> RowCounts:
+        return RowCounts(
+            self.created + other.created,
+            self.updated + other.updated,
+            self.unchanged + other.unchanged,
+        )
+
+
+#: Writes a chunk's rows in the commit's transaction; returns what it did to them, or
+#: None where it cannot tell (a kind that does not count, a database it cannot count on).
+Writer = Callable[[Connection], RowCounts | None]
 
 
 @dataclass
@@ -159,6 +188,8 @@ class ChunkOutcome:
     processed: int
     failures: list[Failure] = field(default_factory=list)
     write: Writer | None = None
+    #: Stop the run at this commit if its failures so far pass these (an import's thresholds).
+    limits: FailureLimits | None = None
 
     @property
     def failed(self) -> int:

@@ -44,6 +44,8 @@ class NewRun:
     retry_of: str | None = None
     dispatcher: str | None = None
     id: str | None = None
+    #: An import that validates and counts, writing nothing to the target.
+    dry_run: bool = False
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,7 @@ class Runs(Section):
                     seq=0,
                     max_attempts=new.max_attempts,
                     dispatcher=new.dispatcher,
+                    dry_run=new.dry_run,
                 )
             )
             if chunk_specs:
@@ -243,8 +246,9 @@ class Runs(Section):
                 return None
             if run["chunks_done"] < run["chunks_total"]:
                 return None
+            status = lifecycle.status_when_done(run["failed"], run["processed"])
             values = {
-                "status": lifecycle.status_when_done(run["failed"]),
+                "status": status,
                 "finished_at": now,
                 "eta_seconds": 0.0,
                 "result_key": key,
@@ -252,8 +256,10 @@ class Runs(Section):
                 "finishing_until": None,
                 "seq": run["seq"] + 1,
             }
+            if status == RunStatus.FAILED:
+                values["error"] = lifecycle.every_row_failed(run["failed"])
             conn.execute(job_runs.update().where(job_runs.c.id == run_id).values(**values))
-            event = event_of(lifecycle.JOB_COMPLETED, {**run, **values})
+            event = event_of(lifecycle.event_after_commit(status), {**run, **values})
             record_event(conn, run, event)
         return event
 
@@ -282,12 +288,52 @@ class Runs(Section):
                     job_chunks.c.errors,
                     job_chunks.c.processed,
                     job_chunks.c.failed,
+                    job_chunks.c.created,
+                    job_chunks.c.updated,
+                    job_chunks.c.unchanged,
                     job_chunks.c.error,
                 )
                 .where(job_chunks.c.run_id == run_id)
                 .order_by(job_chunks.c.no)
             ).mappings()
             return [dict(row) for row in rows]
+
+    def chunk_specs(self, run_id: str) -> list[dict[str, Any]]:
+        """The specs the run was planned into, in order (what a run of the same plan needs)."""
+        with self._read() as conn:
+            return list(
+                conn.execute(
+                    sa.select(job_chunks.c.spec)
+                    .where(job_chunks.c.run_id == run_id)
+                    .order_by(job_chunks.c.no)
+                ).scalars()
+            )
+
+    def hand_over(self, dry_run_id: str, run_id: str) -> None:
+        """Record that a dry run was imported as ``run_id``, which now holds its files.
+
+        The dry run keeps its counters, failures and header (its error report
+        needs nothing else) and forgets its file and how to read it: the run
+        that imported it uses them, and removing the dry run (retention) must
+        not take them from under it.
+        """
+        with self._write() as conn:
+            run = lock_run(conn, dry_run_id)
+            if run is None:
+                raise RunNotFound(dry_run_id)
+            params = dict(run["params"] or {})
+            layout = params.get("layout") or {}
+            if layout:
+                params["layout"] = {"header": layout.get("header") or []}
+            conn.execute(
+                job_runs.update()
+                .where(job_runs.c.id == dry_run_id)
+                .values(
+                    source_key=None,
+                    params=params,
+                    result={**(run["result"] or {}), "imported_as": run_id},
+                )
+            )
 
     def pending_chunks(self, run_id: str) -> list[int]:
         with self._read() as conn:

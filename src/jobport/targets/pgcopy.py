@@ -2,14 +2,16 @@
 
 First choice: ``COPY`` straight into the target inside a savepoint; on an
 existing key, the rows go through a temporary staging table and one ``INSERT
-... SELECT ... ON CONFLICT (key) DO UPDATE`` of the columns the file feeds.
-Binary COPY is chosen when every value's Python type is exactly the one its
-column's database type is written from; anything else goes in text."""
+... SELECT ... ON CONFLICT (key) DO UPDATE`` of the columns the file feeds,
+where one of them differs. Binary COPY is chosen when every value's Python type
+is exactly the one its column's database type is written from; anything else
+goes in text. Each load says how many rows it created, updated and left
+unchanged; a dry run's rows only go to the staging table, joined to the target
+to count."""
 
 from __future__ import annotations
 
 import datetime
-import itertools
 import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -23,7 +25,15 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Dialect
 
 from jobport.errors import InputError
+from jobport.store.records import RowCounts
 from jobport.targets.convert import Processor, converted_rows, processor_of
+from jobport.targets.counting import (
+    changed,
+    counts_of_staged,
+    create_stage_sql,
+    stage_name,
+    staged_count_sql,
+)
 
 
 @dataclass(frozen=True)
@@ -48,9 +58,16 @@ class CopyMerge:
     The staging table holds only the copied columns, with their types and no
     constraints or defaults (a serial default would otherwise be drawn twice);
     it is dropped right after the merge, and at commit in any case.
+
+    The merge rewrites a matched row only where a fed column differs, and
+    returns per row whether it inserted it (``xmax = 0``): a direct load
+    created every row; a merge created and updated what it returned, and left
+    the rest unchanged. A dry run (``dry_run``) loads the staging table only
+    and joins it to the target to count what the merge would do.
     """
 
     target: str
+    stage: str
     columns: tuple[str, ...]
     direct: str
     create: str
@@ -59,27 +76,52 @@ class CopyMerge:
     drop: str
     rows: Sequence[Sequence[Any]]
     profile: tuple[ColumnProfile, ...]
+    #: The dry run's count of matched and differing rows (see ``staged_count_sql``).
+    count: str = ""
+    dry_run: bool = False
 
-    def __call__(self, conn: Connection) -> None:
+    def __call__(self, conn: Connection) -> RowCounts:
         dbapi: Any = conn.connection.dbapi_connection  # a psycopg 3 connection
         with dbapi.cursor() as cursor:
+            if self.dry_run:
+                return self._dry_run(cursor)
             load = self._loader(cursor)
             if _direct_worth_trying(self.target) and self._direct(cursor, load):
-                return
+                return RowCounts(created=len(self.rows))
             cursor.execute(self.create)
             load(cursor, self.copy)
             cursor.execute(self.merge)
+            created, updated = cursor.fetchone()
             cursor.execute(self.drop)
+            return RowCounts(created, updated, len(self.rows) - created - updated)
 
-    def _loader(self, cursor: Any) -> Callable[[Any, str], None]:
-        """Binary if the target's column types, as of now, take these rows exactly; else text.
+    def _dry_run(self, cursor: Any) -> RowCounts:
+        """Stage the rows (the staging table's own types decide the format), count, drop.
+
+        The target is only read: no lock beyond a plain SELECT's.
+        """
+        cursor.execute(self.create)
+        load = self._loader(cursor, relation=self.stage, lock=False)
+        load(cursor, self.copy)
+        cursor.execute(self.count)
+        matched, differing = cursor.fetchone()
+        cursor.execute(self.drop)
+        return counts_of_staged(len(self.rows), int(matched), int(differing))
+
+    def _loader(
+        self, cursor: Any, *, relation: str | None = None, lock: bool = True
+    ) -> Callable[[Any, str], None]:
+        """Binary if the column types of ``relation`` (the target), as of now, take these
+        rows exactly; else text.
 
         The types are read under the lock COPY takes anyway, so they cannot
         change before the rows land: binary data read as another type of the
         same width would be stored wrong, not refused.
         """
-        cursor.execute(f"LOCK TABLE {self.target} IN ROW EXCLUSIVE MODE")
-        cursor.execute(_COLUMN_TYPES, (self.target,))
+        relation = relation or self.target
+        if lock:
+            cursor.execute(f"LOCK TABLE {relation} IN ROW EXCLUSIVE MODE")
+        cursor.execute(_COLUMN_TYPES, (relation,))
         database_types = {str(name): str(type_name) for name, type_name in cursor.fetchall()}
         binary = binary_copy_types(self.profile, [database_types.get(c) for c in self.columns])
         return self._binary_loader(binary) if binary is not None else self._text_loader()
@@ -139,8 +181,6 @@ def _direct_worth_trying(target: str) -> bool:
 
 # -- PostgreSQL: COPY into a staging table, then merge --------------------------------------
 
-_stage_names = itertools.count()
-
 
 def prepare_copy_merge(
     dialect: Dialect,
@@ -150,8 +190,13 @@ def prepare_copy_merge(
     key: tuple[str, ...],
     updates: tuple[str, ...],
     value_types: Sequence[frozenset[type] | None],
+    *,
+    dry_run: bool = False,
 ) -> CopyMerge | None:
-    """The bulk path for ``rows``, or None when a value has no exact COPY form."""
+    """The bulk path for ``rows``, or None when a value has no exact COPY form.
+
+    With ``dry_run``, the rows are only staged and counted against the target.
+    """
     processors = _copy_processors(dialect, table, columns)
     converted = rows if not any(processors) else converted_rows(rows, columns, columns, processors)
     # A processor's output is not what the row model declared.
@@ -162,11 +207,13 @@ def prepare_copy_merge(
     profile = column_profile(converted, len(columns), declared)
     if profile is None:
         return None
+    stage = stage_name()
     target, direct, create, copy, merge, drop = _copy_statements(
-        dialect, table, columns, key, updates
+        dialect, table, columns, key, updates, stage
     )
     return CopyMerge(
         target=target,
+        stage=dialect.identifier_preparer.quote(stage),
         columns=columns,
         direct=direct,
         create=create,
@@ -175,6 +222,8 @@ def prepare_copy_merge(
         drop=drop,
         rows=converted,
         profile=profile,
+        count=staged_count_sql(dialect, table, stage, key, updates) if dry_run else "",
+        dry_run=dry_run,
     )
 
 
@@ -213,28 +262,55 @@ def _copy_statements(
     columns: tuple[str, ...],
     key: tuple[str, ...],
     updates: tuple[str, ...],
+    stage_table: str,
 ) -> tuple[str, str, str, str, str, str]:
     quote = dialect.identifier_preparer.quote
     target = dialect.identifier_preparer.format_table(table)
     # A fresh name per upsert: several upserts may share one transaction.
-    stage = quote(f"jobport_stage_{next(_stage_names)}_{uuid.uuid4().hex[:8]}")
+    stage = quote(stage_table)
     names = ", ".join(quote(name) for name in columns)
     conflict = ", ".join(quote(name) for name in key)
-    if updates:
-        action = "DO UPDATE SET " + ", ".join(
-            f"{quote(name)} = EXCLUDED.{quote(name)}" for name in updates
-        )
-    else:
-        action = "DO NOTHING"
     return (
         target,
         f"COPY {target} ({names}) FROM STDIN",
-        f"CREATE TEMPORARY TABLE {stage} ON COMMIT DROP AS "
-        f"SELECT {names} FROM {target} WITH NO DATA",
+        create_stage_sql(dialect, table, stage_table, columns),
         f"COPY {stage} ({names}) FROM STDIN",
-        f"INSERT INTO {target} ({names}) SELECT {names} FROM {stage} "
-        f"ON CONFLICT ({conflict}) {action}",
+        _counted_merge(dialect, table, target, stage, names, conflict, updates),
         f"DROP TABLE {stage}",
+    )
+
+
+def _counted_merge(
+    dialect: Dialect,
+    table: sa.Table,
+    target: str,
+    stage: str,
+    names: str,
+    conflict: str,
+    updates: tuple[str, ...],
+) -> str:
+    """The staging table merged into the target, answering (rows created, rows updated).
+
+    A matched row is rewritten only where a fed column differs; each row the
+    statement inserted or updated returns whether it was inserted.
+    """
+    quote = dialect.identifier_preparer.quote
+    alias = "jobport_target"
+    if updates:
+        sets = ", ".join(f"{quote(name)} = EXCLUDED.{quote(name)}" for name in updates)
+        existing = sa.table(alias, *(sa.column(name) for name in updates))
+        excluded = sa.table("excluded", *(sa.column(name) for name in updates))
+        differs = changed(dialect, table, lambda n: existing.c[n], lambda n: excluded.c[n], updates)
+        assert differs is not None
+        where = str(differs.compile(dialect=dialect))
+        action = f"DO UPDATE SET {sets} WHERE {where}"
+    else:
+        action = "DO NOTHING"
+    return (
+        f"WITH merged AS (INSERT INTO {target} AS {alias} ({names}) SELECT {names} FROM {stage} "
+        f"ON CONFLICT ({conflict}) {action} RETURNING (xmax = 0) AS inserted) "
+        "SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) "
+        "FROM merged"
     )
 
 

@@ -8,9 +8,12 @@ which would otherwise cost more than the insert itself.
 On PostgreSQL (psycopg 3) the rows take the bulk path instead: checked for
 an exact ``COPY`` form outside the transaction, then, inside it, copied
 straight into the target, or on existing keys into a temporary staging table
-merged into the target with one ``INSERT ... SELECT ... ON CONFLICT (key) DO
 UPDATE``. Rows of one chunk are already unique by key, so the merge never
 meets the same key twice.
+
+Every upsert rewrites a matched row only where a fed column differs, and says
+how many rows it created, updated and left unchanged (:mod:`.counting`); a
+dry run's upsert writes nothing and says what it would have done.
 """
 
 from __future__ import annotations
@@ -24,7 +27,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Dialect
 
 from jobport.errors import ConfigurationError
+from jobport.store.records import RowCounts
 from jobport.targets.convert import Processor, converted_rows, processor_of
+from jobport.targets.counting import StagedCount, changed, count_existing, counts_from, staged_count
 from jobport.targets.pgcopy import CopyMerge, prepare_copy_merge
 
 BATCH = 5_000
@@ -45,13 +50,67 @@ class PreparedUpsert:
     batches: list[list[Any]]
     #: PostgreSQL's bulk path; when set, ``sql`` and ``batches`` are unused.
     copy: CopyMerge | None = None
+    #: How the rows are counted; None where the database's counts cannot be had.
+    counter: Counter | None = None
+    #: A dry run: count what the upsert would do, write nothing.
+    dry: StagedCount | None = None
 
-    def __call__(self, conn: Connection) -> None:
+    def __call__(self, conn: Connection) -> RowCounts | None:
         if self.copy is not None:
-            self.copy(conn)
-            return
+            return self.copy(conn)
+        if self.dry is not None:
+            return self.dry(conn)
+        if self.counter is not None and self.counter.returning:
+            return _returned_counts(conn, self.sql, self.batches)
+        existing = self.counter.existing(conn) if self.counter is not None else None
+        written = 0
         for batch in self.batches:
-            conn.exec_driver_sql(self.sql, batch)
+            written += conn.exec_driver_sql(self.sql, batch).rowcount
+        if existing is None or self.counter is None:
+            return None
+        return counts_from(self.counter.rows, existing, written)
+
+
+@dataclass(frozen=True)
+class Counter:
+    """How an ``executemany`` upsert's rows are counted.
+
+    SQLite: the keys already there, looked up before the write, and the
+    statement's row count (created + updated). PostgreSQL: each affected row
+    returns whether it was inserted (``returning``), exact under concurrent
+    writers.
+    """
+
+    table: sa.Table
+    key: tuple[str, ...]
+    rows: int
+    raw_keys: list[tuple[Any, ...]]
+    bound_keys: list[tuple[Any, ...]] | None = None
+    returning: bool = False
+
+    def existing(self, conn: Connection) -> int:
+        return count_existing(conn, self.table, self.key, self.raw_keys, self.bound_keys)
+
+
+def _returned_counts(conn: Connection, sql: str, batches: list[list[Any]]) -> RowCounts:
+    """Run a PostgreSQL upsert ``... RETURNING (xmax = 0)`` over each batch and count.
+
+    Rows returned true were inserted, false updated; the rows of a batch that
+    return nothing matched and were left as they were.
+    """
+    created = updated = sent = 0
+    dbapi: Any = conn.connection.dbapi_connection  # a psycopg 3 connection
+    with dbapi.cursor() as cursor:
+        for batch in batches:
+            sent += len(batch)
+            cursor.executemany(sql, batch, returning=True)
+            while True:
+                for (inserted,) in cursor.fetchall():
+                    created += bool(inserted)
+                    updated += not inserted
+                if not cursor.nextset():
+                    break
+    return RowCounts(created, updated, sent - created - updated)
 
 
 def prepare_upsert(
@@ -63,28 +122,96 @@ def prepare_upsert(
     *,
     value_types: Sequence[frozenset[type] | None] | None = None,
     update: Sequence[str] | None = None,
+    dry_run: bool = False,
 ) -> PreparedUpsert:
     """Insert ``rows`` (tuples in ``columns`` order); on an existing ``key``, overwrite
     the ``update`` columns (default: every column but the key) and keep the others.
+
+    A matched row is rewritten only where an ``update`` column differs; the
+    upsert returns how many rows it created, updated and left unchanged. With
+    ``dry_run`` it writes nothing and returns what it would have done. Rows
+    must be unique by ``key``.
 
     ``value_types`` may say, per column, the only types its values can have
     (NULLs aside), as a row model guarantees: those columns' values are then
     not looked at one by one to choose the bulk format.
     """
+    counted = dialect.name in COUNTED
     if not rows:
-        return PreparedUpsert("", [])
+        return PreparedUpsert("", [], counter=_nothing if counted else None)
     updates = _updates(columns, key, update)
     if dialect.name == "postgresql" and dialect.driver == "psycopg":
         copy = prepare_copy_merge(
-            dialect, table, rows, tuple(columns), tuple(key), updates, value_types or ()
+            dialect,
+            table,
+            rows,
+            tuple(columns),
+            tuple(key),
+            updates,
+            value_types or (),
+            dry_run=dry_run,
         )
         if copy is not None:
             return PreparedUpsert("", [], copy)
-    sql, order, processors = _compiled(dialect, table, tuple(columns), tuple(key), updates)
+    returning = dialect.name == "postgresql" and dialect.driver == "psycopg"
+    sql, order, processors = _compiled(
+        dialect, table, tuple(columns), tuple(key), updates, returning
+    )
     converted: list[Any] = converted_rows(rows, columns, order, processors)
+    if dry_run and counted:
+        named = converted if dialect.positional else _named(order, converted)
+        return PreparedUpsert("", [], dry=staged_count(dialect, table, key, updates, order, named))
+    counter = _counter(dialect, table, rows, columns, key, order, converted, returning)
     if not dialect.positional:
-        converted = [dict(zip(order, row, strict=True)) for row in converted]
-    return PreparedUpsert(sql, [converted[i : i + BATCH] for i in range(0, len(converted), BATCH)])
+        converted = _named(order, converted)
+    batches = [converted[i : i + BATCH] for i in range(0, len(converted), BATCH)]
+    return PreparedUpsert(sql, [] if dry_run else batches, counter=counter)
+
+
+#: The databases whose upserts are counted (and dry-run).
+COUNTED = ("sqlite", "postgresql")
+
+
+class _Nothing:
+    """The counter of an upsert of no rows."""
+
+    returning = False
+    rows = 0
+
+    def existing(self, conn: Connection) -> int:
+        return 0
+
+
+_nothing: Any = _Nothing()
+
+
+def _named(order: Sequence[str], converted: list[Any]) -> list[Any]:
+    return [dict(zip(order, row, strict=True)) for row in converted]
+
+
+def _counter(
+    dialect: Dialect,
+    table: sa.Table,
+    rows: Sequence[Sequence[Any]],
+    columns: Sequence[str],
+    key: Sequence[str],
+    order: Sequence[str],
+    converted: list[Any],
+    returning: bool,
+) -> Counter | None:
+    if dialect.name not in COUNTED:
+        return None
+    if returning:
+        return Counter(table, tuple(key), len(rows), [], returning=True)
+    raw_at = [list(columns).index(name) for name in key]
+    bound_at = [list(order).index(name) for name in key]
+    return Counter(
+        table,
+        tuple(key),
+        len(rows),
+        [tuple(row[i] for i in raw_at) for row in rows],
+        [tuple(row[i] for i in bound_at) for row in converted],
+    )
 
 
 def _updates(
@@ -112,9 +239,13 @@ def _compiled(
     columns: tuple[str, ...],
     key: tuple[str, ...],
     updates: tuple[str, ...],
+    returning: bool = False,
 ) -> tuple[str, tuple[str, ...], tuple[Processor | None, ...]]:
     """The statement's SQL, the order its parameters take, and each one's processor."""
-    statement = _upsert_statement(dialect.name, table, list(columns), key, updates)
+    statement = _upsert_statement(dialect, table, list(columns), key, updates)
+    if returning:
+        # PostgreSQL: a row inserted by this statement has no xmax; an updated one has ours.
+        statement = statement.returning(sa.literal_column("(xmax = 0)"))
     compiled = statement.compile(dialect=dialect, column_keys=list(columns))
     order = tuple(compiled.positiontup or ()) if dialect.positional else columns
     processors = tuple(processor_of(table.c[name].type, dialect) for name in order)
@@ -122,25 +253,33 @@ def _compiled(
 
 
 def _upsert_statement(
-    dialect: str, table: sa.Table, columns: list[str], key: Sequence[str], updates: Sequence[str]
+    dialect: Dialect,
+    table: sa.Table,
+    columns: list[str],
+    key: Sequence[str],
+    updates: Sequence[str],
 ) -> Any:
+    """The dialect's upsert; on SQLite and PostgreSQL a matched row whose fed columns
+    already hold the values is left alone (not rewritten, not counted as written)."""
     values: dict[str, Any] = {name: sa.bindparam(name) for name in columns}
-    if dialect in ("sqlite", "postgresql"):
+    if dialect.name in COUNTED:
         from sqlalchemy.dialects import postgresql, sqlite
 
-        statement: Any = (sqlite.insert if dialect == "sqlite" else postgresql.insert)(table)
-        statement = statement.values(values)
+        insert = sqlite.insert if dialect.name == "sqlite" else postgresql.insert
+        statement: Any = insert(table).values(values)
         if not updates:
             return statement.on_conflict_do_nothing(index_elements=list(key))
+        excluded = statement.excluded
         return statement.on_conflict_do_update(
             index_elements=list(key),
-            set_={name: statement.excluded[name] for name in updates},
+            set_={name: excluded[name] for name in updates},
+            where=changed(dialect, table, lambda n: table.c[n], lambda n: excluded[n], updates),
         )
-    if dialect in ("mysql", "mariadb"):
+    if dialect.name in ("mysql", "mariadb"):
         from sqlalchemy.dialects.mysql import insert as mysql_insert
 
         mysql_statement = mysql_insert(table).values(values)
         return mysql_statement.on_duplicate_key_update(
             {name: mysql_statement.inserted[name] for name in updates or list(key)}
         )
-    raise ConfigurationError(f"upserts are not supported on the '{dialect}' database")
+    raise ConfigurationError(f"upserts are not supported on the '{dialect.name}' database")

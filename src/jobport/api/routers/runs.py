@@ -146,3 +146,22 @@ def resume_job(
     run_id: str, request: Request, response: Response, caller: Caller, service: Service
 ) -> RunOut:
     return accepted(request, response, service.resume(caller, run_id))
+
+
+@router.post(
+    "/jobs/{run_id}/import",
+    status_code=202,
+    summary="Import what a dry run checked",
+    description=(
+        "Starts the real import of a completed dry run (`dry_run=true` on "
+        "`POST /imports/{type}`): the same type, options, read options, mapping and "
+        "thresholds over the file already stored, planned as the dry run was, without "
+        "sending it again. A dry run is imported once (409 after); 410 once its file is "
+        "no longer stored."
+    ),
+    responses=responses(401, 403, 404, 409, 410, 422),
+)
+def import_dry_run(
+    run_id: str, request: Request, response: Response, caller: Caller, service: Service
+) -> RunOut:
+    return accepted(request, response, service.start_from_dry_run(caller, run_id))

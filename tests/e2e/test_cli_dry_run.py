@@ -1,0 +1,35 @@
+"""``jobport import TYPE FILE --dry-run`` as a user runs it: one line saying what would
+happen, nothing written, exit 0 (as for a run that completed with row failures)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from tests.e2e.test_cli import Cli, make_cli
+
+from jobport.demo.data import write_csv
+from jobport.store import make_engine
+
+pytestmark = pytest.mark.e2e
+
+
+def test_a_dry_run_says_what_the_import_would_do_and_writes_nothing(tmp_path: Path) -> None:
+    cli: Cli = make_cli(tmp_path)
+    invalid = write_csv(tmp_path / "customers.csv", 60, dirty=0.2, seed=3)
+    result = cli("import", "customers", "customers.csv", "--dry-run")
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    valid = 60 - invalid
+    run_id = result.stdout.rsplit("jobport failures ", 1)[1].strip(" )\n")
+    assert result.stdout == (
+        f"dry run: 60 rows: {valid} valid (would create {valid}, update 0, leave 0 unchanged), "
+        f"{invalid} failed; nothing was written (see: jobport failures {run_id})\n"
+    )
+    engine = make_engine(cli.database_url)
+    try:
+        with engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT count(*) FROM customers")).scalar_one() == 0
+    finally:
+        engine.dispose()
