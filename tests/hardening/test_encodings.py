@@ -1,8 +1,10 @@
 """Encodings, through the real import path: what reaches the table is the text of the file.
 
-UTF-8 with or without a BOM and UTF-16/32 with a BOM are detected; anything
-else is read by option. Bytes invalid in the chosen encoding fail their row
-and never reach the database as replacement characters (mojibake).
+UTF-8 with or without a BOM and UTF-16/32 with a BOM are detected; a file
+that is not UTF-8 has its encoding detected (formats/csvfile/detect.py), or
+read by option. Bytes invalid in the chosen encoding fail their row and never
+reach the database as replacement characters (mojibake). A file holding valid
+UTF-8 beside a few invalid bytes is damaged UTF-8: those rows fail.
 """
 
 from __future__ import annotations
@@ -88,16 +90,18 @@ def test_latin1_by_option(engine: Jobport, tmp_path: Path) -> None:
     assert last_names(engine) == rows
 
 
-def test_latin1_without_the_option_fails_those_rows_not_as_mojibake(
+def test_latin1_without_the_option_is_detected_and_imported(
     engine: Jobport, tmp_path: Path
 ) -> None:
-    """Read as UTF-8, the latin-1 rows are invalid: they fail, the ASCII rows are written."""
+    """Not UTF-8: the encoding is detected (named cp1252, which reads latin-1's letters
+    alike), every row is written as the file's text, and the run says how it was read."""
     rows = [(1, "Muller"), (2, "Müller"), (3, "Smith"), (4, "Ærø")]
     data = named(rows).decode().encode("latin-1")
     run = import_bytes(engine, tmp_path, data)
-    assert run.status == "completed_with_errors"
-    assert failures(engine, run.id) == [(3, UNDECODABLE), (5, UNDECODABLE)]
-    assert last_names(engine) == [(1, "Muller"), (3, "Smith")]
+    assert run.status == "completed"
+    assert last_names(engine) == rows
+    assert run.params["layout"]["file_encoding"] == "cp1252"
+    assert run.params["layout"]["encoding_detected"] is True
 
 
 def test_windows_1252_by_option(engine: Jobport, tmp_path: Path) -> None:
@@ -142,6 +146,8 @@ def test_invalid_utf8_fails_its_row_and_the_others_are_imported(
     engine: Jobport, tmp_path: Path, bad: bytes
 ) -> None:
     rows = [customer(i) for i in range(1, 12)]
+    for i, name in enumerate(NAMES):  # valid UTF-8 around the bad bytes: a damaged UTF-8 file
+        rows[i] = customer(i + 1, last_name="{}").decode().format(name).encode()
     rows[6] = customer(7, last_name="Love@lace").replace(b"@lace", bad + b"lace")
     run = import_bytes(engine, tmp_path, DEMO_HEADER + b"".join(rows))
 
@@ -153,7 +159,8 @@ def test_invalid_utf8_fails_its_row_and_the_others_are_imported(
 
 def test_invalid_utf8_inside_a_multiline_quoted_field(engine: Jobport, tmp_path: Path) -> None:
     bad = customer(2, first_name='"first line\nbad # line"').replace(b"#", b"\xff")
-    data = DEMO_HEADER + customer(1, first_name='"two\nlines"') + bad + customer(3)
+    utf8 = customer(3, last_name="Zoë Ünal").decode().encode()
+    data = DEMO_HEADER + customer(1, first_name='"two\nlines"') + bad + utf8
     run = import_bytes(engine, tmp_path, data)
     assert run.status == "completed_with_errors"
     assert failures(engine, run.id) == [(4, UNDECODABLE)]
@@ -162,7 +169,8 @@ def test_invalid_utf8_inside_a_multiline_quoted_field(engine: Jobport, tmp_path:
 
 
 def test_invalid_bytes_in_the_header_fail_the_run(engine: Jobport, tmp_path: Path) -> None:
-    data = DEMO_HEADER.replace(b"first_name", b"first_n\xe4me") + customer(1)
+    utf8 = customer(1, last_name="Zoë Ünal").decode().encode()  # the rest is UTF-8
+    data = DEMO_HEADER.replace(b"first_name", b"first_n\xe4me") + utf8
     run = import_bytes(engine, tmp_path, data)
     assert run.status == "failed"
     assert run.error == "the header is not valid utf-8; pass the file's encoding"
@@ -220,7 +228,8 @@ def test_utf16_option_without_a_bom_is_refused_clearly(engine: Jobport, tmp_path
 
 
 def test_invalid_utf8_after_a_bare_cr_in_the_same_chunk(notes: Jobport, tmp_path: Path) -> None:
-    data = b"code,body,n\nk1,one\rstill one,1\nk2,thr\xffee,2\nk3,three,3\n"
+    utf8 = "k3,thrée été,3\n".encode()  # the rest is UTF-8: a damaged UTF-8 file
+    data = b"code,body,n\nk1,one\rstill one,1\nk2,thr\xffee,2\n" + utf8
     run = import_bytes(notes, tmp_path, data, "notes")
     assert failures(notes, run.id) == [(3, UNDECODABLE)]
     assert [row["code"] for row in table(notes, "notes", "code")] == ["k1", "k3"]

@@ -234,7 +234,8 @@ def test_wrong_field_count_is_a_row_failure(make_jobport: MakeJobport, tmp_path:
 def test_invalid_bytes_fail_only_their_row(make_jobport: MakeJobport, tmp_path: Path) -> None:
     engine = make_jobport(app="tests.apps.people")
     path = tmp_path / "people.csv"
-    path.write_bytes(b"code,name\nA,Ada\nB,B\xffb\nC,Cy\n")
+    # Valid UTF-8 beside the bad byte: a damaged UTF-8 file, not one in another encoding.
+    path.write_bytes(b"code,name\nA,Ada\nB,B\xffb\nC," + "Zoë Ünal".encode() + b"\n")
     run = engine.import_file("people", path)
     assert run.status == "completed_with_errors"
     assert [(f["line"], f["message"]) for f in failures_of(engine, run.id)] == [

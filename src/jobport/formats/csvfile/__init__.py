@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from jobport.formats.base import Prepared, ReadOptions, Record, discard
+from jobport.formats.csvfile.detect import SAMPLE_BYTES, guess_encoding
 from jobport.formats.csvfile.encoding import (
     _ends_lines_with_cr,
     detect_bom,
@@ -40,6 +41,7 @@ __all__ = [
     "CsvFormat",
     "CsvLayout",
     "detect_bom",
+    "guess_encoding",
     "is_line_splittable",
     "plan_ranges",
     "read_layout",
@@ -64,7 +66,8 @@ _BINARY_MAGIC = (
 
 
 class CsvFormat:
-    """Delimited text: UTF-8 by default, BOMs honoured, UTF-16/32 rewritten as UTF-8."""
+    """Delimited text: UTF-8 by default, BOMs honoured, another encoding detected (or
+    given), UTF-16/32 rewritten as UTF-8."""
 
     name = "csv"
 
@@ -80,12 +83,18 @@ class CsvFormat:
     def prepare(self, files: FileStore, key: str, read: ReadOptions) -> Prepared:
         """The header read, from a UTF-8 copy under ``work/`` where lines cannot be split
         as stored; the copy is the run's to read later, and a file refused here
-        leaves none behind (nor one refused later: it is in ``Prepared.scratch``)."""
-        with files.open(key) as stream:
-            bom_encoding, _ = detect_bom(stream.read(4))
-        encoding = bom_encoding or read.encoding or "utf-8"
+        leaves none behind (nor one refused later: it is in ``Prepared.scratch``).
+
+        The encoding is the byte-order mark's, else the one the user gave, else
+        UTF-8 when the first MiB is, else the one detected there (see
+        :mod:`.detect`). The params say which (``file_encoding``) and whether it
+        was a guess (``encoding_detected``), for the run and the preview to say.
+        """
+        encoding, detected = _file_encoding(files, key, read)
+        splittable = is_line_splittable(encoding)  # refuses an unknown encoding in words
+        file_encoding = codecs.lookup(encoding).name
         scratch: list[str] = []
-        if not is_line_splittable(encoding) or _ends_lines_with_cr(files, key):
+        if not splittable or _ends_lines_with_cr(files, key):
             key = transcode_to_utf8(files, key, encoding)
             scratch.append(key)
             encoding = "utf-8"
@@ -98,9 +107,11 @@ class CsvFormat:
         except BaseException:
             discard(files, scratch)
             raise
-        return Prepared(
-            source_key=key, header=layout.header, params=layout.to_params(), scratch=scratch
-        )
+        params = layout.to_params()
+        params["file_encoding"] = file_encoding
+        if detected:
+            params["encoding_detected"] = True
+        return Prepared(source_key=key, header=layout.header, params=params, scratch=scratch)
 
     def plan(
         self, files: FileStore, prepared: Prepared, rows_per_chunk: int
@@ -130,6 +141,17 @@ class CsvFormat:
                     stream, layout, byte_range, max_field_bytes=params.get("max_field_bytes")
                 )
             )
+
+
+def _file_encoding(files: FileStore, key: str, read: ReadOptions) -> tuple[str, bool]:
+    """The encoding to read the file in, and whether it was detected rather than known."""
+    with files.open(key) as stream:
+        head = stream.read(4 if read.encoding else SAMPLE_BYTES)
+    bom_encoding, _ = detect_bom(head)
+    if bom_encoding or read.encoding:
+        return bom_encoding or str(read.encoding), False
+    guessed = guess_encoding(head)
+    return (guessed, True) if guessed else ("utf-8", False)
 
 
 #: The CSV format, as the registry knows it (see :mod:`jobport.formats.spec`). Any text no
