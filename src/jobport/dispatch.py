@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 import threading
@@ -20,9 +21,12 @@ from jobport.formats import FORMATS, ReadOptions
 from jobport.kinds import Plan, PlanRequest, kind_for
 from jobport.kinds.controls import RunControls
 from jobport.kinds.params import RunParams
+from jobport.lifecycle import RunStatus
 from jobport.registry import JobRegistry, JobType, Limits
+from jobport.schedules.gate import Gate, TypeBusy, Waiting, placeholder
 from jobport.settings import Settings
 from jobport.store import JobStore, NewRun, RunRecord
+from jobport.store.section import utcnow
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,11 @@ class StartRequest:
     retry_of: str | None = None
     #: Shown to people only; never used to build a path.
     source_name: str | None = None
+    #: The id the run gets (a schedule's or a waiting start's, chosen before); default new.
+    run_id: str | None = None
+    #: Whether a start of a busy type that queues (``queue_when_busy``) may wait for a
+    #: slot; the supervisor, starting a start that waited already, says no.
+    may_queue: bool = True
 
 
 def dispatcher_id() -> str:
@@ -75,6 +84,11 @@ class Dispatcher:
         self.max_upload_bytes = max_upload_bytes
         #: The global limits; a job type's own limits take precedence.
         self.limits = limits or Limits(max_file_bytes=max_upload_bytes)
+
+    @functools.cached_property
+    def gate(self) -> Gate:
+        """The slots of the types with ``max_active`` (see :mod:`jobport.schedules.gate`)."""
+        return Gate(self.store.engine)
 
     def limits_for(self, job_type: JobType | None) -> Limits:
         return job_type.limits.over(self.limits) if job_type is not None else self.limits
@@ -142,11 +156,16 @@ class Dispatcher:
         is: its file is not read again.
         """
         job_type = self.check(request)
+        try:
+            self.gate.check(job_type)
+        except TypeBusy:
+            return self._busy(job_type, request, source_key)
         options = validate_options(job_type, request.options)
         kind = kind_for(job_type.kind)
+        run_id = request.run_id or str(uuid.uuid4())
         controls = RunControls.checked(request.controls)
         new = NewRun(
-            id=str(uuid.uuid4()),
+            id=run_id,
             type=job_type.type,
             kind=job_type.kind,
             strategy=job_type.strategy,
@@ -190,11 +209,38 @@ class Dispatcher:
                 "source_key": plan.source_key or source_key,
             }
         )
-        run = self.store.create_run(new, plan.chunks)
+        try:
+            self.gate.take(job_type, run_id)
+        except TypeBusy:
+            return self._busy(job_type, request, source_key)
+        try:
+            run = self.store.create_run(new, plan.chunks)
+        except BaseException:
+            self.gate.release(run_id)
+            raise
         if plan.chunks:
             self.deliver(run.id, list(range(len(plan.chunks))))
             return self.store.get_run(run.id)
         return run
+
+    def _busy(self, job_type: JobType, request: StartRequest, source_key: str | None) -> RunRecord:
+        """A start of a type at its ``max_active``: refused (:class:`TypeBusy`), or, for a
+        type with ``queue_when_busy``, recorded to start when a run of the type ends and
+        returned ``queued`` under the id its run will have (see :mod:`jobport.schedules.gate`).
+        """
+        if not (request.may_queue and job_type.queue_when_busy):
+            holders = self.gate.holders(job_type.type)
+            raise TypeBusy(job_type.type, job_type.active_limit or 0, holders)
+        waiting = Waiting(
+            run_id=request.run_id or str(uuid.uuid4()),
+            type=job_type.type,
+            request={**request.__dict__, "roles": sorted(request.roles), "run_id": None},
+            source_key=source_key,
+            owner=request.owner,
+            created_at=utcnow(),
+        )
+        self.gate.wait(waiting)
+        return placeholder(waiting, job_type, RunStatus.QUEUED)
 
     def resubmit(self, run_id: str, chunks: list[int]) -> None:
         """Deliver chunks again (the supervisor's, from any thread): always the executor's."""

@@ -26,6 +26,7 @@ from jobport.dispatch import Dispatcher, dispatcher_id
 from jobport.executors.base import Recovered
 from jobport.lifecycle import publishes
 from jobport.retention import PeriodicPrune, Retention
+from jobport.schedules.firing import Scheduler
 from jobport.worker import WorkerContext, finish_stalled
 
 if TYPE_CHECKING:
@@ -69,6 +70,8 @@ class Supervisor:
         self.settings = settings
         self._sweeper: Sweeper | None = None
         self._lock = threading.Lock()
+        #: Fires the due schedules and the waiting starts at each sweep (jobport.schedules).
+        self.scheduler = Scheduler(dispatcher=dispatcher, settings=settings)
         #: JOBPORT_RETENTION_DAYS: old runs pruned by the sweep, at most once an hour.
         self.retention = PeriodicPrune(
             Retention(self.store, dispatcher.files), settings.retention_days
@@ -135,6 +138,7 @@ class Supervisor:
         chunks whose delivery the broker lost are sent again
         (:meth:`redeliver_lost`). Nothing waits forever either way.
         """
+        self.scheduler.sweep()  # due schedules and waiting starts: never raises
         requeued, events = self.store.requeue_expired(types=self._types())
         for event in events:
             self.bus.publish(event)

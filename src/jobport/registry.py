@@ -39,6 +39,8 @@ Strategy = Literal["polling", "websocket", "none"]
 KINDS: tuple[Kind, ...] = KIND_REGISTRY.names()
 STRATEGIES: tuple[Strategy, ...] = get_args(Strategy)
 ENTRY_POINT_GROUP = "jobport.apps"
+#: The most active runs of a type of each kind, unless the type says (absent: no limit).
+DEFAULT_MAX_ACTIVE: dict[Kind, int] = {"sync": 1}
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +89,12 @@ class JobType:
     limits: Limits = Limits()
     #: The Celery queue its chunks go to (JOBPORT_TYPE_QUEUES / _KIND_QUEUES may override).
     queue: str | None = None
+    #: At most this many runs of the type active at once (None: no limit); "kind" is the
+    #: kind's default: one for a sync (two would move one cursor), no limit otherwise.
+    max_active: int | Literal["kind"] | None = "kind"
+    #: A start beyond ``max_active`` waits for a run of the type to end, instead of
+    #: being refused.
+    queue_when_busy: bool = False
     description: str = ""
     #: Where the type was declared ("module:attr" or an entry point name); set on registration.
     origin: str = ""
@@ -105,6 +113,18 @@ class JobType:
             raise RegistryError(f"job type '{self.type}': chunk_size must be at least 1")
         if self.max_attempts < 1:
             raise RegistryError(f"job type '{self.type}': max_attempts must be at least 1")
+        limit = self.max_active
+        if limit != "kind" and limit is not None and (isinstance(limit, bool) or limit < 1):
+            raise RegistryError(
+                f"job type '{self.type}': max_active must be at least 1, or None for no limit"
+            )
+
+    @property
+    def active_limit(self) -> int | None:
+        """How many runs of the type may be active at once; None: any number."""
+        if self.max_active == "kind":
+            return DEFAULT_MAX_ACTIVE.get(self.kind)
+        return self.max_active
 
     def may_start(self, principal: Principal) -> bool:
         """The one rule of who may start runs of this type: admins, or a holder of its roles."""
@@ -168,6 +188,8 @@ class JobType:
             "chunk_size": self.chunk_size,
             "model": self.table.name if self.table is not None else None,
             "roles": sorted(self.roles),
+            "max_active": self.active_limit,
+            "queue_when_busy": self.queue_when_busy,
             "origin": self.origin,
             "description": self.description,
         }

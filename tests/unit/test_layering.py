@@ -10,7 +10,7 @@ The layers, top first (docs/architecture.md, /work/shared/DESIGN.md):
     http        what the API and the dashboard share
     service     the application layer (service, and fixes beside it)
     engine      the composition root
-    machinery   dispatch, worker, recovery, wiring, executors
+    machinery   dispatch, worker, recovery, wiring, executors, schedules
     plug-ins    kinds, formats, targets, registry, reports
     state       store, files, events, lifecycle, signing
     base        settings, errors, logs, principal
@@ -59,6 +59,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "jobport.retention",
             "jobport.wiring",
             "jobport.executors",
+            "jobport.schedules",
         ),
     ),
     (
