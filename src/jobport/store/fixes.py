@@ -314,8 +314,9 @@ def _rows(conn: Connection, run_id: str, owner: str, filters: RowFilter) -> sa.S
 
 def _errors_name(conn: Connection, column: str) -> sa.ColumnElement[bool]:
     """Whether a failure's error list names ``column`` (a row can fail in several)."""
-    if conn.dialect.name == "postgresql":
-        return job_failures.c.errors.contains([{"column": column}])
+    if conn.dialect.name == "postgresql":  # jsonb containment: [{"column": ...}] @> ...
+        errors = sa.type_coerce(_failure.errors, postgresql.JSONB)
+        return errors.contains([{"column": column}])
     if conn.dialect.name == "sqlite":
         each = sa.func.json_each(_failure.errors).table_valued("value", joins_implicitly=True)
         return sa.exists(

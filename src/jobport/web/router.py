@@ -33,6 +33,7 @@ from jobport.web.pages import (
     home,
     imports,
     missing,
+    review,
     runs,
     signin,
     static,
@@ -42,7 +43,7 @@ from jobport.web.session import SessionSigner
 from jobport.web.viewer import caller_dependency
 
 #: The routers of the pages a signed-in user sees.
-PAGES = (home, imports, exports, syncs, history, runs, downloads, signin)
+PAGES = (home, imports, exports, syncs, history, runs, review, downloads, signin)
 
 
 def dashboard_router(
