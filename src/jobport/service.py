@@ -20,6 +20,8 @@ dispatcher or each other.
 from __future__ import annotations
 
 import contextlib
+import functools
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -32,10 +34,12 @@ from jobport.kinds import Plan, PlanRequest
 from jobport.kinds.params import RunParams
 from jobport.kinds.preview import Preview, preview_import
 from jobport.kinds.template import Template, TemplateNotFound, build_template
-from jobport.lifecycle import COMPLETED_STATUSES
+from jobport.lifecycle import COMPLETED_STATUSES, RunStatus
 from jobport.principal import Principal
 from jobport.registry import JobType, Kind
 from jobport.reports import report_rows
+from jobport.schedules.book import ScheduleBook
+from jobport.schedules.gate import placeholder
 from jobport.signing import LinkSigner, SignedLink
 from jobport.store import RunFilter, RunRecord
 
@@ -45,6 +49,9 @@ if TYPE_CHECKING:
 
 #: How many runs an ambiguous short id lists.
 SHOWN_CANDIDATES = 5
+
+#: How often a command waiting for a start that waits for a slot of its type tries it.
+WAITING_POLL_SECONDS = 0.5
 
 #: Kinds whose runs leave a file to download.
 FILE_KINDS: tuple[Kind, ...] = ("export", "report")
@@ -312,8 +319,12 @@ class JobService:
     # -- runs -------------------------------------------------------------------------------
 
     def run(self, who: Principal, run_id: str) -> RunRecord:
-        """The run, if ``who`` may see it; otherwise the very error a missing run gives."""
-        run = self.store.find_run(run_id)
+        """The run, if ``who`` may see it; otherwise the very error a missing run gives.
+
+        A start waiting for a slot of its type (``queue_when_busy``) is a ``queued`` run
+        not recorded yet (see :func:`jobport.schedules.gate.placeholder`).
+        """
+        run = self.store.find_run(run_id) or self._waiting(run_id)
         if run is None or not who.can_see(run.owner):
             raise RunNotFound(run_id)
         return run
@@ -363,7 +374,12 @@ class JobService:
         return self.store.run_stats(owner=owner, since=since, until=until)
 
     def cancel(self, who: Principal, run_id: str) -> RunRecord:
-        return self.engine.supervisor.cancel(self.run(who, run_id).id)
+        run = self.run(who, run_id)
+        if run.params.get("waiting") and self.engine.dispatcher.gate.forget_waiting(run.id):
+            if run.source_key:
+                self.discard_upload(run.source_key)
+            return replace(run, status=RunStatus.CANCELLED, finished_at=datetime.now(UTC))
+        return self.engine.supervisor.cancel(run.id)
 
     def retry(self, who: Principal, run_id: str) -> RunRecord:
         return self.engine.supervisor.retry(self.run(who, run_id).id)
@@ -400,8 +416,17 @@ class JobService:
         *,
         on_update: Callable[[RunRecord], None] | None = None,
     ) -> RunRecord:
-        """Block until the run ends, reporting each change of its counters."""
-        return self.engine.wait(self.run(who, run_id).id, on_update=on_update)
+        """Block until the run ends, reporting each change of its counters.
+
+        A start waiting for a slot of its type is started from here when one is free
+        (as the supervisor of a long-lived process would), then waited for.
+        """
+        run = self.run(who, run_id)
+        while run.params.get("waiting"):
+            if not self.engine.supervisor.scheduler.start_waiting([run.type]):
+                time.sleep(WAITING_POLL_SECONDS)
+            run = self.run(who, run_id)
+        return self.engine.wait(run.id, on_update=on_update)
 
     def start_import_file(self, who: Principal, path: str | Path, start: ImportStart) -> RunRecord:
         """Import a local file: the request is checked before the file is copied into
@@ -480,6 +505,27 @@ class JobService:
             except RunStateError:
                 continue  # it ended meanwhile
         return stopped
+
+    # -- schedules --------------------------------------------------------------------------
+
+    @functools.cached_property
+    def schedules(self) -> ScheduleBook:
+        """Adding, listing, pausing, resuming and removing schedules (their rules are
+        :class:`~jobport.schedules.book.ScheduleBook`'s: whoever may start a type may
+        schedule it; a non-admin sees and changes their own schedules only)."""
+        scheduler = self.engine.supervisor.scheduler
+        return ScheduleBook(
+            dispatcher=self.engine.dispatcher,
+            registry=self.registry,
+            store=scheduler.store,
+            clock=scheduler.clock,
+        )
+
+    def _waiting(self, run_id: str) -> RunRecord | None:
+        waiting = self.engine.dispatcher.gate.waiting(run_id)
+        if waiting is None or waiting.type not in self.registry:
+            return None
+        return placeholder(waiting, self.registry.get(waiting.type), RunStatus.QUEUED)
 
     # -- users ------------------------------------------------------------------------------
 

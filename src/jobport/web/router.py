@@ -35,6 +35,7 @@ from jobport.web.pages import (
     missing,
     review,
     runs,
+    schedules,
     signin,
     static,
     syncs,
@@ -43,7 +44,7 @@ from jobport.web.session import SessionSigner
 from jobport.web.viewer import caller_dependency
 
 #: The routers of the pages a signed-in user sees.
-PAGES = (home, imports, exports, syncs, history, runs, review, downloads, signin)
+PAGES = (home, imports, exports, syncs, history, runs, review, schedules, downloads, signin)
 
 
 def dashboard_router(

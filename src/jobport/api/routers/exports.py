@@ -17,7 +17,7 @@ router = APIRouter()
     "/exports",
     status_code=202,
     summary="Start an export",
-    responses=responses(401, 403, 404, 422),
+    responses=responses(401, 403, 404, 409, 422),
 )
 def start_export(
     body: ExportRequest, request: Request, response: Response, caller: Caller, service: Service

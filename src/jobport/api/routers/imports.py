@@ -82,7 +82,7 @@ _FORM = {
         "being sent. A file that cannot be read becomes a failed run "
         "(202, status `failed`, the reason in `error`)."
     ),
-    responses=responses(401, 403, 404, 413, 415, 422),
+    responses=responses(401, 403, 404, 409, 413, 415, 422),
     openapi_extra=_FORM,
 )
 async def start_import(

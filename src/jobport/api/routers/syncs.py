@@ -20,7 +20,7 @@ router = APIRouter()
         "synced last (its stored cursor); `full: true` starts from the beginning. "
         "Types that delete rows missing from their source always start from the beginning."
     ),
-    responses=responses(401, 403, 404, 422),
+    responses=responses(401, 403, 404, 409, 422),
 )
 def start_sync(
     body: SyncRequest, request: Request, response: Response, caller: Caller, service: Service
