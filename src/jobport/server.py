@@ -10,7 +10,9 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection
+from starlette.responses import Response
 
+from jobport import metrics
 from jobport.api.docs import install_docs
 from jobport.api.routes import create_router
 from jobport.engine import Jobport
@@ -95,6 +97,8 @@ def create_app(
     app.include_router(router)
     #: The router (its ``engine`` and live ``feed``), for tests and extensions.
     app.state.jobport = router
+    if engine.settings.metrics:
+        install_metrics(app, engine)
     docs_callers = callers if principal or not dashboard else _token_or_session(engine, callers)
     install_docs(app, engine.settings.api_docs, docs_callers)  # before the dashboard's 404 page
     if dashboard:
@@ -105,6 +109,18 @@ def create_app(
         )
         app.include_router(dashboard_pages)
     return app
+
+
+def install_metrics(app: FastAPI, engine: Jobport) -> None:
+    """``GET /metrics`` in Prometheus' text format, open: a scraper has no session, and the
+    counts say nothing of any run's content (``JOBPORT_METRICS=off`` leaves it out)."""
+    metrics.enable()
+
+    def scrape() -> Response:
+        body, media_type = metrics.exposition(engine.store)
+        return Response(body, media_type=media_type)
+
+    app.add_api_route("/metrics", scrape, methods=["GET"], include_in_schema=False)
 
 
 def _token_or_session(engine: Jobport, tokens: PrincipalDependency) -> PrincipalDependency:

@@ -81,6 +81,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "jobport.events_redis",
             "jobport.lifecycle",
             "jobport.signing",
+            "jobport.metrics",
         ),
     ),
     ("base", ("jobport.settings", "jobport.errors", "jobport.logs", "jobport.principal")),

@@ -144,18 +144,22 @@ def run_server(
     """Run uvicorn over the app factory, the settings passed on in the environment."""
     import uvicorn
 
+    from jobport.metrics import shared_folder
+
     proxy = proxy or Proxy()
     os.environ.update(settings_environment(settings))
-    uvicorn.run(
-        APP_FACTORY,
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level=log_level,
-        proxy_headers=proxy.headers,
-        forwarded_allow_ips=proxy.allow_ips,
-    )
+    # Every server process and pool worker counts into one folder: /metrics adds them up.
+    with shared_folder(settings.metrics):
+        uvicorn.run(
+            APP_FACTORY,
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level=log_level,
+            proxy_headers=proxy.headers,
+            forwarded_allow_ips=proxy.allow_ips,
+        )
 
 
 def settings_environment(settings: Settings) -> dict[str, str]:

@@ -58,6 +58,15 @@ def worker(
             min=1, help="Replace a pool process after this many chunks.", show_default=False
         ),
     ] = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=65535,
+            help="Serve the pool's Prometheus metrics on this port (/metrics).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Run a Celery worker that processes chunks of runs started with executor=celery."""
     from jobport.errors import ConfigurationError
@@ -96,4 +105,11 @@ def worker(
         argv.append(f"--hostname={hostname}")
     if max_tasks_per_child:
         argv.append(f"--max-tasks-per-child={max_tasks_per_child}")
-    celery_app.worker_main(argv)
+    if metrics_port is None:
+        celery_app.worker_main(argv)
+        return
+    from jobport.metrics import serve_worker_metrics, shared_folder
+
+    with shared_folder():  # the pool's processes count into it; the port serves the sum
+        serve_worker_metrics(metrics_port)
+        celery_app.worker_main(argv)
