@@ -31,13 +31,13 @@ TRUE_WORDS = ("true", "yes", "1", "on")
 FALSE_WORDS = ("false", "no", "0", "off")
 
 #: 963,16 or 1.234,56 or 1 234,5: what a decimal comma looks like.
-_DECIMAL_COMMA = re.compile(
+DECIMAL_COMMA = re.compile(
     r"\s*[+-]?(?:\d{1,3}(?:([. \u00a0\u202f])\d{3})+|\d+),\d+\s*\Z", re.ASCII
 )
 #: 1,234 or 1.234.567: whole numbers grouped by thousands.
-_GROUPED = re.compile(r"\s*[+-]?\d{1,3}(?:([.,' ])\d{3})+\s*\Z", re.ASCII)
+GROUPED = re.compile(r"\s*[+-]?\d{1,3}(?:([.,' ])\d{3})+\s*\Z", re.ASCII)
 #: 31/12/2024, 31.12.2024, 12-31-2024: a date with the day or the month first.
-_DAY_OR_MONTH_FIRST = re.compile(r"\s*(\d{1,2})([/.-])(\d{1,2})\2(\d{4})\s*\Z", re.ASCII)
+DAY_OR_MONTH_FIRST = re.compile(r"\s*(\d{1,2})([/.-])(\d{1,2})\2(\d{4})\s*\Z", re.ASCII)
 
 _DATE_TYPES = frozenset(
     {
@@ -135,9 +135,9 @@ def _number(kind: str, value: Any, quoted: str, locale: Locale | None) -> str:
     text = value if isinstance(value, str) else ""
     decimal = (locale.decimal if locale else None) or "."
     thousands = locale.thousands if locale else None
-    grouped = _GROUPED.match(text)
+    grouped = GROUPED.match(text)
     separator = grouped.group(1) if grouped else None
-    if decimal != "," and (comma := _DECIMAL_COMMA.match(text)) is not None:
+    if decimal != "," and (comma := DECIMAL_COMMA.match(text)) is not None:
         if separator == ",":  # 1,234: a decimal comma, or a thousands separator
             return (
                 f"{quoted} is not {noun}: import with decimal=',' if ',' is its decimal "
@@ -171,15 +171,15 @@ def _date(kind: str, value: Any, quoted: str, locale: Locale | None) -> str:
     noun = "a date and time" if with_time else "a date"
     text = f"{quoted} is not {noun} in the expected format: {expected}"
     if locale is None or not locale.date_formats:
-        hint = _date_format_hint(value if isinstance(value, str) else "")
+        hint = date_format_hint(value if isinstance(value, str) else "")
         if hint:
             text += f"; {hint}"
     return text
 
 
-def _date_format_hint(text: str) -> str | None:
+def date_format_hint(text: str) -> str | None:
     """The option that would read a day-first or month-first date, when the value is one."""
-    found = _DAY_OR_MONTH_FIRST.match(text)
+    found = DAY_OR_MONTH_FIRST.match(text)
     if found is None:
         return None
     first, separator, second = int(found.group(1)), found.group(2), int(found.group(3))
@@ -251,4 +251,12 @@ def _jsonable(value: Any) -> Any:
     return shown(value, DETAIL)
 
 
-__all__ = ["error_detail", "message", "refusal_detail"]
+__all__ = [
+    "DAY_OR_MONTH_FIRST",
+    "DECIMAL_COMMA",
+    "GROUPED",
+    "date_format_hint",
+    "error_detail",
+    "message",
+    "refusal_detail",
+]
