@@ -395,7 +395,7 @@ class JobService:
         Ambiguous starts list a few of the ids they match (bounded), so the user
         knows how much more to type.
         """
-        if self.store.find_run(given) is not None:
+        if self.store.find_run(given) is not None or self._waiting(given) is not None:
             return self.run(who, given).id
         found = self.store.run_ids_starting_with(given, limit=SHOWN_CANDIDATES + 1) if given else []
         found = [run_id for run_id in found if who.can_see(self.store.get_run(run_id).owner)]

@@ -99,3 +99,20 @@ def test_a_sync_of_a_busy_type_exits_75_and_says_which_run_holds_it(tmp_path: Pa
     assert result.stderr.startswith("error: 'ticks' allows 1 active run at a time and has 1 ")
     assert active.id in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_queued_start_is_shown_and_cancelled_by_its_id(cli: CliRunner, tmp_path: Path) -> None:
+    values = {k.removeprefix("JOBPORT_").lower(): v for k, v in settings_of(tmp_path).items()}
+    with Jobport(Settings(**values)) as engine:  # type: ignore[arg-type]
+        engine.dispatcher.executor = Held()  # type: ignore[assignment]
+        engine.dispatcher.start(StartRequest(type="ticks-queued"))
+        waiting = engine.dispatcher.start(StartRequest(type="ticks-queued"))
+    assert engine.store.find_run(waiting.id) is None
+    shown = cli.invoke(cli_app, ["status", waiting.id, "--json"])
+    assert shown.exit_code == 0, shown.output
+    assert json.loads(shown.stdout)["status"] == "queued"
+    cancelled = cli.invoke(cli_app, ["cancel", waiting.id, "--json"])
+    assert json.loads(cancelled.stdout)["status"] == "cancelled"
+    gone = cli.invoke(cli_app, ["status", waiting.id])
+    assert gone.exception is not None
+    assert "no run with id" in str(gone.exception)
