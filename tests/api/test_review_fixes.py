@@ -12,10 +12,14 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from tests.api.conftest import Api, MakeApi
+from fastapi.testclient import TestClient
+from tests.api.conftest import Api
 from tests.apps import tickets
 
+from jobport import Jobport, Settings
+from jobport.api import create_user
 from jobport.fixes import bulk
+from jobport.server import create_app
 
 TICKETS = b"""code,title,amount,day
 1,Alpha,10.50,2024-01-02
@@ -30,11 +34,30 @@ TICKETS = b"""code,title,amount,day
 REJECTED = [3, 4, 5, 6, 7, 8]
 
 
-@pytest.fixture
-def api(make_api: MakeApi) -> Iterator[Api]:
+@pytest.fixture(scope="module")
+def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+    """One engine and app for the module (each test imports a run of its own: edits are
+    per run, so tests never see each other's)."""
+    folder = tmp_path_factory.mktemp("review")
+    settings = Settings(
+        database_url=f"sqlite:///{folder / 's.db'}",
+        storage_url=str(folder / "files"),
+        executor="inline",
+        app="tests.apps.tickets",
+    )
+    with Jobport(settings) as engine, TestClient(create_app(engine)) as client:
+        tokens = {
+            name: create_user(engine.store, name, is_admin=name == "admin")[1]
+            for name in ("alice", "bob", "admin")
+        }
+        yield Api(engine, client, tokens)
+
+
+@pytest.fixture(autouse=True)
+def refused_titles() -> Iterator[None]:
     tickets.REFUSED.clear()
     tickets.REFUSED.add("Zeta")
-    yield make_api(app="tests.apps.tickets")
+    yield
     tickets.REFUSED.clear()
 
 
