@@ -14,6 +14,7 @@ from typing import IO, Any
 from pydantic import ValidationError
 from sqlalchemy.engine import Engine
 
+from jobport import metrics
 from jobport.errors import InputError, JobportError, PermissionDenied
 from jobport.executors import Executor
 from jobport.files import FileStore
@@ -200,7 +201,7 @@ class Dispatcher:
                 )
             )
         except JobportError as exc:
-            return self.store.create_run(new, [], error=exc.message)
+            return _started(self.store.create_run(new, [], error=exc.message))
         new = NewRun(
             **{
                 **new.__dict__,
@@ -218,6 +219,7 @@ class Dispatcher:
         except BaseException:
             self.gate.release(run_id)
             raise
+        _started(run)
         if plan.chunks:
             self.deliver(run.id, list(range(len(plan.chunks))))
             return self.store.get_run(run.id)
@@ -283,6 +285,15 @@ class Dispatcher:
     def stop_here(self) -> None:
         """Let :meth:`work_here` start no further chunk (the process is stopping)."""
         self._here_stopped.set()
+
+
+def _started(run: RunRecord) -> RunRecord:
+    """Count a run created for /metrics (and its end, when it ended at once: a file refused
+    while planning, nothing to do): no event of its reaches a listener then."""
+    metrics.run_started(run.type, run.kind)
+    if run.finished:
+        metrics.run_finished(run.type, run.status)
+    return run
 
 
 def format_from_name(name: str | None, job_type: JobType) -> str:

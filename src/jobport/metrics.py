@@ -48,6 +48,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import sys
 import tempfile
 import threading
 from collections.abc import Iterator, Sequence
@@ -105,6 +106,10 @@ def reset() -> None:
     global _metrics, _enabled
     with _lock:
         _metrics, _enabled = None, False
+        values = sys.modules.get("prometheus_client.values")
+        close = getattr(values, "close_all_multiprocess_files", None)
+        if close is not None:
+            close()  # the files of multiprocess mode, open until now
 
 
 def _live(*, force: bool = False) -> _Metrics | None:

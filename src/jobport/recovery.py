@@ -22,6 +22,7 @@ import threading
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import TYPE_CHECKING
 
+from jobport import metrics
 from jobport.dispatch import Dispatcher, dispatcher_id
 from jobport.executors.base import Recovered
 from jobport.lifecycle import publishes
@@ -140,6 +141,7 @@ class Supervisor:
         """
         self.scheduler.sweep()  # due schedules and waiting starts: never raises
         requeued, events = self.store.requeue_expired(types=self._types())
+        metrics.leases_lost(len(requeued))
         for event in events:
             self.bus.publish(event)
         for run_id, no in requeued:
@@ -199,7 +201,8 @@ class Supervisor:
 
     def expire(self) -> None:
         """Take back chunks whose lease expired, without delivering them."""
-        _, events = self.store.requeue_expired()
+        requeued, events = self.store.requeue_expired()
+        metrics.leases_lost(len(requeued))
         for event in events:
             self.bus.publish(event)
 
@@ -242,6 +245,7 @@ class Supervisor:
     def reclaim(self, owners: Mapping[str, str | None]) -> Reclaimed:
         """Take back at once the chunks of workers known to be dead (see ``lose_leases``)."""
         reclaimed = self.store.lose_leases(owners)
+        metrics.leases_lost(len(reclaimed.requeued))
         for event in reclaimed.events:
             self.bus.publish(event)
         return reclaimed

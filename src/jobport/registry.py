@@ -87,6 +87,8 @@ class JobType:
     roles: frozenset[str] = frozenset()
     max_attempts: int = 3
     limits: Limits = Limits()
+    #: Most failed rows one run stores (None: JOBPORT_MAX_STORED_FAILURES); more are counted.
+    max_stored_failures: int | None = None
     #: The Celery queue its chunks go to (JOBPORT_TYPE_QUEUES / _KIND_QUEUES may override).
     queue: str | None = None
     #: At most this many runs of the type active at once (None: no limit); "kind" is the
@@ -113,6 +115,8 @@ class JobType:
             raise RegistryError(f"job type '{self.type}': chunk_size must be at least 1")
         if self.max_attempts < 1:
             raise RegistryError(f"job type '{self.type}': max_attempts must be at least 1")
+        if self.max_stored_failures is not None and self.max_stored_failures < 0:
+            raise RegistryError(f"job type '{self.type}': max_stored_failures must be 0 or more")
         limit = self.max_active
         if limit != "kind" and limit is not None and (isinstance(limit, bool) or limit < 1):
             raise RegistryError(

@@ -19,16 +19,23 @@ from typing import IO, Any
 from jobport.formats.cells import as_text, neutralise
 from jobport.kinds.params import ImportParams
 from jobport.store import JobStore, RunRecord
+from jobport.store.prune import cap_note
 
 LINE_COLUMN = "line"
 ERROR_COLUMN = "error"
 
 
 def report_columns(run: RunRecord) -> list[str]:
+    """The file's columns, then the line and the error. A run that stored only the first
+    of its failures says so in the error column's name: the report still imports as
+    it is (an extra column is ignored), and a note in a row of its own would not."""
     header = ImportParams.header_of(run.params)
     extra = []
     for name in (LINE_COLUMN, ERROR_COLUMN):
         extra.append(f"jobport_{name}" if name in {h.lower() for h in header} else name)
+    note = cap_note(run.params)
+    if note is not None:
+        extra[-1] = f"{extra[-1]} ({note})"
     return header + extra
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from jobport import metrics
 from jobport.dispatch import Dispatcher, limits_from
 from jobport.events import EventBus
 from jobport.files import FileStore
@@ -73,6 +74,7 @@ class Parts:
             owner=owner,
             lease_seconds=self.settings.lease_seconds,
             backoff_seconds=self.settings.retry_backoff_seconds,
+            max_stored_failures=self.settings.max_stored_failures,
         )
 
     def dispatcher(self, executor: Executor) -> Dispatcher:
@@ -91,6 +93,7 @@ class Parts:
 def event_bus(settings: Settings, registry: JobRegistry) -> EventBus:
     """The app's listeners, and Redis pub/sub when ``redis_url`` is set (other processes)."""
     bus = EventBus(registry.listeners)
+    bus.subscribe(metrics.observe_event)  # runs ended, for /metrics (a no-op unless counting)
     if settings.redis_url:
         from jobport.events_redis import RedisPublisher, broadcast_filter
 

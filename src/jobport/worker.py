@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING
 
+from jobport import metrics
 from jobport.errors import JobportError, LeaseLost
 from jobport.events import EventBus, JobEvent
 from jobport.kinds import ChunkTask, kind_for
@@ -63,6 +64,8 @@ class WorkerContext:
     owner: str
     lease_seconds: float = 30.0
     backoff_seconds: float = 1.0
+    #: Most failures a run stores unless its type says otherwise (the rest are counted).
+    max_stored_failures: int | None = None
 
     def publish(self, event: JobEvent | None, strategy: str) -> None:
         if event is not None and publishes(strategy, event.name):
@@ -82,6 +85,7 @@ def run_chunk(ctx: WorkerContext, run_id: str, no: int) -> ChunkResult:
     if isinstance(claim, Refused):
         return ChunkResult(retry_in=claim.retry_in, detail=claim.reason)
     run = claim.run if claim.run is not None else ctx.store.get_run(run_id)
+    started = time.perf_counter()
     renew = partial(ctx.store.renew_lease, claim, ctx.lease_seconds)
     with Heartbeat(renew, ctx.lease_seconds) as heartbeat:
         try:
@@ -115,12 +119,15 @@ def run_chunk(ctx: WorkerContext, run_id: str, no: int) -> ChunkResult:
                     in_order=kind.in_order,
                     then_finish=kind.finishes,
                     heartbeat=heartbeat,
+                    max_failures=_first(job_type.max_stored_failures, ctx.max_stored_failures),
                 )
+                processed, failed = outcome.processed, outcome.failed
                 del outcome  # its rows go before the collector is back
         except _YieldTurn as turn:
             return ChunkResult(retry_in=turn.delay, detail="waiting for an earlier chunk")
         except LeaseLost as exc:
             log.warning("%s", exc)
+            metrics.chunk_attempt(run.type, metrics.LEASE_LOST, time.perf_counter() - started)
             return ChunkResult(detail="lease lost")
         except Exception as exc:
             if not isinstance(exc, JobportError):
@@ -129,7 +136,11 @@ def run_chunk(ctx: WorkerContext, run_id: str, no: int) -> ChunkResult:
                 claim, _describe(exc), backoff_seconds=ctx.backoff_seconds
             )
             ctx.publish(event, run.strategy)
+            metrics.chunk_attempt(run.type, metrics.FAILED, time.perf_counter() - started)
             return ChunkResult(retry_in=delay, detail=_describe(exc))
+    outcome_name = metrics.DONE if event is not None else metrics.SET_ASIDE
+    seconds = time.perf_counter() - started
+    metrics.chunk_attempt(run.type, outcome_name, seconds, processed=processed, failed=failed)
     ctx.publish(event, run.strategy)
     if event is not None and kind.finishes:
         finish_run(ctx, run_id)
@@ -221,6 +232,7 @@ def _commit(
     in_order: bool,
     heartbeat: Heartbeat,
     then_finish: bool = False,
+    max_failures: int | None = None,
 ) -> JobEvent | None:
     """Commit, waiting for the previous chunk when commits must keep file order.
 
@@ -245,7 +257,11 @@ def _commit(
             raise LeaseLost(f"chunk {claim.no} of run {claim.run_id}: lease taken over")
         try:
             return ctx.store.commit_chunk(
-                claim, outcome, in_order=in_order, then_finish=then_finish
+                claim,
+                outcome,
+                in_order=in_order,
+                then_finish=then_finish,
+                max_failures=max_failures,
             )
         except CommitConflict as conflict:
             log.info("%s; committing again", conflict)
@@ -291,6 +307,10 @@ def gc_paused() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
+
+
+def _first(*values: int | None) -> int | None:
+    return next((value for value in values if value is not None), None)
 
 
 def _describe(exc: BaseException) -> str:

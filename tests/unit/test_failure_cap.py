@@ -3,11 +3,18 @@ says so (its warning, its error report)."""
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from tests.apps import people as people_app
+from tests.conftest import MakeJobport
 
+from jobport.principal import Principal
+from jobport.registry import registry_of
+from jobport.service import JobService
 from jobport.store import ChunkOutcome, Claim, Failure, JobStore, NewRun, make_engine
 from jobport.store.migrations import upgrade
 from jobport.store.prune import cap_note, capped_failures
@@ -72,3 +79,30 @@ def test_capped_failures_is_a_no_op_under_the_cap_or_without_one() -> None:
         [],
         {"warnings": ["only the first 8 failures were kept; 4 more were counted"]},
     )
+
+
+def test_a_types_cap_keeps_the_first_failures_and_the_error_report_says_so(
+    make_jobport: MakeJobport, tmp_path: Path
+) -> None:
+    """Ten rows over four chunks, seven invalid, a type that stores three of them."""
+    capped = replace(people_app.registry.get("people"), max_stored_failures=3)
+    engine = make_jobport(app=None, registry=registry_of(capped), max_stored_failures=1_000)
+    source = tmp_path / "people.csv"
+    rows = [[f"p{i}", "Ann" if i % 3 == 0 else "", ""] for i in range(10)]
+    with open(source, "w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows([["code", "name", "age"], *rows])
+
+    run = engine.wait(engine.import_file("people", source).id)
+
+    assert (run.processed, run.failed) == (10, 6)
+    assert [f["line"] for f in engine.store.list_failures(run.id)[0]] == [3, 4, 6]
+    assert run.warnings == ["only the first 3 failures were kept; 3 more were counted"]
+    report = list(JobService(engine).error_report(Principal.operator(), run.id))
+    assert report[0] == [
+        "code",
+        "name",
+        "age",
+        "line",
+        "error (only the first 3 failures were kept; 3 more were counted)",
+    ]
+    assert len(report) == 1 + 3

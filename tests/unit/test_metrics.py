@@ -12,9 +12,9 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 from tests.conftest import MakeJobport
 
-from jobport import metrics
+from jobport import Jobport, metrics
 from jobport.server import create_app
-from jobport.store import NewRun
+from jobport.store import Claim, NewRun
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -47,6 +47,21 @@ def people_file(folder: Path, good: int, bad: int) -> Path:
     return path
 
 
+def test_metrics_count_an_import(make_jobport: MakeJobport, tmp_path: Path) -> None:
+    engine = make_jobport(app="tests.apps.people")
+    client = TestClient(create_app(engine, dashboard=False))
+    run = engine.wait(engine.import_file("people", people_file(tmp_path, 4, 1)).id)
+
+    found = samples(client.get("/metrics").text)
+
+    assert value(found, "jobport_runs_started_total", type="people", kind="import") == 1
+    assert value(found, "jobport_runs_finished_total", type="people", status=run.status) == 1
+    assert value(found, "jobport_rows_processed_total", type="people") == 5
+    assert value(found, "jobport_rows_failed_total", type="people") == 1
+    assert value(found, "jobport_chunk_attempts_total", type="people", outcome="done") == 2
+    assert value(found, "jobport_chunk_duration_seconds_count", type="people") == 2
+
+
 def test_pending_chunks_are_read_from_the_store_at_scrape(make_jobport: MakeJobport) -> None:
     engine = make_jobport(app="tests.apps.people")
     client = TestClient(create_app(engine, dashboard=False))
@@ -75,6 +90,19 @@ def test_the_other_parts_counters_are_exposed_under_their_names(
     assert value(found, "jobport_leases_lost_total") == 2
 
 
+def test_a_lease_the_supervisor_takes_back_counts_as_lost(make_jobport: MakeJobport) -> None:
+    engine = make_jobport(app="tests.apps.people")
+    client = TestClient(create_app(engine, dashboard=False))
+    run = engine.store.create_run(
+        NewRun("people", "import", "polling", True, None, {}, 3, total=3), [{"rows": 3}]
+    )
+    assert isinstance(engine.store.claim_chunk(run.id, 0, "a-dead-worker", 0.0), Claim)
+
+    engine.supervisor.expire()
+
+    assert value(samples(client.get("/metrics").text), "jobport_leases_lost_total") == 1
+
+
 def test_metrics_off_leaves_the_route_out(make_jobport: MakeJobport) -> None:
     engine = make_jobport(app="tests.apps.people", metrics=False)
     client = TestClient(create_app(engine, dashboard=False))
@@ -84,3 +112,25 @@ def test_metrics_off_leaves_the_route_out(make_jobport: MakeJobport) -> None:
 def test_nothing_is_counted_where_nobody_serves_metrics() -> None:
     metrics.chunk_attempt("people", metrics.DONE, 0.1, processed=5)
     assert metrics._metrics is None  # not even built: a CLI command pays nothing
+
+
+def test_the_local_pools_worker_processes_are_added_up(
+    make_jobport: MakeJobport, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The chunks run in two worker processes; the scrape reads their files."""
+    folder = tmp_path / "metrics"
+    folder.mkdir()
+    monkeypatch.setenv(metrics.MULTIPROC_DIR, str(folder))
+    engine: Jobport = make_jobport(app="tests.apps.people", executor="local", workers=2)
+    source = people_file(tmp_path, 10, 2)  # four chunks of three rows
+
+    run = engine.wait(engine.import_file("people", source).id, timeout=60)
+
+    found = samples(metrics.exposition(engine.store)[0].decode())
+    assert (run.processed, run.failed) == (12, 2)
+    assert value(found, "jobport_rows_processed_total", type="people") == 12
+    assert value(found, "jobport_rows_failed_total", type="people") == 2
+    assert value(found, "jobport_chunk_attempts_total", type="people", outcome="done") == 4
+    assert value(found, "jobport_runs_started_total", type="people", kind="import") == 1
+    counted = {path.name for path in folder.iterdir()}
+    assert len([name for name in counted if name.startswith("counter_")]) >= 2, counted
