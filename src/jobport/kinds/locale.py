@@ -38,8 +38,9 @@ FieldKind = Literal["int", "number", "date", "datetime", "bool"]
 #: as a blank's None or a number a spreadsheet stored as one, goes through as it is).
 Converter = Callable[[Any], Any]
 
-#: A whole column in, its converted cells out; None where it cannot take the short way.
-Bulk = Callable[[Sequence[Any]], list[Any] | None]
+#: A whole column in, its converted cells out (the same list if none changes); None where
+#: it cannot take the short way.
+Bulk = Callable[[list[Any]], list[Any] | None]
 
 #: Joins a column's cells for whole-column string operations (no cell of text holds it).
 _UNIT = "\x1f"
@@ -174,27 +175,35 @@ class CellConverters:
     def records(self, inputs: list[Any], width: int) -> list[Any]:
         """Records with their cells converted (new lists; ``inputs`` are left as they are).
 
-        Column by column: the records are transposed and each converter is
-        mapped over its column, which costs a third of a loop over records and
-        cells. A refused cell holds a :class:`Refused`, which the batch
-        validator turns away: the row is then checked on its own, where the
-        refusal becomes its failure (see :meth:`values`).
+        Column by column: each converter takes its whole column, most often in
+        a few C-level string calls (``bulk``), else cell by cell; a column that
+        needs no change (whole numbers under a decimal comma) costs no write,
+        and a chunk none of whose cells change is returned as it is. A refused
+        cell holds a :class:`Refused`, which the batch validator turns away:
+        the row is then checked on its own, where the refusal becomes its
+        failure (see :meth:`values`).
         """
-        whole = [
-            k for k, record in enumerate(inputs) if type(record) is list and len(record) == width
-        ]
-        if not whole:
-            return inputs
-        columns: list[Any] = list(zip(*(inputs[k] for k in whole), strict=True))
+        whole = [k for k, cells in enumerate(inputs) if type(cells) is list and len(cells) == width]
+        rows = inputs if len(whole) == len(inputs) else [inputs[k] for k in whole]
+        changed: list[tuple[int, list[Any]]] = []
         for index, _, column in self.cells:
-            cells = column.bulk(columns[index]) if column.bulk is not None else None
-            columns[index] = cells if cells is not None else map(column.convert, columns[index])
-        converted = list(map(list, zip(*columns, strict=True)))
-        if len(whole) == len(inputs):
-            return converted
+            cells = [row[index] for row in rows]
+            converted = column.bulk(cells) if column.bulk is not None else None
+            if converted is None:
+                changed.append((index, list(map(column.convert, cells))))
+            elif converted is not cells:
+                changed.append((index, converted))
+        if not changed:
+            return inputs
+        copies = [row.copy() for row in rows]
+        for index, converted in changed:
+            for row, value in zip(copies, converted, strict=True):
+                row[index] = value
+        if rows is inputs:
+            return copies
         out = list(inputs)
-        for k, record in zip(whole, converted, strict=True):
-            out[k] = record
+        for k, row in zip(whole, copies, strict=True):
+            out[k] = row
         return out
 
     def values(self, data: dict[str, Any]) -> dict[str, Refused] | None:
@@ -315,9 +324,10 @@ def _number_converter(locale: Locale) -> ColumnConverter:
             return text.replace(",", ".")
         return text
 
-    def bulk(column: Sequence[Any]) -> list[Any] | None:
-        """The column in three C-level calls when no cell holds a point or a thousands
-        separator (the usual column): then each cell converts by the ``replace`` alone."""
+    def bulk(column: list[Any]) -> list[Any] | None:
+        """The whole column in a few C-level calls when no cell holds a point or a
+        thousands separator (the usual column): ``column`` itself when no cell needs a
+        change, else each cell converted by the ``replace`` alone; None otherwise."""
         texts = ["" if value is None else value for value in column]
         try:
             joined = _UNIT.join(texts)
@@ -329,7 +339,9 @@ def _number_converter(locale: Locale) -> ColumnConverter:
             or (comma and "." in joined)
         ):
             return None
-        cells = joined.replace(",", ".").split(_UNIT) if comma else texts
+        if not comma or "," not in joined:
+            return column  # whole numbers, or numbers as pydantic writes them: unchanged
+        cells: list[Any] = joined.replace(",", ".").split(_UNIT)
         if None in column:
             pairs = zip(column, cells, strict=True)
             cells = [None if value is None else cell for value, cell in pairs]
