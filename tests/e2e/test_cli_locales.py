@@ -61,3 +61,5 @@ def test_a_cp1252_export_imports_with_no_option(tmp_path: Path) -> None:
     run = json.loads(done.stdout)
     assert (run["status"], run["failed"]) == ("completed", 0)
     assert [r[1] for r in stored(cli.database_url)] == ["François", "Peña €"]
+    layout = run["params"]["layout"]  # the run keeps how its file was read
+    assert (layout["file_encoding"], layout["encoding_detected"]) == ("cp1252", True)
