@@ -6,6 +6,7 @@ PostgreSQL are in ``tests/integration/test_schedules_racing.py``.
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,10 +15,12 @@ from tests.conftest import MakeJobport
 from tests.unit.schedules_support import START, Clock, Held, add, book, runs_of, scheduler
 
 from jobport import Jobport
-from jobport.errors import InputError, PermissionDenied
+from jobport.errors import InputError, PermissionDenied, RegistryError
 from jobport.principal import Principal
+from jobport.schedules.gate import UNRECORDED_GRACE, TypeBusy
 from jobport.schedules.model import Firing, Missed, NewSchedule, Outcome
 from jobport.schedules.timing import Timing
+from jobport.store.section import utcnow
 
 APP = "tests.apps.scheduled"
 #: A run with nothing to do: recorded completed at once (a week of them stays fast).
@@ -78,7 +81,7 @@ def test_a_simulated_week_fires_each_slot_once(engine: Jobport) -> None:
     fire = scheduler(engine, clock)
 
     while clock.now < START + timedelta(days=7):
-        clock.advance(minutes=20)
+        clock.advance(minutes=30)
         fire.sweep()
 
     firings = fire.store.firings(hourly.id)
@@ -275,3 +278,60 @@ def test_a_firing_of_a_busy_type_that_queues_starts_when_the_type_is_free(
     assert fire.sweep() == 1
     assert engine.run(second.run_id).status == "queued"  # recorded, under the queued id
     assert engine.dispatcher.gate.waiting(second.run_id) is None
+
+
+def test_a_folder_may_be_any_fsspec_url(engine: Jobport) -> None:
+    import fsspec
+
+    memory = fsspec.filesystem("memory")
+    folder = f"/jobport-test-{id(engine)}"
+    memory.pipe(f"{folder}/in/one.csv", b"id,name\n7,Eve\n")
+    clock = Clock()
+    add(engine, clock, "names", "every 15m", source=f"memory://{folder}/in")  # the whole folder
+    clock.advance(minutes=15)
+    assert scheduler(engine, clock).sweep() == 1
+    assert memory.ls(f"{folder}/in/done", detail=False)[0].startswith(f"{folder}/in/done/one.")
+    (run,) = runs_of(engine, "names")
+    assert engine.run(run["id"]).processed == 1
+    memory.rm(folder, recursive=True)
+
+
+# -- the supervisor's sweep -----------------------------------------------------------------------
+
+
+def test_the_supervisors_sweep_fires_schedules_but_not_in_a_command_waiting_for_its_run(
+    engine: Jobport,
+) -> None:
+    clock = Clock(utcnow() - timedelta(minutes=2))
+    add(engine, clock, "ticks", "every 1m", options=EMPTY)  # its first slot has passed
+    engine.dispatcher.here = engine.executor  # as the CLI's engine: no firing
+    engine.supervisor.sweep()
+    assert runs_of(engine, "ticks") == []
+    engine.dispatcher.here = None
+    engine.supervisor.sweep()
+    assert len(runs_of(engine, "ticks")) == 1
+
+
+# -- the limit per type ---------------------------------------------------------------------------
+
+
+def test_max_active_is_checked_when_the_type_is_declared() -> None:
+    from tests.apps.scheduled import registry
+
+    ticks = registry.get("ticks")
+    assert (ticks.active_limit, registry.get("names").active_limit) == (1, None)
+    assert dataclasses.replace(ticks, max_active=None).active_limit is None
+    assert ticks.summary()["max_active"] == 1
+    for wrong in (0, -1, True):
+        with pytest.raises(RegistryError, match="max_active must be at least 1"):
+            dataclasses.replace(ticks, max_active=wrong)
+
+
+def test_a_slot_whose_run_was_never_recorded_frees_after_a_while(engine: Jobport) -> None:
+    gate, ticks = engine.dispatcher.gate, engine.registry.get("ticks")
+    assert gate.take(ticks, "never-recorded") == 0  # its start died before recording it
+    with pytest.raises(TypeBusy):
+        gate.take(ticks, "next")
+    later = utcnow() + UNRECORDED_GRACE + timedelta(seconds=1)
+    assert gate.take(ticks, "next", now=later) == 0
+    assert gate.holders("ticks", now=later) == ["next"]

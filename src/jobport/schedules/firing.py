@@ -44,6 +44,8 @@ log = logging.getLogger(__name__)
 STALE_AFTER = timedelta(minutes=5)
 #: With ``Missed.SKIP``, a slot first seen later than this after its time is not run.
 LATE_AFTER = timedelta(minutes=5)
+#: How often, per ``stale_after``, a process looks for claims to take over.
+TAKE_OVER_CHECKS = 5
 #: Most files one firing of an import schedule takes (the rest go to the next slots).
 FILES_PER_FIRING = 100
 _REQUEST_FIELDS = {f.name for f in fields(StartRequest)}
@@ -70,6 +72,8 @@ class Scheduler:
         self.late_after = late_after
         self.files_per_firing = files_per_firing
         self.me = f"{dispatcher_id()}:scheduler"
+        #: When this process next looks for claims whose process died (not at every sweep).
+        self._next_take_over: datetime | None = None
 
     @property
     def fires(self) -> bool:
@@ -82,10 +86,14 @@ class Scheduler:
         if not self.fires:
             return 0
         try:
-            types = [t.type for t in self.dispatcher.registry]
-            started = self.start_waiting(types)
+            registry = self.dispatcher.registry
+            queueing = [t.type for t in registry if t.queue_when_busy]
+            started = self.start_waiting(queueing) if queueing else 0
             now = self.clock()
-            started += self.take_over(now, types)
+            types = [t.type for t in registry]
+            if self._next_take_over is None or now >= self._next_take_over:
+                self._next_take_over = now + self.stale_after / TAKE_OVER_CHECKS
+                started += self.take_over(now, types)
             for schedule in self.store.due(now, types):
                 started += self._fire_logged(schedule, now)
             return started
