@@ -426,3 +426,38 @@ webhook_fanout = sa.Table(
     sa.Column("holes", JSONType, nullable=False),
     sa.Column("updated_at", UTCDateTime),
 )
+
+#: Auto-numbered ids that may pass 2**31 (SQLite numbers only INTEGER keys by itself).
+_BigId: Any = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+#: What an undoable import's chunk changed, written with its rows (see ``store/undo.py``):
+#: per row its key, the row before (None: the chunk inserted it) and the columns the
+#: chunk fed as written. ``target`` is the table's name, to find later runs over a key.
+job_undo_log = sa.Table(
+    "job_undo_log",
+    metadata,
+    sa.Column("id", _BigId, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.String(36), nullable=False),
+    sa.Column("chunk_no", sa.Integer, nullable=False),
+    sa.Column("target", sa.String(200), nullable=False),
+    sa.Column("key", sa.Text, nullable=False),
+    sa.Column("before", sa.Text),
+    sa.Column("after", sa.Text, nullable=False),
+    sa.Index(None, "run_id", "chunk_no"),
+    sa.Index(None, "target", "key"),
+)
+
+#: Who did what to which run, when and through which face (see ``store/audit.py``).
+job_audit = sa.Table(
+    "job_audit",
+    metadata,
+    sa.Column("id", _BigId, primary_key=True, autoincrement=True),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("actor", sa.String(200)),
+    sa.Column("via", sa.String(16), nullable=False),
+    sa.Column("action", sa.String(32), nullable=False),
+    sa.Column("run_id", sa.String(36)),
+    sa.Column("detail", JSONType),
+    sa.Index(None, "run_id"),
+    sa.Index(None, "at"),
+)
