@@ -28,6 +28,7 @@ from jobport.executors.base import Recovered
 from jobport.lifecycle import publishes
 from jobport.retention import PeriodicPrune, Retention
 from jobport.schedules.firing import Scheduler
+from jobport.webhooks.deliverer import Deliverer
 from jobport.worker import WorkerContext, finish_stalled
 
 if TYPE_CHECKING:
@@ -71,6 +72,8 @@ class Supervisor:
         self.settings = settings
         self._sweeper: Sweeper | None = None
         self._lock = threading.Lock()
+        #: Webhook deliveries: a thread of their own, started by the first sweep.
+        self.webhooks = Deliverer.of(self.store, settings)
         #: Fires the due schedules and the waiting starts at each sweep (jobport.schedules).
         self.scheduler = Scheduler(dispatcher=dispatcher, settings=settings)
         #: JOBPORT_RETENTION_DAYS: old runs pruned by the sweep, at most once an hour.
@@ -139,6 +142,7 @@ class Supervisor:
         chunks whose delivery the broker lost are sent again
         (:meth:`redeliver_lost`). Nothing waits forever either way.
         """
+        self.webhooks.ensure_running()
         self.scheduler.sweep()  # due schedules and waiting starts: never raises
         requeued, events = self.store.requeue_expired(types=self._types())
         metrics.leases_lost(len(requeued))
@@ -302,6 +306,7 @@ class Supervisor:
             sweeper, self._sweeper = self._sweeper, None
         if sweeper is not None:
             sweeper.stop()
+        self.webhooks.stop()
 
     # -- helpers ----------------------------------------------------------------------------
 

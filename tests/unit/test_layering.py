@@ -8,9 +8,9 @@ The layers, top first (docs/architecture.md, /work/shared/DESIGN.md):
 
     faces       the public facade (jobport/__init__), cli, server, api, web, demo
     http        what the API and the dashboard share
-    service     the application layer (service, and fixes beside it)
+    service     the application layer (service, and fixes and webhooks.service beside it)
     engine      the composition root
-    machinery   dispatch, worker, recovery, wiring, executors, schedules
+    machinery   dispatch, worker, recovery, wiring, executors, schedules, webhooks
     plug-ins    kinds, formats, targets, registry, reports
     state       store, files, events, lifecycle, signing
     base        settings, errors, logs, principal
@@ -48,7 +48,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         ),
     ),
     ("http", ("jobport.http",)),
-    ("service", ("jobport.service", "jobport.fixes")),
+    ("service", ("jobport.service", "jobport.fixes", "jobport.webhooks.service")),
     ("engine", ("jobport.engine",)),
     (
         "machinery",
@@ -59,6 +59,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "jobport.retention",
             "jobport.wiring",
             "jobport.executors",
+            "jobport.webhooks",
             "jobport.schedules",
         ),
     ),
