@@ -119,7 +119,9 @@ def run_chunk(ctx: WorkerContext, run_id: str, no: int) -> ChunkResult:
                     in_order=kind.in_order,
                     then_finish=kind.finishes,
                     heartbeat=heartbeat,
-                    max_failures=_first(job_type.max_stored_failures, ctx.max_stored_failures),
+                    max_stored_failures=_first(
+                        job_type.max_stored_failures, ctx.max_stored_failures
+                    ),
                 )
                 processed, failed = outcome.processed, outcome.failed
                 del outcome  # its rows go before the collector is back
@@ -232,7 +234,7 @@ def _commit(
     in_order: bool,
     heartbeat: Heartbeat,
     then_finish: bool = False,
-    max_failures: int | None = None,
+    max_stored_failures: int | None = None,
 ) -> JobEvent | None:
     """Commit, waiting for the previous chunk when commits must keep file order.
 
@@ -261,7 +263,7 @@ def _commit(
                 outcome,
                 in_order=in_order,
                 then_finish=then_finish,
-                max_failures=max_failures,
+                max_stored_failures=max_stored_failures,
             )
         except CommitConflict as conflict:
             log.info("%s; committing again", conflict)

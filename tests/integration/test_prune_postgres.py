@@ -41,7 +41,7 @@ def finished_run(
     held = store.claim_chunk(run.id, 0, "me", 30)
     assert isinstance(held, Claim)
     failures = [Failure(line=line, message="bad") for line in (2, 3, 4)]
-    store.commit_chunk(held, ChunkOutcome(3, failures), max_failures=2)
+    store.commit_chunk(held, ChunkOutcome(3, failures), max_stored_failures=2)
     then = utcnow() - timedelta(days=days)
     with store.engine.begin() as conn:
         conn.execute(

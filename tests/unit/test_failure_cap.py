@@ -35,7 +35,7 @@ def failures(count: int, first_line: int = 2) -> list[Failure]:
 def commit(store: JobStore, run_id: str, no: int, outcome: ChunkOutcome, cap: int | None) -> None:
     held = store.claim_chunk(run_id, no, "me", 30)
     assert isinstance(held, Claim), held
-    store.commit_chunk(held, outcome, max_failures=cap)
+    store.commit_chunk(held, outcome, max_stored_failures=cap)
 
 
 def test_the_failures_past_the_cap_are_counted_not_stored(store: JobStore) -> None:

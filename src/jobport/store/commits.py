@@ -62,7 +62,7 @@ class Commits(Section):
         *,
         in_order: bool = False,
         then_finish: bool = False,
-        max_failures: int | None = None,
+        max_stored_failures: int | None = None,
     ) -> JobEvent | None:
         """Commit a chunk's rows, failures, done mark, counters and event atomically.
 
@@ -77,7 +77,7 @@ class Commits(Section):
         last chunk leaves the run ``running`` at its final counters: it becomes
         completed with its result in :meth:`~jobport.store.runs.Runs.complete_run`.
 
-        A run stores at most ``max_failures`` failures; further ones are counted
+        A run stores at most ``max_stored_failures`` failures; further ones are counted
         only (see :func:`~jobport.store.prune.capped_failures`).
         """
         now = utcnow()
@@ -100,7 +100,7 @@ class Commits(Section):
                     wrote=early,
                     counts=counts,
                     then_finish=then_finish,
-                    max_failures=max_failures,
+                    max_stored_failures=max_stored_failures,
                 )
         except _RunStopped:
             # The rows written early were rolled back with the rest; only mark the chunk.
@@ -134,7 +134,7 @@ def _commit_under_run_lock(
     wrote: bool,
     counts: RowCounts | None,
     then_finish: bool,
-    max_failures: int | None = None,
+    max_stored_failures: int | None = None,
 ) -> JobEvent | None:
     """The part of a commit done under the run's lock (its rows too, unless ``wrote``:
     then ``counts`` are what writing them did).
@@ -160,7 +160,7 @@ def _commit_under_run_lock(
     if outcome.write is not None and not wrote:
         counts = outcome.write(conn)
     _mark_done(conn, claim, outcome, counts, now)
-    kept, params = capped_failures(outcome.failures, run, max_failures)
+    kept, params = capped_failures(outcome.failures, run, max_stored_failures)
     _insert_failures(conn, claim, kept)
     values = _counters_after(run, outcome, counts, now, then_finish=then_finish)
     stop = (
