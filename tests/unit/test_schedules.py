@@ -218,6 +218,26 @@ def test_a_folder_import_takes_each_file_once_and_moves_it_to_done(
     assert (last.last.outcome, last.last.detail) == (Outcome.SKIPPED, "no new file")
 
 
+def test_a_source_that_cannot_be_listed_fails_its_slot_once(
+    engine: Jobport, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = Clock()
+    schedule = add(engine, clock, "names", "every 15m", source=str(tmp_path))
+    fire = scheduler(engine, clock)
+
+    def unreachable(source: str) -> None:
+        raise OSError("the share is gone")
+
+    monkeypatch.setattr(fire, "_folder", unreachable)
+    clock.advance(minutes=15)
+    assert fire.sweep() == 0
+    clock.advance(minutes=14)  # past the time a claim is taken over: none is left to take
+    assert fire.sweep() == 0
+    (firing,) = fire.store.firings(schedule.id)
+    assert firing.outcome == Outcome.FAILED
+    assert "could not list the source: the share is gone" in (firing.detail or "")
+
+
 def test_only_admins_schedule_imports_and_only_imports_take_a_source(
     engine: Jobport, tmp_path: Path
 ) -> None:

@@ -180,8 +180,13 @@ class Scheduler:
     def _import_files(self, schedule: Schedule, firing: Firing) -> int:
         """One run per new file of the schedule's source; the firing says how many."""
         assert schedule.source is not None
-        folder = self._folder(schedule.source)
-        found = folder.files(self.files_per_firing * 2)
+        try:
+            folder = self._folder(schedule.source)
+            found = folder.files(self.files_per_firing * 2)
+        except (JobportError, OSError) as exc:  # unreachable: the next slot tries again
+            log.warning("schedule '%s' could not list %s: %s", schedule.name, schedule.source, exc)
+            self.store.settle(firing, Outcome.FAILED, f"could not list the source: {exc}"[:2000])
+            return 0
         taken = self.store.taken_files(schedule.id, [f.key for f in found])
         started, last = 0, None
         for file in [f for f in found if f.key not in taken][: self.files_per_firing]:

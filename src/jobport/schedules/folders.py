@@ -41,10 +41,13 @@ class Folder:
 
     def __init__(self, source: str, storage_options: dict[str, Any] | None = None) -> None:
         self.source = glob_of(source)
+        protocol = self.source.split("://", 1)[0] if "://" in self.source else "file"
         try:
             self.fs, self.pattern = fsspec.core.url_to_fs(self.source, **(storage_options or {}))
         except ImportError as exc:
-            raise MissingExtraError(f"reading files from '{shown(source)}'", "s3") from exc
+            if protocol in ("s3", "s3a"):
+                raise MissingExtraError(f"reading files from '{shown(source)}'", "s3") from exc
+            raise InputError(f"cannot read '{shown(protocol)}://' sources here: {exc}") from None
         except ValueError as exc:
             raise InputError(f"cannot read files from '{shown(source)}': {exc}") from None
 
