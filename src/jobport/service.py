@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -30,7 +31,11 @@ from typing import IO, TYPE_CHECKING, Any
 
 from jobport.dispatch import StartRequest, dispatcher_id, format_from_name, validate_options
 from jobport.errors import InputError, JobportError, RunNotFound, RunStateError, listed, shown
+from jobport.formats import ReadOptions
+from jobport.formats.base import Prepared, TabularFormat, discard
 from jobport.kinds import Plan, PlanRequest
+from jobport.kinds.columns import ColumnMapping, proposed
+from jobport.kinds.imports import check_columns, checked_reader, importer_of, layout_of
 from jobport.kinds.params import RunParams
 from jobport.kinds.preview import Preview, preview_import
 from jobport.kinds.template import Template, TemplateNotFound, build_template
@@ -45,6 +50,7 @@ from jobport.store import RunFilter, RunRecord
 
 if TYPE_CHECKING:
     from jobport.engine import Jobport
+    from jobport.files import FileStore
     from jobport.store.jobstore import RunStats, UserRecord
 
 #: How many runs an ambiguous short id lists.
@@ -52,6 +58,11 @@ SHOWN_CANDIDATES = 5
 
 #: How often a command waiting for a start that waits for a slot of its type tries it.
 WAITING_POLL_SECONDS = 0.5
+
+#: How many rows of an upload the mapping step shows as examples of each column.
+EXAMPLE_ROWS = 3
+#: How much of one example value the mapping step shows.
+EXAMPLE_CHARS = 40
 
 #: Kinds whose runs leave a file to download.
 FILE_KINDS: tuple[Kind, ...] = ("export", "report")
@@ -114,6 +125,16 @@ class ImportStart:
     #: Dry run and error thresholds (see :class:`~jobport.kinds.controls.RunControls`).
     controls: dict[str, Any] = field(default_factory=dict)
     retry_of: str | None = None
+
+
+@dataclass(frozen=True)
+class UploadColumns:
+    """The mapping step's view of a stored upload: its columns placed, and examples."""
+
+    placed: ColumnMapping
+    #: Per column, in file order, the values of its first rows (cut short, blanks left out),
+    #: so a person can tell what a column holds whatever its name.
+    examples: list[list[str]]
 
 
 class JobService:
@@ -296,11 +317,67 @@ class JobService:
 
         Refuses what planning the real import would refuse, with the same errors.
         """
+        request = self._import_request(who, type, source_key, source_name, options, format, read)
+        return preview_import(request, limit=rows)
+
+    def upload_mapping(
+        self,
+        who: Principal,
+        type: str,
+        source_key: str,
+        *,
+        source_name: str | None = None,
+        options: dict[str, Any] | None = None,
+        format: str | None = None,
+        read: dict[str, Any] | None = None,
+    ) -> UploadColumns:
+        """The dashboard's mapping step: each column of a stored upload's header placed
+        (the mapping in ``read``, else the one saved for this header, then the proposal),
+        with the values of its first rows.
+
+        Refuses what planning refuses of the file and its header (format, encoding,
+        columns, a bad header or mapping), but not a required field no column feeds:
+        the step is where the user chooses one.
+        """
+        request = self._import_request(who, type, source_key, source_name, options, format, read)
+        importer = importer_of(request)
+        parsed = ReadOptions.checked(request.read)
+        scratch: list[str] = []
+        try:
+            reader = checked_reader(self.files, source_key, request.format or "", parsed)
+            prepared = reader.prepare(self.files, source_key, parsed)
+            scratch += prepared.scratch
+            header = prepared.header
+            check_columns(header, request.limits or request.job_type.limits)
+            placed = proposed(
+                header,
+                importer.row,
+                read=parsed,
+                synonyms=importer.synonyms,
+                type_key=request.job_type.type,
+                saved_mappings=self.store.saved_mapping,
+            )
+            return UploadColumns(placed, _examples(self.files, reader, prepared))
+        finally:
+            discard(self.files, scratch)
+
+    def _import_request(
+        self,
+        who: Principal,
+        type: str,
+        source_key: str,
+        source_name: str | None,
+        options: dict[str, Any] | None,
+        format: str | None,
+        read: dict[str, Any] | None,
+    ) -> PlanRequest:
+        """What planning an import of a stored upload would be given (nothing is stored),
+        refused as a start would be: type, role, format, options, read options."""
         job_type = self.startable(who, type, "import")
         self.engine.dispatcher.check(
             self._request(who, type=type, options=options, format=format, read=read)
         )
-        request = PlanRequest(
+        return PlanRequest(
             job_type=job_type,
             options=validate_options(job_type, options or {}),
             files=self.files,
@@ -309,8 +386,8 @@ class JobService:
             format=format or format_from_name(source_name, job_type),
             read=read or {},
             limits=self.engine.dispatcher.limits_for(job_type),
+            saved_mappings=self.store.saved_mapping,
         )
-        return preview_import(request, limit=rows)
 
     def _request(self, who: Principal, **values: Any) -> StartRequest:
         values = {k: v for k, v in values.items() if v is not None}
@@ -598,6 +675,22 @@ class JobService:
         if run.kind not in FILE_KINDS:
             raise InputError(f"run {run.id} is an {run.kind} run and left no file")
         raise Gone(f"export {run.id} ended {run.status} without a file; start it again")
+
+
+def _examples(files: FileStore, reader: TabularFormat, prepared: Prepared) -> list[list[str]]:
+    """Per column of a prepared file, the values of its first :data:`EXAMPLE_ROWS` rows
+    (cut short, blanks left out), read as a chunk reads them."""
+    header = prepared.header
+    examples: list[list[str]] = [[] for _ in header]
+    first = next(iter(reader.plan(files, prepared, EXAMPLE_ROWS)), None)
+    if first is None:
+        return examples
+    records = reader.read(files, prepared.source_key, layout_of(prepared), first)
+    for _, values in itertools.islice(records, EXAMPLE_ROWS):
+        for index, value in enumerate(values if isinstance(values, list) else []):
+            if index < len(header) and value not in (None, ""):
+                examples[index].append(shown(value, EXAMPLE_CHARS))
+    return examples
 
 
 def _principal(user: UserRecord | None) -> Principal | None:

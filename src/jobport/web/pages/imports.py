@@ -1,9 +1,15 @@
-"""The import page: choose a type and a file, see its first rows checked, then start it.
+"""The import page: choose a type and a file, match its columns to the type's fields,
+see its first rows checked, then check the whole file or start the import.
 
-The preview is a dry run of a staged upload (nothing written) at its own GET
-address (POST/redirect/GET), so Back from the run page shows it again. The
-staged upload travels between the preview and the start as a signed reference
-only its owner can start as its type (:meth:`SessionSigner.stage`).
+After the upload comes the mapping step (:mod:`jobport.web.mapping`), unless every
+column was placed by its own name or a mapping a person gave or saved. The step
+and the preview are GET pages of a staged upload (POST/redirect/GET), so Back from
+the run page shows them again; the mapping chosen travels in their address
+(``map:<header>=field``) and reaches the run in its read options' ``mapping``.
+The staged upload travels between the pages and the start as a signed reference
+only its owner can start as its type (:meth:`SessionSigner.stage`). "Check the
+whole file" starts the same run as a dry run (nothing written); its page offers
+to import it from the stored upload (see :mod:`jobport.web.pages.runs`).
 """
 
 import json
@@ -21,10 +27,19 @@ from jobport.http.downloads import attachment_headers
 from jobport.http.uploads import Upload, receive_upload
 from jobport.kinds.preview import Preview
 from jobport.registry import JobType
-from jobport.service import ImportStart
+from jobport.service import ImportStart, UploadColumns
 from jobport.web import forms
 from jobport.web.context import Dashboard, Site, Viewer
 from jobport.web.errors import DashboardRoute
+from jobport.web.mapping import (
+    as_fields,
+    build_step,
+    chosen_mapping,
+    explicit,
+    is_certain,
+    problems,
+    without_mapping,
+)
 from jobport.web.session import CSRF_FIELD
 from jobport.web.starts import chosen_type, options_form, see_run
 from jobport.web.viewer import Signed, form_of, require_csrf
@@ -127,13 +142,14 @@ async def _staged(request: Request, site: Dashboard, who: Viewer, upload: Upload
     )
     if job_type is None:
         raise InputError("there is no import type you may start")
+    placed: UploadColumns | None = None
     try:
-        errors = await run_in_threadpool(check_upload, site, who, job_type, upload)
+        errors, placed = await run_in_threadpool(check_upload, site, who, job_type, upload)
     except JobportError as exc:
         errors, status = {"": exc.message}, exc.status_code
     else:
         status = 422
-    if errors:
+    if errors or placed is None:
         context = import_context(site, who, job_type, values=fields, errors=errors)
         return site.render(request, "import.html", who, status, **context)
     signer, owner = site.signer(), who.principal.name
@@ -141,15 +157,22 @@ async def _staged(request: Request, site: Dashboard, who: Viewer, upload: Upload
     if previous is not None and previous[0] != upload.key:  # a new preview replaces it
         await run_in_threadpool(site.service.discard_upload, previous[0])
     staged = signer.stage(upload.key or "", job_type.type, owner, upload.filename or "upload")
-    kept = {k: v for k, v in fields.items() if k not in (CSRF_FIELD, "staged")}
+    kept = {k: v for k, v in without_mapping(fields).items() if k not in (CSRF_FIELD, "staged")}
+    if is_certain(placed.placed):  # nothing to ask: straight to the preview
+        kept |= as_fields(explicit(placed.placed))
+        page = request.url_for("dashboard_import_preview_page").path
+    else:
+        page = request.url_for("dashboard_import_mapping").path
     query = urlencode({**kept, "type": job_type.type, "staged": staged})
-    page = request.url_for("dashboard_import_preview_page").path
     return RedirectResponse(f"{page}?{query}", 303)
 
 
-def check_upload(site: Dashboard, who: Viewer, job_type: JobType, upload: Upload) -> dict[str, str]:
-    """The options' errors (by option) once the file passed its checks; raises
-    :class:`InputError` for the file itself (too large, empty, unreadable)."""
+def check_upload(
+    site: Dashboard, who: Viewer, job_type: JobType, upload: Upload
+) -> tuple[dict[str, str], UploadColumns | None]:
+    """The options' errors (by option), or the file's columns placed once it passed its
+    checks; raises :class:`InputError` for the file itself (too large, empty,
+    unreadable, a bad header)."""
     limit = site.service.upload_limit(job_type)
     if upload.size > limit:
         raise InputError(
@@ -163,11 +186,32 @@ def check_upload(site: Dashboard, who: Viewer, job_type: JobType, upload: Upload
         site.service.run(who.principal, fields["retry_of"])
     options = forms.read_options(job_type.options_json_schema(), fields)
     errors = forms.validate(job_type.options, options)
-    if not errors:
-        fmt = fields.get("format") or format_from_name(upload.filename or "", job_type)
-        forms.require_format(fmt, job_type.formats)
-        _preview(site, who, job_type, upload.key or "", fields, upload.filename or "")
-    return errors
+    if errors:
+        return errors, None
+    fmt = fields.get("format") or format_from_name(upload.filename or "", job_type)
+    forms.require_format(fmt, job_type.formats)
+    return {}, _placed(site, who, job_type, upload.key or "", fields, upload.filename or "")
+
+
+def _placed(
+    site: Dashboard,
+    who: Viewer,
+    job_type: JobType,
+    key: str,
+    fields: Mapping[str, str],
+    filename: str,
+) -> UploadColumns:
+    """The columns of a stored upload placed by the proposal (the choices in ``fields``
+    are laid over it by :func:`build_step`, so the step still says how sure it was)."""
+    return site.service.upload_mapping(
+        who.principal,
+        job_type.type,
+        key,
+        source_name=filename,
+        options=forms.read_options(job_type.options_json_schema(), fields),
+        format=fields.get("format") or format_from_name(filename, job_type),
+        read=read_options(without_mapping(fields)),
+    )
 
 
 def _preview(
@@ -192,29 +236,108 @@ def _preview(
 
 
 def read_options(fields: Mapping[str, str]) -> dict[str, Any]:
-    """How to read the file, as the form says (only what was filled in)."""
-    return {k: fields[k] for k in READ_FIELDS if fields.get(k)}
+    """How to read the file, as the form says (only what was filled in), with the
+    mapping the step chose."""
+    read: dict[str, Any] = {k: fields[k] for k in READ_FIELDS if fields.get(k)}
+    mapping = chosen_mapping(fields)
+    if mapping:
+        read["mapping"] = mapping
+    return read
 
 
-@router.get("/import/preview", name="dashboard_import_preview_page")
-def import_preview_page(request: Request, site: Site, who: Signed) -> Response:
-    """The dry run of a staged upload: the first rows checked, nothing written yet."""
+@router.get("/import/mapping", name="dashboard_import_mapping")
+def import_mapping_page(request: Request, site: Site, who: Signed) -> Response:
+    """The mapping step of a staged upload: a field to choose for each of its columns."""
     fields = dict(request.query_params)
+    job_type, found = _staged_upload(site, who, fields)
+    if isinstance(found, dict):
+        context = import_context(site, who, job_type, values=fields, errors=found)
+        return site.render(request, "import.html", who, **context)
+    return _mapping_step(request, site, who, job_type, fields, found)
+
+
+def _staged_upload(
+    site: Dashboard, who: Viewer, fields: Mapping[str, str]
+) -> tuple[JobType, tuple[str, str, int] | dict[str, str]]:
+    """The type and the staged upload (key, file name, size) a page's address names,
+    or the form's error when the upload is gone (discarded, expired, forged)."""
     job_type = chosen_type(site.service, who.principal, fields.get("type"), "import")
     if job_type is None:
         raise InputError("there is no import type you may start")
     staged = site.signer().unstage(fields.get("staged"), job_type.type, who.principal.name)
     size = site.service.upload_size(staged[0]) if staged is not None else None
     if staged is None or size is None:
-        gone = {"": "the previewed file is no longer known; upload it again"}
-        context = import_context(site, who, job_type, values=fields, errors=gone)
-        return site.render(request, "import.html", who, **context)
-    key, filename = staged
+        return job_type, {"": "the previewed file is no longer known; upload it again"}
+    return job_type, (staged[0], staged[1], size)
+
+
+def _mapping_step(
+    request: Request,
+    site: Dashboard,
+    who: Viewer,
+    job_type: JobType,
+    fields: Mapping[str, str],
+    upload: tuple[str, str, int],
+    *,
+    errors: list[str] | None = None,
+    status: int = 200,
+) -> Response:
+    """The step's page: the proposal with the choices in ``fields`` over it, and what is
+    wrong with them; the form with the error when the file cannot be read."""
+    key, filename, size = upload
     try:
-        preview = _preview(site, who, job_type, key, fields, filename)
+        placed = _placed(site, who, job_type, key, fields, filename)
     except JobportError as exc:
         context = import_context(site, who, job_type, values=fields, errors={"": exc.message})
         return site.render(request, "import.html", who, exc.status_code, **context)
+    context = import_context(
+        site,
+        who,
+        job_type,
+        values=without_mapping(fields),
+        mapping_step=build_step(placed.placed, chosen_mapping(fields), placed.examples),
+        mapping_errors=errors or [],
+        staged=fields["staged"],
+        filename=filename,
+        file_size=size,
+    )
+    return site.render(request, "import.html", who, status, **context)
+
+
+@router.get("/import/preview", name="dashboard_import_preview_page")
+def import_preview_page(request: Request, site: Site, who: Signed) -> Response:
+    """The dry run of a staged upload: the first rows checked, nothing written yet.
+
+    A mapping with a field chosen twice or a required field left out goes back to
+    the step with what is wrong, as does one the preview refuses (a missing key).
+    """
+    fields = dict(request.query_params)
+    job_type, found = _staged_upload(site, who, fields)
+    if isinstance(found, dict):
+        context = import_context(site, who, job_type, values=fields, errors=found)
+        return site.render(request, "import.html", who, **context)
+    key, filename, size = found
+    chosen = chosen_mapping(fields)
+    if chosen:
+        required = [c["name"] for c in job_type.columns() if c["required"]]
+        wrong = problems(chosen, required)
+        if wrong:
+            return _mapping_step(
+                request, site, who, job_type, fields, found, errors=wrong, status=422
+            )
+    try:
+        preview = _preview(site, who, job_type, key, fields, filename)
+    except JobportError as exc:
+        return _mapping_step(
+            request,
+            site,
+            who,
+            job_type,
+            fields,
+            found,
+            errors=[exc.message],
+            status=exc.status_code,
+        )
     context = import_context(
         site,
         who,
@@ -228,6 +351,8 @@ def import_preview_page(request: Request, site: Site, who: Signed) -> Response:
         start_options=json.dumps(forms.read_options(job_type.options_json_schema(), fields)),
         start_format=fields.get("format") or format_from_name(filename, job_type),
         start_read=json.dumps(read_options(fields)),
+        mapping_chosen=chosen,
+        mapping_query=urlencode(fields),
     )
     return site.render(request, "import.html", who, **context)
 
@@ -256,7 +381,8 @@ async def import_start(request: Request, site: Site, who: Signed) -> Response:
         source_name=filename,
         options=json_object(form.get("options")),
         format=form.get("format") or None,
-        read={k: str(v) for k, v in json_object(form.get("read")).items()},
+        read=json_object(form.get("read")),  # checked as the read options of any start
+        controls={"dry_run": True} if form.get("check") else {},
         retry_of=form.get("retry_of") or None,
     )
     run = await run_in_threadpool(service.start_import, who.principal, start)

@@ -1,5 +1,6 @@
 """One run: its page, the live section that refreshes it, its rejected rows and error
-report, the Cancel/Retry/Resume actions, and the WebSocket that says when to refresh.
+report, the Cancel/Retry/Resume actions, a dry run's "Import it", and the WebSocket
+that says when to refresh.
 
 Every read goes through the service, so another user's run answers 404 like a
 missing one (:meth:`JobService.run`).
@@ -14,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from jobport.errors import RunNotFound
 from jobport.http.downloads import error_report_response
 from jobport.http.live import send_to_websocket
+from jobport.lifecycle import COMPLETED_STATUSES
 from jobport.principal import Principal
 from jobport.store import RunRecord
 from jobport.store.records import CHUNK_STATUSES
@@ -68,6 +70,9 @@ async def run_action(
     form = await form_of(request)
     require_csrf(who, form.get(CSRF_FIELD) or request.headers.get(CSRF_HEADER))
     service = site.service
+    if action == "import":  # a dry run's "Import it": to the page of the run it started
+        started = await run_in_threadpool(service.start_from_dry_run, who.principal, run_id)
+        return see_run(request, started.id)
     act = {"cancel": service.cancel, "retry": service.retry, "resume": service.resume}.get(action)
     if act is None:
         raise RunNotFound(run_id)
@@ -135,10 +140,29 @@ def run_context(request: Request, site: Dashboard, who: Viewer, run: RunRecord) 
         # button is offered only when it would do something the other does not.
         "can_retry": stopped and counts["failed"] > 0,
         "can_resume": stopped and counts["cancelled"] > 0,
+        **import_outcome(run),
         "result": runview.result_link(site.service, run, download_path(request, run.id)),
         "live_url": request.url_for("dashboard_run_live", run_id=run.id).path,
         "ws_path": request.url_for("dashboard_run_ws", run_id=run.id).path,
         "failures_url": request.url_for("dashboard_run_failures", run_id=run.id).path,
+    }
+
+
+def import_outcome(run: RunRecord) -> dict[str, Any]:
+    """An import's rows by what happened to them (a dry run's: would happen), the valid
+    rows of a dry run, and whether it can be imported (completed, not imported yet)."""
+    if run.kind != "import":
+        return {"counts": None, "valid": None, "can_import": False, "imported_as": None}
+    counts = None
+    if run.created is not None:
+        counts = {"created": run.created, "updated": run.updated or 0}
+        counts["unchanged"] = run.unchanged or 0
+    imported_as = (run.result or {}).get("imported_as") if run.dry_run else None
+    return {
+        "counts": counts,
+        "valid": max(0, run.processed - run.failed),
+        "can_import": run.dry_run and run.status in COMPLETED_STATUSES and not imported_as,
+        "imported_as": imported_as,
     }
 
 
