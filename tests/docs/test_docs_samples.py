@@ -334,8 +334,8 @@ def test_a_sample_sees_only_the_documented_install(tmp_path: Path) -> None:
     script = tmp_path / "probe.py"
     script.write_text(
         "import importlib\n"
-        "import fastapi, sqlalchemy, uvicorn  # the base install\n"
-        "for name in ('httpx2', 'httpx', 'pytest', 'psycopg', 'pyarrow'):\n"
+        "import fastapi, httpx, sqlalchemy, uvicorn  # the base install (httpx sends webhooks)\n"
+        "for name in ('httpx2', 'pytest', 'psycopg', 'pyarrow'):\n"
         "    try:\n"
         "        importlib.import_module(name)\n"
         "    except ModuleNotFoundError:\n"
