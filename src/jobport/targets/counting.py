@@ -26,10 +26,10 @@ from __future__ import annotations
 
 import itertools
 import json
-import math
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 import sqlalchemy as sa
@@ -89,71 +89,123 @@ def _comparable(
 # -- the keys already there -------------------------------------------------------------------
 
 
+def key_values(rows: Sequence[Sequence[Any]], positions: Sequence[int]) -> list[Any]:
+    """Each row's key: the value itself for a one-column key, else a tuple (one C-level map)."""
+    return list(map(itemgetter(*positions), rows))
+
+
 def count_existing(
     conn: Connection,
     table: sa.Table,
     key: Sequence[str],
-    raw_keys: Sequence[tuple[Any, ...]],
-    bound_keys: Sequence[tuple[Any, ...]] | None = None,
+    raw: Callable[[], Sequence[Any]],
+    bound: Sequence[Any] | None = None,
 ) -> int:
-    """How many of these keys the target holds.
+    """How many of a chunk's keys (see :func:`key_values`) the target holds.
 
-    ``raw_keys`` are the keys as validated; ``bound_keys`` the same keys as the
-    driver binds them (SQLite: text dates, float decimals), which SQLite takes
-    in one JSON parameter when every value has a JSON form.
+    ``bound`` are the keys as the driver binds them (SQLite: text dates, float
+    decimals), which SQLite takes in one statement; ``raw`` gives them as
+    validated, for the portable lookup (bound by SQLAlchemy, a batch at a time).
     """
-    if not raw_keys:
+    if bound is not None and not bound:
         return 0
-    if conn.dialect.name == "sqlite" and bound_keys is not None and _jsonable(bound_keys):
-        return _count_sqlite(conn, table, key, bound_keys)
+    if conn.dialect.name == "sqlite" and bound is not None:
+        found = _count_sqlite(conn, table, key, bound)
+        if found is not None:
+            return found
+    keys = raw()
     columns = [table.c[name] for name in key]
-    found = 0
-    for start in range(0, len(raw_keys), LOOKUP_BATCH):
-        batch = raw_keys[start : start + LOOKUP_BATCH]
-        condition = (
-            columns[0].in_([k[0] for k in batch])
-            if len(columns) == 1
-            else sa.tuple_(*columns).in_(list(batch))
-        )
+    total = 0
+    for start in range(0, len(keys), LOOKUP_BATCH):
+        batch = list(keys[start : start + LOOKUP_BATCH])
+        condition = columns[0].in_(batch) if len(columns) == 1 else sa.tuple_(*columns).in_(batch)
         query = sa.select(sa.func.count()).select_from(table).where(condition)
-        found += int(conn.execute(query).scalar_one())
-    return found
-
-
-def _jsonable(keys: Sequence[tuple[Any, ...]]) -> bool:
-    """Whether every value is text, a bool, an int or a finite float (JSON's own kinds)."""
-    types = {type(value) for row in keys for value in row}
-    if not types <= {str, int, float, bool}:
-        return False
-    return float not in types or all(
-        math.isfinite(value) for row in keys for value in row if type(value) is float
-    )
+        total += int(conn.execute(query).scalar_one())
+    return total
 
 
 def _count_sqlite(
-    conn: Connection, table: sa.Table, key: Sequence[str], keys: Sequence[tuple[Any, ...]]
-) -> int:
+    conn: Connection, table: sa.Table, key: Sequence[str], keys: Sequence[Any]
+) -> int | None:
     """One statement: the keys as a JSON array, each probed through the key's unique index.
 
     The key column's affinity applies to the JSON values as it applies to a
-    bound value, so ``'7'`` finds the integer key 7 as the upsert would.
+    bound value, so ``'7'`` finds the integer key 7 as the upsert would. Keys
+    outside the range the column holds are not looked up at all (a first
+    import, or one that adds rows after the last key, costs no lookup), and a
+    run of consecutive integer keys is counted by one range scan. None when a
+    key has no JSON form (bytes, NaN): the caller looks them up as bound
+    parameters instead.
     """
     quote = conn.dialect.identifier_preparer.quote
     target = conn.dialect.identifier_preparer.format_table(table)
     if len(key) == 1:
-        sql = (
-            f"SELECT count(*) FROM {target} "
-            f"WHERE {quote(key[0])} IN (SELECT value FROM json_each(?))"
-        )
-        values = json.dumps([row[0] for row in keys])
+        column = quote(key[0])
+        kinds = set(map(type, keys))
+        if kinds <= {int, str} and len(kinds) == 1:
+            keys = _in_range(conn, table, key[0], keys, kinds.pop())
+            if not keys:
+                return 0
+            span = _dense(keys)
+            if span is not None:
+                return int(
+                    conn.exec_driver_sql(
+                        f"SELECT count(*) FROM {target} WHERE {column} BETWEEN ? AND ? "
+                        f"AND typeof({column}) = 'integer'",
+                        span,
+                    ).scalar_one()
+                )
+        sql = f"SELECT count(*) FROM {target} WHERE {column} IN (SELECT value FROM json_each(?))"
     else:
         matches = " AND ".join(
             f"t.{quote(name)} = json_extract(j.value, '$[{i}]')" for i, name in enumerate(key)
         )
         sql = f"SELECT count(*) FROM json_each(?) AS j JOIN {target} AS t ON {matches}"
-        values = json.dumps([list(row) for row in keys])
-    found = conn.exec_driver_sql(sql, (values,)).scalar_one()
-    return int(found)
+    try:
+        payload = json.dumps(keys, allow_nan=False)
+    except (TypeError, ValueError):
+        return None
+    return int(conn.exec_driver_sql(sql, (payload,)).scalar_one())
+
+
+def _dense(keys: Sequence[Any]) -> tuple[int, int] | None:
+    """(first, last) when the keys (one kind, checked) are ints, every one from first to
+    last, once each: then the keys there are counted by one range scan of the index
+    instead of a probe per key (a file sorted by its key, as most systems write them)."""
+    if type(keys[0]) is not int:
+        return None
+    first, last = min(keys), max(keys)
+    if last - first + 1 != len(keys) or len(set(keys)) != len(keys):
+        return None
+    return first, last
+
+
+def _in_range(
+    conn: Connection, table: sa.Table, name: str, keys: Sequence[Any], kind: type
+) -> Sequence[Any]:
+    """The keys (all ints, or all text) within the column's smallest and largest values,
+    when both sides order alike: ints against an all-integer column, text against an
+    all-text one compared by bytes (UTF-8 orders as code points do). Otherwise every key.
+    """
+    if kind is str and getattr(table.c[name].type, "collation", None):
+        return keys
+    quote = conn.dialect.identifier_preparer.quote
+    target = conn.dialect.identifier_preparer.format_table(table)
+    # One aggregate per query: SQLite reads a min() or max() alone off the index's end.
+    low, high = conn.exec_driver_sql(
+        f"SELECT (SELECT min({quote(name)}) FROM {target}), "
+        f"(SELECT max({quote(name)}) FROM {target})"
+    ).one()
+    if low is None:
+        return []  # an empty table holds none of them
+    if type(low) is not kind or type(high) is not kind:
+        return keys
+    first, last = min(keys), max(keys)
+    if first > high or last < low:
+        return []
+    if low <= first and last <= high:
+        return keys
+    return [value for value in keys if low <= value <= high]
 
 
 # -- a dry run: staged rows joined to the target ----------------------------------------------
@@ -258,6 +310,7 @@ __all__ = [
     "counts_from",
     "counts_of_staged",
     "create_stage_sql",
+    "key_values",
     "stage_name",
     "staged_count",
     "staged_count_sql",

@@ -29,7 +29,14 @@ from sqlalchemy.engine import Connection, Dialect
 from jobport.errors import ConfigurationError
 from jobport.store.records import RowCounts
 from jobport.targets.convert import Processor, converted_rows, processor_of
-from jobport.targets.counting import StagedCount, changed, count_existing, counts_from, staged_count
+from jobport.targets.counting import (
+    StagedCount,
+    changed,
+    count_existing,
+    counts_from,
+    key_values,
+    staged_count,
+)
 from jobport.targets.pgcopy import CopyMerge, prepare_copy_merge
 
 BATCH = 5_000
@@ -78,18 +85,25 @@ class Counter:
     SQLite: the keys already there, looked up before the write, and the
     statement's row count (created + updated). PostgreSQL: each affected row
     returns whether it was inserted (``returning``), exact under concurrent
-    writers.
+    writers. The keys are taken from the rows only when looked up.
     """
 
     table: sa.Table
     key: tuple[str, ...]
     rows: int
-    raw_keys: list[tuple[Any, ...]]
-    bound_keys: list[tuple[Any, ...]] | None = None
+    #: The rows as validated and the key's positions in them (the portable lookup's).
+    raw: Sequence[Sequence[Any]] = ()
+    raw_at: tuple[int, ...] = ()
+    #: The rows as the driver binds them and the key's positions there (SQLite's lookup).
+    bound: Sequence[Sequence[Any]] | None = None
+    bound_at: tuple[int, ...] = ()
     returning: bool = False
 
     def existing(self, conn: Connection) -> int:
-        return count_existing(conn, self.table, self.key, self.raw_keys, self.bound_keys)
+        bound = key_values(self.bound, self.bound_at) if self.bound is not None else None
+        return count_existing(
+            conn, self.table, self.key, lambda: key_values(self.raw, self.raw_at), bound
+        )
 
 
 def _returned_counts(conn: Connection, sql: str, batches: list[list[Any]]) -> RowCounts:
@@ -202,15 +216,15 @@ def _counter(
     if dialect.name not in COUNTED:
         return None
     if returning:
-        return Counter(table, tuple(key), len(rows), [], returning=True)
-    raw_at = [list(columns).index(name) for name in key]
-    bound_at = [list(order).index(name) for name in key]
+        return Counter(table, tuple(key), len(rows), returning=True)
     return Counter(
         table,
         tuple(key),
         len(rows),
-        [tuple(row[i] for i in raw_at) for row in rows],
-        [tuple(row[i] for i in bound_at) for row in converted],
+        raw=rows,
+        raw_at=tuple(list(columns).index(name) for name in key),
+        bound=converted if dialect.positional else None,
+        bound_at=tuple(list(order).index(name) for name in key),
     )
 
 
