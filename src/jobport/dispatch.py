@@ -51,6 +51,8 @@ class StartRequest:
     #: Whether a start of a busy type that queues (``queue_when_busy``) may wait for a
     #: slot; the supervisor, starting a start that waited already, says no.
     may_queue: bool = True
+    #: The kind of the run when not its type's (an undo of an import type's run).
+    kind: str | None = None
 
 
 def dispatcher_id() -> str:
@@ -162,13 +164,13 @@ class Dispatcher:
         except TypeBusy:
             return self._busy(job_type, request, source_key)
         options = validate_options(job_type, request.options)
-        kind = kind_for(job_type.kind)
+        kind = kind_for(request.kind or job_type.kind)
         run_id = request.run_id or str(uuid.uuid4())
         controls = RunControls.checked(request.controls)
         new = NewRun(
             id=run_id,
             type=job_type.type,
-            kind=job_type.kind,
+            kind=kind.name,
             strategy=job_type.strategy,
             broadcast=job_type.broadcast,
             owner=request.owner,

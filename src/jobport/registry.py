@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 Kind = str
 Strategy = Literal["polling", "websocket", "none"]
 #: The kinds' names when this module loaded (``KIND_REGISTRY.names()`` is always current).
-KINDS: tuple[Kind, ...] = KIND_REGISTRY.names()
+KINDS: tuple[Kind, ...] = KIND_REGISTRY.declared()
 STRATEGIES: tuple[Strategy, ...] = get_args(Strategy)
 ENTRY_POINT_GROUP = "jobport.apps"
 #: The most active runs of a type of each kind, unless the type says (absent: no limit).
@@ -97,6 +97,10 @@ class JobType:
     #: A start beyond ``max_active`` waits for a run of the type to end, instead of
     #: being refused.
     queue_when_busy: bool = False
+    #: An import that keeps an undo log: each chunk saves the rows it changes (before-
+    #: images, inserted keys) with its rows, so the run can be undone (docs/undo.md).
+    #: Costs a read of the chunk's rows before and after its write, and the log's rows.
+    undoable: bool = False
     description: str = ""
     #: Where the type was declared ("module:attr" or an entry point name); set on registration.
     origin: str = ""
@@ -104,7 +108,7 @@ class JobType:
     def __post_init__(self) -> None:
         if not self.type or not self.type.replace("-", "").replace("_", "").isalnum():
             raise RegistryError(f"job type key {self.type!r} must be letters, digits, '-' or '_'")
-        kinds = KIND_REGISTRY.names()
+        kinds = KIND_REGISTRY.declared()
         if self.kind not in kinds:
             raise RegistryError(f"job type '{self.type}': kind must be one of {', '.join(kinds)}")
         if self.strategy not in STRATEGIES:
@@ -117,6 +121,8 @@ class JobType:
             raise RegistryError(f"job type '{self.type}': max_attempts must be at least 1")
         if self.max_stored_failures is not None and self.max_stored_failures < 0:
             raise RegistryError(f"job type '{self.type}': max_stored_failures must be 0 or more")
+        if self.undoable and self.kind != "import":
+            raise RegistryError(f"job type '{self.type}': only import types can be undoable")
         limit = self.max_active
         if limit != "kind" and limit is not None and (isinstance(limit, bool) or limit < 1):
             raise RegistryError(
@@ -194,6 +200,7 @@ class JobType:
             "roles": sorted(self.roles),
             "max_active": self.active_limit,
             "queue_when_busy": self.queue_when_busy,
+            "undoable": self.undoable,
             "origin": self.origin,
             "description": self.description,
         }
@@ -259,7 +266,7 @@ class JobRegistry:
         return [t for t in self._types.values() if t.kind in kinds]
 
     def grouped(self) -> dict[Kind, list[JobType]]:
-        return {kind: self.of_kind(kind) for kind in KIND_REGISTRY.names()}
+        return {kind: self.of_kind(kind) for kind in KIND_REGISTRY.declared()}
 
     def __iter__(self) -> Iterator[JobType]:
         return iter(self._types.values())

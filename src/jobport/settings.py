@@ -52,6 +52,12 @@ class Settings(BaseSettings):
         description="The supervisor removes runs finished longer ago than this, with their "
         "rows and files, once an hour (see jobport prune); unset: runs are kept forever.",
     )
+    undo_days: float = Field(
+        default=7,
+        gt=0,
+        description="An undoable import can be undone this long after it finished; its undo "
+        "log is pruned after that (docs/undo.md).",
+    )
     metrics: bool = Field(
         default=True,
         description="Serve GET /metrics (Prometheus text format, no sign-in); off: 404.",

@@ -48,7 +48,10 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         ),
     ),
     ("http", ("jobport.http",)),
-    ("service", ("jobport.service", "jobport.fixes", "jobport.webhooks.service")),
+    (
+        "service",
+        ("jobport.service", "jobport.undoing", "jobport.fixes", "jobport.webhooks.service"),
+    ),
     ("engine", ("jobport.engine",)),
     (
         "machinery",

@@ -81,6 +81,8 @@ registry.add(
         # in file order, so 20,000-row chunks load a million rows about a fifth
         # faster than the default 5,000, for ~30 MB more per worker.
         chunk_size=20_000,
+        # Each chunk logs the rows it changes, so a wrong file can be undone (docs/undo.md).
+        undoable=True,
         description="Customer records matched on their customer number.",
     )
 )

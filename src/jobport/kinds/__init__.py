@@ -14,6 +14,7 @@ from jobport.kinds.importer import Importer
 from jobport.kinds.imports import ImportKind
 from jobport.kinds.reports import Report, ReportKind
 from jobport.kinds.syncs import Page, Syncer, SyncKind, SyncSource
+from jobport.kinds.undo import UndoKind
 
 
 class KindRegistry:
@@ -36,10 +37,14 @@ class KindRegistry:
     def names(self) -> tuple[str, ...]:
         return tuple(self._kinds)
 
+    def declared(self) -> tuple[str, ...]:
+        """The kinds a job type may declare (not ``undo``: its runs take their original's type)."""
+        return tuple(name for name, kind in self._kinds.items() if kind.declared)
+
 
 #: The kinds of work jobport runs.
 KINDS = KindRegistry()
-for _kind in (ImportKind(), ExportKind(), SyncKind(), ReportKind()):
+for _kind in (ImportKind(), ExportKind(), SyncKind(), ReportKind(), UndoKind()):
     KINDS.add(_kind)
 
 

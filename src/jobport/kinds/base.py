@@ -78,6 +78,8 @@ class JobKind:
     in_order: bool = False
     #: Whether the kind has a last step (:meth:`finish`): its runs complete after it.
     finishes: bool = False
+    #: Whether job types declare it (``JobType(kind=...)``); an undo run is of its original's type.
+    declared: bool = True
 
     def plan(self, request: PlanRequest) -> Plan:
         raise NotImplementedError(f"{type(self).__name__} does not plan runs")

@@ -39,6 +39,7 @@ from jobport.lifecycle import FailureLimits
 from jobport.store import ChunkOutcome
 from jobport.store.records import RowCounts, Writer
 from jobport.targets.capacity import Capacity, row_capacity
+from jobport.targets.undolog import undo_logged
 from jobport.targets.upsert import PreparedUpsert, prepare_upsert
 
 if TYPE_CHECKING:
@@ -122,7 +123,9 @@ class ImportKind(JobKind):
                 )
                 for columns, update, rows in groups
             ]
-            return ChunkOutcome(len(records), failures, write=_all_of(writes), limits=limits)
+            undoable = [(rows, columns, update) for columns, update, rows in groups]
+            write = logged(task, _all_of(writes), undoable, importer.key_columns, dry_run)
+            return ChunkOutcome(len(records), failures, write=write, limits=limits)
         rows, columns, failures = validate_records(
             records,
             header,
@@ -142,7 +145,36 @@ class ImportKind(JobKind):
             update=fed_columns(columns, mapping),
             dry_run=dry_run,
         )
+        write = logged(
+            task,
+            write,
+            [(rows, columns, fed_columns(columns, mapping))],
+            importer.key_columns,
+            dry_run,
+        )
         return ChunkOutcome(len(records), failures, write=write, limits=limits)
+
+
+def logged(
+    task: ChunkTask,
+    write: Writer,
+    groups: Sequence[tuple[Sequence[Sequence[Any]], Sequence[str], Sequence[str] | None]],
+    key: Sequence[str],
+    dry_run: bool,
+) -> Writer:
+    """The write, keeping the undo log of an undoable type's real run (docs/undo.md)."""
+    if not task.job_type.undoable or dry_run:
+        return write
+    assert task.job_type.table is not None
+    return undo_logged(
+        write,
+        task.job_type.table,
+        task.database.dialect,
+        groups,
+        key,
+        run_id=task.run.id,
+        chunk_no=task.no,
+    )
 
 
 def failure_limits(importer: Importer, controls: RunControls) -> FailureLimits | None:

@@ -22,10 +22,11 @@ from jobport.store.outbox import Outbox, event_from_dict
 from jobport.store.runs import NewRun, RunFilter, Runs
 from jobport.store.section import utcnow
 from jobport.store.stats import STATS_DAYS, STATS_WINDOW, RunStats, Stats, TypeStats
+from jobport.store.undo import UndoLog
 from jobport.store.users import UserRecord, Users
 
 
-class JobStore(Runs, Leases, Commits, Users, Outbox, Stats, Mappings):
+class JobStore(Runs, Leases, Commits, Users, Outbox, Stats, Mappings, UndoLog):
     """Every storage operation of jobport, over one state database."""
 
     def ping(self) -> None:

@@ -442,7 +442,7 @@ job_undo_log = sa.Table(
     sa.Column("target", sa.String(200), nullable=False),
     sa.Column("key", sa.Text, nullable=False),
     sa.Column("before", sa.Text),
-    sa.Column("after", sa.Text, nullable=False),
+    sa.Column("after", sa.Text),
     sa.Index(None, "run_id", "chunk_no"),
     sa.Index(None, "target", "key"),
 )

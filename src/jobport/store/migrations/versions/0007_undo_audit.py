@@ -33,7 +33,7 @@ def upgrade() -> None:
         sa.Column("target", sa.String(length=200), nullable=False),
         sa.Column("key", sa.Text(), nullable=False),
         sa.Column("before", sa.Text(), nullable=True),
-        sa.Column("after", sa.Text(), nullable=False),
+        sa.Column("after", sa.Text(), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_job_undo_log")),
     )
     op.create_index(op.f("ix_job_undo_log_run_id_chunk_no"), "job_undo_log", ["run_id", "chunk_no"])
