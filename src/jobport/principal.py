@@ -17,6 +17,8 @@ class Principal:
     name: str
     is_admin: bool = False
     roles: frozenset[str] = field(default_factory=frozenset)
+    #: The face the caller came through, for the audit trail: cli, api, dashboard, python.
+    via: str = "python"
 
     @classmethod
     def operator(cls) -> Principal:

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from jobport.audit import Action, AuditEntry
 from jobport.dispatch import StartRequest
-from jobport.errors import RunStateError
+from jobport.errors import PermissionDenied, RunStateError
 from jobport.kinds.undo import undo_plan
 from jobport.lifecycle import RunStatus
 from jobport.principal import Principal
@@ -90,7 +91,28 @@ class Undoing:
             source_name=f"undo of {run.id[:8]}",
         )
         plan = undo_plan(run.id, preview.summary, force=force)
-        return self.service.engine.dispatcher.start(request, planned=plan)
+        started = self.service.engine.dispatcher.start(request, planned=plan)
+        # Right after the start (the dispatcher's transaction is its own): see docs/undo.md.
+        self.service.store.record_audit(
+            AuditEntry(
+                Action.UNDID,
+                run.id,
+                who.owner,
+                who.via,
+                detail={"undo_run": started.id, "force": force},
+            )
+        )
+        return started
+
+    def audit(
+        self, who: Principal, *, run_id: str | None = None, limit: int = 100, offset: int = 0
+    ) -> list[AuditEntry]:
+        """The audit trail (admins only), or one visible run's (anyone who may see it)."""
+        if run_id is not None:
+            run_id = self.service.run(who, run_id).id
+        elif not who.is_admin:
+            raise PermissionDenied("the audit trail is for admins")
+        return self.service.store.audit_entries(run_id=run_id, limit=limit, offset=offset)
 
     def _check(self, who: Principal, run: RunRecord) -> None:
         job_type = self.service.registry.get(run.type)

@@ -88,7 +88,16 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "jobport.metrics",
         ),
     ),
-    ("base", ("jobport.settings", "jobport.errors", "jobport.logs", "jobport.principal")),
+    (
+        "base",
+        (
+            "jobport.settings",
+            "jobport.errors",
+            "jobport.logs",
+            "jobport.principal",
+            "jobport.audit",
+        ),
+    ),
 ]
 #: (importer prefix, imported prefix) pairs that are refused whatever the layers say.
 FORBIDDEN = [

@@ -16,7 +16,7 @@ No ``from __future__ import annotations`` here: FastAPI must see the
 
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, FastAPI, Request, Response, WebSocket
@@ -85,7 +85,7 @@ Service = Annotated[JobService, Depends(job_service)]
 
 async def current_caller(connection: HTTPConnection) -> Principal:
     caller: Principal = getattr(connection.state, _CALLER_KEY)
-    return caller
+    return caller if caller.via == "api" else replace(caller, via="api")
 
 
 #: The authenticated caller of a route (the router's principal dependency decided who).

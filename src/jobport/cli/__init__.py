@@ -32,6 +32,7 @@ from jobport.cli import (
     syncs,
     templates,
     types,
+    undo,
     worker,
 )
 from jobport.cli.context import (
@@ -126,6 +127,8 @@ app.command("import")(imports.import_command)
 app.command("template")(templates.template_command)
 for command in (runs.resume, runs.retry, runs.cancel, runs.status, runs.history, runs.failures):
     app.command()(command)
+app.command("undo")(undo.undo_command)
+app.command("audit")(undo.audit_command)
 app.command("demo-data")(demo.demo_data)
 app.command("export")(exports.export_command)
 app.command("sync")(syncs.sync_command)

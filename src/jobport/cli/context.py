@@ -152,7 +152,7 @@ def operator(owner: str | None = None) -> Principal:
 
     from jobport.principal import Principal
 
-    who = Principal.operator()
+    who = replace(Principal.operator(), via="cli")
     return replace(who, name=owner) if owner else who
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from jobport.store.audit import Audit
 from jobport.store.commits import CommitConflict, Commits, NotYourTurn
 from jobport.store.leases import Leases, Reclaimed
 from jobport.store.mappings import Mappings, SavedMapping
@@ -26,7 +27,7 @@ from jobport.store.undo import UndoLog
 from jobport.store.users import UserRecord, Users
 
 
-class JobStore(Runs, Leases, Commits, Users, Outbox, Stats, Mappings, UndoLog):
+class JobStore(Runs, Leases, Commits, Users, Outbox, Stats, Mappings, UndoLog, Audit):
     """Every storage operation of jobport, over one state database."""
 
     def ping(self) -> None:
