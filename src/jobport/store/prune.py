@@ -30,7 +30,14 @@ from sqlalchemy.engine import Connection, RowMapping
 from jobport.lifecycle import FINAL_STATUSES
 from jobport.store.records import Failure
 from jobport.store.section import Section
-from jobport.store.tables import job_chunks, job_events, job_failures, job_runs, sync_cursors
+from jobport.store.tables import (
+    job_chunks,
+    job_events,
+    job_failures,
+    job_runs,
+    job_undo_log,
+    sync_cursors,
+)
 
 #: Candidate runs read per query.
 PAGE = 200
@@ -190,6 +197,7 @@ class Pruning(Section):
             ]
             if doomed:
                 conn.execute(job_events.delete().where(job_events.c.run_id.in_(doomed)))
+                conn.execute(job_undo_log.delete().where(job_undo_log.c.run_id.in_(doomed)))
                 conn.execute(job_chunks.delete().where(job_chunks.c.run_id.in_(doomed)))
                 conn.execute(job_runs.delete().where(job_runs.c.id.in_(doomed)))
         return doomed
@@ -247,9 +255,7 @@ def _candidates(
     return list(conn.execute(query).mappings())
 
 
-def _whole_chains(
-    conn: Connection, seeds: dict[str, RowMapping], cutoff: datetime
-) -> list[Chain]:
+def _whole_chains(conn: Connection, seeds: dict[str, RowMapping], cutoff: datetime) -> list[Chain]:
     """The chains of ``seeds`` that may go, each given by the seed that is its newest run."""
     known = _closure(conn, seeds)
     kept = _cursor_runs(conn, list(known))

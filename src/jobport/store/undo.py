@@ -144,6 +144,11 @@ class UndoLog(Section):
             rows = conn.execute(query).mappings().all()
         return [dict(row) for row in rows if (row["params"] or {}).get("undo_of") == run_id]
 
+    def prune_undo_logs(self, before: datetime) -> int:
+        """Forget the undo log of runs finished before ``before`` (``undo_days`` ago)."""
+        with self._write() as conn:
+            return prune_undo_log(conn, expired_undo_runs(conn, before))
+
 
 def prune_undo_log(conn: Connection, run_ids: Iterable[str]) -> int:
     """Forget the undo log of these runs (retention); returns the entries removed."""
