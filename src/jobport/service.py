@@ -30,13 +30,24 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from jobport.dispatch import StartRequest, dispatcher_id, format_from_name, validate_options
-from jobport.errors import InputError, JobportError, RunNotFound, RunStateError, listed, shown
+from jobport.errors import (
+    ConfigurationError,
+    InputError,
+    JobportError,
+    RunNotFound,
+    RunStateError,
+    UnknownJobType,
+    listed,
+    shown,
+)
 from jobport.formats import ReadOptions
 from jobport.formats.base import Prepared, TabularFormat, discard
 from jobport.kinds import Plan, PlanRequest
 from jobport.kinds.columns import ColumnMapping, proposed
+from jobport.kinds.importer import Importer
 from jobport.kinds.imports import check_columns, checked_reader, importer_of, layout_of
-from jobport.kinds.params import RunParams
+from jobport.kinds.mapping import signature
+from jobport.kinds.params import ImportParams, RunParams
 from jobport.kinds.preview import Preview, preview_import
 from jobport.kinds.template import Template, TemplateNotFound, build_template
 from jobport.lifecycle import COMPLETED_STATUSES, RunStatus
@@ -184,6 +195,30 @@ class JobService:
             )
         return build_template(job_type, format)
 
+    def mapping_proposal(self, who: Principal, type: str, header: list[str]) -> ColumnMapping:
+        """Each column of a file with this header placed for import type ``type``: by the
+        mapping saved for this header, then the proposal (:mod:`jobport.kinds.columns`).
+        A type ``who`` may not start, or that is not an import, is unknown to them."""
+        job_type = self.registry.get(type) if type in self.registry else None
+        if job_type is None or job_type.kind != "import" or not job_type.may_start(who):
+            raise UnknownJobType(type, [t.type for t in self.startable_types(who, "import")])
+        limit = self.engine.dispatcher.limits_for(job_type).max_columns
+        if limit and len(header) > limit:
+            raise InputError(
+                f"the header has {len(header):,} columns, over the limit of {limit:,} "
+                "(raise it with the type's limits or JOBPORT_MAX_COLUMNS)"
+            )
+        importer = job_type.handler
+        if not isinstance(importer, Importer):
+            raise ConfigurationError(f"import type '{type}' needs an Importer as its handler")
+        return proposed(
+            header,
+            importer.row,
+            synonyms=importer.synonyms,
+            type_key=job_type.type,
+            saved_mappings=self.store.saved_mapping,
+        )
+
     # -- starting runs ----------------------------------------------------------------------
 
     def upload_limit(self, job_type: JobType) -> int:
@@ -225,10 +260,22 @@ class JobService:
                 retry_of=start.retry_of,
                 source_name=start.source_name,
             )
-            return self.engine.dispatcher.start(request, source_key=start.source_key)
+            run = self.engine.dispatcher.start(request, source_key=start.source_key)
         except BaseException:
             self.discard_upload(start.source_key)
             raise
+        self._save_mapping(who, start, run)
+        return run
+
+    def _save_mapping(self, who: Principal, start: ImportStart, run: RunRecord) -> None:
+        """Keep the mapping a user gave, once planning took it, for the next file with
+        this header that comes without one (see :mod:`jobport.store.mappings`)."""
+        header = ImportParams.header_of(run.params)
+        mapping = start.read.get("mapping")
+        if mapping and header and "columns" in run.params:
+            self.store.save_mapping(
+                run.type, signature(header), header, mapping, saved_by=who.owner
+            )
 
     def start_from_dry_run(self, who: Principal, run_id: str) -> RunRecord:
         """Import what a dry run checked, without the file being sent or read to plan again.

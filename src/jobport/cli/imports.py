@@ -7,13 +7,19 @@ then the command waits for the run and says how it ended.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from jobport.cli.context import operator, parse_options, state_of
-from jobport.cli.output import finish_run, progress_bar
-from jobport.errors import InputError
+from jobport.cli.output import err, finish_run, progress_bar
+from jobport.errors import InputError, listed
+
+if TYPE_CHECKING:
+    from jobport.store import RunRecord
+
+#: How many columns the mapping line names before it says how many more.
+SHOWN_COLUMNS = 50
 
 
 def import_command(
@@ -114,6 +120,9 @@ def import_command(
     )
     with progress_bar(as_json) as on_update:
         run = service.start_import_file(who, file, start)
+        said = mapping_line(run)
+        if said:
+            err.print(said, markup=False, highlight=False)
         on_update(run)
         run = service.wait(who, run.id, on_update=on_update)
     finish_run(run, as_json)
@@ -138,3 +147,22 @@ def parse_mapping(pairs: list[str]) -> dict[str, str]:
 def words(text: str | None) -> list[str] | None:
     """Comma-separated words, trimmed, empty ones dropped."""
     return None if text is None else [w.strip() for w in text.split(",") if w.strip()]
+
+
+def mapping_line(run: RunRecord) -> str | None:
+    """``mapping: E-mail → email (synonym), id → id, ...``: which column fed which field,
+    said before the progress when a rule other than the field's own name placed one (a
+    file whose header is the fields' names has nothing to say)."""
+    from jobport.kinds.params import ImportParams
+
+    header = ImportParams.header_of(run.params)
+    placed = [p for p in run.params.get("mapping") or [] if p.get("column", -1) < len(header)]
+    if all(p.get("source") == "exact" for p in placed):
+        return None
+    said = []
+    for p in placed:
+        how = p["source"] if p["source"] != "fuzzy" else f"fuzzy {p['score']}"
+        name = header[p["column"]].strip()
+        fed = p["field"] or "(ignored)"
+        said.append(f"{name} → {fed}" + ("" if how == "exact" else f" ({how})"))
+    return f"mapping: {listed(said, most=SHOWN_COLUMNS)}"
