@@ -22,6 +22,8 @@ from typing import Any
 
 import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+from tests.api.conftest import Api, MakeApi
+from tests.api.conftest import make_api as make_api  # the API tests' fixture, for the faces
 from tests.conftest import MakeJobport
 
 from jobport import Jobport
@@ -220,3 +222,36 @@ ALICE = Principal("alice")
 BOB = Principal("bob")
 ADMIN = Principal("admin", is_admin=True)
 OPERATOR = Principal.operator()
+
+
+# -- the faces -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def api(make_api: MakeApi) -> Api:
+    return make_api(webhooks_allow_private=True)
+
+
+def add(api: Api, receiver: Receiver, user: str, name: str, **body: Any) -> dict[str, Any]:
+    response = api.client.post(
+        "/api/webhooks", headers=api.auth(user), json={"url": receiver.hook(name), **body}
+    )
+    assert response.status_code == 201, response.text
+    created: dict[str, Any] = response.json()
+    receiver.secrets[f"/{name}"] = created["secret"]
+    return created
+
+
+def deliver(api: Api) -> int:
+    deliverer = Deliverer(WebhookStore(api.engine.store.engine), api.engine.settings)
+    try:
+        return deliverer.run_once()
+    finally:
+        deliverer.stop()
+
+
+def problem(response: Any, status: int) -> str:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    detail: str = response.json()["detail"]
+    return detail

@@ -39,12 +39,25 @@ from jobport.web.pages import (
     signin,
     static,
     syncs,
+    webhooks,
 )
 from jobport.web.session import SessionSigner
 from jobport.web.viewer import caller_dependency
 
 #: The routers of the pages a signed-in user sees.
-PAGES = (home, imports, exports, syncs, history, runs, review, schedules, downloads, signin)
+PAGES = (
+    home,
+    imports,
+    exports,
+    syncs,
+    history,
+    runs,
+    review,
+    schedules,
+    downloads,
+    webhooks,
+    signin,
+)
 
 
 def dashboard_router(

@@ -1,8 +1,8 @@
 """The webhooks' use cases, for every face: subscriptions, the deliveries log, replays.
 
-The CLI, the API and the dashboard reach these through
-:attr:`jobport.service.JobService.webhooks`, saying who asks. The rules live
-here once:
+The CLI, the API and the dashboard reach these through :func:`webhooks_of` the
+:class:`jobport.service.JobService` they hold, saying who asks. This module is
+part of the application layer, beside ``service.py``. The rules live here once:
 
 - a subscription belongs to the principal who added it; admins see and manage
   every subscription, anyone else their own, and another user's answers
@@ -41,6 +41,7 @@ from jobport.webhooks.events import DEFAULT_EVENT_TYPES, EVENT_TYPES, replay_rou
 if TYPE_CHECKING:
     from jobport.engine import Jobport
     from jobport.registry import JobRegistry
+    from jobport.service import JobService
     from jobport.settings import Settings
     from jobport.store import JobStore
 
@@ -235,10 +236,16 @@ class WebhookService:
         return self.store.replay_since(found, run.id, seq, replay_route, now=self.clock())
 
 
+def webhooks_of(jobs: JobService) -> WebhookService:
+    """The webhooks' use cases over the engine a face's :class:`JobService` serves."""
+    return WebhookService.of(jobs.engine)
+
+
 __all__ = [
     "DeliveryDetail",
     "DeliveryNotFound",
     "WebhookNotFound",
     "WebhookService",
     "new_secret",
+    "webhooks_of",
 ]
