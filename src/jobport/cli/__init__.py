@@ -1,7 +1,8 @@
 """The ``jobport`` command line: the Typer app, its global options and ``main``.
 
 One module per group of commands (``imports``, ``templates``, ``exports``,
-``syncs``, ``runs``, ``types``, ``server``, ``demo``, ``worker``, ``db``, ``prune``); this one puts
+``syncs``, ``runs``, ``types``, ``server``, ``demo``, ``worker``, ``db``, ``prune``,
+``webhooks``); this one puts
 them together in the order ``jobport --help`` lists them. Commands call the
 application layer (:class:`jobport.service.JobService`) as the local operator.
 
@@ -33,6 +34,7 @@ from jobport.cli import (
     templates,
     types,
     undo,
+    webhooks,
     worker,
 )
 from jobport.cli.context import (
@@ -135,6 +137,7 @@ app.command("sync")(syncs.sync_command)
 app.command("report")(exports.report_command)
 app.add_typer(exports.exports_app, name="exports")
 app.add_typer(schedules.schedules_app, name="schedules")
+app.add_typer(webhooks.webhooks_app, name="webhooks")
 app.add_typer(server.users_app, name="users")
 app.command("prune")(prune.prune_command)
 app.command("serve")(server.serve)
