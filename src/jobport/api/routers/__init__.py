@@ -15,23 +15,27 @@ from jobport.api.routers import (
     health,
     imports,
     live,
+    mapping,
     runs,
     schedules,
     syncs,
     templates,
     types,
+    undo,
 )
 
 #: Each router, and whether its routes need an authenticated caller.
 ROUTERS: tuple[tuple[APIRouter, bool], ...] = (
     (health.router, False),
     (types.router, True),
+    (mapping.router, True),
     (templates.router, True),
     (imports.router, True),
     (exports.router, True),
     (syncs.router, True),
     (schedules.router, True),
     (runs.router, True),
+    (undo.router, True),
     (fixes.router, True),
     (live.router, True),
     (files.router, True),
