@@ -45,7 +45,7 @@ from jobport.formats.base import Prepared, TabularFormat, discard
 from jobport.kinds import Plan, PlanRequest
 from jobport.kinds.columns import ColumnMapping, proposed
 from jobport.kinds.importer import Importer
-from jobport.kinds.imports import check_columns, checked_reader, importer_of, layout_of
+from jobport.kinds.imports import checked_reader, layout_of
 from jobport.kinds.mapping import signature
 from jobport.kinds.params import ImportParams, RunParams
 from jobport.kinds.preview import Preview, preview_import
@@ -379,31 +379,20 @@ class JobService:
         read: dict[str, Any] | None = None,
     ) -> UploadColumns:
         """The dashboard's mapping step: each column of a stored upload's header placed
-        (the mapping in ``read``, else the one saved for this header, then the proposal),
-        with the values of its first rows.
+        as :meth:`mapping_proposal` places a header, with the values of its first rows.
 
-        Refuses what planning refuses of the file and its header (format, encoding,
-        columns, a bad header or mapping), but not a required field no column feeds:
-        the step is where the user chooses one.
+        The file is read as planning reads it (``read``: encoding, delimiter, sheet,
+        header row), and refused for what planning refuses of the file and its header,
+        but not for a required field no column feeds: the step is where one is chosen.
         """
         request = self._import_request(who, type, source_key, source_name, options, format, read)
-        importer = importer_of(request)
         parsed = ReadOptions.checked(request.read)
         scratch: list[str] = []
         try:
             reader = checked_reader(self.files, source_key, request.format or "", parsed)
             prepared = reader.prepare(self.files, source_key, parsed)
             scratch += prepared.scratch
-            header = prepared.header
-            check_columns(header, request.limits or request.job_type.limits)
-            placed = proposed(
-                header,
-                importer.row,
-                read=parsed,
-                synonyms=importer.synonyms,
-                type_key=request.job_type.type,
-                saved_mappings=self.store.saved_mapping,
-            )
+            placed = self.mapping_proposal(who, type, prepared.header)  # column limit too
             return UploadColumns(placed, _examples(self.files, reader, prepared))
         finally:
             discard(self.files, scratch)

@@ -192,6 +192,18 @@ def test_the_chosen_mapping_reaches_the_preview_the_run_and_check_the_whole_file
     assert twice.status_code == 409
     assert "was already imported" in twice.text
 
+    # The mapping confirmed was saved: the same columns next time go straight to the
+    # preview, matched as saved, and the step (one click away) says so.
+    location = step_address(site, csrf)
+    assert location.startswith("/import/preview?")
+    assert "map%3ASurname=last_name" in location
+    again_preview = site.get(location).text
+    back = re.search(r'href="(/import/mapping\?[^"]+)">Change the column mapping', again_preview)
+    assert back is not None
+    step = site.get(html.unescape(back.group(1))).text
+    assert re.search(r'id="match-3">saved mapping<', step)
+    assert "matched as you saved for this header" in step
+
 
 def test_the_steps_words_and_checks() -> None:
     assert [match_words(s, 87) for s in ("exact", "synonym", "fuzzy", "saved", None)] == [
