@@ -14,8 +14,9 @@ from fastapi import APIRouter, Depends
 
 from jobport.api.context import ApiContext, caller_recorder
 from jobport.api.routers import ROUTERS
+from jobport.api.routers.runs import fast_run_read
 from jobport.engine import Jobport
-from jobport.http.auth import PrincipalDependency, token_principal
+from jobport.http.auth import PrincipalDependency, TokenPrincipal, token_principal
 from jobport.http.feeds import EventFeed, feed_for
 from jobport.http.throttle import FailureThrottle
 from jobport.service import JobService
@@ -64,6 +65,10 @@ def create_router(
     callers = principal or token_principal(
         engine.store, throttle=FailureThrottle.from_settings(engine.settings)
     )
+    if isinstance(callers, TokenPrincipal):  # the polled run read, ahead of its APIRoute
+        path = f"{prefix}/jobs/{{run_id}}"
+        read = fast_run_read(context, callers)
+        router.add_route(path, read, methods=["GET"], include_in_schema=False)
     signed_in = [Depends(caller_recorder(callers))]
     for routes, needs_caller in ROUTERS:
         router.include_router(routes, dependencies=signed_in if needs_caller else None)

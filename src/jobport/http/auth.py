@@ -72,8 +72,14 @@ def bearer_token(connection: HTTPConnection, *, allow_query: bool = False) -> st
 
 def token_principal(
     store: JobStore, *, cache_seconds: float = 5.0, throttle: FailureThrottle | None = None
-) -> Callable[[HTTPConnection], Awaitable[Principal]]:
-    """The default principal dependency: a bearer token looked up by its hash.
+) -> TokenPrincipal:
+    """The default principal dependency: a bearer token looked up by its hash (see
+    :class:`TokenPrincipal`)."""
+    return TokenPrincipal(store, cache_seconds=cache_seconds, throttle=throttle)
+
+
+class TokenPrincipal:
+    """jobport's own callers: a bearer token looked up by its hash, as a FastAPI dependency.
 
     WebSocket and SSE routes also accept ``?access_token=`` (browsers cannot
     send headers there); every other route takes the header only, so tokens
@@ -88,23 +94,37 @@ def token_principal(
     :mod:`jobport.http.throttle`; ``create_router`` passes one built from the
     settings). A token this process has just verified is let through all the
     same, so callers sharing an address with a broken client keep working.
-    """
-    remembered: dict[str, tuple[Principal, float]] = {}
-    failures = throttle if throttle is not None else FailureThrottle()
 
-    def lookup(token_hash: str) -> Principal:
-        user = store.user_by_token_hash(token_hash)
+    Being called with the connection alone (no sub-dependencies), it can also
+    authenticate a route served outside FastAPI's dependency solving: the
+    polled run read (:func:`jobport.api.routers.runs.fast_run_read`).
+    """
+
+    def __init__(
+        self,
+        store: JobStore,
+        *,
+        cache_seconds: float = 5.0,
+        throttle: FailureThrottle | None = None,
+    ) -> None:
+        self.store = store
+        self.cache_seconds = cache_seconds
+        self.failures = throttle if throttle is not None else FailureThrottle()
+        self.remembered: dict[str, tuple[Principal, float]] = {}
+
+    def lookup(self, token_hash: str) -> Principal:
+        user = self.store.user_by_token_hash(token_hash)
         if user is None:
             raise Unauthorized(
                 "the bearer token matches no user; create one with `jobport users create NAME`"
             )
         principal = Principal(user.name, user.is_admin, frozenset(user.roles))
-        if len(remembered) >= CACHE_ENTRIES:
-            remembered.clear()
-        remembered[token_hash] = (principal, time.monotonic() + cache_seconds)
+        if len(self.remembered) >= CACHE_ENTRIES:
+            self.remembered.clear()
+        self.remembered[token_hash] = (principal, time.monotonic() + self.cache_seconds)
         return principal
 
-    async def principal(connection: HTTPConnection) -> Principal:
+    async def __call__(self, connection: HTTPConnection) -> Principal:
         streaming = connection.scope["type"] == "websocket" or connection.url.path.endswith(
             "/events"
         )
@@ -112,15 +132,13 @@ def token_principal(
         if token is None:
             raise Unauthorized("send a bearer token: 'Authorization: Bearer <token>'")
         token_hash = hash_token(token)
-        known = remembered.get(token_hash)
+        known = self.remembered.get(token_hash)
         if known is not None and known[1] > time.monotonic():
             return known[0]
         client = client_key(connection)
-        failures.check(client)
+        self.failures.check(client)
         try:
-            return await run_in_threadpool(lookup, token_hash)
+            return await run_in_threadpool(self.lookup, token_hash)
         except Unauthorized:
-            failures.failed(client)
+            self.failures.failed(client)
             raise
-
-    return principal

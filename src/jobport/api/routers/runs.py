@@ -5,18 +5,33 @@ A non-admin sees and acts on their own runs only; another user's run answers
 cannot be probed.
 """
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
 
 from jobport.api.conditional import tagged_json
-from jobport.api.context import MAX_OFFSET, Caller, Context, Service, accepted, base, called
+from jobport.api.context import (
+    MAX_OFFSET,
+    ApiContext,
+    Caller,
+    Context,
+    Service,
+    accepted,
+    base,
+    called,
+    caller_recorder,
+    current_caller,
+)
 from jobport.api.cursors import cursor_after, position
 from jobport.api.schemas import FailureOut, FailurePage, RunOut, RunPage
 from jobport.errors import InputError, PermissionDenied
+from jobport.http.auth import TokenPrincipal
 from jobport.http.downloads import error_report_response
 from jobport.http.problems import responses
+from jobport.principal import Principal
 from jobport.service import aware
 from jobport.store import RunFilter
 from jobport.store.records import RUN_STATUSES
@@ -85,8 +100,42 @@ def list_jobs(
 )
 def get_job(run_id: str, request: Request) -> Response:
     context, caller = called(request)
+    return _run_json(request, context, caller, run_id)
+
+
+def _run_json(request: Request, context: ApiContext, caller: Principal, run_id: str) -> Response:
+    """The run as ``caller`` may see it (else the missing run's 404), tagged for 304s."""
     out = RunOut.of(context.service.run(caller, run_id), base(request))
     return tagged_json(request, out.model_dump_json().encode(), out.seq)
+
+
+def fast_run_read(
+    context: ApiContext, tokens: TokenPrincipal
+) -> Callable[[Request], Awaitable[Response]]:
+    """The run read as a plain endpoint, outside FastAPI's dependency solving, for jobport's
+    tokens: ``create_router`` mounts it at ``GET /jobs/{run_id}``.
+
+    Every progress bar polls this read. FastAPI's per-request work around it
+    (solving the route's two dependencies and the caller's, parameter handling)
+    was about a quarter of its CPU (in-process, 0.94 -> 0.71 ms a read without
+    it, against 0.11 ms for ``/api/health``); this plain route does the same
+    steps itself: the caller from the very :class:`TokenPrincipal` the other
+    routes use (same cache, same throttle, same 401), then the same
+    :func:`_run_json` (the service's visibility rule, the same body and tag).
+    Errors are the app's problem+json handlers' as for any route. Mounted ahead
+    of :func:`get_job`, which stays for the API's schema and serves instead
+    when an application brings its own principal dependency.
+    """
+
+    record = caller_recorder(tokens)
+
+    async def read_run(request: Request) -> Response:
+        await record(request, await tokens(request))
+        caller = await current_caller(request)  # as the Caller dependency gives it
+        run_id = request.path_params["run_id"]
+        return await run_in_threadpool(_run_json, request, context, caller, run_id)
+
+    return read_run
 
 
 @router.get(
