@@ -33,6 +33,7 @@ from jobport.kinds.batch import (
 from jobport.kinds.columns import ColumnMapping, check_key_columns, place_columns
 from jobport.kinds.controls import RunControls
 from jobport.kinds.importer import Importer
+from jobport.kinds.locale import locale_for
 from jobport.kinds.params import ImportParams, RunParams
 from jobport.kinds.validation import validate_records, validate_transformed
 from jobport.lifecycle import FailureLimits
@@ -80,7 +81,7 @@ class ImportKind(JobKind):
         )
         rows_per_chunk = _rows_per_chunk(opened.format, request.job_type.chunk_size)
         chunks = _planned_chunks(reader, request.files, prepared, rows_per_chunk, limits)
-        warnings = opened.placed.warnings(request.job_type.type)
+        warnings = encoding_warnings(prepared) + opened.placed.warnings(request.job_type.type)
         params = ImportParams(layout_of(prepared), mapping, warnings, opened.placed.to_json())
         return Plan(
             chunks=chunks,
@@ -271,6 +272,7 @@ def open_file(request: PlanRequest, importer: Importer, scratch: list[str]) -> O
     if request.source_key is None:
         raise InputError("an import needs a file")
     read = ReadOptions.checked(request.read)
+    locale_for(importer.locale, read)  # options that contradict each other: refused now
     declared = request.format or request.job_type.formats[0]
     reader = checked_reader(request.files, request.source_key, declared, read)
     prepared = reader.prepare(request.files, request.source_key, read)
@@ -289,6 +291,13 @@ def open_file(request: PlanRequest, importer: Importer, scratch: list[str]) -> O
     )
     check_key_columns(importer, placed.columns, request.job_type.type)
     return OpenedFile(reader, prepared, declared, placed.columns, limits, placed)
+
+
+def encoding_warnings(prepared: Prepared) -> list[str]:
+    """What the run says of a file whose encoding was detected rather than known."""
+    if not prepared.params.get("encoding_detected"):
+        return []
+    return [f"the file is not UTF-8: read it as {prepared.params['file_encoding']} (detected)"]
 
 
 def layout_of(prepared: Prepared) -> dict[str, Any]:
