@@ -13,6 +13,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from jobport.principal import Principal
+
 
 class Action(StrEnum):
     """What people do to runs that the audit trail records."""
@@ -26,8 +28,9 @@ class Action(StrEnum):
     SHARED = "shared"
 
 
-#: The faces a caller comes through (``Principal.via``); "python" is an embedding app.
-VIAS = ("cli", "api", "dashboard", "python")
+#: The faces a caller comes through (``Principal.via``); "python" is an embedding app,
+#: "link" a download through a signed link (no signed-in caller).
+VIAS = ("cli", "api", "dashboard", "python", "link")
 
 
 @dataclass(frozen=True)
@@ -44,7 +47,7 @@ class AuditEntry:
     def to_dict(self) -> dict[str, Any]:
         return {
             "at": self.at.isoformat() if self.at else None,
-            "actor": self.actor or "operator",
+            "actor": self.actor or ("link holder" if self.via == "link" else "operator"),
             "via": self.via,
             "action": str(self.action),
             "run_id": self.run_id,
@@ -52,4 +55,19 @@ class AuditEntry:
         }
 
 
-__all__ = ["VIAS", "Action", "AuditEntry"]
+def entry(who: Principal | None, action: Action, run_id: str, **detail: Any) -> AuditEntry:
+    """What ``who`` did to ``run_id``, as the service records it after each use case.
+
+    ``who`` None is someone holding a signed link (no name, no face of ours); details
+    that are None are left out, so a row says only what is known.
+    """
+    return AuditEntry(
+        action,
+        run_id,
+        who.owner if who is not None else None,
+        who.via if who is not None else "link",
+        detail={key: value for key, value in detail.items() if value is not None},
+    )
+
+
+__all__ = ["VIAS", "Action", "AuditEntry", "entry"]

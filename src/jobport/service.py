@@ -29,6 +29,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from jobport.audit import Action, entry
 from jobport.dispatch import StartRequest, dispatcher_id, format_from_name, validate_options
 from jobport.errors import (
     ConfigurationError,
@@ -264,6 +265,9 @@ class JobService:
         except BaseException:
             self.discard_upload(start.source_key)
             raise
+        self.store.record_audit(
+            entry(who, Action.STARTED, run.id, kind="import", fixes=start.retry_of)
+        )
         self._save_mapping(who, start, run)
         return run
 
@@ -321,6 +325,7 @@ class JobService:
         )
         run = self.engine.dispatcher.start(request, source_key=dry.source_key, planned=planned)
         self.store.hand_over(dry.id, run.id)
+        self.store.record_audit(entry(who, Action.STARTED, run.id, kind="import", dry_run=dry.id))
         return run
 
     def start_export(
@@ -332,8 +337,10 @@ class JobService:
         format: str | None = None,
     ) -> RunRecord:
         """Start an export or a report: a run whose result is a file."""
-        self.startable(who, type, *FILE_KINDS)
-        return self.engine.start(self._request(who, type=type, options=options, format=format))
+        job_type = self.startable(who, type, *FILE_KINDS)
+        run = self.engine.start(self._request(who, type=type, options=options, format=format))
+        self.store.record_audit(entry(who, Action.STARTED, run.id, kind=job_type.kind))
+        return run
 
     def start_sync(
         self,
@@ -346,7 +353,9 @@ class JobService:
         """Start a sync, after the stored cursor unless ``full`` starts from the beginning."""
         self.startable(who, type, "sync")
         read = {"full": True} if full else {}
-        return self.engine.start(self._request(who, type=type, options=options, read=read))
+        run = self.engine.start(self._request(who, type=type, options=options, read=read))
+        self.store.record_audit(entry(who, Action.STARTED, run.id, kind="sync", full=full or None))
+        return run
 
     def preview(
         self,
@@ -458,7 +467,9 @@ class JobService:
 
     def error_report(self, who: Principal, run_id: str) -> Iterator[list[str]]:
         """The error report's rows (header first), cells neutralised as exports are."""
-        return report_rows(self.store, self.run(who, run_id))
+        run = self.run(who, run_id)
+        self.store.record_audit(entry(who, Action.DOWNLOADED, run.id, file="error report"))
+        return report_rows(self.store, run)
 
     def error_report_name(self, run: RunRecord) -> str:
         """The file name an error report is downloaded under."""
@@ -491,14 +502,21 @@ class JobService:
         if run.params.get("waiting") and self.engine.dispatcher.gate.forget_waiting(run.id):
             if run.source_key:
                 self.discard_upload(run.source_key)
+            # A start still waiting for a slot has no run row: nothing to audit it against.
             return replace(run, status=RunStatus.CANCELLED, finished_at=datetime.now(UTC))
-        return self.engine.supervisor.cancel(run.id)
+        cancelled = self.engine.supervisor.cancel(run.id)
+        self.store.record_audit(entry(who, Action.CANCELLED, run.id))
+        return cancelled
 
     def retry(self, who: Principal, run_id: str) -> RunRecord:
-        return self.engine.supervisor.retry(self.run(who, run_id).id)
+        run = self.engine.supervisor.retry(self.run(who, run_id).id)
+        self.store.record_audit(entry(who, Action.RETRIED, run.id))
+        return run
 
     def resume(self, who: Principal, run_id: str) -> RunRecord:
-        return self.engine.supervisor.resume(self.run(who, run_id).id)
+        run = self.engine.supervisor.resume(self.run(who, run_id).id)
+        self.store.record_audit(entry(who, Action.RESUMED, run.id))
+        return run
 
     # -- the local operator's (CLI) ---------------------------------------------------------
 
@@ -567,6 +585,7 @@ class JobService:
         if not run.result_key:
             raise InputError(f"run {run.id} has no file")
         self.files.copy_out(run.result_key, out)
+        self.store.record_audit(entry(who, Action.DOWNLOADED, run.id, file="result"))
 
     def delete_expired_results(self, who: Principal, *, now: datetime | None = None) -> list[str]:
         """Delete the result files of ``who``'s exports and reports (every one for an admin)
@@ -666,8 +685,11 @@ class JobService:
         )
 
     def result_of(self, who: Principal, run_id: str) -> ResultFile:
-        """A run's result file that can be downloaded now, or why it cannot."""
-        return self.downloadable(self.run(who, run_id))
+        """A run's result file that can be downloaded now, or why it cannot (a download:
+        audited)."""
+        found = self.downloadable(self.run(who, run_id))
+        self.store.record_audit(entry(who, Action.DOWNLOADED, found.run.id, file="result"))
+        return found
 
     def result_file(self, run: RunRecord) -> ResultFile:
         """Name, size, rows and expiry of a run's result, from what its kind recorded."""
@@ -689,7 +711,9 @@ class JobService:
     def share_link(self, who: Principal, run_id: str, ttl: int) -> SignedLink:
         """A signed, expiring link to a run's file, for anyone holding it."""
         run = self.run(who, run_id)
-        return LinkSigner.from_settings(self.settings).sign(run.id, ttl)
+        link = LinkSigner.from_settings(self.settings).sign(run.id, ttl)
+        self.store.record_audit(entry(who, Action.SHARED, run.id, ttl=ttl))
+        return link
 
     def shared_result(self, run_id: str, expires: str, signature: str) -> ResultFile:
         """The run a signed link names, once its signature and expiry are checked."""
@@ -697,7 +721,9 @@ class JobService:
         run = self.store.find_run(run_id)
         if run is None:
             raise RunNotFound(run_id)
-        return self.downloadable(run)
+        found = self.downloadable(run)
+        self.store.record_audit(entry(None, Action.DOWNLOADED, run.id, file="result"))
+        return found
 
     def downloadable(self, run: RunRecord) -> ResultFile:
         """The run's result file, or the error that says why it cannot be had now."""

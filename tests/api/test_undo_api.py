@@ -47,4 +47,4 @@ def test_undo_over_the_api_restores_the_table_and_is_audited(make_api: MakeApi) 
     undid = [e for e in trail.json() if e["action"] == "undid"]
     assert [(e["actor"], e["via"], e["run_id"]) for e in undid] == [("alice", "api", second["id"])]
     own = api.client.get(f"/api/audit?run={second['id']}", headers=api.auth("alice"))
-    assert [e["action"] for e in own.json()] == ["undid"]
+    assert [e["action"] for e in own.json()] == ["undid", "started"]

@@ -10,6 +10,7 @@ No ``from __future__ import annotations``: FastAPI must see the dependency
 aliases as objects.
 """
 
+from dataclasses import replace
 from typing import Annotated, cast
 
 from fastapi import Depends, Request, WebSocket
@@ -59,7 +60,7 @@ def viewer(request: Request, site: Site) -> Viewer:
     principal = site.principal_of(session)
     if principal is None or session is None:
         raise SignInRequired()
-    return Viewer(principal, session)
+    return Viewer(replace(principal, via="dashboard"), session)
 
 
 def _host_viewer(request: Request, site: Dashboard, caller: Principal) -> Viewer:
@@ -69,7 +70,7 @@ def _host_viewer(request: Request, site: Dashboard, caller: Principal) -> Viewer
     if session is None or session.token_hash != bound:
         session = site.signer().new(bound)
         request.state.jobport_new_session = session  # set by DashboardRoute
-    who = Viewer(caller, session)
+    who = Viewer(replace(caller, via="dashboard"), session)  # for the audit trail
     request.state.jobport_viewer = who  # for an error page
     return who
 
