@@ -39,6 +39,7 @@ from jobport.web.pages import (
     signin,
     static,
     syncs,
+    undo,
     webhooks,
 )
 from jobport.web.session import SessionSigner
@@ -53,6 +54,7 @@ PAGES = (
     history,
     runs,
     review,
+    undo,
     schedules,
     downloads,
     webhooks,

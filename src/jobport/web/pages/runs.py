@@ -23,6 +23,7 @@ from jobport.web import runview
 from jobport.web.context import Dashboard, Site, Viewer
 from jobport.web.errors import DashboardRoute
 from jobport.web.pages.downloads import download_path
+from jobport.web.pages.undo import activity, undo_offer
 from jobport.web.session import CSRF_FIELD, CSRF_HEADER, same_origin
 from jobport.web.starts import see_run
 from jobport.web.viewer import Signed, form_of, require_csrf, socket_caller
@@ -37,6 +38,7 @@ def run_page(request: Request, run_id: str, site: Site, who: Signed, failures: i
     run = site.service.run(who.principal, run_id)
     context = run_context(request, site, who, run)
     context |= failures_context(request, site, who, run, max(1, failures))
+    context |= activity(site, who, run)
     return site.render(request, "run.html", who, nav="history", **context)
 
 
@@ -141,6 +143,7 @@ def run_context(request: Request, site: Dashboard, who: Viewer, run: RunRecord) 
         "can_retry": stopped and counts["failed"] > 0,
         "can_resume": stopped and counts["cancelled"] > 0,
         **import_outcome(run),
+        **undo_offer(site, who, run),
         "result": runview.result_link(site.service, run, download_path(request, run.id)),
         "live_url": request.url_for("dashboard_run_live", run_id=run.id).path,
         "ws_path": request.url_for("dashboard_run_ws", run_id=run.id).path,
