@@ -22,6 +22,7 @@ from jobport.api.routers import (
     templates,
     types,
     undo,
+    webhooks,
 )
 
 #: Each router, and whether its routes need an authenticated caller.
@@ -34,6 +35,7 @@ ROUTERS: tuple[tuple[APIRouter, bool], ...] = (
     (exports.router, True),
     (syncs.router, True),
     (schedules.router, True),
+    (webhooks.router, True),
     (runs.router, True),
     (undo.router, True),
     (fixes.router, True),
