@@ -13,8 +13,10 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from tests.webhooks.conftest import ADMIN, ALICE, BOB, OPERATOR, Hooks, MakeHooks, body_of
 
+from jobport import metrics
 from jobport.store.webhooks import FAILED, PENDING, SUCCEEDED
 from jobport.webhooks import policy
 from jobport.webhooks.deliverer import Deliverer
@@ -81,13 +83,25 @@ def test_a_delivery_is_given_up_after_its_last_attempt_and_the_next_one_goes(
     hooks.import_people(4)  # two chunks: seq 1 progress (seq 2 completes: not asked for)
     hooks.import_people(4, name="q")
     hooks.receiver.default = 500
-
-    for delay in (timedelta(0), *policy.RETRY_DELAYS):
-        hooks.clock.advance(seconds=delay.total_seconds())
-        hooks.deliver()
+    metrics.reset()
+    metrics.enable()
+    try:
+        for delay in (timedelta(0), *policy.RETRY_DELAYS):
+            hooks.clock.advance(seconds=delay.total_seconds())
+            hooks.deliver()
+        scraped = metrics.exposition()[0].decode()
+    finally:
+        metrics.reset()
     items, _ = hooks.service.deliveries(OPERATOR, hook)
     assert sorted((d.status, d.attempts) for d in items) == [(FAILED, 8), (FAILED, 8)]
     assert len(hooks.receiver.messages("/down")) == 2 * policy.MAX_ATTEMPTS
+    counted = {
+        sample.labels["outcome"]: sample.value
+        for family in text_string_to_metric_families(scraped)
+        for sample in family.samples
+        if sample.name == "jobport_webhook_deliveries_total"
+    }
+    assert counted == {"retrying": 14.0, "given_up": 2.0}
 
 
 def test_replay_one_delivery_or_a_run_since_a_seq(hooks: Hooks) -> None:

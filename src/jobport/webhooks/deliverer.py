@@ -33,6 +33,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from jobport import metrics
 from jobport.dispatch import dispatcher_id
 from jobport.store.section import utcnow
 from jobport.store.webhooks import AttemptResult, DeliveryClaim, WebhookStore
@@ -126,7 +127,11 @@ class Deliverer:
         recorded = self.store.record_attempt(claim, result, now=now, retry_at=retry_at)
         if not recorded.counted:
             log.info("webhook delivery %s was replayed or taken over meanwhile", claim.id)
-        elif recorded.failing_since is not None:
+            return result
+        metrics.webhook_delivery(
+            "delivered" if result.ok else "retrying" if retry_at is not None else "given_up"
+        )
+        if recorded.failing_since is not None:
             self._pause_if_failing(claim.subscription_id, recorded.failing_since, now, result)
         return result
 
