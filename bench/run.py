@@ -41,6 +41,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import httpx
+
 import api_load
 import cli_bench
 from cli_bench import JOBPORT, environment, run_id_of, same, timed, with_bytecode
@@ -161,15 +163,13 @@ def api_rows(work: Path, seconds: float, connections: int, big_rows: int | None)
             loaded_id = server.start_import(big)
             url, headers = api_load.routes(server, loaded_id)["GET /api/jobs/{id}"]
             got = api_load.wrk(url, headers, seconds, connections)
-            out.append(
-                _api_row(
-                    f"GET /api/jobs/{{id}}, {big_rows:,}-row import running",
-                    got,
-                    health,
-                    floor,
-                    150.0,
-                )
-            )
+            run = server.run(loaded_id).json()
+            state = f"{run['status']} {run['processed']:,}/{run['total'] or 0:,} when wrk ended"
+            if run["status"] in ("queued", "running"):
+                cancel = f"{server.url}/api/jobs/{loaded_id}/cancel"
+                httpx.post(cancel, headers=server.auth, timeout=30)
+            name = f"GET /api/jobs/{{id}}, {big_rows:,}-row import running ({state})"
+            out.append(_api_row(name, got, health, floor, 150.0))
     finally:
         server.stop()
     return out
