@@ -20,6 +20,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Collection, Mapping, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from jobport import metrics
@@ -28,6 +29,7 @@ from jobport.executors.base import Recovered
 from jobport.lifecycle import publishes
 from jobport.retention import PeriodicPrune, Retention
 from jobport.schedules.firing import Scheduler
+from jobport.store.section import utcnow
 from jobport.webhooks.deliverer import Deliverer
 from jobport.worker import WorkerContext, finish_stalled
 
@@ -62,9 +64,20 @@ class Supervisor:
     The dispatcher's executor is asked what it knows of lost deliveries
     (:class:`jobport.executors.Executor`'s hooks) and carries the deliveries
     made again, as it carries the first ones.
+
+    ``clock`` (default: the wall clock) is the time its sweep's schedules,
+    webhook deliveries and retention read, one clock for the three, so a test
+    can run them through a simulated week.
     """
 
-    def __init__(self, *, dispatcher: Dispatcher, bus: EventBus, settings: Settings) -> None:
+    def __init__(
+        self,
+        *,
+        dispatcher: Dispatcher,
+        bus: EventBus,
+        settings: Settings,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
         self.dispatcher = dispatcher
         self.store: JobStore = dispatcher.store
         self.registry = dispatcher.registry
@@ -73,12 +86,14 @@ class Supervisor:
         self._sweeper: Sweeper | None = None
         self._lock = threading.Lock()
         #: Webhook deliveries: a thread of their own, started by the first sweep.
-        self.webhooks = Deliverer.of(self.store, settings)
+        self.webhooks = Deliverer.of(self.store, settings, clock=clock or utcnow)
         #: Fires the due schedules and the waiting starts at each sweep (jobport.schedules).
-        self.scheduler = Scheduler(dispatcher=dispatcher, settings=settings)
+        self.scheduler = Scheduler(dispatcher=dispatcher, settings=settings, clock=clock or utcnow)
         #: JOBPORT_RETENTION_DAYS: old runs pruned by the sweep, at most once an hour.
         self.retention = PeriodicPrune(
-            Retention(self.store, dispatcher.files), settings.retention_days
+            Retention(self.store, dispatcher.files),
+            settings.retention_days,
+            now=clock,
         )
 
     # -- the user's actions -----------------------------------------------------------------

@@ -212,6 +212,10 @@ class PeriodicPrune:
     than an hour later, so recovery (the sweep's first job) never waits long.
     Several processes may prune at once: each deletion is checked under the
     run's lock, and deleting what is gone already is harmless.
+
+    By default the hourly cadence follows the monotonic clock (a wall clock
+    set back does not stop pruning); a ``now`` given (a test's clock) drives
+    both the cadence and the cutoff.
     """
 
     def __init__(
@@ -221,14 +225,18 @@ class PeriodicPrune:
         *,
         every: float = PRUNE_EVERY_SECONDS,
         budget: float = SWEEP_BUDGET_SECONDS,
+        now: Callable[[], datetime] | None = None,
     ) -> None:
         self.retention = retention
         self.days = days
         self.every = every
         self.budget = budget
-        #: The monotonic clock and the wall clock; tests replace them.
+        #: The clock of the cadence (seconds) and the wall clock of the cutoff.
         self.clock: Callable[[], float] = time.monotonic
         self.now: Callable[[], datetime] = utcnow
+        if now is not None:
+            self.now = now
+            self.clock = lambda: now().timestamp()
         self._next: float | None = None
 
     def tick(self) -> PruneReport | None:

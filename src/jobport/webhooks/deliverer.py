@@ -77,9 +77,9 @@ class Deliverer:
         self._thread: threading.Thread | None = None
 
     @classmethod
-    def of(cls, store: JobStore, settings: Settings) -> Deliverer:
+    def of(cls, store: JobStore, settings: Settings, *, clock: Clock = utcnow) -> Deliverer:
         """The deliverer of the state database ``store`` is over."""
-        return cls(WebhookStore(store.engine), settings)
+        return cls(WebhookStore(store.engine), settings, clock=clock)
 
     @property
     def lease_seconds(self) -> float:
