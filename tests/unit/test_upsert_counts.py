@@ -10,10 +10,11 @@ which must leave the table as it was.
 from __future__ import annotations
 
 from collections.abc import Callable
+from random import Random
 from typing import Any
 
 import sqlalchemy as sa
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from jobport.store.records import RowCounts
@@ -74,6 +75,13 @@ def _table_rows(conn: sa.Connection, table: sa.Table) -> list[tuple[Any, ...]]:
 
 
 @settings(max_examples=60)
+@example("by_int", set(range(11)), set(range(5, 11)), {7}, Random(0))  # one range scan
+@example("by_int", set(range(11)), {5, 6, 8, 9, 10}, {9}, Random(0))  # a scan, less 7
+@example("by_int", set(), set(range(5)), set(), Random(0))  # an empty table
+@example("by_int", set(range(5)), {2, 9, 30}, {2}, Random(0))  # spread out, past the end
+@example("by_text", set(range(11)), set(range(5, 15)), {7}, Random(0))
+@example("by_pair", set(range(11)), set(range(5, 15)), {7}, Random(0))
+@example("by_bytes", set(range(11)), set(range(5, 15)), {7}, Random(0))
 @given(
     name=st.sampled_from(sorted(KEYS)),
     there=st.sets(st.integers(0, 30), max_size=20),

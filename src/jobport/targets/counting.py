@@ -127,34 +127,30 @@ def count_existing(
 def _count_sqlite(
     conn: Connection, table: sa.Table, key: Sequence[str], keys: Sequence[Any]
 ) -> int | None:
-    """One statement: the keys as a JSON array, each probed through the key's unique index.
+    """The keys there, found in as little work as the keys allow.
 
-    The key column's affinity applies to the JSON values as it applies to a
-    bound value, so ``'7'`` finds the integer key 7 as the upsert would. Keys
-    outside the range the column holds are not looked up at all (a first
-    import, or one that adds rows after the last key, costs no lookup), and a
-    run of consecutive integer keys is counted by one range scan. None when a
-    key has no JSON form (bytes, NaN): the caller looks them up as bound
-    parameters instead.
+    Keys outside the range the column holds are not looked up (a first import,
+    rows added after the last key: no lookup at all); integer keys spread over
+    at most twice their number are counted by one range scan of the index
+    (less the numbers between them that are not keys); the rest go as one JSON
+    array, each probed through the key's unique index (the column's affinity
+    applies to the JSON values as to a bound value, so ``'7'`` finds the
+    integer key 7 as the upsert would). None when a key has no JSON form
+    (bytes, NaN): the caller looks them up as bound parameters.
     """
     quote = conn.dialect.identifier_preparer.quote
     target = conn.dialect.identifier_preparer.format_table(table)
     if len(key) == 1:
-        column = quote(key[0])
-        kinds = set(map(type, keys))
-        if kinds <= {int, str} and len(kinds) == 1:
-            keys = _in_range(conn, table, key[0], keys, kinds.pop())
+        kind = _one_kind(keys)
+        if kind is not None:
+            keys = in_range(keys, key_bounds(conn, table, key[0], kind))
             if not keys:
                 return 0
-            span = _dense(keys)
-            if span is not None:
-                return int(
-                    conn.exec_driver_sql(
-                        f"SELECT count(*) FROM {target} WHERE {column} BETWEEN ? AND ? "
-                        f"AND typeof({column}) = 'integer'",
-                        span,
-                    ).scalar_one()
-                )
+            if kind is int:
+                found = _scanned(conn, table, key[0], keys)
+                if found is not None:
+                    return found
+        column = quote(key[0])
         sql = f"SELECT count(*) FROM {target} WHERE {column} IN (SELECT value FROM json_each(?))"
     else:
         matches = " AND ".join(
@@ -168,27 +164,59 @@ def _count_sqlite(
     return int(conn.exec_driver_sql(sql, (payload,)).scalar_one())
 
 
-def _dense(keys: Sequence[Any]) -> tuple[int, int] | None:
-    """(first, last) when the keys (one kind, checked) are ints, every one from first to
-    last, once each: then the keys there are counted by one range scan of the index
-    instead of a probe per key (a file sorted by its key, as most systems write them)."""
-    if type(keys[0]) is not int:
+def _one_kind(keys: Sequence[Any]) -> type | None:
+    """int or str when every key is of that one type (as SQLite and Python order both alike)."""
+    kinds = set(map(type, keys))
+    if len(kinds) != 1 or not kinds <= {int, str}:
         return None
+    return kinds.pop()
+
+
+def _scanned(conn: Connection, table: sa.Table, name: str, keys: Sequence[int]) -> int | None:
+    """The integer keys there, when they are dense (a file sorted by its key, as most
+    systems write them): the column's rows in the keys' range, counted off the index,
+    less those of the few numbers in the range that are not keys (probed). None when the
+    keys are spread over more than twice their number."""
     first, last = min(keys), max(keys)
-    if last - first + 1 != len(keys) or len(set(keys)) != len(keys):
+    if last - first + 1 > 2 * len(keys):
         return None
-    return first, last
+    quote = conn.dialect.identifier_preparer.quote
+    target = conn.dialect.identifier_preparer.format_table(table)
+    column = quote(name)
+    inside = conn.exec_driver_sql(
+        f"SELECT count(*) FROM {target} WHERE {column} BETWEEN ? AND ? "
+        f"AND typeof({column}) = 'integer'",
+        (first, last),
+    ).scalar_one()
+    others = set(range(first, last + 1)).difference(keys)
+    if not others:
+        return int(inside)
+    there = conn.exec_driver_sql(
+        f"SELECT count(*) FROM {target} WHERE {column} IN (SELECT value FROM json_each(?))",
+        (json.dumps(sorted(others)),),
+    ).scalar_one()
+    return int(inside) - int(there)
 
 
-def _in_range(
-    conn: Connection, table: sa.Table, name: str, keys: Sequence[Any], kind: type
-) -> Sequence[Any]:
-    """The keys (all ints, or all text) within the column's smallest and largest values,
-    when both sides order alike: ints against an all-integer column, text against an
-    all-text one compared by bytes (UTF-8 orders as code points do). Otherwise every key.
-    """
+@dataclass(frozen=True)
+class Bounds:
+    """The smallest and largest key a column holds; both None when it holds none."""
+
+    low: Any = None
+    high: Any = None
+
+    @property
+    def empty(self) -> bool:
+        return self.low is None
+
+
+def key_bounds(conn: Connection, table: sa.Table, name: str, kind: type) -> Bounds | None:
+    """The smallest and largest key the column holds, when keys of ``kind`` (int or str)
+    order there as in Python: ints against an all-integer column, text against an all-text
+    one compared by bytes (UTF-8 orders as code points do). None when the column's order
+    cannot be trusted (mixed types, a collation)."""
     if kind is str and getattr(table.c[name].type, "collation", None):
-        return keys
+        return None
     quote = conn.dialect.identifier_preparer.quote
     target = conn.dialect.identifier_preparer.format_table(table)
     # One aggregate per query: SQLite reads a min() or max() alone off the index's end.
@@ -197,9 +225,19 @@ def _in_range(
         f"(SELECT max({quote(name)}) FROM {target})"
     ).one()
     if low is None:
-        return []  # an empty table holds none of them
+        return Bounds()
     if type(low) is not kind or type(high) is not kind:
+        return None
+    return Bounds(low, high)
+
+
+def in_range(keys: Sequence[Any], bounds: Bounds | None) -> Sequence[Any]:
+    """The keys that may be there, given the column's :func:`key_bounds`."""
+    if bounds is None:
         return keys
+    if bounds.empty:
+        return []
+    low, high = bounds.low, bounds.high
     first, last = min(keys), max(keys)
     if first > high or last < low:
         return []
@@ -269,14 +307,39 @@ class StagedCount:
     count: str
     drop: str
     rows: list[Any]
+    table: sa.Table
+    #: The one key column and its position in the rows (SQLite only): rows whose key lies
+    #: past the column's range would be created, and are not staged at all.
+    key: str | None = None
+    key_at: int = 0
 
     def __call__(self, conn: Connection) -> RowCounts:
+        rows, beyond = self._possibly_there(conn)
+        if not rows:
+            return RowCounts(created=beyond)
         conn.exec_driver_sql(self.create)
-        for start in range(0, len(self.rows), 5_000):
-            conn.exec_driver_sql(self.insert, self.rows[start : start + 5_000])
+        for start in range(0, len(rows), 5_000):
+            conn.exec_driver_sql(self.insert, rows[start : start + 5_000])
         matched, differing = conn.exec_driver_sql(self.count).one()
         conn.exec_driver_sql(self.drop)
-        return counts_of_staged(len(self.rows), int(matched), int(differing))
+        return counts_of_staged(len(rows), int(matched), int(differing)) + RowCounts(beyond)
+
+    def _possibly_there(self, conn: Connection) -> tuple[list[Any], int]:
+        """The rows whose key may be in the table, and how many others there are."""
+        if self.key is None or not self.rows:
+            return self.rows, 0
+        keys = key_values(self.rows, (self.key_at,))
+        kind = _one_kind(keys)
+        if kind is None:
+            return self.rows, 0
+        bounds = key_bounds(conn, self.table, self.key, kind)
+        if bounds is None:
+            return self.rows, 0
+        if bounds.empty:
+            return [], len(self.rows)
+        low, high = bounds.low, bounds.high
+        kept = [row for row, k in zip(self.rows, keys, strict=True) if low <= k <= high]
+        return kept, len(self.rows) - len(kept)
 
 
 def staged_count(
@@ -300,16 +363,22 @@ def staged_count(
         count=staged_count_sql(dialect, table, stage, key, updates),
         drop=f"DROP TABLE {dialect.identifier_preparer.quote(stage)}",
         rows=rows,
+        table=table,
+        key=key[0] if dialect.name == "sqlite" and len(key) == 1 else None,
+        key_at=list(order).index(key[0]),
     )
 
 
 __all__ = [
+    "Bounds",
     "StagedCount",
     "changed",
     "count_existing",
     "counts_from",
     "counts_of_staged",
     "create_stage_sql",
+    "in_range",
+    "key_bounds",
     "key_values",
     "stage_name",
     "staged_count",
