@@ -338,8 +338,15 @@ def test_every_valid_row_is_imported_once_and_every_invalid_row_reported_once(
 
     valid = [row for row in sample.rows if row.invalid is None]
     invalid = [row for row in sample.rows if row.invalid is not None]
-    assert run.error is None, run.error
-    assert run.status == ("completed_with_errors" if invalid else "completed")
+    if invalid and not valid:  # every row failed: the run failed, nothing was written
+        assert run.status == "failed"
+        assert (
+            run.error
+            == f"every row failed ({len(invalid):,} of {len(invalid):,}); nothing was written"
+        )
+    else:
+        assert run.error is None, run.error
+        assert run.status == ("completed_with_errors" if invalid else "completed")
     assert (run.total, run.processed, run.failed) == (
         len(sample.rows),
         len(sample.rows),
