@@ -24,8 +24,10 @@ count, with the same comparison, what an import would do.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
+import sqlite3
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -294,12 +296,68 @@ def counts_of_staged(rows: int, matched: int, differing: int) -> RowCounts:
     return RowCounts(rows - matched, differing, matched - differing)
 
 
+#: Rows per statement of :class:`InlineValues` (fewer if SQLite binds fewer parameters).
+INLINE_ROWS = 2_000
+
+
+@dataclass(frozen=True)
+class InlineValues:
+    """SQLite: a dry run's rows as the VALUES of the count's own CTE, no staging table.
+
+    Joined to the target, each value meets the target column's affinity in the
+    comparison (a value with none takes the column's), as it would when
+    stored: the same answer as staging with the target's types, without
+    writing the rows anywhere (about a fifth less work than staging them).
+    ``CROSS JOIN`` keeps the rows the outer loop, each probing the target's key
+    index, whatever the planner's statistics say of the target's size.
+    """
+
+    target: str
+    names: tuple[str, ...]
+    key: tuple[str, ...]
+    updates: tuple[str, ...]
+
+    def count(self, conn: Connection, rows: Sequence[Sequence[Any]]) -> tuple[int, int]:
+        """(matched, differing) over ``rows``, as many rows a statement as SQLite binds."""
+        dbapi: Any = conn.connection.dbapi_connection  # sqlite3
+        limit = getattr(sqlite3, "SQLITE_LIMIT_VARIABLE_NUMBER", None)
+        most = dbapi.getlimit(limit) if limit is not None and hasattr(dbapi, "getlimit") else 999
+        step = max(min(most // len(self.names), INLINE_ROWS), 1)
+        matched = differing = 0
+        for start in range(0, len(rows), step):
+            batch = rows[start : start + step]
+            params = tuple(itertools.chain.from_iterable(batch))
+            found, changed_rows = dbapi.execute(self._sql(len(batch)), params).fetchone()
+            matched += int(found)
+            differing += int(changed_rows or 0)
+        return matched, differing
+
+    def _sql(self, rows: int) -> str:
+        return _inline_sql(self.target, self.names, self.key, self.updates, rows)
+
+
+@functools.lru_cache(maxsize=16)
+def _inline_sql(
+    target: str, names: tuple[str, ...], key: tuple[str, ...], updates: tuple[str, ...], rows: int
+) -> str:
+    """The count of :class:`InlineValues` for ``rows`` rows (names already quoted)."""
+    row = "(" + ", ".join("?" * len(names)) + ")"
+    on = " AND ".join(f"t.{name} = s.{name}" for name in key)
+    differs = " OR ".join(f"t.{name} IS NOT s.{name}" for name in updates) or "0"
+    return (
+        f"WITH s({', '.join(names)}) AS (VALUES {', '.join([row] * rows)}) "
+        f"SELECT count(*), sum(CASE WHEN {differs} THEN 1 ELSE 0 END) "
+        f"FROM s CROSS JOIN {target} AS t ON {on}"
+    )
+
+
 @dataclass(frozen=True)
 class StagedCount:
     """A dry run of a chunk on the ``executemany`` path: stage its rows, count, drop.
 
     ``rows`` are the upsert's own parameters (converted as the driver binds
-    them), in ``order``; the staging insert takes them as they are.
+    them), in ``order``; the staging insert takes them as they are. On SQLite
+    they go in the count itself (:class:`InlineValues`).
     """
 
     create: str
@@ -312,16 +370,20 @@ class StagedCount:
     #: past the column's range would be created, and are not staged at all.
     key: str | None = None
     key_at: int = 0
+    inline: InlineValues | None = None
 
     def __call__(self, conn: Connection) -> RowCounts:
         rows, beyond = self._possibly_there(conn)
         if not rows:
             return RowCounts(created=beyond)
-        conn.exec_driver_sql(self.create)
-        for start in range(0, len(rows), 5_000):
-            conn.exec_driver_sql(self.insert, rows[start : start + 5_000])
-        matched, differing = conn.exec_driver_sql(self.count).one()
-        conn.exec_driver_sql(self.drop)
+        if self.inline is not None:
+            matched, differing = self.inline.count(conn, rows)
+        else:
+            conn.exec_driver_sql(self.create)
+            for start in range(0, len(rows), 5_000):
+                conn.exec_driver_sql(self.insert, rows[start : start + 5_000])
+            matched, differing = conn.exec_driver_sql(self.count).one()
+            conn.exec_driver_sql(self.drop)
         return counts_of_staged(len(rows), int(matched), int(differing)) + RowCounts(beyond)
 
     def _possibly_there(self, conn: Connection) -> tuple[list[Any], int]:
@@ -352,6 +414,15 @@ def staged_count(
 ) -> StagedCount:
     """The dry run of ``rows`` (upsert parameters in ``order``) against ``table``."""
     stage = stage_name()
+    quote = dialect.identifier_preparer.quote
+    inline = None
+    if dialect.name == "sqlite":
+        inline = InlineValues(
+            target=dialect.identifier_preparer.format_table(table),
+            names=tuple(map(quote, order)),
+            key=tuple(map(quote, key)),
+            updates=tuple(map(quote, updates)),
+        )
     staged = sa.table(stage, *(sa.column(name) for name in order))
     statement = sa.insert(staged).values({name: sa.bindparam(name) for name in order})
     compiled = statement.compile(dialect=dialect, column_keys=list(order))
@@ -366,6 +437,7 @@ def staged_count(
         table=table,
         key=key[0] if dialect.name == "sqlite" and len(key) == 1 else None,
         key_at=list(order).index(key[0]),
+        inline=inline,
     )
 
 
