@@ -275,11 +275,23 @@ def create_stage_sql(dialect: Dialect, table: sa.Table, stage: str, names: Seque
     return f"CREATE TEMP TABLE {prepare.quote(stage)} AS SELECT {columns} FROM {target} WHERE 0"
 
 
+#: Stands for a staging table's name in statements built once per shape.
+STAGE_SENTINEL = "jobport_stage_shape"
+
+
 def staged_count_sql(
     dialect: Dialect, table: sa.Table, stage: str, key: Sequence[str], updates: Sequence[str]
 ) -> str:
     """Matched keys and, of them, those whose fed columns differ: one join, counted."""
-    staged = sa.table(stage, *(sa.column(name) for name in (*key, *updates)))
+    shaped = _shaped_count(dialect, table, tuple(key), tuple(updates))
+    return shaped.replace(STAGE_SENTINEL, stage)
+
+
+@functools.lru_cache(maxsize=128)
+def _shaped_count(
+    dialect: Dialect, table: sa.Table, key: tuple[str, ...], updates: tuple[str, ...]
+) -> str:
+    staged = sa.table(STAGE_SENTINEL, *(sa.column(name) for name in (*key, *updates)))
     on = sa.and_(*(table.c[name] == staged.c[name] for name in key))
     differs = changed(dialect, table, lambda n: table.c[n], lambda n: staged.c[n], updates)
     differing: sa.ColumnElement[Any] = (
@@ -442,6 +454,7 @@ def staged_count(
 
 
 __all__ = [
+    "STAGE_SENTINEL",
     "Bounds",
     "StagedCount",
     "changed",

@@ -28,6 +28,7 @@ from jobport.errors import InputError
 from jobport.store.records import RowCounts
 from jobport.targets.convert import Processor, converted_rows, processor_of
 from jobport.targets.counting import (
+    STAGE_SENTINEL,
     changed,
     counts_of_staged,
     create_stage_sql,
@@ -264,9 +265,26 @@ def _copy_statements(
     updates: tuple[str, ...],
     stage_table: str,
 ) -> tuple[str, str, str, str, str, str]:
+    """The statements of one upsert, each naming its own staging table (several upserts
+    may share one transaction); built once per shape, the stage's name put in after."""
+    shaped = _shaped_statements(dialect, table, columns, key, updates)
+    target, direct, create, copy, merge, drop = (
+        sql.replace(STAGE_SENTINEL, stage_table) for sql in shaped
+    )
+    return target, direct, create, copy, merge, drop
+
+
+@lru_cache(maxsize=128)
+def _shaped_statements(
+    dialect: Dialect,
+    table: sa.Table,
+    columns: tuple[str, ...],
+    key: tuple[str, ...],
+    updates: tuple[str, ...],
+) -> tuple[str, str, str, str, str, str]:
     quote = dialect.identifier_preparer.quote
     target = dialect.identifier_preparer.format_table(table)
-    # A fresh name per upsert: several upserts may share one transaction.
+    stage_table = STAGE_SENTINEL
     stage = quote(stage_table)
     names = ", ".join(quote(name) for name in columns)
     conflict = ", ".join(quote(name) for name in key)
