@@ -12,9 +12,12 @@ when a command asks for them, so ``jobport --help`` answers at once.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import signal
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -49,6 +52,31 @@ def raise_terminated(signum: int, frame: FrameType | None) -> NoReturn:
     raise Terminated
 
 
+@contextlib.contextmanager
+def signals_held() -> Iterator[None]:
+    """Ignore Ctrl-C and SIGTERM inside, then put their handlers back as they were.
+
+    The command is over or stopping: a further signal must not cut short its
+    cleanup (a transaction, a pool's shutdown) and leave a lock or a
+    half-started worker behind; the cleanup is bounded, and SIGKILL still ends
+    it. The handlers are put back because an ignored signal is inherited by
+    every process started later: a command run inside a longer-lived process
+    (a test, an embedding app) must leave that process as it found it.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may set handlers, and only it receives signals
+        return
+    held = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    for signum in held:
+        signal.signal(signum, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        for signum, handler in held.items():
+            if handler is not None:  # None: set outside Python, cannot be put back
+                signal.signal(signum, handler)
+
+
 @dataclass
 class Context:
     """The CLI's settings and engine; entered for the command, so an interrupt stops its runs."""
@@ -67,16 +95,12 @@ class Context:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        # The command is over or stopping: a further Ctrl-C or SIGTERM must not cut
-        # short the cleanup (a transaction, a pool's shutdown) and leave a lock or
-        # a half-started worker behind. The cleanup is bounded; SIGKILL still ends it.
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        try:
-            if isinstance(exc, KeyboardInterrupt | Terminated):
-                self._stop_runs("terminated" if isinstance(exc, Terminated) else "interrupted")
-        finally:
-            self.close()
+        with signals_held():
+            try:
+                if isinstance(exc, KeyboardInterrupt | Terminated):
+                    self._stop_runs("terminated" if isinstance(exc, Terminated) else "interrupted")
+            finally:
+                self.close()
 
     def _stop_runs(self, why: str) -> None:
         """Stop the runs this process started (or say where they go on) and how to go on."""
