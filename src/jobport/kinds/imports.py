@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 
 from jobport.errors import ConfigurationError, InputError, LimitExceeded
 from jobport.formats import (
@@ -126,6 +126,8 @@ class ImportKind(JobKind):
             ]
             undoable = [(rows, columns, update) for columns, update, rows in groups]
             write = logged(task, _all_of(writes), undoable, importer.key_columns, dry_run)
+            if dry_run:
+                write = counted_ahead(task.database, write)
             return ChunkOutcome(len(records), failures, write=write, limits=limits)
         rows, columns, failures = validate_records(
             records,
@@ -153,6 +155,8 @@ class ImportKind(JobKind):
             importer.key_columns,
             dry_run,
         )
+        if dry_run:
+            write = counted_ahead(task.database, write)
         return ChunkOutcome(len(records), failures, write=write, limits=limits)
 
 
@@ -176,6 +180,22 @@ def logged(
         run_id=task.run.id,
         chunk_no=task.no,
     )
+
+
+def counted_ahead(database: Engine, count: Writer) -> Writer:
+    """A dry run's counts taken now, in a transaction of the chunk's own, before its commit.
+
+    The count only reads the target, so it need not wait for the run's commit
+    turn (SQLite's one writer; the commit's lock on the run): the chunks of a
+    dry run count side by side, and the commit only records what they found.
+    """
+    with database.connect() as conn, conn.begin():
+        counts = count(conn)
+
+    def found(conn: Connection) -> RowCounts | None:
+        return counts
+
+    return found
 
 
 def failure_limits(importer: Importer, controls: RunControls) -> FailureLimits | None:
