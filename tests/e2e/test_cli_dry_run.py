@@ -1,5 +1,6 @@
 """``jobport import TYPE FILE --dry-run`` as a user runs it: one line saying what would
-happen, nothing written, exit 0 (as for a run that completed with row failures)."""
+happen, nothing written, exit 0 (as for a run that completed with row failures); then
+``jobport run-import ID`` imports it from the stored upload."""
 
 from __future__ import annotations
 
@@ -27,9 +28,19 @@ def test_a_dry_run_says_what_the_import_would_do_and_writes_nothing(tmp_path: Pa
         f"dry run: 60 rows: {valid} valid (would create {valid}, update 0, leave 0 unchanged), "
         f"{invalid} failed; nothing was written (see: jobport failures {run_id})\n"
     )
+    assert customer_count(cli) == 0
+    (tmp_path / "customers.csv").unlink()  # importing it does not need the file again
+    imported = cli("run-import", run_id[:8])
+    assert imported.returncode == 0, imported.stderr
+    assert imported.stdout.startswith("run ")
+    assert f"{valid:,} created, 0 updated, 0 unchanged" in imported.stdout
+    assert customer_count(cli) == valid
+
+
+def customer_count(cli: Cli) -> int:
     engine = make_engine(cli.database_url)
     try:
         with engine.connect() as conn:
-            assert conn.execute(sa.text("SELECT count(*) FROM customers")).scalar_one() == 0
+            return int(conn.execute(sa.text("SELECT count(*) FROM customers")).scalar_one())
     finally:
         engine.dispose()

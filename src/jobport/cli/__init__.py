@@ -24,6 +24,7 @@ from rich.markup import escape
 from jobport.cli import (
     db,
     demo,
+    dry_runs,
     exports,
     imports,
     prune,
@@ -126,6 +127,7 @@ def add_working_directory_to_path() -> None:
 app.add_typer(db.db_app, name="db")
 app.command("types")(types.types_command)
 app.command("import")(imports.import_command)
+app.command("run-import")(dry_runs.run_import_command)
 app.command("template")(templates.template_command)
 for command in (runs.resume, runs.retry, runs.cancel, runs.status, runs.history, runs.failures):
     app.command()(command)
