@@ -184,6 +184,9 @@ def importing(cli: Cli) -> Iterator[tuple[subprocess.Popen[str], str, list[psuti
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,  # its own process group, as a terminal's foreground job
+        # ... with Ctrl-C's default action, as a terminal gives it: a test run started in
+        # the background of a shell inherits SIGINT ignored, and Python keeps it so.
+        preexec_fn=_default_sigint,
     )
     children: list[psutil.Process] = []
     try:
@@ -365,6 +368,10 @@ def wait_for_status(cli: Cli, wanted: str, timeout: float = 60) -> str:
     finally:
         engine.dispose()
     raise AssertionError(f"no run became {wanted} in {timeout} s")
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def wait_for_pool(pid: int, timeout: float = 60) -> list[psutil.Process]:
