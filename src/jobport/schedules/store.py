@@ -178,17 +178,7 @@ class ScheduleStore(Section):
 
     def stale(self, now: datetime, after: timedelta, types: Collection[str]) -> list[Firing]:
         """Claims older than ``after`` whose outcome nobody recorded (their claimer died?)."""
-        query = (
-            sa.select(schedule_firings)
-            .join(schedules, schedules.c.id == _F.schedule_id)
-            .where(
-                _F.outcome == str(Outcome.CLAIMED),
-                _F.claimed_at < now - after,
-                schedules.c.type.in_(list(types)),
-            )
-            .order_by(_F.claimed_at)
-            .limit(STALE_BATCH)
-        )
+        query = _stale_claims(schedule_firings, now - after, types)
         with self._read() as conn:
             return [_firing(row) for row in conn.execute(query).mappings()]
 
@@ -263,17 +253,7 @@ class ScheduleStore(Section):
     def stale_files(
         self, now: datetime, after: timedelta, types: Collection[str]
     ) -> list[FileClaim]:
-        query = (
-            sa.select(schedule_files)
-            .join(schedules, schedules.c.id == _FILES.schedule_id)
-            .where(
-                _FILES.outcome == str(Outcome.CLAIMED),
-                _FILES.claimed_at < now - after,
-                schedules.c.type.in_(list(types)),
-            )
-            .order_by(_FILES.claimed_at)
-            .limit(STALE_BATCH)
-        )
+        query = _stale_claims(schedule_files, now - after, types)
         with self._read() as conn:
             return [_file(row) for row in conn.execute(query).mappings()]
 
@@ -290,6 +270,22 @@ class ScheduleStore(Section):
                 .values(claimed_by=by, claimed_at=now)
             )
             return taken.rowcount == 1
+
+
+def _stale_claims(table: sa.Table, before: datetime, types: Collection[str]) -> sa.Select[Any]:
+    """Claims of ``table`` (firings or files) made before ``before`` whose outcome nobody
+    recorded, for schedules of ``types``, oldest first, a batch at a time."""
+    return (
+        sa.select(table)
+        .join(schedules, schedules.c.id == table.c.schedule_id)
+        .where(
+            table.c.outcome == str(Outcome.CLAIMED),
+            table.c.claimed_at < before,
+            schedules.c.type.in_(list(types)),
+        )
+        .order_by(table.c.claimed_at)
+        .limit(STALE_BATCH)
+    )
 
 
 def _firing_values(firing: Firing) -> dict[str, Any]:
