@@ -185,15 +185,31 @@ class DashboardServer:
 
 
 @contextlib.contextmanager
-def running_server(folder: Path) -> Iterator[DashboardServer]:
+def running_server(folder: Path, *, bob: bool = True) -> Iterator[DashboardServer]:
+    """A started server with its admin (and, unless told, the user bob: each costs a CLI start)."""
     server = DashboardServer(folder)
     server.create_user("admin", admin=True)
-    server.create_user("bob")
+    if bob:
+        server.create_user("bob")
     server.start()
     try:
         yield server
     finally:
         server.stop()
+
+
+@contextlib.contextmanager
+def chromium() -> Iterator[Any]:
+    """Debian's chromium, headless, driven by Playwright (skips or fails as require_browser)."""
+    require_browser()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
 
 
 def shoot(page: Any, name: str) -> list[Path]:

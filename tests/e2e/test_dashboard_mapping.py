@@ -23,10 +23,10 @@ from typing import Any
 
 import pytest
 from tests.e2e.dashboard_server import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
     DashboardServer,
+    chromium,
     require_browser,
+    running_server,
     shoot,
 )
 
@@ -52,26 +52,14 @@ PEOPLE = (
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DashboardServer]:
     require_browser()
-    running = DashboardServer(tmp_path_factory.mktemp("mapping"))
-    running.create_user("admin", admin=True)  # one user: each costs a CLI start
-    running.start()
-    try:
+    with running_server(tmp_path_factory.mktemp("mapping"), bob=False) as running:
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    require_browser()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    with chromium() as running:
+        yield running
 
 
 def customers(server: DashboardServer) -> list[tuple[Any, ...]]:

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from tests.e2e.dashboard_server import CHROMIUM, CHROMIUM_ARGS, DashboardServer, require_browser
+from tests.e2e.dashboard_server import DashboardServer, chromium, require_browser, running_server
 
 from jobport.demo.data import COLUMNS, generate
 
@@ -29,13 +29,8 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DashboardServer]:
     require_browser()
-    running = DashboardServer(tmp_path_factory.mktemp("undo"))
-    running.create_user("admin", admin=True)
-    running.start()
-    try:
+    with running_server(tmp_path_factory.mktemp("undo"), bob=False) as running:
         yield running
-    finally:
-        running.stop()
 
 
 def demo_file(folder: Path, name: str, rows: int, seed: int) -> Path:
@@ -69,15 +64,14 @@ def customers(server: DashboardServer) -> list[tuple[Any, ...]]:
 
 
 def test_undo_an_import_from_its_run_page(server: DashboardServer) -> None:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     import_file(server, demo_file(server.folder, "first.csv", 3, seed=1))
     before = customers(server)
     run = import_file(server, demo_file(server.folder, "customers.csv", 8, seed=7))
     assert customers(server) != before
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with chromium() as browser:
         page = browser.new_page(base_url=server.url)
         page.set_default_timeout(15_000)
         errors: list[str] = []
@@ -111,4 +105,3 @@ def test_undo_an_import_from_its_run_page(server: DashboardServer) -> None:
         expect(activity.nth(1)).to_contain_text("api")
         expect(page.locator("#undo-refusal")).to_contain_text("undone already")
         assert errors == []
-        browser.close()
