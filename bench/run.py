@@ -8,7 +8,7 @@ whatever machine runs it (other work on a shared machine moves both):
   into a fresh SQLite database, against ``python -c pass``;
 - the 100k-row demo import through the CLI against a fresh ``python`` doing
   csv + sqlite3 ``executemany`` of the same rows (``bench/cli_bench.py``);
-- the API's run read under ``wrk -t2 -c64`` against ``/api/health`` of the
+- the API's run read under ``wrk -t2 -c50`` against ``/api/health`` of the
   same ``jobport serve`` (its default workers), and the same with the run's
   ``ETag`` (a poller's 304) (``bench/api_load.py``; wrk is Debian's, a C
   client whose two threads cost the server's cores little);
@@ -229,7 +229,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=100_000, help="The small import's rows.")
     parser.add_argument("--big-rows", type=int, default=1_000_000)
     parser.add_argument("--seconds", type=float, help="Length of each wrk run (5 quick, 10).")
-    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--connections", type=int, default=50)
     args = parser.parse_args()
     repeat = args.repeat or (3 if args.quick else 5)
     seconds = args.seconds or (5.0 if args.quick else 10.0)
