@@ -157,7 +157,8 @@ def finish_run(ctx: WorkerContext, run_id: str) -> JobEvent | None:
     finishing worker died (:func:`finish_stalled`). The step is leased, so
     one worker runs it at a time; it must be idempotent, as a worker may die
     in it. The run becomes completed with its result and its JobCompleted
-    event in one transaction; files the step left for later go after that.
+    event in one transaction; files the step left for later go after that. A
+    step that raises fails the run (JobFailed) with its error.
     """
     run = ctx.store.claim_finish(run_id, ctx.lease_seconds)
     if run is None:
@@ -176,8 +177,12 @@ def finish_run(ctx: WorkerContext, run_id: str) -> JobEvent | None:
         try:
             result = kind.finish(task) or RunResult("", {})
         except Exception as exc:
+            # No file, no completion: the run fails with JobFailed (a resume runs the step
+            # again), so no reader ever sees a completed export without its file.
             log.exception("the last step of run %s failed", run_id)
-            result = RunResult("", {"error": _describe(exc)})
+            event = ctx.store.fail_run(run_id, _describe(exc))
+            ctx.publish(event, run.strategy)
+            return event
     event = ctx.store.complete_run(run_id, result.key, result.result)
     # Completed: what the step kept for a second attempt goes. Not completed (another
     # worker did it, or the run stopped): this attempt's own file goes.
@@ -192,7 +197,8 @@ def finish_stalled(ctx: WorkerContext, types: Collection[str] | None = None) -> 
     """Finish the runs of ``types`` whose chunks are all done but which nobody finishes.
 
     The worker that committed such a run's last chunk died before completing
-    it; recovery calls this on each sweep. Returns how many runs it completed.
+    it; recovery calls this on each sweep. Returns how many runs it ended (completed,
+    or failed by their last step).
     """
     done = 0
     for run_id in ctx.store.unfinished_runs(types=types):

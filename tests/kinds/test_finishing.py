@@ -149,3 +149,39 @@ def test_a_worker_dying_in_the_finish_leaves_a_run_recovery_completes(
 def test_a_kind_with_a_last_step_says_so() -> None:
     assert ExportKind.finishes
     assert SyncKind.finishes
+
+
+def test_a_last_step_that_fails_fails_the_run_instead_of_completing_it_without_a_file(
+    make_jobport: MakeJobport, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An export whose file cannot be made is a failed run with JobFailed, never a completed
+    one without its file; resumed, the run makes its file and completes."""
+    engine = make_jobport(app=None, registry=small_exports(5))
+    insert(engine, 12)
+    real_finish = ExportKind.finish
+    failing = True
+
+    def disk_full(self: ExportKind, task: Any) -> Any:
+        if failing:
+            raise OSError("disk full")
+        return real_finish(self, task)
+
+    monkeypatch.setattr(ExportKind, "finish", disk_full)
+    events: list[JobEvent] = []
+    engine.bus.subscribe(events.append)
+    run = engine.run(engine.start(StartRequest(type="people-out", format="csv")).id)
+    assert (run.status, run.result_key, run.chunks_done) == ("failed", None, 3)
+    assert "disk full" in (run.error or "")
+    assert [e.name for e in events if e.name != "JobProgressed"] == ["JobFailed"]
+    assert [e.name for e in engine.store.events_since(run.id, 0)][-1] == "JobFailed"
+
+    failing = False
+    engine.resume(run.id)  # every chunk is done: only the last step is left to do
+    with engine.database.begin() as conn:  # the failed attempt's lease on the step ran out
+        conn.execute(job_runs.update().values(finishing_until=sa.func.current_timestamp()))
+    assert engine.supervisor.sweep() == 1
+    done = engine.store.get_run(run.id)
+    assert done.status == "completed"
+    assert [int(r["id"]) for r in rows_of("csv", result_bytes(engine, done), tmp_path)] == list(
+        range(1, 13)
+    )
