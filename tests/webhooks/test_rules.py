@@ -9,7 +9,7 @@ import pytest
 
 from jobport.errors import InputError
 from jobport.events import JobEvent
-from jobport.store.webhooks import _next_cursor
+from jobport.store.webhook_fanout import _next_cursor
 from jobport.webhooks.addresses import check_url, refused_address
 from jobport.webhooks.events import event_type, message
 

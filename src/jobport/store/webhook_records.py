@@ -5,8 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from jobport.events import JobEvent
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import RowMapping
 
 PENDING, SUCCEEDED, FAILED = "pending", "succeeded", "failed"
 #: Every delivery status, in the order a delivery passes through them.
@@ -29,6 +33,23 @@ class SubscriptionRecord:
     paused_reason: str | None
     failing_since: datetime | None
     secret: str = field(repr=False)
+
+    @classmethod
+    def from_row(cls, row: RowMapping) -> SubscriptionRecord:
+        return cls(
+            id=row["id"],
+            url=row["url"],
+            events=tuple(row["events"] or ()),
+            types=tuple(row["types"] or ()),
+            owner=row["owner"],
+            owner_admin=bool(row["owner_admin"]),
+            after_event=int(row["after_event"]),
+            created_at=row["created_at"],
+            paused_at=row["paused_at"],
+            paused_reason=row["paused_reason"],
+            failing_since=row["failing_since"],
+            secret=row["secret"],
+        )
 
     @property
     def paused(self) -> bool:
@@ -68,6 +89,10 @@ class DeliveryRecord:
     response_body: str | None
     error: str | None
     body: str
+
+    @classmethod
+    def from_row(cls, row: RowMapping) -> DeliveryRecord:
+        return cls(**{name: row[name] for name in cls.__dataclass_fields__})
 
 
 @dataclass(frozen=True)
