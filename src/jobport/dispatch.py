@@ -299,13 +299,8 @@ def _started(run: RunRecord) -> RunRecord:
 
 
 def format_from_name(name: str | None, job_type: JobType) -> str:
-    """The format a file's name suggests, if the type accepts it; else the type's first.
-
-    The name only picks the reader: the file's bytes must then agree with it,
-    or the import is refused (see the formats' ``sniff``).
-    """
-    spec = FORMATS.by_suffix(Path(name or "").suffix)
-    return spec.name if spec is not None and spec.name in job_type.formats else job_type.formats[0]
+    """The format a file's name suggests for ``job_type`` (see :meth:`JobType.format_for`)."""
+    return job_type.format_for(name)
 
 
 def display_name(name: str | None) -> str | None:

@@ -14,6 +14,7 @@ import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
+from pathlib import PurePath
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import sqlalchemy as sa
@@ -26,6 +27,7 @@ from jobport.errors import (
     RegistryError,
     UnknownJobType,
 )
+from jobport.formats.spec import FORMATS
 from jobport.kinds import KINDS as KIND_REGISTRY
 from jobport.principal import Principal
 
@@ -135,6 +137,16 @@ class JobType:
         if self.max_active == "kind":
             return DEFAULT_MAX_ACTIVE.get(self.kind)
         return self.max_active
+
+    def format_for(self, name: str | None) -> str:
+        """The format a file's name suggests, if the type takes it; else the type's first.
+
+        The name only picks the reader: the file's bytes must then agree with it,
+        or the import is refused (see the formats' ``sniff``). Every face and the
+        dispatcher ask this, so a file is read the same way however it came.
+        """
+        spec = FORMATS.by_suffix(PurePath(name or "").suffix)
+        return spec.name if spec is not None and spec.name in self.formats else self.formats[0]
 
     def may_start(self, principal: Principal) -> bool:
         """The one rule of who may start runs of this type: admins, or a holder of its roles."""

@@ -113,6 +113,21 @@ def test_model_of_another_sort_is_refused() -> None:
 # -- the registry -------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("people.XLSX", "xlsx"),  # the suffix picks a format the type takes, in any case
+        ("people.tsv", "csv"),  # another suffix of the CSV reader
+        ("people.parquet", "csv"),  # a format the type does not take: its first
+        ("people", "csv"),
+        (None, "csv"),
+    ],
+)
+def test_a_files_name_suggests_a_format_the_type_takes(name: str | None, expected: str) -> None:
+    """The one rule every face and the dispatcher read a file's format by."""
+    assert job(formats=("csv", "xlsx")).format_for(name) == expected
+
+
 def test_duplicate_registration_is_refused() -> None:
     registry = JobRegistry()
     registry.add(job())

@@ -21,7 +21,6 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
-from jobport.dispatch import format_from_name
 from jobport.errors import InputError, JobportError
 from jobport.http.downloads import attachment_headers
 from jobport.http.uploads import Upload, receive_upload
@@ -188,7 +187,7 @@ def check_upload(
     errors = forms.validate(job_type.options, options)
     if errors:
         return errors, None
-    fmt = fields.get("format") or format_from_name(upload.filename or "", job_type)
+    fmt = fields.get("format") or job_type.format_for(upload.filename or "")
     forms.require_format(fmt, job_type.formats)
     return {}, _placed(site, who, job_type, upload.key or "", fields, upload.filename or "")
 
@@ -209,7 +208,7 @@ def _placed(
         key,
         source_name=filename,
         options=forms.read_options(job_type.options_json_schema(), fields),
-        format=fields.get("format") or format_from_name(filename, job_type),
+        format=fields.get("format") or job_type.format_for(filename),
         read=read_options(without_mapping(fields)),
     )
 
@@ -229,7 +228,7 @@ def _preview(
         key,
         source_name=filename,
         options=forms.read_options(job_type.options_json_schema(), fields),
-        format=fields.get("format") or format_from_name(filename, job_type),
+        format=fields.get("format") or job_type.format_for(filename),
         read=read_options(fields),
         rows=PREVIEW_ROWS,
     )
@@ -349,7 +348,7 @@ def import_preview_page(request: Request, site: Site, who: Signed) -> Response:
         filename=filename,
         file_size=size,
         start_options=json.dumps(forms.read_options(job_type.options_json_schema(), fields)),
-        start_format=fields.get("format") or format_from_name(filename, job_type),
+        start_format=fields.get("format") or job_type.format_for(filename),
         start_read=json.dumps(read_options(fields)),
         mapping_chosen=chosen,
         mapping_query=urlencode(fields),
