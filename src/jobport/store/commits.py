@@ -75,7 +75,7 @@ class Commits(Section):
 
         With ``then_finish`` (the run's kind has a last step), the commit of the
         last chunk leaves the run ``running`` at its final counters: it becomes
-        completed with its result in :meth:`~jobport.store.runs.Runs.complete_run`.
+        completed with its result in :meth:`~jobport.store.run_ends.RunEnds.complete_run`.
 
         A run stores at most ``max_stored_failures`` failures; further ones are counted
         only (see :func:`~jobport.store.prune.capped_failures`).

@@ -2,7 +2,8 @@
 
 The store is the source of truth for a run: a queue only ever says "run chunk
 n of run r". Its operations are split by concern, one module each: runs and
-their chunks (:mod:`~jobport.store.runs`), leases (:mod:`~jobport.store.leases`),
+their chunks (:mod:`~jobport.store.runs`), how runs end or are reopened
+(:mod:`~jobport.store.run_ends`), leases (:mod:`~jobport.store.leases`),
 commits (:mod:`~jobport.store.commits`), users and sessions
 (:mod:`~jobport.store.users`), events (:mod:`~jobport.store.outbox`), the
 dashboard's statistics (:mod:`~jobport.store.stats`) and the column mappings
@@ -20,6 +21,7 @@ from jobport.store.commits import CommitConflict, Commits, NotYourTurn
 from jobport.store.leases import Leases, Reclaimed
 from jobport.store.mappings import Mappings, SavedMapping
 from jobport.store.outbox import Outbox, event_from_dict
+from jobport.store.run_ends import RunEnds
 from jobport.store.runs import NewRun, RunFilter, Runs
 from jobport.store.section import utcnow
 from jobport.store.stats import STATS_DAYS, STATS_WINDOW, RunStats, Stats, TypeStats
@@ -27,7 +29,7 @@ from jobport.store.undo import UndoLog
 from jobport.store.users import UserRecord, Users
 
 
-class JobStore(Runs, Leases, Commits, Users, Outbox, Stats, Mappings, UndoLog, Audit):
+class JobStore(Runs, RunEnds, Leases, Commits, Users, Outbox, Stats, Mappings, UndoLog, Audit):
     """Every storage operation of jobport, over one state database."""
 
     def ping(self) -> None:

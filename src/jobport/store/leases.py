@@ -23,7 +23,7 @@ from jobport import lifecycle
 from jobport.events import JobEvent
 from jobport.lifecycle import ACTIVE_STATUSES, ChunkStatus
 from jobport.store.records import Claim, Refused, RunRecord
-from jobport.store.runs import end_failed
+from jobport.store.run_ends import end_failed
 from jobport.store.section import Section, held_by, lock_run, set_aside, utcnow
 from jobport.store.tables import job_chunks, job_runs
 
