@@ -23,13 +23,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import TYPE_CHECKING, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 from jobport.errors import InputError, shown
-from jobport.formats.base import ReadOptions
+
+if TYPE_CHECKING:
+    # Only named: importing it loads every format, which declaring a type must not.
+    from jobport.formats.base import ReadOptions
 
 #: What a field holds, as far as a locale is concerned.
 FieldKind = Literal["int", "number", "date", "datetime", "bool"]

@@ -37,7 +37,6 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel
-from rapidfuzz import fuzz
 
 from jobport.errors import InputError, listed, shown
 
@@ -212,18 +211,13 @@ def propose(
     taken = {name for name, _ in fixed.values() if name}
     free = [index for index in range(len(header)) if index not in fixed]
     open_fields = [n for n, target in enumerate(fields) if target.name not in taken]
-    candidates = sorted(
-        [
-            *_exact_candidates(header, fields, free, open_fields),
-            *_fuzzy_candidates(header, fields, free, open_fields, threshold),
-        ]
-    )
-    chosen: dict[int, _Candidate] = {}
-    for candidate in candidates:
-        name = fields[candidate.target].name
-        if candidate.index not in chosen and name not in taken:
-            chosen[candidate.index] = candidate
-            taken.add(name)
+    exact = list(_exact_candidates(header, fields, free, open_fields))
+    chosen = _choose(sorted(exact), fields, taken)
+    if len(chosen) < len(free):
+        # Every exact candidate ranks before every likeness (score 100, a better rule), so
+        # likeness only matters when a column is left: most files never compute one.
+        candidates = [*exact, *_fuzzy_candidates(header, fields, free, open_fields, threshold)]
+        chosen = _choose(sorted(candidates), fields, taken)
     placements = []
     for index, name in enumerate(header):
         if index in fixed:
@@ -237,6 +231,20 @@ def propose(
         else:
             placements.append(Placement(index, name, None, 0, None))
     return placements
+
+
+def _choose(
+    candidates: Sequence[_Candidate], fields: Sequence[Target], taken: set[str]
+) -> dict[int, _Candidate]:
+    """Column index -> its candidate, best first, one column per field not in ``taken``."""
+    taken = set(taken)
+    chosen: dict[int, _Candidate] = {}
+    for candidate in candidates:
+        name = fields[candidate.target].name
+        if candidate.index not in chosen and name not in taken:
+            chosen[candidate.index] = candidate
+            taken.add(name)
+    return chosen
 
 
 def _exact_candidates(
@@ -276,6 +284,9 @@ def _likeness(
     name: str, names: list[tuple[int, str, int]], threshold: int
 ) -> Iterable[tuple[int, int]]:
     """(field, score) for each of ``names`` at least ``threshold`` like ``name``."""
+    # Imported here: a file whose headers match by name (most) never loads rapidfuzz.
+    from rapidfuzz import fuzz
+
     variants = [(words(name), 1.0)]
     bare = words(_BRACKETED.sub(" ", name))
     if bare and bare != variants[0][0]:

@@ -20,8 +20,6 @@ import unicodedata
 from functools import lru_cache
 from itertools import islice
 
-from charset_normalizer import from_bytes
-
 #: How much of a file the detection reads: its first MiB.
 SAMPLE_BYTES = 1 << 20
 
@@ -78,6 +76,9 @@ def guess_encoding(sample: bytes) -> str | None:
         pass
     if _damaged_utf8(sample):
         return None
+    # Imported here: a UTF-8 file (most) never loads charset-normalizer.
+    from charset_normalizer import from_bytes
+
     matches = from_bytes(sample, cp_isolation=list(CANDIDATES))
     if not matches:
         return None
