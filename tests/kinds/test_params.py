@@ -16,6 +16,8 @@ from jobport.kinds.params import (
     SyncParams,
 )
 from jobport.kinds.syncs import page_specs
+from jobport.kinds.undo import UndoChunk, undo_plan
+from jobport.store.undo import UndoSummary
 
 #: An import run's params as a database written before they were typed holds them.
 STORED_IMPORT: dict[str, Any] = {
@@ -105,3 +107,15 @@ def test_key_ranges_cover_the_rows_between_the_boundaries(
     ranges = key_ranges(boundaries, total, 2)
     assert [(r.after, r.upto, r.rows) for r in ranges] == expected
     assert [KeyRange.of(r.to_json()) for r in ranges] == ranges
+
+
+def test_undo_chunks_keep_their_json_last_chunk_first() -> None:
+    stored = {"run": "r1", "chunk": 2, "rows": 40}
+    assert UndoChunk.of(stored) == UndoChunk("r1", 2, 40)
+    assert UndoChunk.of(stored).to_json() == stored
+    summary = UndoSummary(chunks=[(0, 30), (2, 40)], restored=50, deleted=20, reinserted=0)
+    plan = undo_plan("r1", summary, force=False)
+    assert plan.chunks == [
+        {"run": "r1", "chunk": 2, "rows": 40},
+        {"run": "r1", "chunk": 0, "rows": 30},
+    ]

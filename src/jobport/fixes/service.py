@@ -23,6 +23,7 @@ from jobport.fixes.bulk import BulkFix, Change
 from jobport.fixes.fixfile import fix_file, fix_file_name, fix_read_options
 from jobport.fixes.rows import ReviewRow, RowShape, check_text, state_of
 from jobport.kinds.controls import RunControls
+from jobport.kinds.params import RunParams
 from jobport.principal import Principal
 from jobport.service import ImportStart, JobService
 from jobport.store import RunRecord
@@ -252,7 +253,7 @@ class FixService:
                     type=shape.run.type,
                     source_key=key,
                     source_name=fix_file_name(shape),
-                    options=dict(shape.run.params.get("options") or {}),
+                    options=RunParams.of(shape.run.params).options,
                     format="csv",
                     read=fix_read_options(shape),
                     controls=RunControls.of(shape.run.params).to_json(),

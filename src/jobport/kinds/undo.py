@@ -15,11 +15,13 @@ from a file: :meth:`UndoKind.plan` refuses to be called.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from jobport.errors import ConfigurationError, InputError
 from jobport.kinds.base import ChunkTask, JobKind, Plan, PlanRequest
+from jobport.kinds.importer import Importer
 from jobport.store import ChunkOutcome
 from jobport.store.records import Failure
 from jobport.store.undo import UndoSummary
@@ -41,11 +43,28 @@ class UndoParams:
         return cls(str(params["undo_of"]), bool(params.get("force", False)))
 
 
+@dataclass(frozen=True)
+class UndoChunk:
+    """One undo chunk: chunk ``chunk`` of run ``run``, as its undo log holds it, and how
+    many log entries (rows) it has."""
+
+    run: str
+    chunk: int
+    rows: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"run": self.run, "chunk": self.chunk, "rows": self.rows}
+
+    @classmethod
+    def of(cls, spec: Mapping[str, Any]) -> UndoChunk:
+        return cls(str(spec["run"]), int(spec["chunk"]), int(spec["rows"]))
+
+
 def undo_plan(run_id: str, summary: UndoSummary, *, force: bool) -> Plan:
     """The undo of ``run_id``: one chunk per logged chunk, the last one first."""
-    chunks = [{"run": run_id, "chunk": no, "rows": count} for no, count in reversed(summary.chunks)]
+    chunks = [UndoChunk(run_id, no, count) for no, count in reversed(summary.chunks)]
     return Plan(
-        chunks=chunks,
+        chunks=[chunk.to_json() for chunk in chunks],
         total=summary.entries,
         params=UndoParams(run_id, force).to_json(),
     )
@@ -65,22 +84,23 @@ class UndoKind(JobKind):
 
     def run_chunk(self, task: ChunkTask) -> ChunkOutcome:
         table = task.job_type.table
-        key = getattr(task.job_type.handler, "key_columns", None)
-        if table is None or not key:
+        importer = task.job_type.handler
+        if table is None or not isinstance(importer, Importer) or not importer.key_columns:
             raise ConfigurationError(f"'{task.job_type.type}' has no table and key to undo")
         params = UndoParams.of(task.run.params)
+        chunk = UndoChunk.of(task.spec)
         failures: list[Failure] = []
         restore = Restore(
             table=table,
-            key=tuple(key),
-            source_run=str(task.spec["run"]),
-            source_chunk=int(task.spec["chunk"]),
+            key=tuple(importer.key_columns),
+            source_run=chunk.run,
+            source_chunk=chunk.chunk,
             run_id=task.run.id,
             chunk_no=task.no,
             force=params.force,
             failures=failures,
         )
-        return ChunkOutcome(int(task.spec["rows"]), failures, write=restore)
+        return ChunkOutcome(chunk.rows, failures, write=restore)
 
 
-__all__ = ["UndoKind", "UndoParams", "undo_plan"]
+__all__ = ["UndoChunk", "UndoKind", "UndoParams", "undo_plan"]
