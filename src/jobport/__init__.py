@@ -27,10 +27,10 @@ if TYPE_CHECKING:
         UnknownJobType,
     )
     from jobport.events import EventBus, JobEvent
-    from jobport.kinds.exports import Column, Exporter
+    from jobport.kinds.exporter import Column, Exporter
     from jobport.kinds.importer import Importer
-    from jobport.kinds.reports import Report
-    from jobport.kinds.syncs import Page, Syncer, SyncSource
+    from jobport.kinds.reporter import Report
+    from jobport.kinds.syncer import Page, Syncer, SyncSource
     from jobport.registry import JobRegistry, JobType, NoOptions, load_app
     from jobport.settings import Settings
     from jobport.store import RunRecord
@@ -50,13 +50,13 @@ _HOMES: dict[str, str] = {
     "UnknownJobType": "jobport.errors",
     "EventBus": "jobport.events",
     "JobEvent": "jobport.events",
-    "Column": "jobport.kinds.exports",
-    "Exporter": "jobport.kinds.exports",
+    "Column": "jobport.kinds.exporter",
+    "Exporter": "jobport.kinds.exporter",
     "Importer": "jobport.kinds.importer",
-    "Report": "jobport.kinds.reports",
-    "Page": "jobport.kinds.syncs",
-    "Syncer": "jobport.kinds.syncs",
-    "SyncSource": "jobport.kinds.syncs",
+    "Report": "jobport.kinds.reporter",
+    "Page": "jobport.kinds.syncer",
+    "Syncer": "jobport.kinds.syncer",
+    "SyncSource": "jobport.kinds.syncer",
     "JobRegistry": "jobport.registry",
     "JobType": "jobport.registry",
     "NoOptions": "jobport.registry",

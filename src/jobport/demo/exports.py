@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field
 
-from jobport.kinds.exports import Column, Exporter
+from jobport.kinds.exporter import Column, Exporter
 from jobport.registry import JobType
 
 

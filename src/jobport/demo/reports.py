@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field
 
 from jobport.demo.sync_source import orders
-from jobport.kinds.reports import Report
+from jobport.kinds.reporter import Report
 from jobport.registry import JobType
 
 

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from jobport.demo.countries import COUNTRY_CODES
-from jobport.kinds.syncs import Page, Syncer
+from jobport.kinds.syncer import Page, Syncer
 from jobport.registry import JobType
 
 metadata = sa.MetaData()

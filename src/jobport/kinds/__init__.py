@@ -25,8 +25,10 @@ if TYPE_CHECKING:
     from jobport.kinds.exports import ExportKind
     from jobport.kinds.importer import Importer
     from jobport.kinds.imports import ImportKind
-    from jobport.kinds.reports import Report, ReportKind
-    from jobport.kinds.syncs import Page, Syncer, SyncKind, SyncSource
+    from jobport.kinds.reporter import Report
+    from jobport.kinds.reports import ReportKind
+    from jobport.kinds.syncer import Page, Syncer, SyncSource
+    from jobport.kinds.syncs import SyncKind
     from jobport.kinds.undo import UndoKind
 
 
@@ -101,12 +103,12 @@ _HOMES: dict[str, str] = {
     "ExportKind": "jobport.kinds.exports",
     "Importer": "jobport.kinds.importer",
     "ImportKind": "jobport.kinds.imports",
-    "Report": "jobport.kinds.reports",
+    "Report": "jobport.kinds.reporter",
     "ReportKind": "jobport.kinds.reports",
-    "Page": "jobport.kinds.syncs",
-    "Syncer": "jobport.kinds.syncs",
+    "Page": "jobport.kinds.syncer",
+    "Syncer": "jobport.kinds.syncer",
     "SyncKind": "jobport.kinds.syncs",
-    "SyncSource": "jobport.kinds.syncs",
+    "SyncSource": "jobport.kinds.syncer",
     "UndoKind": "jobport.kinds.undo",
 }
 

@@ -8,19 +8,13 @@ row count and the totals of the columns the type names.
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
-
-import sqlalchemy as sa
-from pydantic import BaseModel
 
 from jobport.errors import ConfigurationError
 from jobport.kinds.base import ChunkTask, JobKind, Plan, PlanRequest
 from jobport.kinds.export_rows import FETCH_ROWS, formatted_rows
-from jobport.kinds.exporter import DEFAULT_TTL, Column, QueryFactory
 from jobport.kinds.exports import (
     check_format,
     failed_result,
@@ -32,33 +26,11 @@ from jobport.kinds.exports import (
     write_part,
 )
 from jobport.kinds.params import FileParams
+from jobport.kinds.reporter import Report
 from jobport.store import ChunkOutcome, RunResult
 
 if TYPE_CHECKING:
     from jobport.registry import JobType
-
-
-@dataclass(frozen=True)
-class Report:
-    """The report handler of a job type.
-
-    ``query`` is an aggregate select (or a function of the type's options
-    returning one); ``format`` the default output format; ``totals`` the
-    numeric columns summed into the run's summary.
-    """
-
-    query: sa.Select[Any] | QueryFactory
-    format: str = "csv"
-    columns: Sequence[Column | str] = ()
-    totals: Sequence[str] = ()
-    ttl: dt.timedelta = DEFAULT_TTL
-    filename: str | None = None
-
-    def select(self, options: BaseModel) -> sa.Select[Any]:
-        query = self.query if isinstance(self.query, sa.Select) else self.query(options)
-        if not isinstance(query, sa.Select):
-            raise ConfigurationError("a report query must be a SQLAlchemy select")
-        return query
 
 
 class ReportKind(JobKind):
