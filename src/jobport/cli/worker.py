@@ -11,12 +11,14 @@ that died and sends again the deliveries the broker lost.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 if TYPE_CHECKING:
     from jobport.cli.context import Context
+    from jobport.registry import JobRegistry
+    from jobport.settings import Settings
 
 
 def register(app: typer.Typer) -> None:
@@ -69,14 +71,36 @@ def worker(
     ] = None,
 ) -> None:
     """Run a Celery worker that processes chunks of runs started with executor=celery."""
-    from jobport.errors import ConfigurationError
     from jobport.executors.celery import QueueRouter, create_app
-    from jobport.registry import load_registry
 
     state = _context(ctx)
     if broker_url is not None:
         state.overrides["broker_url"] = broker_url
     settings = state.settings()
+    registry = _worker_registry(settings)
+    celery_app = create_app(settings, registry=registry)
+    names = (
+        [q.strip() for q in queues.split(",")]
+        if queues
+        else QueueRouter(settings, registry).queues()
+    )
+    argv = _celery_argv(
+        names,
+        concurrency=concurrency,
+        pool=pool,
+        loglevel=loglevel,
+        hostname=hostname,
+        max_tasks_per_child=max_tasks_per_child,
+    )
+    _run_worker(celery_app, argv, metrics_port)
+
+
+def _worker_registry(settings: Settings) -> JobRegistry:
+    """The app's job types, once the settings name a broker to take chunks from and
+    the app declares something to work on: either missing is a configuration error."""
+    from jobport.errors import ConfigurationError
+    from jobport.registry import load_registry
+
     if not settings.broker_url:
         raise ConfigurationError(
             "jobport worker needs a broker: set JOBPORT_BROKER_URL or --broker-url"
@@ -86,16 +110,23 @@ def worker(
         raise ConfigurationError(
             "no job types to work on: point --app (or JOBPORT_APP) at the module that declares them"
         )
-    celery_app = create_app(settings, registry=registry)
-    names = (
-        [q.strip() for q in queues.split(",")]
-        if queues
-        else QueueRouter(settings, registry).queues()
-    )
+    return registry
+
+
+def _celery_argv(
+    queues: list[str],
+    *,
+    concurrency: int,
+    pool: str,
+    loglevel: str,
+    hostname: str | None,
+    max_tasks_per_child: int | None,
+) -> list[str]:
+    """Celery's own command line for this worker (``concurrency`` 0: one process per core)."""
     argv = [
         "worker",
         f"--concurrency={concurrency or os.cpu_count() or 1}",
-        f"--queues={','.join(n for n in names if n)}",
+        f"--queues={','.join(n for n in queues if n)}",
         f"--pool={pool}",
         f"--loglevel={loglevel}",
         "--without-gossip",
@@ -105,11 +136,17 @@ def worker(
         argv.append(f"--hostname={hostname}")
     if max_tasks_per_child:
         argv.append(f"--max-tasks-per-child={max_tasks_per_child}")
+    return argv
+
+
+def _run_worker(celery_app: Any, argv: list[str], metrics_port: int | None) -> None:
+    """Run the Celery app's worker until it stops; with ``metrics_port``, the pool's
+    processes count into one shared folder and the port serves their sum."""
     if metrics_port is None:
         celery_app.worker_main(argv)
         return
     from jobport.metrics import serve_worker_metrics, shared_folder
 
-    with shared_folder():  # the pool's processes count into it; the port serves the sum
+    with shared_folder():
         serve_worker_metrics(metrics_port)
         celery_app.worker_main(argv)
