@@ -21,7 +21,7 @@ from jobport import metrics
 from jobport.errors import JobportError, LeaseLost
 from jobport.events import EventBus, JobEvent
 from jobport.kinds import ChunkTask, kind_for
-from jobport.lifecycle import publishes
+from jobport.lifecycle import ChunkStatus, publishes
 from jobport.store import Claim, CommitConflict, JobStore, NotYourTurn, Refused, RunResult
 
 if TYPE_CHECKING:
@@ -276,11 +276,11 @@ def _commit(
             continue
         except NotYourTurn as turn:
             delay: float | None = None
-            if turn.status == "running":
+            if turn.status == ChunkStatus.RUNNING:
                 pending_since = None
-            elif turn.status == "pending" and turn.retry_in:
+            elif turn.status == ChunkStatus.PENDING and turn.retry_in:
                 delay = turn.retry_in + TURN_RETRY_SECONDS
-            elif turn.status == "pending":
+            elif turn.status == ChunkStatus.PENDING:
                 # Due but nobody holds it: come back soon; executors deliver the lowest
                 # chunk first, so it goes before us (unless its delivery was lost).
                 now = time.monotonic()

@@ -14,6 +14,7 @@ from typing import Any
 
 from jobport.kinds.params import RunParams
 from jobport.kinds.syncs import Syncer
+from jobport.lifecycle import COMPLETED_STATUSES, ChunkStatus
 from jobport.registry import JobType
 from jobport.service import FILE_KINDS, JobService
 from jobport.store import RunRecord
@@ -22,6 +23,17 @@ from jobport.store import RunRecord
 GRID_CELLS = 600
 #: How long a run page waits for a completed export's file to be recorded.
 FILE_WAIT_SECONDS = 120
+#: What a person reads of a chunk a worker still holds after its run stopped.
+STOPPING = "stopping"
+#: The status a grid cell of several chunks shows: the first of these any of them has,
+#: else done (a failure is never hidden behind the chunks that went well).
+GRID_PRECEDENCE: tuple[str, ...] = (
+    ChunkStatus.FAILED,
+    ChunkStatus.RUNNING,
+    STOPPING,
+    ChunkStatus.PENDING,
+    ChunkStatus.CANCELLED,
+)
 
 
 @dataclass(frozen=True)
@@ -53,7 +65,7 @@ def result_link(service: JobService, run: RunRecord, url: str) -> ExportLink | N
 
 def progress(run: RunRecord) -> dict[str, Any]:
     """How far a run got, for a ``<progress>`` element: value, max and a percentage."""
-    if run.status.startswith("completed"):
+    if run.status in COMPLETED_STATUSES:
         return {"value": 1, "max": 1, "percent": 100}
     if run.total:
         value = min(run.processed, run.total)
@@ -94,7 +106,7 @@ def awaiting_file(run: RunRecord) -> bool:
     """
     if run.kind not in FILE_KINDS or run.result_key is not None:
         return False
-    if not run.status.startswith("completed") or not run.chunks_total:
+    if run.status not in COMPLETED_STATUSES or not run.chunks_total:
         return False
     ended = run.finished_at or datetime.now(UTC)
     return datetime.now(UTC) - ended < timedelta(seconds=FILE_WAIT_SECONDS)
@@ -105,12 +117,12 @@ def as_shown(chunks: list[dict[str, Any]], run: RunRecord) -> list[dict[str, Any
     worker still holds is "stopping" (it finishes or is set aside), not "running"."""
     if not run.finished:
         return chunks
-    return [c | {"status": "stopping"} if c["status"] == "running" else c for c in chunks]
+    return [c | {"status": STOPPING} if c["status"] == ChunkStatus.RUNNING else c for c in chunks]
 
 
 def file_problem(run: RunRecord) -> str | None:
     """Why a completed export or report has no file to download, if it never will."""
-    if run.kind not in FILE_KINDS or not run.status.startswith("completed"):
+    if run.kind not in FILE_KINDS or run.status not in COMPLETED_STATUSES:
         return None
     if run.result_key or awaiting_file(run) or not run.chunks_total:
         return None
@@ -145,10 +157,7 @@ def grid(chunks: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def _cell(group: list[dict[str, Any]]) -> dict[str, Any]:
     statuses = {c["status"] for c in group}
-    status = next(
-        (s for s in ("failed", "running", "stopping", "pending", "cancelled") if s in statuses),
-        "done",
-    )
+    status = next((s for s in GRID_PRECEDENCE if s in statuses), ChunkStatus.DONE)
     first, last = group[0]["no"], group[-1]["no"]
     name = f"chunk {first}" if first == last else f"chunks {first} to {last}"
     rows = sum(c["rows"] or 0 for c in group)

@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from jobport.errors import RunNotFound
 from jobport.http.downloads import error_report_response
 from jobport.http.live import send_to_websocket
-from jobport.lifecycle import COMPLETED_STATUSES
+from jobport.lifecycle import COMPLETED_STATUSES, ChunkStatus, RunStatus
 from jobport.principal import Principal
 from jobport.store import RunRecord
 from jobport.store.records import CHUNK_STATUSES
@@ -117,10 +117,10 @@ async def run_ws(
 def run_context(request: Request, site: Dashboard, who: Viewer, run: RunRecord) -> dict[str, Any]:
     """What the run page and its live section show of the run and its chunks."""
     chunks = runview.as_shown(site.service.chunks(who.principal, run.id), run)
-    counts = dict.fromkeys((*CHUNK_STATUSES, "stopping"), 0)
+    counts = dict.fromkeys((*CHUNK_STATUSES, runview.STOPPING), 0)
     for chunk in chunks:
         counts[chunk["status"]] = counts.get(chunk["status"], 0) + 1
-    stopped = run.status in ("failed", "cancelled")
+    stopped = run.status in (RunStatus.FAILED, RunStatus.CANCELLED)
     registry = site.service.registry
     return {
         "run": run,
@@ -135,13 +135,13 @@ def run_context(request: Request, site: Dashboard, who: Viewer, run: RunRecord) 
         "progress": runview.progress(run),
         "grid": runview.grid(chunks),
         "chunk_counts": {k: v for k, v in counts.items() if v},
-        "settling": counts["stopping"] > 0,
+        "settling": counts[runview.STOPPING] > 0,
         "failed_chunks": [c for c in chunks if c["errors"]] if who.principal.is_admin else [],
         "can_cancel": not run.finished,
         # Retry runs the failed chunks again; Resume also the cancelled ones: each
         # button is offered only when it would do something the other does not.
-        "can_retry": stopped and counts["failed"] > 0,
-        "can_resume": stopped and counts["cancelled"] > 0,
+        "can_retry": stopped and counts[ChunkStatus.FAILED] > 0,
+        "can_resume": stopped and counts[ChunkStatus.CANCELLED] > 0,
         **import_outcome(run),
         **undo_offer(site, who, run),
         "result": runview.result_link(site.service, run, download_path(request, run.id)),
