@@ -17,11 +17,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import croniter
-
 from jobport.errors import InputError, shown
+
+if TYPE_CHECKING:
+    from croniter import croniter
 
 #: "every 15m", "every 2h", "every 1d", "every 90s".
 _EVERY = re.compile(r"^every\s+(\d{1,7})\s*(s|m|h|d)$")
@@ -50,7 +52,7 @@ class Timing:
             if interval < MIN_INTERVAL:
                 raise InputError(f"'{spec}' is too often: a schedule fires at most every minute")
             return cls(spec.lower(), zone, interval)
-        if not spec or len(spec.split()) > 5 or not croniter.is_valid(spec):
+        if not spec or len(spec.split()) > 5 or not _croniter().is_valid(spec):
             raise InputError(
                 f"'{shown(spec)}' is neither a cron expression (five fields, e.g. '0 * * * *' "
                 "for every hour) nor an interval (e.g. 'every 15m', 'every 2h', 'every 1d')"
@@ -63,15 +65,15 @@ class Timing:
             steps = (moment - _EPOCH) // self.interval
             return _EPOCH + steps * self.interval
         local = moment.astimezone(self.zone)
-        before = croniter(self.spec, local).get_prev(datetime)
-        after = croniter(self.spec, before).get_next(datetime)
+        before = _croniter()(self.spec, local).get_prev(datetime)
+        after = _croniter()(self.spec, before).get_next(datetime)
         return (after if after <= local else before).astimezone(UTC)
 
     def after(self, moment: datetime) -> datetime:
         """The first slot strictly after ``moment``."""
         if self.interval is not None:
             return self.latest(moment) + self.interval
-        found: datetime = croniter(self.spec, moment.astimezone(self.zone)).get_next(datetime)
+        found: datetime = _croniter()(self.spec, moment.astimezone(self.zone)).get_next(datetime)
         return found.astimezone(UTC)
 
     def describe(self) -> str:
@@ -87,3 +89,11 @@ def parse_zone(name: str) -> ZoneInfo:
         raise InputError(
             f"unknown time zone '{shown(name)}'; use an IANA name such as 'UTC' or 'Europe/Paris'"
         ) from None
+
+
+def _croniter() -> type[croniter]:
+    """croniter, imported when a cron expression is read or run: loading the schedules'
+    model (every command that reads runs does) must not pay for it and dateutil."""
+    from croniter import croniter
+
+    return croniter
