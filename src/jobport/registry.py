@@ -27,7 +27,6 @@ from jobport.errors import (
     RegistryError,
     UnknownJobType,
 )
-from jobport.formats.spec import FORMATS
 from jobport.kinds import KINDS as KIND_REGISTRY
 from jobport.principal import Principal
 
@@ -145,6 +144,9 @@ class JobType:
         or the import is refused (see the formats' ``sniff``). Every face and the
         dispatcher ask this, so a file is read the same way however it came.
         """
+        # Imported here: it loads every format, which declaring or listing types must not.
+        from jobport.formats.spec import FORMATS
+
         spec = FORMATS.by_suffix(PurePath(name or "").suffix)
         return spec.name if spec is not None and spec.name in self.formats else self.formats[0]
 
