@@ -82,7 +82,16 @@ def iso(value: datetime | None) -> str:
 
 
 def percent(value: float | None) -> str:
-    return "—" if value is None else f"{value:.0%}"
+    """A share of runs in whole percent, except that some is never read as none: one
+    failed run in 300 is "<1%" (not a red "0%"), 299 succeeded in 300 ">99%" (not "100%")."""
+    if value is None:
+        return "—"
+    shown = f"{value:.0%}"
+    if value > 0 and shown == "0%":
+        return "<1%"
+    if value < 1 and shown == "100%":
+        return ">99%"
+    return shown
 
 
 def status_label(status: str) -> str:
