@@ -1,16 +1,20 @@
 """What keeps the CLI quick, as structure (timings live in ``bench/cli_bench.py``).
 
-A command loads only what it uses (``python -X importtime`` lists every module
-a process imports), the schema check at start imports no Alembic when the
-database is at head, and a run of one chunk starts no worker process.
+A command loads only what it uses (every module left in ``sys.modules`` when
+the process exits, those imported by name through ``importlib`` too), the
+schema check at start imports no Alembic when the database is at head, a new
+SQLite database is made from the snapshot of the migrations' head, and a run
+of one chunk starts no worker process.
 """
 
 from __future__ import annotations
 
 import csv
+import json
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,22 +24,42 @@ import sqlalchemy as sa
 
 import jobport
 from jobport import Jobport, Settings
-from jobport.store.migrations import current, head, upgrade
+from jobport.store.migrations import current, head, upgrade, upgrade_if_behind
 
 #: Never on the path of a command that neither serves nor talks to Celery.
 SERVER_AND_EXTRAS = frozenset({"fastapi", "uvicorn", "jinja2", "pyarrow", "celery", "starlette"})
+#: Never on the path of ``types``, ``status``, ``history`` or the import of a UTF-8 CSV
+#: whose header names the fields: what those commands do not use.
+NOT_USED = SERVER_AND_EXTRAS | {
+    "alembic",
+    "rapidfuzz",
+    "charset_normalizer",
+    "httpx",
+    "standardwebhooks",
+    "croniter",
+    "prometheus_client",
+}
+
+#: Run as ``python -c``: the CLI, then every module name in sys.modules into the file argv[1].
+RECORD_MODULES = """
+import atexit, json, runpy, sys
+out = sys.argv.pop(1)
+atexit.register(lambda: open(out, "w").write(json.dumps(sorted(sys.modules))))
+runpy.run_module("jobport.cli", run_name="__main__", alter_sys=True)
+"""
 
 
-def imported_modules(tmp_path: Path, *args: str) -> set[str]:
-    """Every module ``python -m jobport.cli ARGS`` imports, from ``-X importtime``."""
+def imported_modules(tmp_path: Path, *args: str, database: Path | None = None) -> set[str]:
+    """Every module ``python -m jobport.cli ARGS`` has imported when it exits."""
     env = {
         **os.environ,
         "JOBPORT_APP": "jobport.demo",
-        "JOBPORT_DATABASE_URL": f"sqlite:///{tmp_path / 'state.db'}",
+        "JOBPORT_DATABASE_URL": f"sqlite:///{database or tmp_path / 'state.db'}",
         "JOBPORT_STORAGE_URL": str(tmp_path / "files"),
     }
+    record = tmp_path / "modules.json"
     done = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "jobport.cli", *args],
+        [sys.executable, "-c", RECORD_MODULES, str(record), *args],
         env=env,
         capture_output=True,
         text=True,
@@ -43,8 +67,7 @@ def imported_modules(tmp_path: Path, *args: str) -> set[str]:
         check=False,
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    lines = [line for line in done.stderr.splitlines() if line.startswith("import time:")]
-    names = {line.rsplit("|", 1)[-1].strip() for line in lines[1:]}  # the first is the header
+    names: set[str] = set(json.loads(record.read_text()))
     assert "jobport.cli" in names
     return names
 
@@ -77,6 +100,132 @@ def test_history_on_a_database_at_head_imports_no_alembic(tmp_path: Path) -> Non
     database.close()
     loaded = top_level(imported_modules(tmp_path, "history"))
     assert not loaded & (SERVER_AND_EXTRAS | {"alembic"})
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """A demo state database at head holding one finished import: (its path, the run's id)."""
+    from jobport.demo.data import write_csv
+
+    folder = tmp_path_factory.mktemp("demo-run")
+    engine = Jobport(
+        Settings(
+            app="jobport.demo",
+            database_url=f"sqlite:///{folder / 'state.db'}",
+            storage_url=str(folder / "files"),
+            executor="inline",
+        )
+    )
+    try:
+        source = folder / "one.csv"
+        write_csv(source, 1, seed=7)
+        run = engine.import_file("customers", source)
+        assert engine.wait(run.id, poll_seconds=0.02).status == "completed"
+    finally:
+        engine.close()
+    return folder / "state.db", run.id
+
+
+@pytest.mark.parametrize("command", ["types", "status", "history"])
+def test_a_command_over_runs_imports_nothing_it_does_not_use(
+    command: str, demo_run: tuple[Path, str], tmp_path: Path
+) -> None:
+    database, run_id = demo_run
+    args = [command, run_id] if command == "status" else [command]
+    names = imported_modules(tmp_path, *args, database=database)
+    assert sorted(top_level(names) & NOT_USED) == []
+    if command == "types":  # the job types alone: no state database, no kind's machinery
+        assert not {"jobport.store", "jobport.engine", "jobport.formats", "jobport.targets"} & names
+
+
+def test_a_one_row_import_into_a_new_database_imports_nothing_it_does_not_use(
+    tmp_path: Path,
+) -> None:
+    """Nor Alembic: the new database is made from the snapshot, the CSV read as UTF-8."""
+    from jobport.demo.data import write_csv
+
+    source = tmp_path / "one.csv"
+    write_csv(source, 1, seed=7)
+    names = imported_modules(tmp_path, "import", "customers", str(source))
+    assert sorted(top_level(names) & NOT_USED) == []
+
+
+# -- a new SQLite database: made from the snapshot of the migrations' head --------------------
+
+
+def test_the_snapshot_is_what_the_migrations_make_of_a_new_database() -> None:
+    from jobport.store.migrations import snapshot
+
+    made = snapshot.written_by_migrations()
+    assert made["revision"] == head()
+    assert snapshot.load() == made, (
+        "the migrations changed: run `.venv/bin/python -m jobport.store.migrations.snapshot`"
+    )
+
+
+def test_a_new_database_made_from_the_snapshot_is_the_migrated_one(tmp_path: Path) -> None:
+    from jobport.store.database import make_engine
+    from jobport.store.migrations import snapshot
+
+    database = make_engine(f"sqlite:///{tmp_path / 'state.db'}")
+    try:
+        assert snapshot.create_at_head(database, head())
+        with database.connect() as conn:
+            made = {"revision": current(database), **snapshot.read_schema(conn)}
+        assert made == snapshot.written_by_migrations()
+        assert not snapshot.create_at_head(database, head())  # its tables are there: no-op
+    finally:
+        database.dispose()
+
+
+def test_the_snapshot_is_not_used_for_another_revision_nor_over_existing_tables(
+    tmp_path: Path,
+) -> None:
+    """Alembic decides then: a stale snapshot or a database with state tables but no version."""
+    from jobport.store.database import make_engine
+    from jobport.store.migrations import snapshot
+
+    database = make_engine(f"sqlite:///{tmp_path / 'state.db'}")
+    try:
+        assert not snapshot.create_at_head(database, "0000_not_the_head")
+        with database.begin() as conn:
+            conn.exec_driver_sql("CREATE TABLE job_runs (id VARCHAR(36) PRIMARY KEY)")
+        assert not snapshot.create_at_head(database, head())
+        assert current(database) is None
+    finally:
+        database.dispose()
+
+
+def test_two_processes_starting_on_one_new_database_make_its_tables_once(tmp_path: Path) -> None:
+    """Each checks and creates in one write transaction: the second finds the tables made."""
+    from jobport.store.database import make_engine
+
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    engines = [make_engine(url), make_engine(url)]
+    start = threading.Barrier(len(engines))
+    errors: list[BaseException] = []
+
+    def prepare(engine: sa.engine.Engine) -> None:
+        start.wait()
+        try:
+            upgrade_if_behind(engine)
+        except BaseException as exc:  # reported below, in the test's thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=prepare, args=(engine,)) for engine in engines]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    try:
+        assert errors == []
+        assert current(engines[0]) == head()
+        with engines[0].connect() as conn:
+            versions = conn.exec_driver_sql("SELECT count(*) FROM jobport_alembic_version")
+            assert versions.scalar_one() == 1
+    finally:
+        for engine in engines:
+            engine.dispose()
 
 
 def test_every_public_name_resolves_and_import_jobport_is_light() -> None:

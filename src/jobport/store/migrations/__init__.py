@@ -4,7 +4,8 @@ Alembic is imported when a migration runs, not with this module nor to find
 out that none needs to: a worker process never migrates, and every ``jobport``
 command on the embedded SQLite checks the schema at its start, where importing
 Alembic would cost a third of ``jobport status``. :func:`head` reads the
-revision ids from the version files and :func:`current` is one query.
+revision ids from the version files and :func:`current` is one query; a new
+SQLite database is made at head from a snapshot, without Alembic either.
 """
 
 from __future__ import annotations
@@ -45,9 +46,20 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 
 
 def upgrade_if_behind(engine: Engine) -> None:
-    """Upgrade to head only when the database is not there: one query when it is."""
-    if current(engine) != head():
-        upgrade(engine)
+    """Upgrade to head only when the database is not there: one query when it is.
+
+    A new SQLite database gets the tables at head from the snapshot of what the
+    migrations make (:mod:`jobport.store.migrations.snapshot`), without Alembic.
+    """
+    revision = current(engine)
+    if revision == head():
+        return
+    if revision is None and engine.dialect.name == "sqlite":
+        from jobport.store.migrations.snapshot import create_at_head
+
+        if create_at_head(engine, head()):
+            return
+    upgrade(engine)
 
 
 @functools.cache
