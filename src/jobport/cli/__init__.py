@@ -16,7 +16,8 @@ from __future__ import annotations
 import os
 import signal
 import sys
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -48,16 +49,7 @@ from jobport.cli.context import (
 from jobport.cli.output import err, use_plain_usage
 from jobport.errors import JobportError
 
-app = typer.Typer(
-    name="jobport",
-    help="Import, export, sync and report jobs: chunked, tracked, resumable.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-)
 
-
-@app.callback()
 def main_options(
     ctx: typer.Context,
     app_module: Annotated[
@@ -124,28 +116,80 @@ def add_working_directory_to_path() -> None:
 
 # -- the commands, in the order of ``jobport --help`` -----------------------------------------
 
-app.add_typer(db.db_app, name="db")
-app.command("types")(types.types_command)
-app.command("import")(imports.import_command)
-app.command("run-import")(dry_runs.run_import_command)
-app.command("template")(templates.template_command)
-for command in (runs.resume, runs.retry, runs.cancel, runs.status, runs.history, runs.failures):
-    app.command()(command)
-app.command("undo")(undo.undo_command)
-app.command("audit")(undo.audit_command)
-app.command("demo-data")(demo.demo_data)
-app.command("export")(exports.export_command)
-app.command("sync")(syncs.sync_command)
-app.command("report")(exports.report_command)
-app.add_typer(exports.exports_app, name="exports")
-app.add_typer(schedules.schedules_app, name="schedules")
-app.add_typer(webhooks.webhooks_app, name="webhooks")
-app.add_typer(server.users_app, name="users")
-app.command("prune")(prune.prune_command)
-app.command("serve")(server.serve)
-app.command("demo")(demo.demo)
-worker.register(app)
-use_plain_usage(app)
+#: Each command's name and its function (or its group's Typer app).
+COMMANDS: tuple[tuple[str, Callable[..., Any] | typer.Typer], ...] = (
+    ("db", db.db_app),
+    ("types", types.types_command),
+    ("import", imports.import_command),
+    ("run-import", dry_runs.run_import_command),
+    ("template", templates.template_command),
+    *((command.__name__, command) for command in runs.COMMANDS),
+    ("undo", undo.undo_command),
+    ("audit", undo.audit_command),
+    ("demo-data", demo.demo_data),
+    ("export", exports.export_command),
+    ("sync", syncs.sync_command),
+    ("report", exports.report_command),
+    ("exports", exports.exports_app),
+    ("schedules", schedules.schedules_app),
+    ("webhooks", webhooks.webhooks_app),
+    ("users", server.users_app),
+    ("prune", prune.prune_command),
+    ("serve", server.serve),
+    ("demo", demo.demo),
+)
+#: The global options that take a value (``--app MODULE``): what comes before the command.
+VALUED_OPTIONS = frozenset({"--app", "--database-url", "--storage-url", "--executor", "--workers"})
+
+
+def build_app(only: str | None = None) -> typer.Typer:
+    """The ``jobport`` app: every command, or only the command ``only`` (and the options).
+
+    Typer builds a click command from every function it holds (their signatures,
+    annotations and help) each time the app is called: a tenth of a second for
+    all of them, which a command that needs one should not pay at every start.
+    """
+    target = typer.Typer(
+        name="jobport",
+        help="Import, export, sync and report jobs: chunked, tracked, resumable.",
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+        add_completion=False,
+    )
+    target.callback()(main_options)
+    for name, command in COMMANDS:
+        if only is not None and name != only:
+            continue
+        if isinstance(command, typer.Typer):
+            target.add_typer(command, name=name)
+        else:
+            target.command(name)(command)
+    if only is None or only == "worker":
+        worker.register(target)
+    use_plain_usage(target)
+    return target
+
+
+#: The whole app: ``jobport --help``, an unknown command, and whoever calls it in-process.
+app = build_app()
+
+
+def invoked(args: list[str]) -> str | None:
+    """The command ``args`` name, if it is one of :data:`COMMANDS` or the worker's; None for
+    anything else (help, a mistyped name), which the whole app answers."""
+    at = 0
+    while at < len(args):
+        arg = args[at]
+        if not arg.startswith("-"):
+            known = {name for name, _ in COMMANDS} | {"worker"}
+            return arg if arg in known else None
+        if arg in VALUED_OPTIONS:
+            at += 2
+        elif arg.split("=", 1)[0] in VALUED_OPTIONS:
+            at += 1
+        else:
+            return None  # --help, or an option the whole app reports
+    return None
 
 
 # -- the entry point --------------------------------------------------------------------------
@@ -163,7 +207,9 @@ def main() -> None:
     debug = os.environ.get("JOBPORT_DEBUG") == "1"
     signal.signal(signal.SIGTERM, raise_terminated)
     try:
-        code = app(standalone_mode=False)
+        command = invoked(sys.argv[1:])
+        runs_it = app if command is None else build_app(only=command)
+        code = runs_it(standalone_mode=False)
         sys.exit(code if isinstance(code, int) else 0)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
@@ -198,4 +244,4 @@ def _exit_on_bug(exc: Exception) -> None:
     sys.exit(70)
 
 
-__all__ = ["Context", "app", "main"]
+__all__ = ["COMMANDS", "Context", "app", "build_app", "main"]

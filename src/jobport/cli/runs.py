@@ -144,3 +144,7 @@ def write_rows(rows: Iterable[list[str]], handle: TextIO) -> int:
     for count, row in enumerate(rows):  # noqa: B007
         writer.writerow(row)
     return max(count, 0)
+
+
+#: The commands of this module, in the order of ``jobport --help``.
+COMMANDS = (resume, retry, cancel, status, history, failures)
