@@ -16,73 +16,90 @@ from jobport.cli.output import err, finish_run, progress_bar
 from jobport.errors import InputError, listed
 
 if TYPE_CHECKING:
+    from jobport.principal import Principal
+    from jobport.service import ImportStart, JobService
     from jobport.store import RunRecord
 
 #: How many columns the mapping line names before it says how many more.
 SHOWN_COLUMNS = 50
 
+# The command's arguments and options, each with its help.
+TypeName = Annotated[str, typer.Argument(metavar="TYPE", help="The import type.")]
+File = Annotated[Path, typer.Argument(metavar="FILE", help="The file to import.")]
+Options = Annotated[
+    list[str] | None,
+    typer.Option("--option", "-o", help="A type option as key=value (repeatable)."),
+]
+Encoding = Annotated[str | None, typer.Option(help="The file's encoding (default UTF-8).")]
+Delimiter = Annotated[str | None, typer.Option(help="The field delimiter (default: sniffed).")]
+Sheet = Annotated[
+    str | None, typer.Option(help="The XLSX sheet to read, by name or 1-based position.")
+]
+HeaderRow = Annotated[
+    int | None, typer.Option(help="The 1-based row holding the header (default: found).")
+]
+ColumnMap = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--map",
+        help="Feed a field from a column: 'Header=field', or 'Header=' to ignore it (repeatable).",
+    ),
+]
+StrictColumns = Annotated[
+    bool, typer.Option(help="Refuse a file with a column that feeds no field.")
+]
+DecimalSeparator = Annotated[
+    str | None, typer.Option(help="The decimal separator of numbers: '.' or ','.")
+]
+ThousandsSeparator = Annotated[
+    str | None, typer.Option(help="The thousands separator, removed from numbers.")
+]
+DateFormats = Annotated[
+    list[str] | None,
+    typer.Option(help="A date format such as '%d/%m/%Y', tried in order (repeatable)."),
+]
+TrueWords = Annotated[
+    str | None, typer.Option(help="Comma-separated words read as true, e.g. 'oui,ja'.")
+]
+FalseWords = Annotated[
+    str | None, typer.Option(help="Comma-separated words read as false, e.g. 'non,nein'.")
+]
+DryRun = Annotated[bool, typer.Option(help="Validate the whole file like a run; write nothing.")]
+MaxFailures = Annotated[
+    int | None, typer.Option(help="Stop the run once more rows than this have failed.")
+]
+MaxFailureRatio = Annotated[
+    float | None, typer.Option(help="Stop the run once this share of rows has failed.")
+]
+RetryOf = Annotated[
+    str | None, typer.Option(help="Import corrected failures of this run, linked to it.")
+]
+Owner = Annotated[str | None, typer.Option(help="Record this owner on the run.")]
+AsJson = Annotated[bool, typer.Option("--json", help="Print the final run as JSON.")]
+
 
 def import_command(
     ctx: typer.Context,
-    job_type: Annotated[str, typer.Argument(metavar="TYPE", help="The import type.")],
-    file: Annotated[Path, typer.Argument(metavar="FILE", help="The file to import.")],
-    option: Annotated[
-        list[str] | None,
-        typer.Option("--option", "-o", help="A type option as key=value (repeatable)."),
-    ] = None,
-    encoding: Annotated[
-        str | None, typer.Option(help="The file's encoding (default UTF-8).")
-    ] = None,
-    delimiter: Annotated[
-        str | None, typer.Option(help="The field delimiter (default: sniffed).")
-    ] = None,
-    sheet: Annotated[
-        str | None, typer.Option(help="The XLSX sheet to read, by name or 1-based position.")
-    ] = None,
-    header_row: Annotated[
-        int | None, typer.Option(help="The 1-based row holding the header (default: found).")
-    ] = None,
-    map_: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--map",
-            help="Feed a field from a column: 'Header=field', or 'Header=' to ignore it "
-            "(repeatable).",
-        ),
-    ] = None,
-    strict_columns: Annotated[
-        bool, typer.Option(help="Refuse a file with a column that feeds no field.")
-    ] = False,
-    decimal: Annotated[
-        str | None, typer.Option(help="The decimal separator of numbers: '.' or ','.")
-    ] = None,
-    thousands: Annotated[
-        str | None, typer.Option(help="The thousands separator, removed from numbers.")
-    ] = None,
-    date_format: Annotated[
-        list[str] | None,
-        typer.Option(help="A date format such as '%d/%m/%Y', tried in order (repeatable)."),
-    ] = None,
-    true_words: Annotated[
-        str | None, typer.Option(help="Comma-separated words read as true, e.g. 'oui,ja'.")
-    ] = None,
-    false_words: Annotated[
-        str | None, typer.Option(help="Comma-separated words read as false, e.g. 'non,nein'.")
-    ] = None,
-    dry_run: Annotated[
-        bool, typer.Option(help="Validate the whole file like a run; write nothing.")
-    ] = False,
-    max_failures: Annotated[
-        int | None, typer.Option(help="Stop the run once more rows than this have failed.")
-    ] = None,
-    max_failure_ratio: Annotated[
-        float | None, typer.Option(help="Stop the run once this share of rows has failed.")
-    ] = None,
-    retry_of: Annotated[
-        str | None, typer.Option(help="Import corrected failures of this run, linked to it.")
-    ] = None,
-    owner: Annotated[str | None, typer.Option(help="Record this owner on the run.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the final run as JSON.")] = False,
+    job_type: TypeName,
+    file: File,
+    option: Options = None,
+    encoding: Encoding = None,
+    delimiter: Delimiter = None,
+    sheet: Sheet = None,
+    header_row: HeaderRow = None,
+    map_: ColumnMap = None,
+    strict_columns: StrictColumns = False,
+    decimal: DecimalSeparator = None,
+    thousands: ThousandsSeparator = None,
+    date_format: DateFormats = None,
+    true_words: TrueWords = None,
+    false_words: FalseWords = None,
+    dry_run: DryRun = False,
+    max_failures: MaxFailures = None,
+    max_failure_ratio: MaxFailureRatio = None,
+    retry_of: RetryOf = None,
+    owner: Owner = None,
+    as_json: AsJson = False,
 ) -> None:
     """Import FILE with job type TYPE, showing progress until the run ends."""
     from jobport.service import ImportStart
@@ -108,7 +125,6 @@ def import_command(
     controls = given(
         dry_run=dry_run, max_failures=max_failures, max_failure_ratio=max_failure_ratio
     )
-    original = None if retry_of is None else service.run_id(who, retry_of)
     start = ImportStart(
         type=job_type,
         source_key="",
@@ -116,8 +132,15 @@ def import_command(
         options=parse_options(option),
         read=read,
         controls=controls,
-        retry_of=original,
+        retry_of=None if retry_of is None else service.run_id(who, retry_of),
     )
+    follow_import(service, who, file, start, as_json)
+
+
+def follow_import(
+    service: JobService, who: Principal, file: Path, start: ImportStart, as_json: bool
+) -> None:
+    """Start the import, say how its columns were placed, show its progress and its end."""
     with progress_bar(as_json) as on_update:
         run = service.start_import_file(who, file, start)
         said = mapping_line(run)
