@@ -202,16 +202,23 @@ class Supervisor:
         its visibility timeout), a broker restarted without persistence. A
         pending chunk no worker claimed within ``redeliver_seconds`` is sent
         again, unless deliveries still wait in its run's queue (it may be one
-        of them). Only executors that count their backlog take part. A
+        of them). A queue that other runs keep busy may not empty for long, and
+        a broker may not say: past ``redeliver_busy_seconds`` such a chunk is
+        sent again too. Only executors that count their backlog take part. A
         repeated delivery is harmless: the claim takes a pending chunk once.
         """
         executor = self.dispatcher.executor
         if not executor.counts_backlog:
             return 0
         after = self.settings.redeliver_seconds
+        busy_after = self.settings.redeliver_busy_seconds or 3 * after
         overdue = self.store.overdue_runs(after, types=self._types())
-        lost = [run_id for run_id in overdue if executor.backlog(run_id) == 0]
-        chunks = self.store.take_overdue(lost, after)
+        backlog = {run_id: executor.backlog(run_id) for run_id in overdue}
+        lost = [run_id for run_id, waiting in backlog.items() if waiting == 0]
+        busy = [run_id for run_id, waiting in backlog.items() if waiting != 0]
+        chunks = self.store.take_overdue(lost, after) + self.store.take_overdue(
+            busy, after, overdue_for=max(busy_after - after, 0.0)
+        )
         for run_id in dict.fromkeys(run_id for run_id, _ in chunks):
             numbers = [no for r, no in chunks if r == run_id]
             log.warning("chunk(s) %s of run %s were not delivered; sending again", numbers, run_id)

@@ -98,6 +98,13 @@ class Settings(BaseSettings):
         description="Celery: a pending chunk no worker claims within this, while its queue "
         "is empty, had its delivery lost; the sweeper sends it again.",
     )
+    redeliver_busy_seconds: float | None = Field(
+        default=None,
+        gt=0,
+        description="Celery: a pending chunk no worker claims within this although its queue "
+        "is not empty (or its broker cannot count it) is sent again too: a queue shared with "
+        "other runs may never empty in time (default: three times redeliver_seconds).",
+    )
     storage_options: dict[str, Any] = Field(
         default_factory=dict, description="Extra fsspec options of the storage URL (JSON)."
     )

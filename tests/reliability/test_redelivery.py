@@ -115,21 +115,21 @@ class Queued(ExecutorBase):
 
     counts_backlog = True
 
-    def __init__(self, waiting: int) -> None:
+    def __init__(self, waiting: int | None) -> None:
         self.waiting = waiting
         self.sent: list[tuple[str, list[int]]] = []
 
     def submit(self, run_id: str, chunks: Sequence[int]) -> None:
         self.sent.append((run_id, list(chunks)))
 
-    def backlog(self, run_id: str) -> int:
+    def backlog(self, run_id: str) -> int | None:
         return self.waiting
 
 
 def test_nothing_is_sent_again_while_deliveries_wait_in_the_queue(place: Place) -> None:
     path = place.folder / "items.csv"
     write_items(path, 200)
-    engine = place.jobport(redeliver_seconds=0.5)
+    engine = place.jobport(redeliver_seconds=0.5, redeliver_busy_seconds=300)
     run = place.planned(engine, "items", path)
     broker = Queued(waiting=5)  # the chunks may be among them
     engine.executor = engine.dispatcher.executor = broker
@@ -145,6 +145,31 @@ def test_nothing_is_sent_again_while_deliveries_wait_in_the_queue(place: Place) 
 
     broker.waiting = 0
     assert engine.supervisor.sweep() == 2
+    assert engine.supervisor.sweep() == 0, "once per redelivery deadline, not at every sweep"
+    assert broker.sent == [(run.id, [0, 1])]
+
+
+@pytest.mark.parametrize("waiting", [5, None], ids=["busy-queue", "uncounted"])
+def test_a_queue_that_never_empties_still_gets_the_lost_chunks_again(
+    place: Place, waiting: int | None
+) -> None:
+    """A queue shared with other runs may never be empty at a sweep, and a broker may
+    not be able to count it: past redeliver_busy_seconds the chunks are sent anyway,
+    once per deadline (before, such a run waited for as long as the queue stayed busy)."""
+    path = place.folder / "items.csv"
+    write_items(path, 200)
+    engine = place.jobport(redeliver_seconds=0.2, redeliver_busy_seconds=0.6)
+    run = place.planned(engine, "items", path)
+    broker = Queued(waiting)
+    engine.executor = engine.dispatcher.executor = broker
+
+    assert engine.supervisor.sweep() == 0  # starts the chunks' delivery leases
+    wait_until(
+        lambda: engine.store.overdue_runs(0.2) == [run.id],
+        timeout=10,
+        what="the delivery leases to run out",
+    )
+    wait_until(lambda: engine.supervisor.sweep() == 2, timeout=10, what="the busy deadline")
     assert engine.supervisor.sweep() == 0, "once per redelivery deadline, not at every sweep"
     assert broker.sent == [(run.id, [0, 1])]
 

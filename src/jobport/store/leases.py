@@ -282,9 +282,15 @@ class Leases(Section):
         return sorted(run_id for run_id, _, overdue in found if overdue)
 
     def take_overdue(
-        self, run_ids: Collection[str], after: float, *, now: datetime | None = None
+        self,
+        run_ids: Collection[str],
+        after: float,
+        *,
+        overdue_for: float = 0.0,
+        now: datetime | None = None,
     ) -> list[tuple[str, int]]:
-        """The pending chunks of these runs whose delivery lease ran out, each renewed.
+        """The pending chunks of these runs whose delivery lease ran out (at least
+        ``overdue_for`` seconds ago), each renewed.
 
         The caller sends them again. The renewal is conditional on the lease
         having run out, so of several sweepers asking at once only one gets a
@@ -293,13 +299,14 @@ class Leases(Section):
         if not run_ids:
             return []
         now = now or utcnow()
+        expired_before = now - timedelta(seconds=overdue_for)
         with self._write() as conn:
             taken = conn.execute(
                 job_chunks.update()
                 .where(
                     *_due_deliveries(now, None),
                     job_chunks.c.run_id.in_(list(run_ids)),
-                    job_chunks.c.lease_expires_at < now,
+                    job_chunks.c.lease_expires_at < expired_before,
                 )
                 .values(lease_expires_at=now + timedelta(seconds=after))
                 .returning(job_chunks.c.run_id, job_chunks.c.no)
