@@ -314,3 +314,41 @@ def test_a_lost_delivery_is_sent_again_by_the_workers_sweeper(
         first = engine.store.chunks(run.id)[0]
         assert (first["status"], first["attempts"], first["errors"]) == ("done", 1, 0)
     assert "were not delivered; sending again" in workers.log("w1")
+
+
+def test_deliveries_lost_with_the_broker_are_sent_again(
+    broker: str,
+    queue_name: str,
+    pg_url: str,
+    tmp_path: Path,
+    workers: Workers,
+    customers_csv: tuple[Path, int],
+) -> None:
+    """Every queued delivery vanishes, as with a broker restarted without persistence
+    (the run's queue purged on the real broker before any worker took one); the
+    worker that comes up later sends them again and the run completes, every row once."""
+    path, invalid = customers_csv
+    settings: dict[str, Any] = {
+        "database_url": pg_url,
+        "storage_url": str(tmp_path / "files"),
+        "app": "jobport.demo",
+        "broker_url": broker,
+        "celery_queue": queue_name,
+        "lease_seconds": LEASE_SECONDS,
+        "redeliver_seconds": "1",
+        "sweep_seconds": "0.2",
+    }
+    with Jobport(Settings(**settings, executor="celery")) as engine:
+        run = engine.import_file("customers", path)
+        chunks = len(engine.store.chunks(run.id))
+        assert engine.executor.backlog(run.id) == chunks, "every delivery waits in the queue"
+        with engine.executor.app.connection_for_write() as connection:
+            connection.default_channel.queue_purge(queue_name)
+        assert engine.executor.backlog(run.id) == 0, "the broker lost them all"
+        workers.start("w1", worker_environment(**settings))
+
+        run = wait_for_run(engine, run.id, workers)
+        assert (run.status, run.processed, run.failed) == ("completed_with_errors", ROWS, invalid)
+        assert target_ids(engine) == sorted(valid_ids())
+        assert all(c["attempts"] == 1 for c in engine.store.chunks(run.id))
+    assert "were not delivered; sending again" in workers.log("w1")
