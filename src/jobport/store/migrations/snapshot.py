@@ -98,7 +98,7 @@ def create_at_head(engine: Engine, head: str) -> bool:
 def written_by_migrations() -> dict[str, Any]:
     """What the migrations leave in a new SQLite database, with the revision they reach."""
     from jobport.store.database import make_engine
-    from jobport.store.migrations import current, upgrade
+    from jobport.store.migrations.revisions import current, upgrade
 
     with tempfile.TemporaryDirectory(prefix="jobport-snapshot-") as folder:
         engine = make_engine(f"sqlite:///{Path(folder) / 'state.db'}")
