@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -9,8 +10,9 @@ from tests.conftest import MakeJobport
 
 from jobport import RunNotFound
 from jobport.demo.data import write_csv
+from jobport.errors import PermissionDenied
 from jobport.principal import Principal
-from jobport.service import ImportStart, JobService, WrongKind
+from jobport.service import ImportStart, JobService, UserExists, WrongKind
 from jobport.store import RunFilter
 
 
@@ -47,3 +49,38 @@ def test_a_run_is_seen_by_its_owner_and_admins_only(
 
 def _no_filter() -> RunFilter:
     return RunFilter()
+
+
+def test_only_an_admin_makes_users_and_gives_them_tokens(make_jobport: MakeJobport) -> None:
+    service = JobService(make_jobport())
+    admin, alice = Principal("root", is_admin=True), Principal("alice")
+    with pytest.raises(PermissionDenied):
+        service.create_user(alice, "mallory", "hash-m", is_admin=True)
+    made = service.create_user(admin, "bob", "hash-1", roles=["sales", "sales", "ops"])
+    assert made == Principal("bob", False, frozenset({"ops", "sales"}))
+    assert service.token_principal("hash-1") == made
+    with pytest.raises(UserExists):
+        service.create_user(admin, "bob", "hash-2")
+    with pytest.raises(PermissionDenied):
+        service.replace_token(alice, "bob", "hash-3")
+    assert service.replace_token(admin, "bob", "hash-3")
+    assert service.token_principal("hash-1") is None  # the old token stops working
+    assert service.token_principal("hash-3") == made
+    assert not service.replace_token(admin, "nobody", "hash-4")
+    assert service.token_principal("hash-m") is None
+
+
+def test_only_an_admin_prunes(make_jobport: MakeJobport, tmp_path: Path) -> None:
+    service = JobService(make_jobport())
+    write_csv(tmp_path / "c.csv", 5)
+    run = service.start_import_file(
+        Principal("alice"), tmp_path / "c.csv", ImportStart("customers", source_key="")
+    )
+    with pytest.raises(PermissionDenied):
+        service.prune(Principal("alice"), timedelta(0))
+    report = service.prune(Principal.operator(), timedelta(0), dry_run=True)
+    assert report.runs == 1
+    assert service.run(Principal.operator(), run.id).id == run.id  # a dry run removes nothing
+    assert service.prune(Principal.operator(), timedelta(0)).runs == 1
+    with pytest.raises(RunNotFound):
+        service.run(Principal.operator(), run.id)

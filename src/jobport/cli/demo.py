@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from jobport.cli.context import Context, state_of
+from jobport.cli.context import Context, operator, state_of
 from jobport.cli.output import err, out
 from jobport.cli.server import check_port, run_server
 
@@ -138,14 +138,14 @@ def prepare_demo(
 def _admin_token(settings: Settings) -> str:
     """A new token for the demo's admin, created on first start."""
     from jobport.engine import Jobport
-    from jobport.http.auth import create_user, hash_token, new_token
+    from jobport.http.auth import hash_token, new_token
+    from jobport.service import JobService
 
+    token = new_token()
     with Jobport(settings, warm=False) as engine:
-        if engine.store.user_exists(DEMO_USER):
-            token = new_token()
-            engine.store.set_user_token(DEMO_USER, hash_token(token))
-        else:
-            _, token = create_user(engine.store, DEMO_USER, is_admin=True)
+        service, who = JobService(engine), operator()
+        if not service.replace_token(who, DEMO_USER, hash_token(token)):
+            service.create_user(who, DEMO_USER, hash_token(token), is_admin=True)
     return token
 
 

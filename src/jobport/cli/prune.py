@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from jobport.cli.context import state_of
+from jobport.cli.context import operator, state_of
 from jobport.cli.output import out, print_json
 from jobport.errors import InputError
 
@@ -41,7 +41,7 @@ def prune_command(
     A run still going is never removed, nor a run linked to one that is kept:
     runs linked by retries go together once all of them are past the age.
     """
-    from jobport.retention import Retention, parse_age
+    from jobport.retention import parse_age
 
     state = state_of(ctx)
     settings = state.settings()
@@ -51,8 +51,8 @@ def prune_command(
         age = timedelta(days=settings.retention_days)
     else:
         raise InputError("give --older-than (as in 90d), or set JOBPORT_RETENTION_DAYS")
-    engine = state.engine(executor="inline")
-    report = Retention(engine.store, engine.files).prune(age, type=job_type, dry_run=dry_run)
+    service = state.service(executor="inline")
+    report = service.prune(operator(), age, type=job_type, dry_run=dry_run)
     if as_json:
         print_json(report.to_dict())
     else:

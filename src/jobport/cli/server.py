@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from jobport.cli.context import state_of
+from jobport.cli.context import operator, state_of
 from jobport.cli.output import err, out
 from jobport.errors import InputError
 
@@ -192,12 +192,19 @@ def users_create(
     ] = None,
 ) -> None:
     """Create an API user and print its bearer token (shown this once)."""
-    from jobport.http.auth import create_user
+    from jobport.http.auth import hash_token, new_token
+    from jobport.service import UserExists
 
-    engine = state_of(ctx).engine(executor="inline")
-    if engine.store.user_exists(name):
-        raise InputError(f"user '{name}' exists; give it a new token with `jobport users token`")
-    principal, token = create_user(engine.store, name, is_admin=admin, roles=role or ())
+    token = new_token()
+    service = state_of(ctx).service(executor="inline")
+    try:
+        principal = service.create_user(
+            operator(), name, hash_token(token), is_admin=admin, roles=role or ()
+        )
+    except UserExists:
+        raise InputError(
+            f"user '{name}' exists; give it a new token with `jobport users token`"
+        ) from None
     roles = ", ".join(sorted(principal.roles)) or "none"
     err.print(f"created user {name} ({'admin' if admin else 'user'}; roles: {roles}); its token:")
     out.print(token)
@@ -211,9 +218,9 @@ def users_token(
     """Give a user a new bearer token (the old one stops working) and print it."""
     from jobport.http.auth import hash_token, new_token
 
-    engine = state_of(ctx).engine(executor="inline")
+    service = state_of(ctx).service(executor="inline")
     token = new_token()
-    if not engine.store.set_user_token(name, hash_token(token)):
+    if not service.replace_token(operator(), name, hash_token(token)):
         raise InputError(f"no user '{name}'; create it with `jobport users create {name}`")
     err.print(f"new token of {name}:")
     out.print(token)

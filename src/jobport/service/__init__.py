@@ -20,22 +20,35 @@ The use cases come in families, one module each: what they all share
 (:mod:`~jobport.service.base`), preparing an import
 (:mod:`~jobport.service.preparing`), starting runs
 (:mod:`~jobport.service.starts`), reading and controlling runs
-(:mod:`~jobport.service.runs`), result files (:mod:`~jobport.service.results`)
-and signing in (:mod:`~jobport.service.sessions`). :class:`JobService`
+(:mod:`~jobport.service.runs`), result files (:mod:`~jobport.service.results`),
+signing in (:mod:`~jobport.service.sessions`), users and their tokens
+(:mod:`~jobport.service.accounts`) and pruning old runs
+(:mod:`~jobport.service.pruning`). :class:`JobService`
 composes them, so a face holds one object.
 """
 
 from __future__ import annotations
 
+from jobport.service.accounts import AccountUses, UserExists
 from jobport.service.base import FILE_KINDS, Gone, ServiceCore, WrongKind, with_article
 from jobport.service.preparing import PrepareUses, UploadColumns
+from jobport.service.pruning import PruneUses
 from jobport.service.results import ResultFile, ResultUses, aware, parse_time
 from jobport.service.runs import RunUses
 from jobport.service.sessions import SessionUses
 from jobport.service.starts import ImportStart, StartUses
 
 
-class JobService(PrepareUses, StartUses, RunUses, ResultUses, SessionUses, ServiceCore):
+class JobService(
+    PrepareUses,
+    StartUses,
+    RunUses,
+    ResultUses,
+    SessionUses,
+    AccountUses,
+    PruneUses,
+    ServiceCore,
+):
     """Every use case of jobport, over one engine (the composition root that built the parts)."""
 
 
@@ -46,6 +59,7 @@ __all__ = [
     "JobService",
     "ResultFile",
     "UploadColumns",
+    "UserExists",
     "WrongKind",
     "aware",
     "parse_time",
