@@ -7,10 +7,11 @@ import inspect
 import logging
 from collections.abc import AsyncIterator
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
+from starlette.routing import Route
 
 from jobport import metrics
 from jobport.api.docs import install_docs
@@ -95,6 +96,7 @@ def create_app(
     )
     router = create_router(engine, principal=callers, feed=feed, idle_seconds=idle_seconds)
     app.include_router(router)
+    hoist_run_read(app, router)
     #: The router (its ``engine`` and live ``feed``), for tests and extensions.
     app.state.jobport = router
     if engine.settings.metrics:
@@ -109,6 +111,23 @@ def create_app(
         )
         app.include_router(dashboard_pages)
     return app
+
+
+def hoist_run_read(app: FastAPI, router: APIRouter) -> None:
+    """Put the router's plain run read (``GET /api/jobs/{id}``, when the router has one)
+    first among the app's own routes.
+
+    FastAPI reaches a route of an included router by walking the router tree,
+    and recomputes the tree's version on each step: once the run came from
+    the lean read, that walk (with the API prefix's lookup, which walks the
+    tree too, now done once) was nearly half the read's CPU (in-process,
+    0.45 -> 0.26 ms a read without both). The same route object, matched first at the top, answers the same
+    requests with the same handlers (the problem+json ones are the app's), and
+    skips the walk; every other request only pays one more path match.
+    """
+    first = router.routes[0] if router.routes else None
+    if type(first) is Route and first.path.endswith("/jobs/{run_id}"):
+        app.router.routes.insert(0, first)
 
 
 def install_metrics(app: FastAPI, engine: Jobport) -> None:

@@ -14,11 +14,13 @@ import sqlalchemy as sa
 from tests.api.conftest import Api, items_csv
 
 from jobport.api.schemas import RunOut
+from jobport.store.run_reads import lean_reads
 
 
 @contextmanager
 def statements(api: Api) -> Iterator[list[str]]:
-    """The SQL statements the state database runs meanwhile (transaction control aside)."""
+    """The SQL statements the state database runs meanwhile (transaction control aside),
+    through the store's engine or the API's lean run read (:mod:`jobport.store.run_reads`)."""
     seen: list[str] = []
 
     def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
@@ -26,11 +28,16 @@ def statements(api: Api) -> Iterator[list[str]]:
             seen.append(statement)
 
     engine = api.engine.store.engine
+    reads = lean_reads(engine)
     sa.event.listen(engine, "before_cursor_execute", record)
+    if reads is not None:
+        reads.trace(lambda statement: record(None, None, statement))
     try:
         yield seen
     finally:
         sa.event.remove(engine, "before_cursor_execute", record)
+        if reads is not None:
+            reads.trace(None)
 
 
 def test_a_run_read_is_one_query_even_with_retries(api: Api) -> None:

@@ -37,7 +37,11 @@ def client_has(request: Request, tag: str) -> bool:
 
 def tagged_json(request: Request, body: bytes, seq: int) -> Response:
     """``body`` as JSON with its tag, or an empty 304 when the client already holds it."""
-    tag = entity_tag(body, seq)
+    return tagged_body(request, body, entity_tag(body, seq))
+
+
+def tagged_body(request: Request, body: bytes, tag: str) -> Response:
+    """:func:`tagged_json` with the tag already made (:func:`entity_tag` of ``body``)."""
     headers = {"ETag": tag, "Cache-Control": CACHE_CONTROL}
     if client_has(request, tag):
         return Response(status_code=304, headers=headers)
