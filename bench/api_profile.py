@@ -4,11 +4,14 @@ wrk on a shared 2-core machine measures the machine as much as the server;
 this calls the ASGI app directly (no network, no uvicorn), on the embedded
 default (SQLite, local files, the demo app, a non-admin's token), and prints
 the CPU milliseconds of one request, best of 5 batches, for ``/api/health``
-(the floor: the cheapest route of the same app) and ``GET /api/jobs/{id}``
-(the run read every progress bar polls), with and without ``If-None-Match``.
-``--profile`` adds cProfile's top functions of the run read (the event loop's
-thread only: the store's read runs in the thread pool, see ``--parts``).
-``--parts`` times the run read's pieces alone: the store's read, the body.
+(the floor: the cheapest route of the same app), ``GET /api/jobs/{id}``
+(the run read every progress bar polls), with and without ``If-None-Match``,
+and ``GET /api/jobs?limit=20`` (a history page, over ``--runs`` runs).
+``--profile N`` adds cProfile's top N functions of the run read (or of the
+history page with ``--profile-of history``; the event loop's thread only:
+what runs in the thread pool is not seen, see ``--parts``). ``--parts``
+times the run read's pieces alone: the store's read through SQLAlchemy, the
+lean read through sqlite3 (:mod:`jobport.store.run_reads`), the body.
 
     .venv/bin/python bench/api_profile.py
     .venv/bin/python bench/api_profile.py --parts --profile 30
@@ -33,6 +36,7 @@ from jobport.api import create_user
 from jobport.demo.data import write_csv
 from jobport.server import create_app
 from jobport.settings import Settings
+from jobport.store.run_reads import lean_reads
 
 Asgi = Callable[..., Any]
 
@@ -48,6 +52,7 @@ async def batch(app: Asgi, path: str, headers: list[tuple[bytes, bytes]], n: int
         if message["type"] == "http.response.start":
             statuses.append(message["status"])
 
+    path, _, query = path.partition("?")
     scope = {
         "type": "http",
         "asgi": {"version": "3.0"},
@@ -55,7 +60,7 @@ async def batch(app: Asgi, path: str, headers: list[tuple[bytes, bytes]], n: int
         "method": "GET",
         "scheme": "http",
         "root_path": "",
-        "query_string": b"",
+        "query_string": query.encode(),
         "server": ("127.0.0.1", 80),
         "client": ("127.0.0.1", 1),
         "path": path,
@@ -77,8 +82,12 @@ def parts(engine: Jobport, run_id: str, n: int) -> None:
 
     run = engine.store.find_run(run_id)
     assert run is not None
+    lean = lean_reads(engine.store.engine)
+    assert lean is not None
     pieces: dict[str, Callable[[], object]] = {
         "store.find_run (one query, SQLAlchemy)": lambda: engine.store.find_run(run_id),
+        "RunReads.find (the same, sqlite3)": lambda: lean.find(run_id),
+        "RunReads.rows (its query alone)": lambda: lean.rows(run_id),
         "RunOut.of + model_dump_json": lambda: RunOut.of(run, "/api").model_dump_json(),
     }
     for name, piece in pieces.items():
@@ -103,6 +112,7 @@ async def measure(app: Asgi, engine: Jobport, token: str, run_id: str, args: Any
             f"/api/jobs/{run_id}",
             [*auth, (b"if-none-match", etag)],
         ),
+        "GET /api/jobs?limit=20 (history)": ("/api/jobs?limit=20", auth),
     }
     for name, (path, headers) in routes.items():
         await batch(app, path, headers, 200)  # warm
@@ -111,9 +121,10 @@ async def measure(app: Asgi, engine: Jobport, token: str, run_id: str, args: Any
     if args.parts:
         parts(engine, run_id, args.reads)
     if args.profile:
+        path = "/api/jobs?limit=20" if args.profile_of == "history" else f"/api/jobs/{run_id}"
         profile = cProfile.Profile()
         profile.enable()
-        await batch(app, f"/api/jobs/{run_id}", auth, args.reads)
+        await batch(app, path, auth, args.reads)
         profile.disable()
         pstats.Stats(profile).sort_stats("tottime").print_stats(args.profile)
 
@@ -123,6 +134,8 @@ def main() -> None:
     parser.add_argument("--reads", type=int, default=1000, help="Requests per batch.")
     parser.add_argument("--parts", action="store_true", help="Time the read's pieces alone.")
     parser.add_argument("--profile", type=int, default=0, help="cProfile's top N functions.")
+    parser.add_argument("--profile-of", choices=("run", "history"), default="run")
+    parser.add_argument("--runs", type=int, default=25, help="Runs in the history.")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="jobport-api-profile-") as tmp:
         work = Path(tmp)
@@ -147,12 +160,13 @@ async def run(app: Any, engine: Jobport, token: str, source: Path, args: Any) ->
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://b") as client:
-            started = await client.post(
-                "/api/imports/customers",
-                headers={"Authorization": f"Bearer {token}"},
-                files={"file": (source.name, source.read_bytes(), "text/csv")},
-            )
-            started.raise_for_status()
+            for _ in range(max(args.runs, 1)):
+                started = await client.post(
+                    "/api/imports/customers",
+                    headers={"Authorization": f"Bearer {token}"},
+                    files={"file": (source.name, source.read_bytes(), "text/csv")},
+                )
+                started.raise_for_status()
         await measure(app, engine, token, started.json()["id"], args)
 
 
