@@ -5,7 +5,8 @@ The statuses are written once, as :class:`~jobport.lifecycle.RunStatus` and
 (``COMPLETED_STATUSES``, ...). A ``status == "failed"`` or
 ``status.startswith("completed")`` elsewhere is a second copy of a rule that
 silently goes stale when a status is added. This scan finds such comparisons
-anywhere in src/jobport but lifecycle.py.
+anywhere in src/jobport but lifecycle.py, and so is a literal group of statuses
+(``("completed", "completed_with_errors")``), a copy of one of the lifecycle's.
 """
 
 from __future__ import annotations
@@ -23,8 +24,6 @@ STATUSES = {str(s) for s in (*RunStatus, *ChunkStatus)}
 #: Comparisons still to be moved to the lifecycle's names, by module (the number may only
 #: go down: remove an entry once its module compares with RunStatus / COMPLETED_STATUSES).
 NOT_YET: dict[str, int] = {
-    "cli/exports.py": 1,
-    "cli/syncs.py": 1,
     "http/live.py": 1,
 }
 
@@ -91,3 +90,35 @@ def test_statuses_are_compared_by_the_lifecycles_names() -> None:
             where.append(f"{module}:{line} compares a status with {status!r}")
     over = [w for w in where if found[w.split(":")[0]] > NOT_YET.get(w.split(":")[0], 0)]
     assert over == []
+
+
+def status_groups(source: str) -> Iterator[tuple[int, list[str]]]:
+    """Each literal tuple, list or set of two or more statuses spelt as strings."""
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Tuple | ast.List | ast.Set) and len(node.elts) > 1:
+            strings = _strings(node)
+            if len(strings) == len(node.elts) and set(strings) <= STATUSES:
+                yield node.lineno, strings
+
+
+def test_the_group_scan_finds_a_copied_group_only() -> None:
+    source = (
+        "COMPLETED = ('completed', 'completed_with_errors')\n"
+        "pair = ('completed', 'other')\n"
+        "lone = ('failed',)\n"
+        "names = {'queued', 'running'}\n"
+    )
+    assert list(status_groups(source)) == [
+        (1, ["completed", "completed_with_errors"]),
+        (4, ["queued", "running"]),
+    ]
+
+
+def test_no_module_spells_a_group_of_statuses_again() -> None:
+    copies = [
+        f"{path.relative_to(SOURCE).as_posix()}:{line} spells {group}"
+        for path in sorted(SOURCE.rglob("*.py"))
+        if path.name != "lifecycle.py"
+        for line, group in status_groups(path.read_text(encoding="utf-8"))
+    ]
+    assert copies == []

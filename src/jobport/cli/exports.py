@@ -92,13 +92,15 @@ def _run_to_file(
     *,
     kind: str,
 ) -> None:
+    from jobport.lifecycle import COMPLETED_STATUSES
+
     service, who = state_of(ctx).service(), operator(owner)
     check_kind(service, job_type, kind)
     with progress_bar(as_json) as on_update:
         run = service.start_export(who, job_type, options=parse_options(option), format=fmt)
         on_update(run)
         run = service.wait(who, run.id, on_update=on_update)
-    if not run.status.startswith("completed"):
+    if run.status not in COMPLETED_STATUSES:
         finish_run(run, as_json)
         return
     run = wait_for_result(service, who, run)

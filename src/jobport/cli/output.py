@@ -24,9 +24,6 @@ if TYPE_CHECKING:
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
-#: The statuses a run ends well with.
-COMPLETED = ("completed", "completed_with_errors")
-
 
 @contextmanager
 def progress_bar(quiet: bool) -> Iterator[Callable[[RunRecord], None]]:
@@ -71,6 +68,8 @@ def progress_bar(quiet: bool) -> Iterator[Callable[[RunRecord], None]]:
 
 def finish_run(run: RunRecord, as_json: bool) -> None:
     """Say how a run ended (its warnings first); a run that did not complete exits 1."""
+    from jobport.lifecycle import COMPLETED_STATUSES
+
     for warning in run.warnings:
         err.print(f"[yellow]warning:[/] {escape(warning)}", markup=True, highlight=False)
     if as_json:
@@ -85,7 +84,7 @@ def finish_run(run: RunRecord, as_json: bool) -> None:
             + (f"; {counted}" if counted else "")
             + (f" (see: jobport failures {run.id})" if run.failed else "")
         )
-    if run.status not in COMPLETED:
+    if run.status not in COMPLETED_STATUSES:
         fail(run.error or f"run ended {run.status}", code=1)
 
 

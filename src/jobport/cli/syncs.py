@@ -22,12 +22,14 @@ def sync_command(
     as_json: AsJson = False,
 ) -> None:
     """Sync TYPE from its source, continuing after the last page synced."""
+    from jobport.lifecycle import COMPLETED_STATUSES
+
     service, who = state_of(ctx).service(), operator(owner)
     check_kind(service, job_type, "sync")
     with progress_bar(as_json) as on_update:
         run = service.start_sync(who, job_type, options=parse_options(option), full=full)
         on_update(run)
         run = service.wait(who, run.id, on_update=on_update)
-    if run.finished and run.status.startswith("completed"):
+    if run.status in COMPLETED_STATUSES:
         run = wait_for_result(service, who, run)
     finish_run(run, as_json)
