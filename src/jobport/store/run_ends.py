@@ -178,11 +178,17 @@ class RunEnds(RunLookup):
 
 
 def end_failed(conn: Connection, run: RowMapping, error: str, now: datetime) -> JobEvent:
-    """Fail a run (its row locked by the caller) and record its JobFailed event."""
+    """Fail a run (its row locked by the caller) and record its JobFailed event.
+
+    The lease on the run's last step goes too: the step that failed it is over,
+    and a resume's sweep must be free to take the step at once, not when the
+    failed attempt's lease would have run out.
+    """
     values = {
         "status": RunStatus.FAILED,
         "error": error,
         "finished_at": now,
+        "finishing_until": None,
         "seq": run["seq"] + 1,
         "eta_seconds": None,
     }
