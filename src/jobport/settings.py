@@ -6,18 +6,40 @@ nothing reads the environment behind the caller's back.
 
 from __future__ import annotations
 
+import json
+import os
+import types
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Union, get_args, get_origin
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic.fields import FieldInfo
 
 ExecutorName = Literal["local", "inline", "celery"]
 ApiDocs = Literal["public", "signed-in", "off"]
+#: What every setting's environment variable starts with: ``JOBPORT_DATABASE_URL``.
+ENV_PREFIX = "JOBPORT_"
+#: The containers whose variables hold JSON (``JOBPORT_TYPE_QUEUES='{"a": "b"}'``).
+_JSON_ORIGINS = (dict, list, set, frozenset, tuple)
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="JOBPORT_", extra="forbid", frozen=True)
+class Settings(BaseModel):
+    """Every setting, from ``JOBPORT_<NAME>`` unless given as a keyword (which wins).
+
+    The environment is read here rather than through pydantic-settings, whose
+    import and sources cost every ``jobport`` command about 20 ms at start for
+    one lookup per field, read the same way: a variable's name in any case, a
+    dict's value as JSON, any other value as text that the field validates
+    (``JOBPORT_WORKERS=4``, ``JOBPORT_METRICS=false``); variables of no field
+    are left alone.
+    """
+
+    # validate_default: the defaults are validated too (7 becomes 7.0), as pydantic-settings did.
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+    def __init__(self, **values: Any) -> None:
+        super().__init__(**{**environment_values(type(self)), **values})
 
     database_url: str = Field(
         default_factory=lambda: f"sqlite:///{Path.cwd() / 'jobport.db'}",
@@ -165,3 +187,35 @@ class Settings(BaseSettings):
         gt=0,
         description="How often a process with nothing to send looks for webhook deliveries.",
     )
+
+
+def environment_values(
+    model: type[BaseModel], environ: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """The fields of ``model`` that ``JOBPORT_*`` variables set, by field name."""
+    fields = model.model_fields
+    values: dict[str, Any] = {}
+    for key, text in (os.environ if environ is None else environ).items():
+        name = key.lower().removeprefix(ENV_PREFIX.lower())
+        field = fields.get(name)
+        if field is not None and len(name) < len(key):
+            values[name] = _from_text(field, text)
+    return values
+
+
+def _from_text(field: FieldInfo, text: str) -> Any:
+    """A dict (or list) field's JSON, parsed; anything else, or bad JSON, as text for pydantic
+    to validate (bad JSON then fails as "a valid dictionary", naming the variable)."""
+    if not _holds_json(field.annotation):
+        return text
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def _holds_json(annotation: Any) -> bool:
+    if get_origin(annotation) in (Union, types.UnionType):
+        return any(_holds_json(arg) for arg in get_args(annotation) if arg is not type(None))
+    origin = get_origin(annotation) or annotation
+    return origin in _JSON_ORIGINS or (isinstance(origin, type) and issubclass(origin, BaseModel))

@@ -52,7 +52,7 @@ from jobport.demo.data import generate, write_csv
 from jobport.events_redis import EVENTS_CHANNEL, RUN_CHANNEL
 from jobport.executors.celery import TASK_NAME
 from jobport.server import create_app
-from jobport.settings import Settings
+from jobport.settings import ENV_PREFIX, Settings
 from jobport.store import make_engine
 from jobport.store.records import FINAL_STATUSES
 from jobport.store.tables import job_runs
@@ -76,9 +76,7 @@ SERVICES = ("migrate", "api", "worker")
 #: tests use 0 and 13 (tests/scaleout/conftest.py), the benchmarks 14.
 LOCAL_REDIS_DB = {0: 11, 1: 12}
 #: Every name ``JOBPORT_<FIELD>`` that Settings reads from the environment.
-SETTING_VARIABLES = {
-    f"{Settings.model_config.get('env_prefix', '')}{name}".upper() for name in Settings.model_fields
-}
+SETTING_VARIABLES = {f"{ENV_PREFIX}{name}".upper() for name in Settings.model_fields}
 
 CUSTOMERS = demo_registry.get("customers")
 ROWS = 2 * CUSTOMERS.chunk_size + 5_000  # three chunks, the last one short
