@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import socket
 import threading
@@ -28,6 +29,8 @@ from jobport.schedules.gate import Gate, TypeBusy, Waiting, placeholder
 from jobport.settings import Settings
 from jobport.store import JobStore, NewRun, RunRecord
 from jobport.store.section import utcnow
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -221,11 +224,22 @@ class Dispatcher:
         except BaseException:
             self.gate.release(run_id)
             raise
+        if source_key and new.source_key != source_key:
+            self._forget_upload(source_key)
         _started(run)
         if plan.chunks:
             self.deliver(run.id, list(range(len(plan.chunks))))
             return self.store.get_run(run.id)
         return run
+
+    def _forget_upload(self, key: str) -> None:
+        """Delete an upload that planning replaced by a prepared copy (an XLSX's sheet, a
+        CSV re-encoded): the run names the copy, so no run or retention would ever reach
+        the upload again. A file that cannot be deleted is logged and left."""
+        try:
+            self.files.delete(key)
+        except Exception:
+            log.warning("could not delete the replaced upload %s; it is left behind", key)
 
     def _busy(self, job_type: JobType, request: StartRequest, source_key: str | None) -> RunRecord:
         """A start of a type at its ``max_active``: refused (:class:`TypeBusy`), or, for a

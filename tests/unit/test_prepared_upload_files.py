@@ -3,9 +3,8 @@
 Preparing an XLSX workbook (its sheet unpacked) or a UTF-16 CSV (a UTF-8 copy)
 writes a copy under ``work/`` that the run reads instead of the upload. A
 refused file leaves no copy; retention removes a pruned run's copy. The upload
-itself is no longer named by the run once the copy is planned, so nothing
-removes it: the strict xfail below pins that leak until the dispatcher deletes
-(or records) the upload a plan replaced.
+itself is no longer named by the run once the copy is planned: the dispatcher
+deletes it then, or nothing ever would (a strict xfail pinned that leak before).
 """
 
 from __future__ import annotations
@@ -73,10 +72,6 @@ def test_the_copy_a_run_reads_goes_with_the_run(
     assert not [key for key in stored(tmp_path / "files") if key.startswith("work/")]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the upload a prepared copy replaces is named by no run: nothing ever deletes it",
-)
 @pytest.mark.parametrize("make_file", [customers_xlsx, customers_utf16], ids=["xlsx", "utf-16"])
 def test_no_file_outlives_its_pruned_run(
     make_jobport: MakeJobport, tmp_path: Path, make_file: Callable[[Path], Path]
