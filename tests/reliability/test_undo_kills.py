@@ -98,13 +98,15 @@ def write_file(folder: Path) -> Path:
 
 
 def logged(engine: Jobport, run_id: str) -> list[tuple[int, int]]:
-    """(chunk, id) of each undo log entry of the run (a key is ``[1]``, or ``["1"]``
+    """(chunk, id) of each row the run's undo log holds (a key is ``[1]``, or ``["1"]``
     as PostgreSQL's text form)."""
-    query = sa.select(job_undo_log.c.chunk_no, job_undo_log.c.key).where(
+    query = sa.select(job_undo_log.c.chunk_no, job_undo_log.c.row_keys).where(
         job_undo_log.c.run_id == run_id
     )
     with engine.database.connect() as conn:
-        return sorted((int(no), int(json.loads(key)[0])) for no, key in conn.execute(query))
+        return sorted(
+            (int(no), int(key[0])) for no, keys in conn.execute(query) for key in json.loads(keys)
+        )
 
 
 def attempts(engine: Jobport, run_id: str) -> list[int]:

@@ -4,7 +4,7 @@
 of several column types, one of them fed by no file. A test arms a kill by
 writing ``<point> <chunk>`` to the flag file ``kill`` (in
 ``$RELIABILITY_FLAGS``); the first worker process whose transaction logs
-undo entries for that chunk number (of any run) takes the file and kills
+undo records for that chunk number (of any run) takes the file and kills
 itself with SIGKILL at that point:
 
 - ``write``: the chunk's target rows are written, its undo log is not yet;
@@ -99,9 +99,11 @@ def _on_log_write(
     conn: Connection, clause: Any, multiparams: Any, params: Any, options: Any
 ) -> None:
     """At a chunk's undo log insert: the chunk's rows are written in this transaction."""
-    if not isinstance(clause, sa.Insert) or clause.table is not job_undo_log or not multiparams:
+    if not isinstance(clause, sa.Insert) or clause.table is not job_undo_log:
         return
-    rows = multiparams[0] if isinstance(multiparams[0], list) else multiparams
+    # One record (a single parameter set) or several (a list of them).
+    listed = multiparams and isinstance(multiparams[0], list)
+    rows = multiparams[0] if listed else multiparams or [params]
     point = _take(int(rows[0]["chunk_no"]))
     if point == "write":
         _die()

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from jobport.targets.undolog import _same, dumps
+from jobport.targets.undoimages import dumps, same
 
 
 @pytest.mark.parametrize(
-    ("one", "other", "same"),
+    ("one", "other", "expected"),
     [
         (1, 1, True),
         (1, 1.0, False),  # SQLite's integer and real are two values
@@ -21,6 +21,6 @@ from jobport.targets.undolog import _same, dumps
         (True, 1, False),
     ],
 )
-def test_same_is_equality_of_the_stored_text(one: object, other: object, same: bool) -> None:
-    assert _same(one, other) is same
-    assert (type(one) is type(other) and dumps(one) == dumps(other)) is same
+def test_same_is_equality_of_the_stored_text(one: object, other: object, expected: bool) -> None:
+    assert same(one, other) is expected
+    assert (type(one) is type(other) and dumps(one) == dumps(other)) is expected

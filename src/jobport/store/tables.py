@@ -431,8 +431,10 @@ webhook_fanout = sa.Table(
 _BigId: Any = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 #: What an undoable import's chunk changed, written with its rows (see ``store/undo.py``):
-#: per row its key, the row before (None: the chunk inserted it) and the columns the
-#: chunk fed as written. ``target`` is the table's name, to find later runs over a key.
+#: a record per chunk of the ``rows`` it changed, their keys and images as JSON text (each
+#: row's key, the row before, the columns fed as written), how many the chunk ``inserted``
+#: (no row before) and ``deleted`` (none after). ``target`` is the table's name, to find
+#: later runs over a key.
 job_undo_log = sa.Table(
     "job_undo_log",
     metadata,
@@ -440,11 +442,13 @@ job_undo_log = sa.Table(
     sa.Column("run_id", sa.String(36), nullable=False),
     sa.Column("chunk_no", sa.Integer, nullable=False),
     sa.Column("target", sa.String(200), nullable=False),
-    sa.Column("key", sa.Text, nullable=False),
-    sa.Column("before", sa.Text),
-    sa.Column("after", sa.Text),
+    sa.Column("rows", sa.Integer, nullable=False),
+    sa.Column("inserted", sa.Integer, nullable=False),
+    sa.Column("deleted", sa.Integer, nullable=False),
+    sa.Column("row_keys", sa.Text, nullable=False),
+    sa.Column("images", sa.Text, nullable=False),
     sa.Index(None, "run_id", "chunk_no"),
-    sa.Index(None, "target", "key"),
+    sa.Index(None, "target"),
 )
 
 #: Who did what to which run, when and through which face (see ``store/audit.py``).

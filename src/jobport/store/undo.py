@@ -1,17 +1,23 @@
 """The undo log: what each chunk of an undoable import (or of an undo) changed.
 
-One row per target row a chunk changed: its key, its image before (None: the
-chunk inserted it) and the columns the chunk fed as they were written (None:
-the chunk deleted it). The rows are written by the chunk's own write, in the
-transaction of its commit (:func:`insert_entries`), so the log holds exactly
-the chunks that committed, whatever point a worker was killed at. The images
-are JSON text made by :mod:`jobport.targets.undolog`; this module only stores
-and reads them.
+A record per chunk (an undo's chunk: one per shape of its images) holding
+every target row the chunk changed: their keys, and per row its image before
+(None: the chunk inserted it) and the columns the chunk fed as they were
+written (None: the chunk deleted it). A record is written by the chunk's own
+write, in the transaction of its commit (:func:`insert_record`), so the log
+holds exactly the chunks that committed, whatever point a worker was killed at.
+
+The keys and images are JSON text made by :mod:`jobport.targets.undoimages`,
+each encoded in one call for the whole chunk: a log row per changed row cost
+more than importing the row (a JSON encoding, a row and two index entries
+each). This module stores them and reads them back; it decodes only the keys,
+to find the later runs over a run's rows.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -24,12 +30,17 @@ from jobport.store.tables import job_runs, job_undo_log
 
 
 @dataclass(frozen=True)
-class LogEntry:
-    """One logged row: its key and images as JSON text (see :mod:`jobport.targets.undolog`)."""
+class LogRecord:
+    """A chunk's logged rows as stored: ``keys``, a JSON array of each row's key values,
+    and ``images``, a JSON object of their images in the same order (see
+    :mod:`jobport.targets.undoimages`); ``rows`` of them, ``inserted`` without an image
+    before and ``deleted`` without one after."""
 
-    key: str
-    before: str | None
-    after: str | None
+    keys: str
+    images: str
+    rows: int
+    inserted: int = 0
+    deleted: int = 0
 
 
 @dataclass(frozen=True)
@@ -46,11 +57,11 @@ class UndoSummary:
         return sum(count for _, count in self.chunks)
 
 
-def insert_entries(
-    conn: Connection, run_id: str, chunk_no: int, target: str, entries: Sequence[LogEntry]
+def insert_record(
+    conn: Connection, run_id: str, chunk_no: int, target: str, record: LogRecord
 ) -> None:
     """Log a chunk's changed rows, in the transaction that writes them."""
-    if not entries:
+    if not record.rows:
         return
     conn.execute(
         job_undo_log.insert(),
@@ -59,23 +70,37 @@ def insert_entries(
                 "run_id": run_id,
                 "chunk_no": chunk_no,
                 "target": target,
-                "key": entry.key,
-                "before": entry.before,
-                "after": entry.after,
+                "rows": record.rows,
+                "inserted": record.inserted,
+                "deleted": record.deleted,
+                "row_keys": record.keys,
+                "images": record.images,
             }
-            for entry in entries
         ],
     )
 
 
-def chunk_entries(conn: Connection, run_id: str, chunk_no: int) -> list[LogEntry]:
-    """The entries one chunk of ``run_id`` logged, in the order it logged them."""
+def chunk_records(conn: Connection, run_id: str, chunk_no: int) -> list[LogRecord]:
+    """The records one chunk of ``run_id`` logged, in the order it logged them."""
+    log = job_undo_log.c
     rows = conn.execute(
-        sa.select(job_undo_log.c.key, job_undo_log.c.before, job_undo_log.c.after)
-        .where(job_undo_log.c.run_id == run_id, job_undo_log.c.chunk_no == chunk_no)
-        .order_by(job_undo_log.c.id)
+        sa.select(log.row_keys, log.images, log.rows, log.inserted, log.deleted)
+        .where(log.run_id == run_id, log.chunk_no == chunk_no)
+        .order_by(log.id)
     )
-    return [LogEntry(key, before, after) for key, before, after in rows]
+    return [LogRecord(*row) for row in rows]
+
+
+def logged_keys(keys: str) -> set[Any]:
+    """A record's keys, each as a value that is equal where the keys are (a tuple of its
+    values; the JSON text of a key holding a tagged value, which is unhashable)."""
+    out: set[Any] = set()
+    for key in json.loads(keys):
+        try:
+            out.add(tuple(key))
+        except TypeError:
+            out.add(json.dumps(key, sort_keys=True))
+    return out
 
 
 class UndoLog(Section):
@@ -87,19 +112,18 @@ class UndoLog(Section):
         log = job_undo_log.c
         with self._read() as conn:
             chunks = conn.execute(
-                sa.select(log.chunk_no, sa.func.count())
+                sa.select(log.chunk_no, sa.func.sum(log.rows))
                 .where(log.run_id == run_id)
                 .group_by(log.chunk_no)
                 .order_by(log.chunk_no)
             ).all()
             kinds = conn.execute(
-                sa.select(
-                    sa.func.count().filter(log.before.is_(None)),
-                    sa.func.count().filter(log.after.is_(None)),
-                ).where(log.run_id == run_id)
+                sa.select(sa.func.sum(log.inserted), sa.func.sum(log.deleted)).where(
+                    log.run_id == run_id
+                )
             ).one()
         total = sum(int(count) for _, count in chunks)
-        deleted, reinserted = int(kinds[0]), int(kinds[1])
+        deleted, reinserted = int(kinds[0] or 0), int(kinds[1] or 0)
         return UndoSummary(
             [(int(no), int(count)) for no, count in chunks],
             restored=total - deleted - reinserted,
@@ -110,28 +134,36 @@ class UndoLog(Section):
     def later_runs_over(self, run_id: str) -> list[str]:
         """The runs that logged a change to one of ``run_id``'s rows after it did.
 
-        Only undoable runs log, so a later run of a type that is not undoable
-        goes unseen here; the undo still finds its changes as conflicts.
+        The target's records from ``run_id``'s first on are read in the order
+        they were logged, keys only: a record of another run is over one of
+        ``run_id``'s rows when a record of ``run_id`` logged before it holds one
+        of its keys. Only undoable runs log, so a later run of a type that is
+        not undoable goes unseen here; the undo still finds its changes as
+        conflicts.
         """
-        mine, theirs = job_undo_log.alias("mine"), job_undo_log.alias("theirs")
-        query = (
-            sa.select(theirs.c.run_id)
-            .distinct()
-            .select_from(
-                mine.join(
-                    theirs,
-                    sa.and_(
-                        theirs.c.target == mine.c.target,
-                        theirs.c.key == mine.c.key,
-                        theirs.c.id > mine.c.id,
-                        theirs.c.run_id != mine.c.run_id,
-                    ),
-                )
-            )
-            .where(mine.c.run_id == run_id)
-        )
+        log = job_undo_log.c
         with self._read() as conn:
-            return sorted(str(r) for r in conn.execute(query).scalars())
+            first = conn.execute(
+                sa.select(log.target, log.id).where(log.run_id == run_id).order_by(log.id).limit(1)
+            ).first()
+            if first is None:
+                return []
+            records = conn.execute(
+                sa.select(log.id, log.run_id)
+                .where(log.target == first.target, log.id >= first.id)
+                .order_by(log.id)
+            ).all()
+            mine: set[Any] = set()
+            found: set[str] = set()
+            for record_id, other in records:
+                if other != run_id and (other in found or not mine):
+                    continue
+                keys = logged_keys(_keys_of(conn, record_id))
+                if other == run_id:
+                    mine |= keys
+                elif not mine.isdisjoint(keys):
+                    found.add(other)
+        return sorted(found)
 
     def undo_runs_of(self, run_id: str, type_: str) -> list[dict[str, Any]]:
         """The undo runs started for ``run_id`` (status, failed), oldest first."""
@@ -151,7 +183,7 @@ class UndoLog(Section):
 
 
 def prune_undo_log(conn: Connection, run_ids: Iterable[str]) -> int:
-    """Forget the undo log of these runs (retention); returns the entries removed."""
+    """Forget the undo log of these runs (retention); returns the records removed."""
     ids = list(run_ids)
     removed = 0
     for start in range(0, len(ids), 500):
@@ -175,12 +207,21 @@ def expired_undo_runs(conn: Connection, before: datetime) -> list[str]:
     return [str(r) for r in conn.execute(query).scalars()]
 
 
+def _keys_of(conn: Connection, record_id: int) -> str:
+    return str(
+        conn.execute(
+            sa.select(job_undo_log.c.row_keys).where(job_undo_log.c.id == record_id)
+        ).scalar_one()
+    )
+
+
 __all__ = [
-    "LogEntry",
+    "LogRecord",
     "UndoLog",
     "UndoSummary",
-    "chunk_entries",
+    "chunk_records",
     "expired_undo_runs",
-    "insert_entries",
+    "insert_record",
+    "logged_keys",
     "prune_undo_log",
 ]

@@ -143,7 +143,7 @@ def _count_sqlite(
     quote = conn.dialect.identifier_preparer.quote
     target = conn.dialect.identifier_preparer.format_table(table)
     if len(key) == 1:
-        kind = _one_kind(keys)
+        kind = one_kind(keys)
         if kind is not None:
             keys = in_range(keys, key_bounds(conn, table, key[0], kind))
             if not keys:
@@ -166,7 +166,7 @@ def _count_sqlite(
     return int(conn.exec_driver_sql(sql, (payload,)).scalar_one())
 
 
-def _one_kind(keys: Sequence[Any]) -> type | None:
+def one_kind(keys: Sequence[Any]) -> type | None:
     """int or str when every key is of that one type (as SQLite and Python order both alike)."""
     kinds = set(map(type, keys))
     if len(kinds) != 1 or not kinds <= {int, str}:
@@ -403,7 +403,7 @@ class StagedCount:
         if self.key is None or not self.rows:
             return self.rows, 0
         keys = key_values(self.rows, (self.key_at,))
-        kind = _one_kind(keys)
+        kind = one_kind(keys)
         if kind is None:
             return self.rows, 0
         bounds = key_bounds(conn, self.table, self.key, kind)
@@ -465,6 +465,7 @@ __all__ = [
     "in_range",
     "key_bounds",
     "key_values",
+    "one_kind",
     "stage_name",
     "staged_count",
     "staged_count_sql",

@@ -1,207 +1,49 @@
-"""Row images for the undo log: read exactly as stored, compared exactly, written back exactly.
+"""The undo log of an import chunk's write, and an undo chunk's write.
 
-An image is a row as JSON text: column -> value, in a form that writes the
-stored value back byte for byte. SQLite: the driver's own values (its five
-storage classes; blobs as base64, non-finite floats tagged); going through
-no type conversion, they return to the column exactly as they were.
-PostgreSQL: each column's text form (``col::text``), which its type's input
-reads back to the same value (numeric scale, float digits, bytea, json), cast
-to the column's declared type on the way back. Two images are equal when
-their texts are: no loose comparison hides a change.
+:func:`logged_write` wraps an import chunk's write: in the commit's
+transaction it reads the rows of the chunk's keys that may be there before the
+write, and logs those the write changed as one record (see
+:mod:`jobport.targets.undoimages`): each whole row before, its key and fed
+columns after. A first import reads nothing back: the rows after are the values the
+write sent, as its counts say every row was inserted (or every matched row
+updated); SQLite may store a value otherwise than sent (``12.0`` as 12 in a
+NUMERIC column), so the undo compares them as stored
+(:meth:`~jobport.targets.undoimages.Images.as_stored`). Otherwise the rows are
+read back after the write.
 
-:func:`logged_write` wraps an import chunk's write: it reads the chunk's rows
-before and after the write, in the commit's transaction, and logs those it
-changed. :class:`Restore` is an undo chunk's write: it puts a logged chunk's
-rows back, reporting (or, forced, overwriting) those changed since.
+:class:`Restore` is an undo chunk's write: it puts a logged chunk's rows back,
+reporting (or, forced, overwriting) those changed since, and logs what it did
+the same way, so an undo can be undone.
 """
 
 from __future__ import annotations
 
-import base64
-import json
-import math
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from jobport.errors import ConfigurationError
 from jobport.store.records import Failure, RowCounts, Writer
-from jobport.store.undo import LogEntry, chunk_entries, insert_entries
+from jobport.store.undo import chunk_records, insert_record
 from jobport.targets.convert import processor_of
-
-#: Keys per lookup statement (well under SQLite's and PostgreSQL's parameter limits).
-LOOKUP_BATCH = 500
-#: The databases whose rows the undo log can hold exactly.
-UNDOABLE_DIALECTS = ("sqlite", "postgresql")
-
-Image = dict[str, Any]
-
-
-#: One encoder for every image and key: ``json.dumps`` with options builds a new one per call,
-#: which cost more than the encoding itself at a row's few values.
-_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-#: Driver values stored in an image as they are (the rest go through :func:`_encode`).
-_PLAIN = (int, str, type(None))
-
-
-def dumps(value: Any) -> str:
-    return _ENCODER.encode(value)
-
-
-def _encode(value: Any) -> Any:
-    """A SQLite driver value as JSON: blobs and non-finite floats tagged, the rest as is."""
-    if isinstance(value, bytes | bytearray | memoryview):
-        return {"$b": base64.b64encode(bytes(value)).decode()}
-    if isinstance(value, float) and not math.isfinite(value):
-        return {"$f": repr(value)}
-    return value
-
-
-def _decode(value: Any) -> Any:
-    if isinstance(value, dict):
-        if "$b" in value:
-            return base64.b64decode(value["$b"])
-        return float(value["$f"])
-    return value
-
-
-@dataclass(frozen=True)
-class Images:
-    """How one table's rows are read and written in the undo log's form, on one connection."""
-
-    table: sa.Table
-    key: tuple[str, ...]
-    dialect: str
-    #: PostgreSQL: each column's declared type, for the casts back from text.
-    types: dict[str, str] = field(default_factory=dict)
-
-    @classmethod
-    def of(cls, conn: Connection, table: sa.Table, key: Sequence[str]) -> Images:
-        dialect = conn.dialect.name
-        if dialect not in UNDOABLE_DIALECTS:
-            raise ConfigurationError(
-                f"undo is supported on SQLite and PostgreSQL targets, not '{dialect}'"
-            )
-        types: dict[str, str] = {}
-        if dialect == "postgresql":
-            target = conn.dialect.identifier_preparer.format_table(table)
-            types = {
-                str(name): str(kind)
-                for name, kind in conn.exec_driver_sql(
-                    "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
-                    "WHERE attrelid = to_regclass(%s) AND attnum > 0 AND NOT attisdropped",
-                    (target,),
-                )
-            }
-        return cls(table, tuple(key), dialect, types)
-
-    # -- SQL pieces ---------------------------------------------------------------------
-
-    @property
-    def _target(self) -> str:
-        return _format_table(self.table)
-
-    def _param(self, name: str) -> str:
-        """A bound value for column ``name``: SQLite's as is, PostgreSQL's text cast back."""
-        if self.dialect == "sqlite":
-            return "?"
-        return f"CAST(%s AS {self.types[name]})"
-
-    @property
-    def columns(self) -> list[str]:
-        return [column.name for column in self.table.c]
-
-    def _select(self, count: int) -> str:
-        names = self.columns
-        shown = (
-            ", ".join(_quote(n) for n in names)
-            if self.dialect == "sqlite"
-            else ", ".join(f"{_quote(n)}::text" for n in names)
-        )
-        row = "(" + ", ".join(self._param(k) for k in self.key) + ")"
-        keys = "(" + ", ".join(_quote(k) for k in self.key) + ")"
-        values = ", ".join([row] * count)
-        lock = " FOR UPDATE" if self.dialect == "postgresql" else ""
-        return f"SELECT {shown} FROM {self._target} WHERE {keys} IN (VALUES {values}){lock}"
-
-    # -- reading -------------------------------------------------------------------------
-
-    def read(self, conn: Connection, keys: Sequence[Sequence[Any]]) -> dict[str, Image]:
-        """The rows held under ``keys`` (each a tuple of bound key values), by key text."""
-        out: dict[str, Image] = {}
-        names = self.columns
-        for start in range(0, len(keys), LOOKUP_BATCH):
-            batch = keys[start : start + LOOKUP_BATCH]
-            params = tuple(value for key in batch for value in key)
-            for row in conn.exec_driver_sql(self._select(len(batch)), params):
-                values = (
-                    row
-                    if self.dialect == "postgresql"
-                    else [v if type(v) in _PLAIN else _encode(v) for v in row]
-                )
-                image = dict(zip(names, values, strict=True))
-                out[self.key_text(image)] = image
-        return out
-
-    def key_text(self, image: Image) -> str:
-        return dumps([image[name] for name in self.key])
-
-    def key_values(self, text: str) -> tuple[Any, ...]:
-        """A logged key's values as bound (the inverse of :meth:`key_text`)."""
-        return tuple(self._bound(value) for value in json.loads(text))
-
-    def _bound(self, value: Any) -> Any:
-        return _decode(value) if self.dialect == "sqlite" else value
-
-    # -- writing -------------------------------------------------------------------------
-
-    def delete(self, conn: Connection, keys: Sequence[str]) -> None:
-        where = " AND ".join(f"{_quote(k)} = {self._param(k)}" for k in self.key)
-        _many(conn, f"DELETE FROM {self._target} WHERE {where}", [self.key_values(k) for k in keys])
-
-    def insert(self, conn: Connection, images: Sequence[Image]) -> None:
-        for names, group in _grouped(images):
-            columns = ", ".join(_quote(n) for n in names)
-            values = ", ".join(self._param(n) for n in names)
-            sql = f"INSERT INTO {self._target} ({columns}) VALUES ({values})"
-            _many(conn, sql, [tuple(self._bound(i[n]) for n in names) for i in group])
-
-    def update(self, conn: Connection, images: Sequence[Image]) -> None:
-        """Set each image's non-key columns on the row of its key."""
-        for names, group in _grouped(images):
-            sets = [n for n in names if n not in self.key]
-            if not sets:
-                continue
-            assignments = ", ".join(f"{_quote(n)} = {self._param(n)}" for n in sets)
-            where = " AND ".join(f"{_quote(k)} = {self._param(k)}" for k in self.key)
-            sql = f"UPDATE {self._target} SET {assignments} WHERE {where}"
-            rows = [tuple(self._bound(i[n]) for n in (*sets, *self.key)) for i in group]
-            _many(conn, sql, rows)
-
-
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _format_table(table: sa.Table) -> str:
-    name = _quote(table.name)
-    return f"{_quote(table.schema)}.{name}" if table.schema else name
-
-
-def _grouped(images: Sequence[Image]) -> list[tuple[tuple[str, ...], list[Image]]]:
-    groups: dict[tuple[str, ...], list[Image]] = {}
-    for image in images:
-        groups.setdefault(tuple(image), []).append(image)
-    return list(groups.items())
-
-
-def _many(conn: Connection, sql: str, rows: list[tuple[Any, ...]]) -> None:
-    for start in range(0, len(rows), 5_000):
-        conn.exec_driver_sql(sql, rows[start : start + 5_000])
-
+from jobport.targets.counting import in_range, key_bounds, one_kind
+from jobport.targets.undoimages import (
+    UNDOABLE_DIALECTS,
+    Image,
+    Images,
+    LogEntry,
+    Row,
+    entries_of,
+    record,
+    records_of,
+    same,
+    same_values,
+    value_types,
+)
+from jobport.targets.upsert import PreparedUpsert
 
 # -- an import chunk's write, logged ---------------------------------------------------------
 
@@ -216,8 +58,9 @@ def bound_keys(
     """The rows' keys as the driver binds them (the upsert's own conversion)."""
     at = [list(columns).index(name) for name in key]
     processors = [processor_of(table.c[name].type, dialect) for name in key]
-    if dialect.name == "postgresql":
-        processors = [None] * len(key)  # psycopg adapts the validated values itself
+    if dialect.name == "postgresql" or not any(processors):
+        # psycopg adapts the validated values itself; most key types have no processor.
+        return list(zip(*(map(itemgetter(i), rows) for i in at), strict=True))
     return [
         tuple(
             value if value is None or process is None else process(value)
@@ -225,6 +68,26 @@ def bound_keys(
         )
         for row in rows
     ]
+
+
+def possibly_there(
+    conn: Connection, table: sa.Table, key: Sequence[str], keys: list[tuple[Any, ...]]
+) -> list[tuple[Any, ...]]:
+    """The keys that may be in the table, as the count finds them (``counting.key_bounds``):
+    none in a first import or past the last key, with one query off the key's index.
+
+    A one-column key of ints (SQLite: or of text, which it orders by bytes as
+    Python orders code points); PostgreSQL orders text by its collation, so
+    its text keys are all looked up.
+    """
+    if len(key) != 1 or not keys:
+        return keys
+    values = [k[0] for k in keys]
+    kind = one_kind(values)
+    if kind is None or (kind is not int and conn.dialect.name != "sqlite"):
+        return keys
+    kept = in_range(values, key_bounds(conn, table, key[0], kind))
+    return keys if kept is values else [(value,) for value in kept]
 
 
 def logged_write(
@@ -236,27 +99,82 @@ def logged_write(
     fed: Sequence[str],
     run_id: str,
     chunk_no: int,
+    sent: Callable[[Sequence[str]], list[Row] | None] | None = None,
 ) -> Writer:
-    """``write``, logging the rows it changes: before-images and inserted keys, in its
-    transaction. A row the write left as it was is not logged."""
-    fed_names = [name for name in fed if name not in key]
+    """``write``, logging the rows it changes (each whole row before; its key and fed
+    columns after) in its transaction, as one record. A row the write left as it was is
+    not logged.
+
+    ``sent`` gives, for names, each row's values of them as the write binds them
+    (:meth:`~jobport.targets.upsert.PreparedUpsert.sent`): where the counts tell
+    which rows changed, those are the after-images, and nothing is read back.
+    """
+    written = [*key, *(name for name in fed if name not in key)]
+    as_sent = sent(written) if sent is not None else None
+    types = value_types(as_sent) if as_sent is not None else set()
+    if not types <= _DRIVER_TYPES:
+        as_sent = None  # a value the driver adapts: its JSON form may bind otherwise
 
     def logged(conn: Connection) -> RowCounts | None:
         images = Images.of(conn, table, key)
-        before = images.read(conn, keys)
+        columns, width = images.columns, len(key)
+        there = possibly_there(conn, table, key, keys)
+        before = {row[:width]: row for row in images.rows(conn, there, columns[width:], lock=True)}
         counts = write(conn)
-        after = images.read(conn, keys)
-        entries: list[LogEntry] = []
-        for text, now in after.items():
-            written = {name: now[name] for name in fed_names}
-            old = before.get(text)
-            if old is not None and all(_same(old[name], written[name]) for name in fed_names):
-                continue
-            entries.append(LogEntry(text, None if old is None else dumps(old), dumps(written)))
-        insert_entries(conn, run_id, chunk_no, table.name, entries)
+        after = _changed_as_sent(images, as_sent, before, counts)
+        after_types = types if after is not None else None
+        if after is None:
+            read = images.rows(conn, keys, written[width:])
+            after = _changed(before, read, width, [columns.index(name) for name in written])
+        keys_of = [row[:width] for row in after]
+        befores = [before.get(k) for k in keys_of] if before else [None] * len(after)
+        logged = record(keys_of, columns, befores, written, after, after_types)
+        insert_record(conn, run_id, chunk_no, table.name, logged)
         return counts
 
     return logged
+
+
+#: The values SQLite's driver binds itself (a bool as its int), whose JSON forms bind the
+#: same values back; another type goes through an adapter, which its JSON form may not.
+_DRIVER_TYPES = {int, bool, float, str, bytes, bytearray, memoryview, type(None)}
+
+
+def _changed_as_sent(
+    images: Images, sent: list[Row] | None, before: dict[Row, Row], counts: RowCounts | None
+) -> list[Row] | None:
+    """The rows the write changed, as it sent them, when the counts say which they are:
+    every row already there was updated, or none was (a first import). None when they
+    do not, or when a key may be stored otherwise than sent (the log's keys are the
+    table's); the rows are then read back."""
+    if sent is None or counts is None or not images.keys_stored_as_sent(sent):
+        return None
+    created = len(sent) - len(before)
+    if counts.created != created or counts.updated + counts.unchanged != len(before):
+        return None
+    if counts.updated == len(before):
+        return sent
+    if counts.updated == 0:
+        width = len(images.key)
+        return [row for row in sent if row[:width] not in before]
+    return None
+
+
+def _changed(
+    before: dict[Row, Row], after: list[Row], width: int, written_at: list[int]
+) -> list[Row]:
+    """The rows (as read after the write) that the write changed: not there before, or
+    with a written value not the same as stored (:func:`same_values`, so 1 and 1.0 or
+    0.0 and -0.0 differ)."""
+    if not before:  # a first import, new keys: every row read is one the write inserted
+        return after
+    project = itemgetter(*written_at) if len(written_at) > 1 else lambda row: (row[written_at[0]],)
+    out: list[Row] = []
+    for row in after:
+        old = before.get(row[:width])
+        if old is None or not same_values(project(old), row):
+            out.append(row)
+    return out
 
 
 # -- an undo chunk's write ---------------------------------------------------------------------
@@ -286,16 +204,18 @@ class Restore:
     def __call__(self, conn: Connection) -> RowCounts | None:
         self.failures.clear()
         images = Images.of(conn, self.table, self.key)
-        entries = chunk_entries(conn, self.source_run, self.source_chunk)
+        entries = [
+            entry
+            for logged in chunk_records(conn, self.source_run, self.source_chunk)
+            for entry in _as_stored(conn, images, entries_of(logged))
+        ]
         current = images.read(conn, [images.key_values(e.key) for e in entries])
-        deletes: list[str] = []
+        deletes: list[list[Any]] = []
         inserts: list[Image] = []
         updates: list[Image] = []
         logged: list[LogEntry] = []
         for entry in entries:
-            now = current.get(entry.key)
-            after = None if entry.after is None else json.loads(entry.after)
-            before = None if entry.before is None else json.loads(entry.before)
+            now, before, after = current.get(entry.key_id), entry.before, entry.after
             conflict = _conflict(now, after)
             if conflict is not None and not self.force:
                 self.failures.append(self._failure(entry.key, images, conflict))
@@ -304,45 +224,48 @@ class Restore:
                 if now is None:
                     continue
                 deletes.append(entry.key)
-                logged.append(LogEntry(entry.key, dumps(now), None))
+                logged.append(LogEntry(entry.key, now, None))
             elif now is None:
                 inserts.append(before)
-                logged.append(LogEntry(entry.key, None, dumps(before)))
+                logged.append(LogEntry(entry.key, None, self._unkeyed(before, before)))
             else:
                 names = list(after) if after is not None else list(before)
-                restored = {name: before[name] for name in (*self.key, *names)}
-                updates.append(restored)
-                written = {name: before[name] for name in names if name not in self.key}
-                logged.append(LogEntry(entry.key, dumps(now), dumps(written)))
+                updates.append({name: before[name] for name in (*self.key, *names)})
+                logged.append(LogEntry(entry.key, now, self._unkeyed(before, names)))
         images.delete(conn, deletes)
         images.update(conn, updates)
         images.insert(conn, inserts)
-        insert_entries(conn, self.run_id, self.chunk_no, self.table.name, logged)
+        for done in records_of(logged):
+            insert_record(conn, self.run_id, self.chunk_no, self.table.name, done)
         return None
 
-    def _failure(self, key: str, images: Images, conflict: str) -> Failure:
-        shown = ", ".join(
-            f"{name}={value!r}" for name, value in zip(images.key, json.loads(key), strict=True)
-        )
+    def _unkeyed(self, image: Image, names: Iterable[str]) -> Image:
+        """``names`` of ``image`` but the key's: what a write of the row feeds."""
+        return {name: image[name] for name in names if name not in self.key}
+
+    def _failure(self, key: list[Any], images: Images, conflict: str) -> Failure:
+        shown = ", ".join(f"{name}={value!r}" for name, value in zip(images.key, key, strict=True))
         return Failure(
             line=None,
             message=f"row {shown}: {conflict}; left as it is (undo --force restores it)",
-            raw={"key": json.loads(key)},
+            raw={"key": key},
         )
 
 
-def _same(one: Any, other: Any) -> bool:
-    """Equal as stored: the same JSON text (SQLite's 1 and 1.0 are two values).
-
-    Values of one type that compare equal have the same text, but for floats
-    (0.0 and -0.0): those are compared by their text, the rest by ``==``
-    (a tagged blob or float is a dict of text, compared by value).
-    """
-    if type(one) is not type(other):
-        return False
-    if isinstance(one, float):
-        return repr(one) == repr(other)
-    return bool(one == other)
+def _as_stored(conn: Connection, images: Images, entries: list[LogEntry]) -> list[LogEntry]:
+    """A record's entries, their after-images as the table stores them (an import's may
+    hold its values as sent: see :meth:`Images.as_stored`)."""
+    shown = [entry.after for entry in entries if entry.after is not None]
+    if not shown or images.dialect != "sqlite":
+        return entries
+    names = list(shown[0])
+    stored = iter(images.as_stored(conn, names, [tuple(after.values()) for after in shown]))
+    return [
+        entry
+        if entry.after is None
+        else LogEntry(entry.key, entry.before, dict(zip(names, next(stored), strict=True)))
+        for entry in entries
+    ]
 
 
 def _conflict(now: Image | None, after: Image | None) -> str | None:
@@ -351,12 +274,14 @@ def _conflict(now: Image | None, after: Image | None) -> str | None:
         return None if now is None else "was inserted again after the run"
     if now is None:
         return "was deleted after the run"
+    if same_values([now.get(name) for name in after], list(after.values())):
+        return None
     changed = [
-        f"{name} is now {now[name]!r} (the run wrote {value!r})"
+        f"{name} is now {now.get(name)!r} (the run wrote {value!r})"
         for name, value in after.items()
-        if not _same(now.get(name), value)
+        if not same(now.get(name), value)
     ]
-    return "; ".join(changed) or None
+    return "; ".join(changed)
 
 
 def undo_logged(
@@ -384,7 +309,15 @@ def undo_logged(
         fed=list(fed),
         run_id=run_id,
         chunk_no=chunk_no,
+        sent=write.sent if isinstance(write, PreparedUpsert) else None,
     )
 
 
-__all__ = ["UNDOABLE_DIALECTS", "Images", "Restore", "bound_keys", "logged_write", "undo_logged"]
+__all__ = [
+    "UNDOABLE_DIALECTS",
+    "Restore",
+    "bound_keys",
+    "logged_write",
+    "possibly_there",
+    "undo_logged",
+]

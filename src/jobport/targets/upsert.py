@@ -18,9 +18,11 @@ dry run's upsert writes nothing and says what it would have done.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from operator import itemgetter
 from typing import Any
 
 import sqlalchemy as sa
@@ -61,6 +63,20 @@ class PreparedUpsert:
     counter: Counter | None = None
     #: A dry run: count what the upsert would do, write nothing.
     dry: StagedCount | None = None
+    #: The columns of each row of ``batches``, in order (positional parameters only).
+    order: tuple[str, ...] = ()
+
+    def sent(self, names: Sequence[str]) -> list[tuple[Any, ...]] | None:
+        """Each row's values of ``names`` as bound (the driver's own, before the database's
+        type rules apply: the undo log's after-images, see ``targets/undolog.py``); None
+        where the rows go another way (COPY, named parameters, a dry run)."""
+        if self.copy is not None or self.dry is not None or not self.order:
+            return None
+        if tuple(names) == self.order:
+            return list(itertools.chain.from_iterable(self.batches))
+        at = [self.order.index(name) for name in names]
+        pick: Any = itemgetter(*at) if len(at) > 1 else lambda row: (row[at[0]],)
+        return list(map(pick, itertools.chain.from_iterable(self.batches)))
 
     def __call__(self, conn: Connection) -> RowCounts | None:
         if self.copy is not None:
@@ -179,7 +195,12 @@ def prepare_upsert(
     if not dialect.positional:
         converted = _named(order, converted)
     batches = [converted[i : i + BATCH] for i in range(0, len(converted), BATCH)]
-    return PreparedUpsert(sql, [] if dry_run else batches, counter=counter)
+    return PreparedUpsert(
+        sql,
+        [] if dry_run else batches,
+        counter=counter,
+        order=tuple(order) if dialect.positional else (),
+    )
 
 
 #: The databases whose upserts are counted (and dry-run).
