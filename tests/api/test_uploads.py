@@ -153,3 +153,23 @@ def test_a_part_header_far_beyond_any_file_name_is_a_bounded_refusal(api: Api) -
     assert "header" in response.json()["detail"]
     assert not api.engine.files.fs.find(api.engine.files.root)
     assert api.engine.store.list_runs()[1] == 0
+
+
+def test_an_unknown_form_field_is_refused_and_nothing_is_imported(api: Api) -> None:
+    """A misspelt 'dry-run' ignored would import the file for real (it did: 202, written)."""
+    response = api.upload("items", items_csv(3), **{"dry-run": "true"})
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    detail = response.json()["detail"]
+    assert "unknown form field(s): dry-run" in detail
+    assert "did you mean 'dry_run'" in detail
+    assert api.engine.store.list_runs()[1] == 0
+    assert not api.engine.files.fs.find(api.engine.files.root), "the upload is not kept"
+
+
+def test_a_form_of_thousands_of_fields_is_refused_while_streaming(api: Api) -> None:
+    fields = {f"f{n}": "x" for n in range(5_000)}
+    response = api.upload("items", items_csv(3), **fields)
+    assert response.status_code == 413, response.text
+    assert "more than 64 fields" in response.json()["detail"]
+    assert api.engine.store.list_runs()[1] == 0

@@ -28,6 +28,9 @@ from jobport.errors import InputError, JobportError, LimitExceeded
 FILE_FIELD = "file"
 #: Largest accepted value of an ordinary form field (options, format, ...).
 MAX_FIELD_BYTES = 64 * 1024
+#: Most ordinary fields a form may have (the import form has about twenty): each is kept
+#: in memory while the file streams, so their number is bounded as their size is.
+MAX_FIELDS = 64
 #: Longest header line of a part. The file's Content-Disposition carries its name as the
 #: user's system spelt it (UTF-8, 3 bytes a character in many scripts): a long name is
 #: imported, and stored bounded for display; only a line beyond any real name is refused.
@@ -209,6 +212,8 @@ class _Receiver:
         self._part_is_file = b"filename" in options or self._part_name == FILE_FIELD
         self._field_value = bytearray()
         if not self._part_is_file:
+            if len(self.upload.fields) >= MAX_FIELDS:
+                raise LimitExceeded(f"the form has more than {MAX_FIELDS} fields")
             return
         if self._part_name != FILE_FIELD:
             raise InputError(

@@ -5,6 +5,7 @@ a refused upload costs nothing; the service checks again, authoritatively,
 when it starts the run, and removes the stored upload if it refuses.
 """
 
+import difflib
 import functools
 import json
 from collections.abc import Mapping
@@ -16,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from jobport.api.context import Caller, Service, accepted
 from jobport.api.routers.refusals import refused_kind
 from jobport.api.schemas import RunOut
-from jobport.errors import InputError
+from jobport.errors import InputError, listed, shown
 from jobport.http.problems import responses
 from jobport.http.uploads import FILE_FIELD, Upload, receive_upload
 from jobport.service import ImportStart, WrongKind
@@ -111,6 +112,7 @@ async def start_import(
 def import_start(type: str, upload: Upload, key: str) -> ImportStart:
     """What the form says about the import of the stored upload ``key``."""
     fields = upload.fields
+    refuse_unknown_fields(fields)
     return ImportStart(
         type=type,
         source_key=key,
@@ -143,6 +145,20 @@ READ_JSON_FIELDS = {
 }
 #: Form fields of the run controls (a dry run, error thresholds).
 CONTROL_FIELDS = ("dry_run", "max_failures", "max_failure_ratio")
+
+
+def refuse_unknown_fields(fields: Mapping[str, str]) -> None:
+    """Refuse a field the form does not have: a misspelt ``dry-run=true`` ignored would
+    import the file for real, a misspelt ``mapping`` would import it unmapped."""
+    unknown = [name for name in fields if name not in _FIELDS]
+    if not unknown:
+        return
+    hint = difflib.get_close_matches(unknown[0], list(_FIELDS), n=1, cutoff=0.6)
+    also = f" (did you mean '{hint[0]}' for '{shown(unknown[0])}'?)" if hint else ""
+    raise InputError(
+        f"unknown form field(s): {listed(unknown)}{also}; the form takes "
+        f"'{FILE_FIELD}' and {listed(_FIELDS, most=len(_FIELDS))}"
+    )
 
 
 def read_fields(fields: Mapping[str, str]) -> dict[str, Any]:
