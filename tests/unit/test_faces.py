@@ -23,6 +23,7 @@ import ast
 import dataclasses
 import enum
 import importlib
+import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -194,3 +195,11 @@ def test_every_dashboard_route_is_a_module_level_handler_of_a_page_module(
     for endpoint in endpoints:
         assert endpoint.__module__.startswith("jobport.web.pages."), endpoint
         assert endpoint.__qualname__ == endpoint.__name__, endpoint  # not nested in a factory
+
+
+def test_the_cli_docstring_names_every_command_module() -> None:
+    import jobport.cli
+
+    named = set(re.findall(r"``(\w+)``", (jobport.cli.__doc__ or "").split("\n\n")[1]))
+    modules = {p.stem for p in (SOURCE / "cli").glob("*.py") if not p.stem.startswith("__")}
+    assert named == modules

@@ -1,10 +1,12 @@
 """The ``jobport`` command line: the Typer app, its global options and ``main``.
 
-One module per group of commands (``imports``, ``templates``, ``exports``,
-``syncs``, ``runs``, ``types``, ``server``, ``demo``, ``worker``, ``db``, ``prune``,
-``webhooks``); this one puts
-them together in the order ``jobport --help`` lists them. Commands call the
-application layer (:class:`jobport.service.JobService`) as the local operator.
+One module per group of commands (``imports``, ``dry_runs``, ``templates``,
+``exports``, ``syncs``, ``schedules``, ``runs``, ``undo``, ``types``, ``server``,
+``demo``, ``worker``, ``db``, ``prune``, ``webhooks``), over what they share
+(``context``: the settings, the engine and service, the caller; ``output``: how
+they speak); this one puts them together in the order ``jobport --help`` lists
+them. Commands call the application layer (:class:`jobport.service.JobService`)
+as the local operator.
 
 Every error a user can cause ends as one line on stderr and a non-zero exit
 code; a traceback is shown only with JOBPORT_DEBUG=1. Modules load only what
