@@ -94,7 +94,7 @@ class Dispatcher:
     @functools.cached_property
     def gate(self) -> Gate:
         """The slots of the types with ``max_active`` (see :mod:`jobport.schedules.gate`)."""
-        return Gate(self.store.engine)
+        return Gate(self.store)
 
     def limits_for(self, job_type: JobType | None) -> Limits:
         return job_type.limits.over(self.limits) if job_type is not None else self.limits

@@ -15,6 +15,7 @@ from rich.markup import escape
 
 from jobport.cli.context import operator, parse_options, state_of
 from jobport.cli.output import out, print_json, status_markup
+from jobport.schedules.timing import Timing
 
 if TYPE_CHECKING:
     from jobport.schedules.model import Schedule
@@ -100,7 +101,7 @@ def list_command(ctx: typer.Context, as_json: AsJson = False) -> None:
         table.add_row(
             escape(schedule.name),
             schedule.type,
-            escape(schedule.timing.describe()),
+            escape(Timing.of(schedule).describe()),
             _next(schedule),
             _last(schedule, runs),
         )
@@ -134,7 +135,7 @@ def _show_one(schedule: Schedule, as_json: bool, done: str) -> None:
         return
     out.print(
         f"schedule {escape(schedule.name)} ({schedule.id}) {done}: {schedule.type} "
-        f"{escape(schedule.timing.describe())}; next run {_next(schedule)}"
+        f"{escape(Timing.of(schedule).describe())}; next run {_next(schedule)}"
     )
 
 
@@ -155,7 +156,7 @@ def _last(schedule: Schedule, runs: dict[str, RunRecord]) -> str:
 
 def _local(schedule: Schedule, moment: datetime) -> str:
     """A time in the schedule's own time zone, as its cron expression reads."""
-    return moment.astimezone(schedule.timing.zone).strftime("%Y-%m-%d %H:%M %Z")
+    return moment.astimezone(Timing.of(schedule).zone).strftime("%Y-%m-%d %H:%M %Z")
 
 
 def _with_run(schedule: Schedule, runs: dict[str, RunRecord]) -> dict[str, Any]:

@@ -22,9 +22,9 @@ from jobport.principal import Principal
 from jobport.registry import JobRegistry
 from jobport.schedules.folders import Folder
 from jobport.schedules.model import Missed, NewSchedule, Schedule
-from jobport.schedules.store import ScheduleStore
 from jobport.schedules.timing import Timing
 from jobport.store import RunRecord
+from jobport.store.schedules import ScheduleStore
 
 #: The kinds a schedule may start without a source.
 SCHEDULED_KINDS = ("sync", "export", "report")
@@ -135,7 +135,7 @@ class ScheduleBook:
         """Enable a schedule again: it fires from its next slot (no catch-up for the pause)."""
         found = self.get(who, given)
         now = self.clock()
-        self.store.set_enabled(found.id, True, next_fire_at=found.timing.after(now), now=now)
+        self.store.set_enabled(found.id, True, next_fire_at=Timing.of(found).after(now), now=now)
         return self.get(who, found.id)
 
     def remove(self, who: Principal, given: str) -> Schedule:

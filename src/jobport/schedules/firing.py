@@ -4,7 +4,7 @@
 serve``, the Celery workers' main process; see :mod:`jobport.recovery`), so
 any number of processes on any number of machines may see a slot due at the
 same time: the claim in the state database decides which one fires it
-(:mod:`jobport.schedules.store`). For each due schedule the latest slot at or
+(:mod:`jobport.store.schedules`). For each due schedule the latest slot at or
 before now is fired, once: slots missed while nothing was running give one
 catch-up run (``Missed.CATCH_UP``, the default), or none if the latest slot is
 older than ``late_after`` (``Missed.SKIP``). A firing of a busy type is
@@ -32,7 +32,7 @@ from jobport.files import storage_options
 from jobport.schedules.folders import Folder
 from jobport.schedules.gate import TypeBusy, Waiting
 from jobport.schedules.model import FileClaim, Firing, Missed, Outcome, Schedule
-from jobport.schedules.store import ScheduleStore
+from jobport.schedules.timing import Timing
 from jobport.store.section import utcnow
 
 if TYPE_CHECKING:
@@ -65,7 +65,7 @@ class Scheduler:
         files_per_firing: int = FILES_PER_FIRING,
     ) -> None:
         self.dispatcher = dispatcher
-        self.store = ScheduleStore(dispatcher.store.engine)
+        self.store = dispatcher.store.schedules
         self.settings = settings
         self.clock = clock
         self.stale_after = stale_after
@@ -112,7 +112,7 @@ class Scheduler:
 
     def fire(self, schedule: Schedule, now: datetime) -> int:
         """Claim and fire the schedule's latest slot at or before ``now``, if nobody did."""
-        timing = schedule.timing
+        timing = Timing.of(schedule)
         slot = timing.latest(now)
         if slot < schedule.next_fire_at:
             return 0  # another process fired it since the schedule was read

@@ -4,7 +4,7 @@
 source without a wildcard is a folder: every file in it). A file is known by
 its path, size and modification time (an object store's ETag when it has
 one), so a file written again under the same name is a new file; each one is
-claimed once in the state database (:mod:`jobport.schedules.store`), then
+claimed once in the state database (:mod:`jobport.store.schedules`), then
 moved to a ``done/`` folder beside it. Write files under a name the pattern
 does not match and rename them into place: a file is picked as soon as it
 matches, whole or not.

@@ -1,14 +1,13 @@
-"""How many runs of a type may be active at once (``JobType.max_active``), kept atomically.
+"""How many runs of a type may be active at once (``JobType.max_active``), and what a busy
+type answers.
 
-A run of a limited type takes one numbered slot of its type
-(``jobport_active_slots``: primary key (type, slot)) in the transaction that
-reads the slots held, just before the run is recorded. Two starts racing for
-the last slot insert the same key: one commits, the other's insert fails on
-the key (PostgreSQL makes it wait for the first to commit; SQLite's writers
-take turns), and it looks again and finds the type busy. No lock is held
-between transactions, and no process has to free a slot: a slot is free once
-its run has finished, or when its run was never recorded (the start died
-between the two transactions) after :data:`UNRECORDED_GRACE`.
+A run of a limited type takes one numbered slot of its type just before it is
+recorded; the slots are rows the store takes atomically
+(:mod:`jobport.store.slots`, reached through the :class:`~jobport.store.JobStore`),
+so two starts racing for the last slot never both get it, and no process has
+to free a slot: a slot is free once its run has finished, or when its run was
+never recorded (the start died between the two transactions) after
+:data:`UNRECORDED_GRACE`.
 
 A start that finds its type busy is refused with :class:`TypeBusy` (409, exit
 code 75), or, for a type with ``queue_when_busy``, waits as a row of
@@ -20,28 +19,18 @@ Resuming or retrying a run takes no slot: it is the same run going on.
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
-
-import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
+from typing import TYPE_CHECKING
 
 from jobport.errors import JobportError, listed
-from jobport.lifecycle import ACTIVE_STATUSES, RunStatus
+from jobport.lifecycle import RunStatus
 from jobport.store import RunRecord
-from jobport.store.section import Section, utcnow
-from jobport.store.tables import active_slots, job_runs, waiting_starts
+from jobport.store.section import utcnow
+from jobport.store.slots import UNRECORDED_GRACE, Waiting
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Connection
-
     from jobport.registry import JobType
-
-#: A slot whose run was never recorded is free after this (its start died before it).
-UNRECORDED_GRACE = timedelta(minutes=2)
-#: How often a start looks again after losing a race for a slot.
-ATTEMPTS = 3
+    from jobport.store.slots import Slots
 
 
 class TypeBusy(JobportError):
@@ -63,27 +52,17 @@ class TypeBusy(JobportError):
         self.active = tuple(active)
 
 
-@dataclass(frozen=True)
-class Waiting:
-    """A start that waits for a slot of its type, under the id its run will have."""
+class Gate:
+    """The slots of the limited types, and the starts waiting for one, by the types' rules."""
 
-    run_id: str
-    type: str
-    request: dict[str, Any]
-    source_key: str | None
-    owner: str | None
-    created_at: datetime
-
-
-class Gate(Section):
-    """The slots of the limited types, and the starts waiting for one."""
+    def __init__(self, store: Slots) -> None:
+        self.store = store
 
     # -- slots ------------------------------------------------------------------------------
 
     def holders(self, type: str, *, now: datetime | None = None) -> list[str]:
         """The runs holding a slot of ``type`` now (oldest slot first)."""
-        with self._read() as conn:
-            return [row.run_id for row in _held(conn, type, now or utcnow())]
+        return self.store.slot_holders(type, now or utcnow())
 
     def check(self, job_type: JobType) -> None:
         """Refuse at once a start that would find its type busy (nothing is taken)."""
@@ -102,107 +81,40 @@ class Gate(Section):
         limit = job_type.active_limit
         if limit is None:
             return None
-        for _ in range(ATTEMPTS):
-            try:
-                return self._take(job_type.type, limit, run_id, now or utcnow())
-            except IntegrityError:
-                continue  # a racing start took the slot we chose: look again
-        raise TypeBusy(job_type.type, limit, self.holders(job_type.type))
-
-    def _take(self, type: str, limit: int, run_id: str, now: datetime) -> int:
-        with self._write() as conn:
-            mine = conn.execute(
-                sa.select(active_slots.c.slot).where(active_slots.c.run_id == run_id)
-            ).scalar()
-            if mine is not None:
-                return int(mine)
-            rows = _slots(conn, type)
-            ended = [row.run_id for row in rows if _ended(row, now)]
-            if ended:
-                # By run, not by slot number: a racing start may have freed the same slot
-                # and taken it for its own run since our read (PostgreSQL reads each
-                # statement anew); that slot is not ours to free.
-                conn.execute(active_slots.delete().where(active_slots.c.run_id.in_(ended)))
-            held = {row.slot: row.run_id for row in rows if row.run_id not in ended}
-            if len(held) >= limit:
-                raise TypeBusy(type, limit, list(held.values()))
-            slot = min(set(range(limit)) - held.keys())
-            conn.execute(
-                active_slots.insert().values(type=type, slot=slot, run_id=run_id, claimed_at=now)
-            )
-            return slot
+        taken = self.store.take_slot(job_type.type, limit, run_id, now or utcnow())
+        if isinstance(taken, list):
+            raise TypeBusy(job_type.type, limit, taken)
+        return taken
 
     def release(self, run_id: str) -> None:
         """Give back the slot of a run that was never recorded (its start failed)."""
-        with self._write() as conn:
-            recorded = sa.exists().where(job_runs.c.id == run_id)
-            conn.execute(active_slots.delete().where(active_slots.c.run_id == run_id, ~recorded))
+        self.store.release_slot(run_id)
 
     # -- waiting starts ---------------------------------------------------------------------
 
     def wait(self, waiting: Waiting) -> None:
         """Record a start that waits for a slot (its request as JSON)."""
-        with self._write() as conn:
-            conn.execute(
-                waiting_starts.insert().values(
-                    run_id=waiting.run_id,
-                    type=waiting.type,
-                    request=waiting.request,
-                    source_key=waiting.source_key,
-                    owner=waiting.owner,
-                    created_at=waiting.created_at,
-                )
-            )
+        self.store.add_waiting(waiting)
 
     def waiting(self, run_id: str) -> Waiting | None:
-        with self._read() as conn:
-            row = conn.execute(
-                sa.select(waiting_starts).where(waiting_starts.c.run_id == run_id)
-            ).first()
-        return None if row is None else _waiting(row)
+        return self.store.waiting_start(run_id)
 
     def waiting_for(self, types: Collection[str], *, limit: int = 100) -> list[Waiting]:
         """The starts waiting for a slot of ``types``, oldest first."""
-        with self._read() as conn:
-            rows = conn.execute(
-                sa.select(waiting_starts)
-                .where(waiting_starts.c.type.in_(list(types)))
-                .order_by(waiting_starts.c.created_at, waiting_starts.c.run_id)
-                .limit(limit)
-            ).all()
-        return [_waiting(row) for row in rows]
+        return self.store.waiting_starts(types, limit=limit)
 
     def claim_waiting(self, run_id: str, by: str, now: datetime, stale: timedelta) -> bool:
-        """Take a waiting start to start it: only one process at a time gets it.
-
-        A claim older than ``stale`` (its process died starting it) is taken over.
-        """
-        table = waiting_starts.c
-        with self._write() as conn:
-            taken = conn.execute(
-                waiting_starts.update()
-                .where(
-                    table.run_id == run_id,
-                    sa.or_(table.claimed_at.is_(None), table.claimed_at < now - stale),
-                )
-                .values(claimed_by=by, claimed_at=now)
-            )
-            return taken.rowcount == 1
+        """Take a waiting start to start it: only one process at a time gets it (a claim
+        older than ``stale``, whose process died starting it, is taken over)."""
+        return self.store.claim_waiting(run_id, by, now, stale)
 
     def unclaim_waiting(self, run_id: str) -> None:
         """Put a waiting start back: its type was still busy."""
-        with self._write() as conn:
-            conn.execute(
-                waiting_starts.update()
-                .where(waiting_starts.c.run_id == run_id)
-                .values(claimed_by=None, claimed_at=None)
-            )
+        self.store.unclaim_waiting(run_id)
 
     def forget_waiting(self, run_id: str) -> bool:
         """Remove a waiting start (started, or cancelled); whether it was there."""
-        with self._write() as conn:
-            gone = conn.execute(waiting_starts.delete().where(waiting_starts.c.run_id == run_id))
-            return gone.rowcount == 1
+        return self.store.forget_waiting(run_id)
 
 
 def placeholder(waiting: Waiting, job_type: JobType, status: RunStatus) -> RunRecord:
@@ -240,41 +152,4 @@ def placeholder(waiting: Waiting, job_type: JobType, status: RunStatus) -> RunRe
     )
 
 
-def _slots(conn: Connection, type: str) -> list[Any]:
-    """The slots of ``type`` with their run's status (None: the run is not recorded yet)."""
-    joined = active_slots.outerjoin(job_runs, job_runs.c.id == active_slots.c.run_id)
-    return list(
-        conn.execute(
-            sa.select(
-                active_slots.c.slot,
-                active_slots.c.run_id,
-                active_slots.c.claimed_at,
-                job_runs.c.status,
-            )
-            .select_from(joined)
-            .where(active_slots.c.type == type)
-            .order_by(active_slots.c.claimed_at)
-        ).all()
-    )
-
-
-def _held(conn: Connection, type: str, now: datetime) -> list[Any]:
-    return [row for row in _slots(conn, type) if not _ended(row, now)]
-
-
-def _ended(row: Any, now: datetime) -> bool:
-    """Whether a slot is free: its run finished, or was never recorded in time."""
-    if row.status is None:
-        return bool(row.claimed_at < now - UNRECORDED_GRACE)
-    return row.status not in ACTIVE_STATUSES
-
-
-def _waiting(row: Any) -> Waiting:
-    return Waiting(
-        run_id=row.run_id,
-        type=row.type,
-        request=dict(row.request),
-        source_key=row.source_key,
-        owner=row.owner,
-        created_at=row.created_at,
-    )
+__all__ = ["UNRECORDED_GRACE", "Gate", "TypeBusy", "Waiting", "placeholder"]

@@ -9,7 +9,7 @@ counts from the Unix epoch in UTC, so its slots are the same in every process
 
 Slots are computed, never remembered: two processes asked for the slot at or
 before a moment answer the same time, which is what lets the state database
-decide which of them fires it (:mod:`jobport.schedules.store`).
+decide which of them fires it (:mod:`jobport.store.schedules`).
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ from jobport.errors import InputError, shown
 
 if TYPE_CHECKING:
     from croniter import croniter
+
+    from jobport.store.schedule_records import Schedule
 
 #: "every 15m", "every 2h", "every 1d", "every 90s".
 _EVERY = re.compile(r"^every\s+(\d{1,7})\s*(s|m|h|d)$")
@@ -59,6 +61,11 @@ class Timing:
             )
         return cls(spec, zone, None)
 
+    @classmethod
+    def of(cls, schedule: Schedule) -> Timing:
+        """The timing of a stored schedule (its spec and time zone)."""
+        return cls.parse(schedule.spec, schedule.timezone)
+
     def latest(self, moment: datetime) -> datetime:
         """The last slot at or before ``moment``."""
         if self.interval is not None:
@@ -93,7 +100,7 @@ def parse_zone(name: str) -> ZoneInfo:
 
 def _croniter() -> type[croniter]:
     """croniter, imported when a cron expression is read or run: loading the schedules'
-    model (every command that reads runs does) must not pay for it and dateutil."""
+    records (every command that reads runs does) must not pay for it and dateutil."""
     from croniter import croniter
 
     return croniter

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
+from jobport.schedules.timing import Timing
 from jobport.web.context import Site
 from jobport.web.errors import DashboardRoute
 from jobport.web.session import CSRF_FIELD
@@ -22,7 +23,7 @@ def schedules_page(request: Request, site: Site, who: Signed) -> Response:
     book = site.service.schedules
     found = book.visible(who.principal)
     runs = book.last_runs(found)
-    items = [(s, runs.get(s.last.run_id or "") if s.last else None) for s in found]
+    items = [(s, runs.get(s.last.run_id or "") if s.last else None, Timing.of(s)) for s in found]
     return site.render(
         request, "schedules.html", who, nav="schedules", items=items, labels=site.labels()
     )

@@ -12,6 +12,10 @@ older than the scheduler's ``stale_after``, another process takes it over and
 starts the run under the id the claim chose, which ``job_runs``' primary key
 lets exist once. An import schedule's files are claimed the same way, one row
 per file (``jobport_schedule_files``).
+
+When a slot falls and what a firing starts are the schedules' rules
+(:mod:`jobport.schedules`); this module only keeps their rows. It is reached
+as ``JobStore.schedules``.
 """
 
 from __future__ import annotations
@@ -26,7 +30,14 @@ from sqlalchemy.exc import IntegrityError
 
 from jobport.errors import InputError, shown
 from jobport.principal import Principal
-from jobport.schedules.model import FileClaim, Firing, Missed, NewSchedule, Outcome, Schedule
+from jobport.store.schedule_records import (
+    FileClaim,
+    Firing,
+    Missed,
+    NewSchedule,
+    Outcome,
+    Schedule,
+)
 from jobport.store.section import Section
 from jobport.store.tables import schedule_files, schedule_firings, schedules
 
