@@ -136,6 +136,9 @@ def test_a_command_over_runs_imports_nothing_it_does_not_use(
     assert sorted(top_level(names) & NOT_USED) == []
     if command == "types":  # the job types alone: no state database, no kind's machinery
         assert not {"jobport.store", "jobport.engine", "jobport.formats", "jobport.targets"} & names
+    else:  # runs are read, no file: the formats' readers load on a format's first lookup
+        readers = {"jobport.formats.xlsx", "jobport.formats.jsonl", "jobport.formats.parquet"}
+        assert not readers & names
 
 
 def test_a_one_row_import_into_a_new_database_imports_nothing_it_does_not_use(

@@ -90,6 +90,9 @@ class FormatSpec:
     #: Whether one file splits into chunks read in parallel (every reader's ``plan``
     #: cuts it); False: the format's ``plan`` yields one chunk for the whole file.
     splits: bool = True
+    #: Rows of data one file of this format holds, its header aside (an XLSX sheet's);
+    #: None: no limit. An export of more is refused before a part is written.
+    max_rows: int | None = None
     extra: Extra | None = None
     #: Where the format was declared (an entry point's name for another package's).
     origin: str = field(default="jobport", compare=False)
@@ -133,7 +136,13 @@ class FormatRegistry:
         self.by_name: dict[str, FormatSpec] = {}
         self._suffixes: dict[str, str] = {}
         self._pending = load_entry_points
-        self._lock = threading.Lock()
+        #: Gives the built-in formats, added first, on the first lookup or registration.
+        self._built_ins: Callable[[], Iterable[FormatSpec]] | None = None
+        self._lock = threading.RLock()
+
+    def defer_built_ins(self, load: Callable[[], Iterable[FormatSpec]]) -> None:
+        """Add the formats ``load`` gives before any other, but only when one is first needed."""
+        self._built_ins = load
 
     def add(self, spec: FormatSpec) -> None:
         """Register ``spec``; a name or suffix another format holds is refused."""
@@ -197,11 +206,21 @@ class FormatRegistry:
                 return spec.name
         return None
 
-    def _load(self) -> None:
-        """Add the entry points' formats, once."""
-        if not self._pending:
+    def load_built_ins(self) -> None:
+        """Add the built-in formats, once: before any other, so they keep their suffixes."""
+        if self._built_ins is None:
             return
         with self._lock:
+            built_ins, self._built_ins = self._built_ins, None
+            for spec in built_ins() if built_ins is not None else ():
+                self.add(spec)
+
+    def _load(self) -> None:
+        """Add the built-in formats, then the entry points' formats, once."""
+        if not self._pending and self._built_ins is None:
+            return
+        with self._lock:
+            self.load_built_ins()
             if self._pending:
                 self._pending = False
                 for point in entry_points(group=ENTRY_POINT_GROUP):
@@ -221,12 +240,14 @@ class FormatRegistry:
             )
 
 
-#: The formats jobport reads and writes; ``jobport.formats`` registers the built-ins.
+#: The formats jobport reads and writes: the built-ins (``jobport.formats`` defers them),
+#: then the entry points' and the apps'.
 FORMATS = FormatRegistry()
 
 
 def register(specs: Iterable[FormatSpec]) -> None:
-    """Register formats in :data:`FORMATS` (the built-ins, or an embedding app's own)."""
+    """Register formats in :data:`FORMATS` (an embedding app's own), after the built-ins."""
+    FORMATS.load_built_ins()
     for spec in specs:
         FORMATS.add(spec)
 
