@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -14,12 +15,21 @@ from tests.kinds.support import load_customers, result_bytes, rows_of, sha256
 
 from jobport import Column, Exporter, JobRegistry, JobType, StartRequest
 from jobport.demo import customers
+from jobport.executors.base import ExecutorBase
+from jobport.formats import FORMATS as SPECS
 from jobport.principal import Principal
 from jobport.service import JobService
 from jobport.store import JobStore
 from jobport.worker import run_chunk
 
 FORMATS = ["csv", "xlsx", "jsonl", "parquet"]
+
+
+class Held(ExecutorBase):
+    """An executor that runs nothing: the test runs the chunks itself."""
+
+    def submit(self, run_id: str, chunks: Any) -> None:
+        pass
 
 
 def db_rows(engine: Any, where: Any = None) -> list[dict[str, Any]]:
@@ -226,15 +236,51 @@ def test_the_file_is_assembled_once_whatever_the_delivery_order(
     assert len(list((tmp_path / "files" / "results").glob("*"))) == 1
 
 
-def test_too_many_rows_for_xlsx_is_refused(
+def limit(monkeypatch: pytest.MonkeyPatch, name: str, rows: int) -> None:
+    """Declare ``name`` a format whose files hold ``rows`` rows, for this test."""
+    monkeypatch.setitem(SPECS.by_name, name, replace(SPECS.writable(name), max_rows=rows))
+
+
+def test_a_format_declares_the_rows_one_file_holds() -> None:
+    assert SPECS.writable("xlsx").max_rows == 1_048_575  # a sheet's rows, the header aside
+    assert [SPECS.writable(name).max_rows for name in ("csv", "jsonl", "parquet")] == [None] * 3
+
+
+def test_too_many_rows_for_the_formats_file_are_refused_when_planned(
     make_jobport: MakeJobport, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("jobport.kinds.exports.XLSX_MAX_ROWS", 5)
+    """The kind asks the format's declaration, whatever the format."""
+    limit(monkeypatch, "xlsx", 6)
+    limit(monkeypatch, "jsonl", 5)
     engine = make_jobport(app=None, registry=small_exports(10))
     insert(engine, [person(i) for i in range(1, 8)])
-    run = engine.start(StartRequest(type="people-out", format="xlsx"))
+    run = engine.start(StartRequest(type="people-out", format="jsonl"))
     assert run.status == "failed"
-    assert "do not fit one XLSX sheet" in (run.error or "")
+    assert run.error == (
+        "7 rows do not fit one JSON Lines file (5 at most); export as CSV or Parquet, "
+        "or narrow the export with its options"
+    )
+    assert engine.start(StartRequest(type="people-out", format="xlsx")).status == "failed"
+    done = engine.run(engine.start(StartRequest(type="people-out", format="csv")).id)
+    assert done.status == "completed"
+
+
+def test_the_last_step_asks_the_formats_declaration_too(
+    make_jobport: MakeJobport, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The file is made from the parts' own row counts, checked again before it is written."""
+    engine = make_jobport(app=None, registry=small_exports(10))
+    insert(engine, [person(i) for i in range(1, 8)])
+    engine.dispatcher.executor = Held()
+    run = engine.start(StartRequest(type="people-out", format="jsonl"))
+    assert run.status == "queued"  # planned with no limit
+    limit(monkeypatch, "jsonl", 5)
+    run_chunk(engine.worker_context(), run.id, 0)
+    run = engine.run(run.id)
+    assert (run.status, run.result_key) == ("failed", None)
+    assert run.error == (
+        "7 rows do not fit one JSON Lines file (5 at most); export as CSV, XLSX or Parquet"
+    )
 
 
 def test_expired_files_are_cleaned_up(make_jobport: MakeJobport) -> None:

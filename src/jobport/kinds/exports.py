@@ -21,7 +21,6 @@ import contextlib
 import datetime as dt
 import hashlib
 import json
-import logging
 import os
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
@@ -30,10 +29,9 @@ from typing import IO, TYPE_CHECKING, Any
 import sqlalchemy as sa
 from pydantic import BaseModel
 
-from jobport.errors import ConfigurationError, InputError, JobportError
+from jobport.errors import ConfigurationError, InputError
 from jobport.formats.spec import FORMATS
 from jobport.formats.writers import (
-    XLSX_MAX_ROWS,
     Batch,
     OutputColumn,
     assemble,
@@ -52,13 +50,11 @@ from jobport.kinds.export_keys import (
 from jobport.kinds.export_rows import collector_paused, read_batches
 from jobport.kinds.exporter import Column, Exporter
 from jobport.kinds.params import FileParams, KeyRange, RunParams
-from jobport.store import ChunkOutcome, RunRecord, RunResult
+from jobport.store import ChunkOutcome, RunResult
 
 if TYPE_CHECKING:
     from jobport.files import FileStore
     from jobport.registry import JobType
-
-log = logging.getLogger(__name__)
 
 
 def output_columns(
@@ -151,6 +147,34 @@ def read_meta(files: FileStore, parts: FileParams) -> list[dict[str, Any]]:
     return metas
 
 
+def check_fits(fmt: str, rows: int, *, narrow: bool = False) -> None:
+    """Refuse more rows than one file of the format holds (its ``FormatSpec.max_rows``:
+    an XLSX sheet's rows), naming the formats that hold them.
+
+    Checked when the run is planned (``narrow``: the export's options may cut the
+    rows down) and again at its last step, as rows added meanwhile are exported too.
+    """
+    spec = FORMATS.writable(fmt)
+    if spec.max_rows is None or rows <= spec.max_rows:
+        return
+    others = [
+        other.title
+        for other in FORMATS.specs()
+        if other.writer is not None and (other.max_rows is None or rows <= other.max_rows)
+    ]
+    advice = f"export as {_either(others)}" if others else "narrow the export"
+    if narrow and others:
+        advice += ", or narrow the export with its options"
+    raise InputError(
+        f"{rows:,} rows do not fit one {spec.title} file ({spec.max_rows:,} at most); {advice}"
+    )
+
+
+def _either(names: Sequence[str]) -> str:
+    """Names joined for a sentence: "CSV, JSON Lines or Parquet"."""
+    return f"{', '.join(names[:-1])} or {names[-1]}" if len(names) > 1 else names[0]
+
+
 def store_result(
     *,
     files: FileStore,
@@ -169,11 +193,7 @@ def store_result(
     fmt = parts.format
     metas = read_meta(files, parts)
     rows = sum(int(meta["rows"]) for meta in metas)
-    if fmt == "xlsx" and rows >= XLSX_MAX_ROWS:
-        raise InputError(
-            f"{rows:,} rows do not fit one XLSX sheet ({XLSX_MAX_ROWS - 1:,} at most); "
-            "export as CSV, JSON Lines or Parquet"
-        )
+    check_fits(fmt, rows)
     digest = hashlib.sha256()
     extension = FORMATS.writable(fmt).extension
     if FORMATS.writer(fmt).concatenated:
@@ -211,13 +231,6 @@ def store_result(
         **(extra or {}),
     }
     return RunResult(key, result, leftovers=(*parts.parts, *parts.parts_meta))
-
-
-def failed_result(run: RunRecord, fmt: str, exc: BaseException) -> RunResult:
-    """A result that could not be assembled: no file (empty key) and the reason."""
-    message = exc.message if isinstance(exc, JobportError) else f"{type(exc).__name__}: {exc}"
-    log.error("run %s: the %s file could not be assembled: %s", run.id, fmt, message)
-    return RunResult("", {"error": message, "format": fmt})
 
 
 class _Hashing:
@@ -283,11 +296,7 @@ class ExportKind(JobKind):
                 boundaries, total = step_boundaries(conn, query, keys, size)
             else:
                 boundaries, total = numbered_boundaries(conn, query, keys, size)
-        if fmt == "xlsx" and total >= XLSX_MAX_ROWS:
-            raise InputError(
-                f"{total:,} rows do not fit one XLSX sheet ({XLSX_MAX_ROWS - 1:,} at most); "
-                "export as CSV, JSON Lines or Parquet, or narrow the export with its options"
-            )
+        check_fits(fmt, total, narrow=True)
         ranges = key_ranges(boundaries, total, size)
         params = plan_files(request.files, len(ranges), fmt)
         return Plan(
@@ -318,19 +327,18 @@ class ExportKind(JobKind):
     def finish(self, task: ChunkTask) -> RunResult:
         exporter = _exporter(task.job_type)
         params = FileParams.of(task.run.params)
-        try:
-            query = exporter.select(options_of(task))
-            _, columns = output_columns(query, exporter.columns)
-            return store_result(
-                files=task.files,
-                job_type=task.job_type,
-                columns=columns,
-                parts=params,
-                ttl=exporter.ttl,
-                filename=exporter.filename,
-            )
-        except Exception as exc:
-            return failed_result(task.run, params.format, exc)
+        # A file that cannot be made raises: the worker fails the run with the reason
+        # (JobFailed), never completes it without its file.
+        query = exporter.select(options_of(task))
+        _, columns = output_columns(query, exporter.columns)
+        return store_result(
+            files=task.files,
+            job_type=task.job_type,
+            columns=columns,
+            parts=params,
+            ttl=exporter.ttl,
+            filename=exporter.filename,
+        )
 
 
 def _exporter(job_type: JobType) -> Exporter:

@@ -17,7 +17,6 @@ from jobport.kinds.base import ChunkTask, JobKind, Plan, PlanRequest
 from jobport.kinds.export_rows import FETCH_ROWS, formatted_rows
 from jobport.kinds.exports import (
     check_format,
-    failed_result,
     options_of,
     output_columns,
     plan_files,
@@ -82,25 +81,23 @@ class ReportKind(JobKind):
     def finish(self, task: ChunkTask) -> RunResult:
         report = _report(task.job_type)
         params = FileParams.of(task.run.params)
-        try:
-            query = report.select(options_of(task))
-            _, columns = output_columns(query, report.columns)
-            metas = read_meta(task.files, params)
-            summary = {
-                "rows": sum(int(m["rows"]) for m in metas),
-                "totals": metas[0].get("totals", {}) if metas else {},
-            }
-            return store_result(
-                files=task.files,
-                job_type=task.job_type,
-                columns=columns,
-                parts=params,
-                ttl=report.ttl,
-                filename=report.filename,
-                extra={"summary": summary},
-            )
-        except Exception as exc:
-            return failed_result(task.run, params.format, exc)
+        # A file that cannot be made raises: the worker fails the run with the reason.
+        query = report.select(options_of(task))
+        _, columns = output_columns(query, report.columns)
+        metas = read_meta(task.files, params)
+        summary = {
+            "rows": sum(int(m["rows"]) for m in metas),
+            "totals": metas[0].get("totals", {}) if metas else {},
+        }
+        return store_result(
+            files=task.files,
+            job_type=task.job_type,
+            columns=columns,
+            parts=params,
+            ttl=report.ttl,
+            filename=report.filename,
+            extra={"summary": summary},
+        )
 
 
 class _Rows:

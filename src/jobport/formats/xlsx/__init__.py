@@ -40,7 +40,7 @@ from jobport.errors import InputError
 from jobport.formats.base import Prepared, ReadOptions, Record, discard
 from jobport.formats.header_row import normalise
 from jobport.formats.spec import FormatSpec
-from jobport.formats.writers import XLSX_WRITER
+from jobport.formats.writers import XLSX_MAX_ROWS, XLSX_WRITER
 from jobport.formats.xlsx.archive import (
     MAX_COMPRESSION_RATIO,
     MAX_ENTRIES,
@@ -312,4 +312,5 @@ FORMAT = FormatSpec(
     label="XLSX",
     reader=XlsxFormat(),
     writer=XLSX_WRITER,
+    max_rows=XLSX_MAX_ROWS - 1,
 )
