@@ -134,7 +134,14 @@ class DemoServer(Server):
 class ServeServer(Server):
     """``jobport serve`` with its defaults (the embedded default), a user made by the CLI."""
 
-    def __init__(self, folder: Path, port: int, env: dict[str, str], workers: int | None) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        port: int,
+        env: dict[str, str],
+        workers: int | None,
+        log_level: str = "warning",
+    ) -> None:
         self.url = f"http://127.0.0.1:{port}"
         env = {
             **env,
@@ -151,7 +158,7 @@ class ServeServer(Server):
             check=True,
         )
         self.token = made.stdout.strip().splitlines()[-1]
-        command = [*cli, "serve", "--port", str(port), "--log-level", "warning"]
+        command = [*cli, "serve", "--port", str(port), "--log-level", log_level]
         command += ["--workers", str(workers)] if workers else []
         self.process = subprocess.Popen(
             command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
@@ -259,6 +266,11 @@ def main() -> None:
     parser.add_argument("--server", choices=("serve", "demo"), default="serve")
     parser.add_argument("--workers", type=int, help="jobport serve --workers (default: its own).")
     parser.add_argument("--idle-only", action="store_true", help="Skip the measurement under load.")
+    parser.add_argument(
+        "--log-level",
+        default="warning",
+        help="jobport serve --log-level (info: uvicorn's access log, a line per request).",
+    )
     args = parser.parse_args()
     from jobport.demo.data import write_csv
 
@@ -275,7 +287,7 @@ def main() -> None:
         server: Server = (
             DemoServer(folder, port, env)
             if args.server == "demo"
-            else ServeServer(folder, port, env, args.workers)
+            else ServeServer(folder, port, env, args.workers, args.log_level)
         )
         try:
             run_id = server.start_import(small)
@@ -291,7 +303,8 @@ def main() -> None:
             server.stop()
     print("\n".join(table(rounds)))
     machine = {
-        "server": f"jobport {args.server} --workers {args.workers or 'default'}",
+        "server": f"jobport {args.server} --workers {args.workers or 'default'} "
+        f"--log-level {args.log_level}",
         "wrk": f"-t2 -c{args.connections} -d{args.seconds:g}s",
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
