@@ -126,6 +126,19 @@ def test_a_first_import_logs_a_record_per_chunk_and_its_undo_compares_values_as_
             .order_by(job_undo_log.c.chunk_no)
         ).all()
     assert [tuple(row) for row in logged] == [(0, 2, 2), (1, 2, 2), (2, 1, 1)]
+    # Nothing was read back: the log holds row 4's amount as sent (7, a float for SQLite's
+    # driver, a decimal's text for PostgreSQL's COPY), not as stored (7, 7.00).
+    with database.connect() as conn:
+        (second,) = chunk_records(conn, run_id, 1)
+    after = {entry.key_id: entry.after for entry in entries_of(second)}
+    sqlite = database.dialect.name == "sqlite"
+    assert after[(4,) if sqlite else ("4",)] == {
+        "id": 4,
+        "amount": 7.0 if sqlite else "7",
+        "ratio": 1e-300,
+        "day": None,
+        "label": "four",
+    }
     with database.begin() as conn:
         conn.exec_driver_sql("UPDATE measures SET amount = 4 WHERE id = 1")
     undone = service.wait(OPERATOR, Undoing(service).undo(OPERATOR, run_id).id)

@@ -81,6 +81,17 @@ class CopyMerge:
     count: str = ""
     dry_run: bool = False
 
+    def sent(self, names: Sequence[str]) -> list[tuple[Any, ...]] | None:
+        """Each row's values of ``names`` as they go to ``COPY`` (the undo log's
+        after-images, see ``targets/undolog.py``); None for a dry run."""
+        if self.dry_run:
+            return None
+        if tuple(names) == self.columns:
+            return [row if type(row) is tuple else tuple(row) for row in self.rows]
+        at = [self.columns.index(name) for name in names]
+        pick: Any = itemgetter(*at) if len(at) > 1 else lambda row: (row[at[0]],)
+        return list(map(pick, self.rows))
+
     def __call__(self, conn: Connection) -> RowCounts:
         dbapi: Any = conn.connection.dbapi_connection  # a psycopg 3 connection
         with dbapi.cursor() as cursor:

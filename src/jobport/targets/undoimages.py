@@ -23,12 +23,16 @@ key and the columns it feeds, an undo the columns it restored.
 from __future__ import annotations
 
 import base64
+import datetime
 import itertools
 import json
 import math
+import re
 import sqlite3
+import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from operator import itemgetter
 from typing import Any
 
@@ -51,9 +55,12 @@ Row = tuple[Any, ...]
 
 
 def _tag_bytes(value: Any) -> Any:
-    """The JSON form of a SQLite blob (the one driver value JSON has no form of)."""
+    """The JSON form of a SQLite blob (tagged: text and blobs are two values), or of a
+    value PostgreSQL's bulk path sends (a decimal, date or UUID: its text)."""
     if isinstance(value, bytes | bytearray | memoryview):
         return {"$b": base64.b64encode(bytes(value)).decode()}
+    if isinstance(value, Decimal | datetime.date | uuid.UUID):
+        return str(value)
     raise TypeError(f"{type(value).__name__} has no JSON form in the undo log")
 
 
@@ -76,6 +83,11 @@ def dumps(value: Any) -> str:
 def value_types(rows: Iterable[Sequence[Any] | None]) -> set[type]:
     """The types of the values in ``rows`` (None: no row)."""
     return set(map(type, itertools.chain.from_iterable(filter(None, rows))))
+
+
+def column_types(rows: Sequence[Sequence[Any]], width: int) -> list[set[type]]:
+    """Per column of ``rows`` (each ``width`` values), the types of its values."""
+    return [set(map(type, map(itemgetter(at), rows))) for at in range(width)]
 
 
 def dumps_rows(value: Any, types: set[type]) -> str:
@@ -207,16 +219,33 @@ class Images:
 
     # -- what the database stores ---------------------------------------------------------
 
-    def keys_stored_as_sent(self, rows: Sequence[Row]) -> bool:
-        """Whether SQLite stores the keys of ``rows`` (their first values) as they are:
-        ints in a column of integer or numeric affinity, text in one of text affinity."""
-        if self.dialect != "sqlite":
-            return False
-        for at, name in enumerate(self.key):
-            kinds = set(map(type, map(itemgetter(at), rows)))
-            if not kinds <= _STORED_AS_SENT.get(_affinity(self.types.get(name, "")), set()):
+    def takes_as_sent(self, names: Sequence[str], types: Sequence[set[type]]) -> bool:
+        """Whether values of ``names`` (the key's first) of ``types`` (per column, as the
+        write sends them) can be logged as they are, and compared as stored at undo time
+        (:meth:`as_stored`): values the driver binds itself (SQLite), or of the types
+        whose text form PostgreSQL reads alike in any session; and keys the log holds
+        as the table does (:meth:`logged_keys`)."""
+        width = len(self.key)
+        for at, (name, kinds) in enumerate(zip(names, types, strict=True)):
+            if self.dialect == "sqlite":
+                allowed = _DRIVER_TYPES
+                if at < width:
+                    allowed = _STORED_AS_SENT.get(_affinity(self.types.get(name, "")), set())
+            else:
+                base = _TYPMOD.sub("", self.types.get(name, ""))
+                allowed = (_PG_SENT_KEYS if at < width else _PG_SENT).get(base, set())
+            if not kinds - {type(None)} <= allowed:
                 return False
         return True
+
+    def logged_keys(self, rows: Iterable[Row]) -> list[Row]:
+        """The keys of rows as sent (their first values), in the log's form: SQLite's as
+        they are; PostgreSQL's text forms (of an int or text key, see
+        :meth:`takes_as_sent`)."""
+        width = len(self.key)
+        if self.dialect == "sqlite":
+            return [row[:width] for row in rows]
+        return [tuple(map(_pg_text, row[:width])) for row in rows]
 
     def as_stored(self, conn: Connection, names: Sequence[str], rows: list[Row]) -> list[Row]:
         """Rows of ``names``' values (in the log's form), each as the table stores it.
@@ -226,11 +255,15 @@ class Images:
         values logged as the write sent them are bound into a temporary table
         whose columns have the table's affinities, and read back: SQLite's own
         rules, whatever its version. A value read from the table comes back as
-        it is. PostgreSQL's images are read from the table: as they are.
+        it is. PostgreSQL: each value's text form cast to its column's type and back
+        to text (``-0`` is ``0`` in an integer column, ``3`` is ``3.00`` in a
+        ``numeric(12,2)``), in one statement.
         """
-        if self.dialect != "sqlite" or not rows:
+        if not rows:
             return rows
         dbapi: Any = conn.connection.dbapi_connection
+        if self.dialect == "postgresql":
+            return self._pg_as_stored(dbapi, names, rows)
         shown = ", ".join(_quote(name) for name in names)
         slots = ", ".join("?" * len(names))
         dbapi.execute(f"CREATE TEMP TABLE {_STORED} AS SELECT {shown} FROM {self._target} LIMIT 0")
@@ -240,6 +273,19 @@ class Images:
         finally:
             dbapi.execute(f"DROP TABLE temp.{_STORED}")
         return _tagged(stored)
+
+    def _pg_as_stored(self, dbapi: Any, names: Sequence[str], rows: list[Row]) -> list[Row]:
+        columns = [
+            [None if v is None else _pg_text(v) for v in column]
+            for column in zip(*rows, strict=True)
+        ]
+        casts = ", ".join(f"CAST(v.c{i} AS {self.types[n]})::text" for i, n in enumerate(names))
+        arrays = ", ".join("CAST(%s AS text[])" for _ in names)
+        slots = ", ".join(f"c{i}" for i in range(len(names)))
+        sql = f"SELECT {casts} FROM unnest({arrays}) WITH ORDINALITY AS v({slots}, n) ORDER BY v.n"
+        with dbapi.cursor() as cursor:
+            cursor.execute(sql, columns)
+            return [tuple(row) for row in cursor.fetchall()]
 
     # -- reading -------------------------------------------------------------------------
 
@@ -314,6 +360,41 @@ class Images:
 _STORED = "jobport_undo_stored"
 #: Per SQLite affinity, the Python types of key values it stores as they are.
 _STORED_AS_SENT: dict[str, set[type]] = {"integer": {int}, "numeric": {int}, "text": {str}}
+#: The values SQLite's driver binds itself (a bool as its int), whose JSON forms bind the
+#: same values back; another type goes through an adapter, which its JSON form may not.
+_DRIVER_TYPES = {int, bool, float, str, bytes, bytearray, memoryview}
+#: PostgreSQL: per column type (its typmod apart), the Python types of values whose text
+#: form (:func:`_pg_text`, as the bulk path's text COPY writes them) it reads alike in any
+#: session (no time zone, no date style); key columns: those whose text form is the key.
+_PG_SENT: dict[str, set[type]] = {
+    "smallint": {int},
+    "integer": {int},
+    "bigint": {int},
+    "numeric": {int, Decimal},
+    "real": {int, float},
+    "double precision": {int, float},
+    "boolean": {bool},
+    "text": {str},
+    "character varying": {str},
+    "character": {str},
+    "uuid": {uuid.UUID},
+    "date": {datetime.date},
+}
+_PG_SENT_KEYS: dict[str, set[type]] = {
+    "smallint": {int},
+    "integer": {int},
+    "bigint": {int},
+    "text": {str},
+    "character varying": {str},
+}
+_TYPMOD = re.compile(r"\(.*\)$")
+
+
+def _pg_text(value: Any) -> str:
+    """A value as PostgreSQL text input, as the bulk path's text COPY writes it."""
+    if type(value) is bool:
+        return "t" if value else "f"
+    return repr(value) if type(value) is float else str(value)
 
 
 def _affinity(declared: str) -> str:
@@ -458,6 +539,7 @@ __all__ = [
     "Images",
     "LogEntry",
     "Row",
+    "column_types",
     "dumps",
     "dumps_rows",
     "entries_of",

@@ -36,12 +36,12 @@ from jobport.targets.undoimages import (
     Images,
     LogEntry,
     Row,
+    column_types,
     entries_of,
     record,
     records_of,
     same,
     same_values,
-    value_types,
 )
 from jobport.targets.upsert import PreparedUpsert
 
@@ -111,9 +111,7 @@ def logged_write(
     """
     written = [*key, *(name for name in fed if name not in key)]
     as_sent = sent(written) if sent is not None else None
-    types = value_types(as_sent) if as_sent is not None else set()
-    if not types <= _DRIVER_TYPES:
-        as_sent = None  # a value the driver adapts: its JSON form may bind otherwise
+    types = column_types(as_sent, len(written)) if as_sent is not None else []
 
     def logged(conn: Connection) -> RowCounts | None:
         images = Images.of(conn, table, key)
@@ -121,12 +119,14 @@ def logged_write(
         there = possibly_there(conn, table, key, keys)
         before = {row[:width]: row for row in images.rows(conn, there, columns[width:], lock=True)}
         counts = write(conn)
-        after = _changed_as_sent(images, as_sent, before, counts)
-        after_types = types if after is not None else None
-        if after is None:
+        takes = as_sent is not None and images.takes_as_sent(written, types)
+        after = _changed_as_sent(images, as_sent if takes else None, before, counts)
+        if after is not None:
+            keys_of, after_types = images.logged_keys(after), set().union(*types)
+        else:
             read = images.rows(conn, keys, written[width:])
             after = _changed(before, read, width, [columns.index(name) for name in written])
-        keys_of = [row[:width] for row in after]
+            keys_of, after_types = [row[:width] for row in after], None
         befores = [before.get(k) for k in keys_of] if before else [None] * len(after)
         logged = record(keys_of, columns, befores, written, after, after_types)
         insert_record(conn, run_id, chunk_no, table.name, logged)
@@ -135,19 +135,13 @@ def logged_write(
     return logged
 
 
-#: The values SQLite's driver binds itself (a bool as its int), whose JSON forms bind the
-#: same values back; another type goes through an adapter, which its JSON form may not.
-_DRIVER_TYPES = {int, bool, float, str, bytes, bytearray, memoryview, type(None)}
-
-
 def _changed_as_sent(
     images: Images, sent: list[Row] | None, before: dict[Row, Row], counts: RowCounts | None
 ) -> list[Row] | None:
     """The rows the write changed, as it sent them, when the counts say which they are:
     every row already there was updated, or none was (a first import). None when they
-    do not, or when a key may be stored otherwise than sent (the log's keys are the
-    table's); the rows are then read back."""
-    if sent is None or counts is None or not images.keys_stored_as_sent(sent):
+    do not; the rows are then read back."""
+    if sent is None or counts is None:
         return None
     created = len(sent) - len(before)
     if counts.created != created or counts.updated + counts.unchanged != len(before):
@@ -155,8 +149,8 @@ def _changed_as_sent(
     if counts.updated == len(before):
         return sent
     if counts.updated == 0:
-        width = len(images.key)
-        return [row for row in sent if row[:width] not in before]
+        keys = images.logged_keys(sent)
+        return [row for row, key in zip(sent, keys, strict=True) if key not in before]
     return None
 
 
@@ -256,7 +250,7 @@ def _as_stored(conn: Connection, images: Images, entries: list[LogEntry]) -> lis
     """A record's entries, their after-images as the table stores them (an import's may
     hold its values as sent: see :meth:`Images.as_stored`)."""
     shown = [entry.after for entry in entries if entry.after is not None]
-    if not shown or images.dialect != "sqlite":
+    if not shown:
         return entries
     names = list(shown[0])
     stored = iter(images.as_stored(conn, names, [tuple(after.values()) for after in shown]))

@@ -67,10 +67,12 @@ class PreparedUpsert:
     order: tuple[str, ...] = ()
 
     def sent(self, names: Sequence[str]) -> list[tuple[Any, ...]] | None:
-        """Each row's values of ``names`` as bound (the driver's own, before the database's
-        type rules apply: the undo log's after-images, see ``targets/undolog.py``); None
-        where the rows go another way (COPY, named parameters, a dry run)."""
-        if self.copy is not None or self.dry is not None or not self.order:
+        """Each row's values of ``names`` as bound or copied (before the database's type
+        rules apply: the undo log's after-images, see ``targets/undolog.py``); None
+        where the rows go another way (named parameters, a dry run)."""
+        if self.copy is not None:
+            return self.copy.sent(names)
+        if self.dry is not None or not self.order:
             return None
         if tuple(names) == self.order:
             return list(itertools.chain.from_iterable(self.batches))
