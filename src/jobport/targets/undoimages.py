@@ -7,7 +7,9 @@ return to the column exactly as they were. PostgreSQL: each column's text
 form (``col::text``), which its type's input reads back to the same value
 (numeric scale, float digits, bytea, json), cast to the column's declared type
 on the way back. Two values are equal when their JSON texts are: no loose
-comparison hides a change.
+comparison hides a change. An import's values after may be logged as it sent
+them (see :mod:`jobport.targets.undolog`); :meth:`Images.as_stored` gives them
+as stored before they are compared.
 
 A chunk's logged rows are one record (:class:`~jobport.store.undo.LogRecord`):
 their keys as one JSON array, their images as one JSON object, each encoded in
@@ -54,7 +56,7 @@ Image = dict[str, Any]
 Row = tuple[Any, ...]
 
 
-def _tag_bytes(value: Any) -> Any:
+def _json_default(value: Any) -> Any:
     """The JSON form of a SQLite blob (tagged: text and blobs are two values), or of a
     value PostgreSQL's bulk path sends (a decimal, date or UUID: its text)."""
     if isinstance(value, bytes | bytearray | memoryview):
@@ -67,7 +69,7 @@ def _tag_bytes(value: Any) -> Any:
 #: One encoder for every image and key (``json.dumps`` with options builds one per call).
 #: Infinities are written ``Infinity``, as :func:`json.loads` reads them back (SQLite
 #: stores no NaN; PostgreSQL's images are text).
-_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=_tag_bytes)
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=_json_default)
 #: pydantic-core's encoder (in Rust) writes a chunk's rows in half the time, with the
 #: same values (floats in their shortest form, infinities as ``Infinity``); it would
 #: write a blob as text, so rows holding one take :data:`_ENCODER`.
@@ -100,7 +102,7 @@ def dumps_rows(value: Any, types: set[type]) -> str:
 def _encode(value: Any) -> Any:
     """A SQLite driver value as an image holds it: a blob tagged, the rest as is."""
     if isinstance(value, bytes | bytearray | memoryview):
-        return _tag_bytes(value)
+        return _json_default(value)
     return value
 
 
