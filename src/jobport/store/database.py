@@ -8,6 +8,8 @@ waiting, which under parallel chunk commits would look like random errors.
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from typing import Any
 
 import sqlalchemy as sa
@@ -55,13 +57,37 @@ def adopt_engine(engine: Engine) -> Engine:
     return engine
 
 
+#: How long a statement waits for another connection's lock on the database.
+BUSY_TIMEOUT_MS = 60_000
+
+
+def _use_wal(cursor: sqlite3.Cursor) -> None:
+    """Switch the database to WAL, waiting out another connection doing the same.
+
+    Two processes opening one new database at once both switch it; SQLite
+    refuses the second at once ("database is locked") without calling its busy
+    handler, so the switch is tried again, briefly, within the busy timeout.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    pause = 0.001
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.05)
+
+
 def _on_connect(dbapi_connection: Any, _record: Any) -> None:
     # Take transaction control away from the sqlite3 module so BEGIN is ours.
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    _use_wal(cursor)
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=60000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
 
