@@ -261,6 +261,17 @@ def event_after_commit(status: str) -> EventName:
     return JOB_COMPLETED if status in COMPLETED_STATUSES else JOB_PROGRESSED
 
 
+def final_event(status: str) -> EventName:
+    """The event that ended a finished run: JobCompleted for a completed one, JobFailed
+    for a failed or cancelled one (a cancel ends the run without completing it)."""
+    return JOB_COMPLETED if status in COMPLETED_STATUSES else JOB_FAILED
+
+
+def is_final_event(event_name: str) -> bool:
+    """Whether an event ends its run: nothing of the run follows it."""
+    return event_name in TERMINAL_EVENTS
+
+
 def publishes(strategy: str, event_name: str) -> bool:
     """Whether an event of a run with this progress ``strategy`` goes to listeners.
 

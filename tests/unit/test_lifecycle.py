@@ -161,3 +161,17 @@ def test_which_event_when() -> None:
     assert lifecycle.event_at_creation(RunStatus.COMPLETED) == "JobCompleted"
     assert lifecycle.event_after_commit("running") == "JobProgressed"
     assert lifecycle.event_after_commit("completed_with_errors") == "JobCompleted"
+
+
+def test_the_event_that_ended_a_finished_run() -> None:
+    """A live feed names a finished run's snapshot after the event that ended it: a
+    cancel ends a run without completing it, so JobFailed, as the worker published."""
+    ended = {status: lifecycle.final_event(status) for status in RunStatus if status.finished}
+    assert ended == {
+        RunStatus.COMPLETED: "JobCompleted",
+        RunStatus.COMPLETED_WITH_ERRORS: "JobCompleted",
+        RunStatus.FAILED: "JobFailed",
+        RunStatus.CANCELLED: "JobFailed",
+    }
+    assert all(lifecycle.is_final_event(name) for name in ended.values())
+    assert not lifecycle.is_final_event("JobProgressed")

@@ -23,9 +23,7 @@ STATUSES = {str(s) for s in (*RunStatus, *ChunkStatus)}
 
 #: Comparisons still to be moved to the lifecycle's names, by module (the number may only
 #: go down: remove an entry once its module compares with RunStatus / COMPLETED_STATUSES).
-NOT_YET: dict[str, int] = {
-    "http/live.py": 1,
-}
+NOT_YET: dict[str, int] = {}
 
 
 def _is_status(node: ast.AST) -> bool:

@@ -32,6 +32,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from jobport.errors import JobportError
 from jobport.events import JobEvent
 from jobport.http.feeds import EventFeed
+from jobport.lifecycle import JOB_PROGRESSED, final_event, is_final_event
 from jobport.store import JobStore, RunRecord
 
 SNAPSHOT_EVENT = "JobSnapshot"
@@ -48,10 +49,7 @@ def event_message(
 
 def run_event(run: RunRecord) -> JobEvent:
     """The run's current state in the shape of an event (named after it when finished)."""
-    if run.finished:
-        name = "JobCompleted" if run.status.startswith("completed") else "JobFailed"
-    else:
-        name = SNAPSHOT_EVENT
+    name = final_event(run.status) if run.finished else SNAPSHOT_EVENT
     return JobEvent(
         name=name,  # type: ignore[arg-type]
         run_id=run.id,
@@ -73,7 +71,7 @@ def run_event(run: RunRecord) -> JobEvent:
 
 
 def is_terminal(message: dict[str, Any]) -> bool:
-    return message["event"] in ("JobCompleted", "JobFailed")
+    return is_final_event(message["event"])
 
 
 async def follow(
@@ -169,5 +167,5 @@ async def _catch_up(store: JobStore, run_id: str, last: int) -> AsyncIterator[di
     if run.seq > last:
         event = run_event(run)
         if event.name == SNAPSHOT_EVENT:
-            event = JobEvent(**{**event.__dict__, "name": "JobProgressed"})
+            event = JobEvent(**{**event.__dict__, "name": JOB_PROGRESSED})
         yield event_message(event)
