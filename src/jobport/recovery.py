@@ -27,7 +27,7 @@ from jobport import metrics
 from jobport.dispatch import Dispatcher, dispatcher_id
 from jobport.executors.base import Recovered
 from jobport.lifecycle import publishes
-from jobport.retention import PeriodicPrune, Retention
+from jobport.retention import PeriodicPrune, PeriodicUndoPrune, Retention
 from jobport.schedules.firing import Scheduler
 from jobport.store.section import utcnow
 from jobport.webhooks.deliverer import Deliverer
@@ -90,6 +90,8 @@ class Supervisor:
         #: Fires the due schedules and the waiting starts at each sweep (jobport.schedules).
         self.scheduler = Scheduler(dispatcher=dispatcher, settings=settings, clock=clock or utcnow)
         #: JOBPORT_RETENTION_DAYS: old runs pruned by the sweep, at most once an hour.
+        #: JOBPORT_UNDO_DAYS: undo logs of runs past their undo window, forgotten hourly.
+        self.undo_logs = PeriodicUndoPrune(self.store, settings.undo_days, now=clock)
         self.retention = PeriodicPrune(
             Retention(self.store, dispatcher.files),
             settings.retention_days,
@@ -173,6 +175,7 @@ class Supervisor:
                     executor.pump(run.id, self.store.pending_chunks(run.id))
         recovered = len(requeued) + self.redeliver_lost() + self.finish_stalled()
         self.retention.tick()
+        self.undo_logs.tick()
         return recovered
 
     def finish_stalled(self) -> int:

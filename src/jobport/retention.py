@@ -261,3 +261,46 @@ class PeriodicPrune:
         if report.runs:
             log.info("retention: %s", report.summary())
         return report
+
+
+class PeriodicUndoPrune:
+    """The supervisor's forgetting of expired undo logs (``JOBPORT_UNDO_DAYS``), hourly.
+
+    An undo log is kept only while its run can still be undone; after that it
+    is only space (it holds an image of every row the run changed). Unlike
+    run retention this is always on: ``undo_days`` has a default. Same cadence
+    and clocks as :class:`PeriodicPrune`.
+    """
+
+    def __init__(
+        self,
+        store: JobStore,
+        days: float,
+        *,
+        every: float = PRUNE_EVERY_SECONDS,
+        now: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.store = store
+        self.days = days
+        self.every = every
+        self.clock: Callable[[], float] = time.monotonic
+        self.now: Callable[[], datetime] = utcnow
+        if now is not None:
+            self.now = now
+            self.clock = lambda: now().timestamp()
+        self._next: float | None = None
+
+    def tick(self) -> int | None:
+        """Forget the expired logs if due; returns the records removed; never raises."""
+        started = self.clock()
+        if self._next is not None and started < self._next:
+            return None
+        self._next = started + self.every
+        try:
+            removed = self.store.prune_undo_logs(self.now() - timedelta(days=self.days))
+        except Exception:
+            log.exception("undo logs: pruning failed; trying again in %.0f s", self.every)
+            return None
+        if removed:
+            log.info("undo logs: forgot %d record(s) of runs past their undo window", removed)
+        return removed

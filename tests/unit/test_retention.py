@@ -17,7 +17,7 @@ from jobport.errors import InputError
 from jobport.retention import PruneReport, Retention, parse_age
 from jobport.store import NewRun
 from jobport.store.section import utcnow
-from jobport.store.tables import job_chunks, job_events, job_failures, job_runs
+from jobport.store.tables import job_chunks, job_events, job_failures, job_runs, job_undo_log
 
 NOW = utcnow()
 AGE = timedelta(days=90)
@@ -172,6 +172,41 @@ def test_the_supervisor_prunes_once_an_hour_when_retention_is_set(
     clock[0] += 100
     engine.supervisor.sweep()
     assert not exists(engine, second)
+
+
+def test_the_supervisor_forgets_undo_logs_past_their_window_hourly(
+    make_jobport: MakeJobport, tmp_path: Path
+) -> None:
+    """An undo log past JOBPORT_UNDO_DAYS is only space: the sweep forgets it (nothing
+    called the store's prune before, so every log was kept forever); the run stays."""
+    from jobport.demo.data import write_csv
+
+    engine = make_jobport(app="jobport.demo", undo_days=7)
+    periodic = engine.supervisor.undo_logs
+    clock = [1_000.0]
+    periodic.clock = lambda: clock[0]
+    periodic.now = lambda: NOW
+
+    def logged_import(name: str, days: float) -> str:
+        write_csv(tmp_path / name, 20, seed=len(name))
+        run = engine.wait(engine.import_file("customers", tmp_path / name).id)
+        age(engine, run.id, days)
+        assert rows_of(engine, job_undo_log, run.id) > 0
+        return run.id
+
+    expired, kept = logged_import("old.csv", days=8), logged_import("recent.csv", days=6)
+    engine.supervisor.sweep()
+    assert rows_of(engine, job_undo_log, expired) == 0
+    assert rows_of(engine, job_undo_log, kept) > 0
+    assert exists(engine, expired), "only the log goes; the run stays in the history"
+
+    later = logged_import("later.csv", days=30)
+    clock[0] += 3_500
+    engine.supervisor.sweep()
+    assert rows_of(engine, job_undo_log, later) > 0  # within the hour: not again
+    clock[0] += 100
+    engine.supervisor.sweep()
+    assert rows_of(engine, job_undo_log, later) == 0
 
 
 def test_without_retention_days_the_supervisor_keeps_everything(
