@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Dialect
 
 
@@ -30,7 +29,21 @@ class UTCDateTime(sa.TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-JSONType: Any = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+class _JSONB(sa.TypeDecorator[Any]):
+    """PostgreSQL's ``jsonb``, its dialect imported only when a PostgreSQL database uses it:
+    importing ``sqlalchemy.dialects.postgresql`` would cost every SQLite command ~30 ms."""
+
+    impl = sa.JSON
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> sa.types.TypeEngine[Any]:
+        from sqlalchemy.dialects.postgresql import JSONB
+
+        return JSONB()
+
+
+#: JSON on every backend, ``jsonb`` on PostgreSQL (plain ``sa.JSON`` elsewhere: no wrapper).
+JSONType: Any = sa.JSON().with_variant(_JSONB(), "postgresql")
 
 metadata = sa.MetaData(
     naming_convention={

@@ -35,7 +35,6 @@ from operator import itemgetter
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection, Dialect
 
 from jobport.store.records import RowCounts
@@ -78,12 +77,12 @@ def _comparable(
     dialect: Dialect, table: sa.Table, name: str, value: sa.ColumnElement[Any]
 ) -> sa.ColumnElement[Any]:
     """PostgreSQL's ``json`` has no equality: its values are compared as ``jsonb``."""
+    if dialect.name != "postgresql":
+        return value
+    from sqlalchemy.dialects import postgresql  # not on SQLite's path: ~30 ms to import
+
     column_type = table.c[name].type
-    if (
-        dialect.name == "postgresql"
-        and isinstance(column_type, sa.JSON)
-        and not isinstance(column_type, postgresql.JSONB)
-    ):
+    if isinstance(column_type, sa.JSON) and not isinstance(column_type, postgresql.JSONB):
         return sa.cast(value, postgresql.JSONB)
     return value
 

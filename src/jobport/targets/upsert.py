@@ -18,6 +18,7 @@ dry run's upsert writes nothing and says what it would have done.
 
 from __future__ import annotations
 
+import importlib
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -300,9 +301,8 @@ def _upsert_statement(
     already hold the values is left alone (not rewritten, not counted as written)."""
     values: dict[str, Any] = {name: sa.bindparam(name) for name in columns}
     if dialect.name in COUNTED:
-        from sqlalchemy.dialects import postgresql, sqlite
-
-        insert = sqlite.insert if dialect.name == "sqlite" else postgresql.insert
+        # the dialect in use alone is imported: PostgreSQL's costs a SQLite command ~30 ms
+        insert = importlib.import_module(f"sqlalchemy.dialects.{dialect.name}").insert
         statement: Any = insert(table).values(values)
         if not updates:
             return statement.on_conflict_do_nothing(index_elements=list(key))
