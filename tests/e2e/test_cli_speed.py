@@ -142,6 +142,9 @@ def test_a_command_over_runs_imports_nothing_it_does_not_use(
     else:  # runs are read, no file: the formats' readers load on a format's first lookup
         readers = {"jobport.formats.xlsx", "jobport.formats.jsonl", "jobport.formats.parquet"}
         assert not readers & names
+        # nor an import's machinery, nor schedules: the service loads them in their use cases
+        importing = {"jobport.kinds.imports", "jobport.kinds.preview", "jobport.kinds.template"}
+        assert not (importing | {"jobport.targets", "jobport.schedules.book"}) & names
 
 
 def test_a_one_row_import_into_a_new_database_imports_nothing_it_does_not_use(

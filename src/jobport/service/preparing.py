@@ -12,19 +12,17 @@ from typing import TYPE_CHECKING, Any
 
 from jobport.dispatch import format_from_name, validate_options
 from jobport.errors import ConfigurationError, InputError, UnknownJobType, listed, shown
-from jobport.formats import ReadOptions
-from jobport.formats.base import Prepared, TabularFormat, discard
 from jobport.kinds import PlanRequest
-from jobport.kinds.columns import ColumnMapping, proposed
-from jobport.kinds.importer import Importer
-from jobport.kinds.imports import checked_reader, layout_of
-from jobport.kinds.preview import Preview, preview_import
-from jobport.kinds.template import Template, TemplateNotFound, build_template
 from jobport.principal import Principal
 from jobport.service.base import ServiceCore
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the import kind's machinery loads in the use cases that use it:
+    # a command over runs (status, history) would pay ~20 ms for it at start
     from jobport.files import FileStore
+    from jobport.formats.base import Prepared, TabularFormat
+    from jobport.kinds.columns import ColumnMapping
+    from jobport.kinds.preview import Preview
+    from jobport.kinds.template import Template
 
 #: How many rows of an upload the mapping step shows as examples of each column.
 EXAMPLE_ROWS = 3
@@ -49,6 +47,8 @@ class PrepareUses(ServiceCore):
         """A file to fill in for an import type: its columns, required ones marked, and an
         example row. Like a run another user owns, the template of a type ``who`` may not
         start, or of a type that is not an import, does not exist for them."""
+        from jobport.kinds.template import TemplateNotFound, build_template
+
         job_type = self.registry.get(type)
         if job_type.kind != "import" or not job_type.may_start(who):
             startable = self.startable_types(who, "import")
@@ -62,6 +62,9 @@ class PrepareUses(ServiceCore):
         """Each column of a file with this header placed for import type ``type``: by the
         mapping saved for this header, then the proposal (:mod:`jobport.kinds.columns`).
         A type ``who`` may not start, or that is not an import, is unknown to them."""
+        from jobport.kinds.columns import proposed
+        from jobport.kinds.importer import Importer
+
         job_type = self.registry.get(type) if type in self.registry else None
         if job_type is None or job_type.kind != "import" or not job_type.may_start(who):
             raise UnknownJobType(type, [t.type for t in self.startable_types(who, "import")])
@@ -98,6 +101,8 @@ class PrepareUses(ServiceCore):
 
         Refuses what planning the real import would refuse, with the same errors.
         """
+        from jobport.kinds.preview import preview_import
+
         request = self._import_request(who, type, source_key, source_name, options, format, read)
         return preview_import(request, limit=rows)
 
@@ -119,6 +124,10 @@ class PrepareUses(ServiceCore):
         header row), and refused for what planning refuses of the file and its header,
         but not for a required field no column feeds: the step is where one is chosen.
         """
+        from jobport.formats import ReadOptions
+        from jobport.formats.base import discard
+        from jobport.kinds.imports import checked_reader
+
         request = self._import_request(who, type, source_key, source_name, options, format, read)
         parsed = ReadOptions.checked(request.read)
         scratch: list[str] = []
@@ -163,6 +172,8 @@ class PrepareUses(ServiceCore):
 def _examples(files: FileStore, reader: TabularFormat, prepared: Prepared) -> list[list[str]]:
     """Per column of a prepared file, the values of its first :data:`EXAMPLE_ROWS` rows
     (cut short, blanks left out), read as a chunk reads them."""
+    from jobport.kinds.imports import layout_of
+
     header = prepared.header
     examples: list[list[str]] = [[] for _ in header]
     first = next(iter(reader.plan(files, prepared, EXAMPLE_ROWS)), None)

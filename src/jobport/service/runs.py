@@ -17,11 +17,11 @@ from jobport.errors import InputError, RunNotFound, RunStateError
 from jobport.lifecycle import RunStatus
 from jobport.principal import Principal
 from jobport.reports import report_rows
-from jobport.schedules.book import ScheduleBook
 from jobport.service.base import ServiceCore
 from jobport.store import RunFilter, RunRecord
 
 if TYPE_CHECKING:
+    from jobport.schedules.book import ScheduleBook
     from jobport.store.jobstore import RunStats
 
 #: How many runs an ambiguous short id lists.
@@ -165,7 +165,10 @@ class RunUses(ServiceCore):
     def schedules(self) -> ScheduleBook:
         """Adding, listing, pausing, resuming and removing schedules (their rules are
         :class:`~jobport.schedules.book.ScheduleBook`'s: whoever may start a type may
-        schedule it; a non-admin sees and changes their own schedules only)."""
+        schedule it; a non-admin sees and changes their own schedules only). Imported here:
+        a command over runs needs no schedules."""
+        from jobport.schedules.book import ScheduleBook
+
         scheduler = self.engine.supervisor.scheduler
         return ScheduleBook(
             dispatcher=self.engine.dispatcher,
