@@ -45,6 +45,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from cpu_sampler import CpuSampler
+
 BIN = Path(sys.executable).parent
 
 IMPORT = r"""
@@ -229,6 +233,19 @@ def start_workers(count: int, env: dict[str, str], logs: Path) -> list[subproces
     return processes
 
 
+def wait_ready(count: int, broker: str, timeout: float = 120) -> None:
+    """Until ``count`` workers answer a ping: their start is not the import's time."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        out = subprocess.run(
+            [sys.executable, "-m", "celery", "-b", broker, "inspect", "ping", "-t", "1"],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        if out.stdout.count("pong") >= count:
+            return
+    raise SystemExit(f"{count} Celery workers did not answer within {timeout:.0f} s")
+
+
 def stop_workers(processes: list[subprocess.Popen[bytes]]) -> None:
     for process in processes:
         with contextlib.suppress(ProcessLookupError):
@@ -258,7 +275,11 @@ def bench_celery(
         env.update({f"JOBPORT_{k}": v for k, v in settings.items()})
         processes = start_workers(workers, env, workdir)
         try:
-            ours = run_import(path, url, storage, "celery", broker_url=broker, celery_queue=queue)
+            wait_ready(workers, broker)
+            with CpuSampler() as cpu:
+                ours = run_import(
+                    path, url, storage, "celery", broker_url=broker, celery_queue=queue
+                )
         finally:
             stop_workers(processes)
     check(ours, rows, invalid)
@@ -268,6 +289,10 @@ def bench_celery(
         "workers": workers,
         "seconds": round(ours["seconds"], 2),
         "rows_per_s": round(rows / ours["seconds"]),
+        # The profile: CPU seconds per component over the whole import (the importing
+        # process's start included), and how busy both cores were.
+        "cpu_seconds": cpu.by_component(),
+        "cores_busy": round(cpu.utilisation(), 3),
     }
 
 
