@@ -48,7 +48,7 @@ def _country(code: str) -> str:
 class Customer(BaseModel):
     """One row of a customers file."""
 
-    model_config = ConfigDict(str_strip_whitespace=True)
+    model_config = ConfigDict(str_strip_whitespace=True, defer_build=True)
 
     id: int = Field(ge=1, description="Customer number; rows are matched on it.", examples=[1])
     email: str = Field(pattern=EMAIL_PATTERN, max_length=254, examples=["ada@example.com"])

@@ -15,7 +15,7 @@ from jobport.registry import JobType
 class CustomerExportOptions(BaseModel):
     """Filters of the customers export; every one is optional."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     country: str | None = Field(default=None, description="Only this country (ISO code).")
     active: bool | None = Field(default=None, description="Only active (or inactive) customers.")

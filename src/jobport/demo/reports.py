@@ -13,7 +13,7 @@ from jobport.registry import JobType
 
 
 class SalesReportOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     year: int | None = Field(default=None, ge=1900, le=9999, description="Only this year.")
 

@@ -48,7 +48,7 @@ def _country(code: str) -> str:
 
 
 class Order(BaseModel):
-    model_config = ConfigDict(str_strip_whitespace=True)
+    model_config = ConfigDict(str_strip_whitespace=True, defer_build=True)
 
     id: int = Field(ge=1)
     customer_id: int = Field(ge=1)
@@ -59,7 +59,7 @@ class Order(BaseModel):
 
 
 class OrdersSyncOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     count: int = Field(default=5_000, ge=0, le=10_000_000, description="Orders the API holds.")
     seed: int = Field(default=7, description="Seed of the generated orders.")
