@@ -16,6 +16,7 @@ recovery's business.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
@@ -27,17 +28,17 @@ from jobport import metrics
 from jobport.dispatch import Dispatcher, dispatcher_id
 from jobport.executors.base import Recovered
 from jobport.lifecycle import publishes
-from jobport.retention import PeriodicPrune, PeriodicUndoPrune, Retention
 from jobport.schedules.firing import Scheduler
 from jobport.store.section import utcnow
-from jobport.webhooks.deliverer import Deliverer
 from jobport.worker import WorkerContext, finish_stalled
 
 if TYPE_CHECKING:
     from jobport.events import EventBus, JobEvent
+    from jobport.retention import PeriodicPrune, PeriodicUndoPrune
     from jobport.settings import Settings
     from jobport.store import JobStore, RunRecord
     from jobport.store.jobstore import Reclaimed
+    from jobport.webhooks.deliverer import Deliverer
 
 log = logging.getLogger(__name__)
 
@@ -85,17 +86,36 @@ class Supervisor:
         self.settings = settings
         self._sweeper: Sweeper | None = None
         self._lock = threading.Lock()
-        #: Webhook deliveries: a thread of their own, started by the first sweep.
-        self.webhooks = Deliverer.of(self.store, settings, clock=clock or utcnow)
+        self._clock = clock
         #: Fires the due schedules and the waiting starts at each sweep (jobport.schedules).
         self.scheduler = Scheduler(dispatcher=dispatcher, settings=settings, clock=clock or utcnow)
-        #: JOBPORT_RETENTION_DAYS: old runs pruned by the sweep, at most once an hour.
-        #: JOBPORT_UNDO_DAYS: undo logs of runs past their undo window, forgotten hourly.
-        self.undo_logs = PeriodicUndoPrune(self.store, settings.undo_days, now=clock)
-        self.retention = PeriodicPrune(
-            Retention(self.store, dispatcher.files),
-            settings.retention_days,
-            now=clock,
+
+    # The sweep's other parts are built (and their modules imported) on first use: a command
+    # that reads runs never sweeps, and would pay for them at start.
+
+    @functools.cached_property
+    def webhooks(self) -> Deliverer:
+        """Webhook deliveries: a thread of their own, started by the first sweep."""
+        from jobport.webhooks.deliverer import Deliverer
+
+        return Deliverer.of(self.store, self.settings, clock=self._clock or utcnow)
+
+    @functools.cached_property
+    def undo_logs(self) -> PeriodicUndoPrune:
+        """JOBPORT_UNDO_DAYS: undo logs of runs past their undo window, forgotten hourly."""
+        from jobport.retention import PeriodicUndoPrune
+
+        return PeriodicUndoPrune(self.store, self.settings.undo_days, now=self._clock)
+
+    @functools.cached_property
+    def retention(self) -> PeriodicPrune:
+        """JOBPORT_RETENTION_DAYS: old runs pruned by the sweep, at most once an hour."""
+        from jobport.retention import PeriodicPrune, Retention
+
+        return PeriodicPrune(
+            Retention(self.store, self.dispatcher.files),
+            self.settings.retention_days,
+            now=self._clock,
         )
 
     # -- the user's actions -----------------------------------------------------------------
@@ -331,7 +351,8 @@ class Supervisor:
             sweeper, self._sweeper = self._sweeper, None
         if sweeper is not None:
             sweeper.stop()
-        self.webhooks.stop()
+        if "webhooks" in self.__dict__:  # built, so perhaps delivering: else nothing to stop
+            self.webhooks.stop()
 
     # -- helpers ----------------------------------------------------------------------------
 

@@ -145,6 +145,7 @@ def test_a_command_over_runs_imports_nothing_it_does_not_use(
         # nor an import's machinery, nor schedules: the service loads them in their use cases
         importing = {"jobport.kinds.imports", "jobport.kinds.preview", "jobport.kinds.template"}
         assert not (importing | {"jobport.targets", "jobport.schedules.book"}) & names
+        assert "jobport.webhooks.deliverer" not in names  # built by the first sweep: none here
 
 
 def test_a_one_row_import_into_a_new_database_imports_nothing_it_does_not_use(
