@@ -204,7 +204,34 @@ def held_keys(run: PrunableRun) -> list[str]:
     return [key for key in keys if isinstance(key, str) and key]
 
 
-class PeriodicPrune:
+class _Hourly:
+    """A cadence of the supervisor's sweep: due at most once per ``every`` seconds.
+
+    By default it follows the monotonic clock (a wall clock set back does not
+    stop it); a ``now`` given (a test's clock) drives both the cadence and the
+    cutoffs its work computes from ``now``.
+    """
+
+    def __init__(self, every: float, now: Callable[[], datetime] | None) -> None:
+        self.every = every
+        #: The clock of the cadence (seconds) and the wall clock of the cutoff.
+        self.clock: Callable[[], float] = time.monotonic
+        self.now: Callable[[], datetime] = utcnow
+        if now is not None:
+            self.now = now
+            self.clock = lambda: now().timestamp()
+        self._next: float | None = None
+
+    def _due(self) -> float | None:
+        """The time of this tick if it is due (the next is then ``every`` later), else None."""
+        started = self.clock()
+        if self._next is not None and started < self._next:
+            return None
+        self._next = started + self.every
+        return started
+
+
+class PeriodicPrune(_Hourly):
     """The supervisor's retention: ``JOBPORT_RETENTION_DAYS``, at most once per ``every``.
 
     Each sweep of the supervisor calls :meth:`tick`; a prune that has more to
@@ -212,10 +239,6 @@ class PeriodicPrune:
     than an hour later, so recovery (the sweep's first job) never waits long.
     Several processes may prune at once: each deletion is checked under the
     run's lock, and deleting what is gone already is harmless.
-
-    By default the hourly cadence follows the monotonic clock (a wall clock
-    set back does not stop pruning); a ``now`` given (a test's clock) drives
-    both the cadence and the cutoff.
     """
 
     def __init__(
@@ -227,26 +250,15 @@ class PeriodicPrune:
         budget: float = SWEEP_BUDGET_SECONDS,
         now: Callable[[], datetime] | None = None,
     ) -> None:
+        super().__init__(every, now)
         self.retention = retention
         self.days = days
-        self.every = every
         self.budget = budget
-        #: The clock of the cadence (seconds) and the wall clock of the cutoff.
-        self.clock: Callable[[], float] = time.monotonic
-        self.now: Callable[[], datetime] = utcnow
-        if now is not None:
-            self.now = now
-            self.clock = lambda: now().timestamp()
-        self._next: float | None = None
 
     def tick(self) -> PruneReport | None:
         """Prune if retention is on and due; never raises (a failure is logged)."""
-        if self.days is None:
+        if self.days is None or (started := self._due()) is None:
             return None
-        started = self.clock()
-        if self._next is not None and started < self._next:
-            return None
-        self._next = started + self.every
         try:
             report = self.retention.prune(
                 timedelta(days=self.days),
@@ -263,13 +275,12 @@ class PeriodicPrune:
         return report
 
 
-class PeriodicUndoPrune:
+class PeriodicUndoPrune(_Hourly):
     """The supervisor's forgetting of expired undo logs (``JOBPORT_UNDO_DAYS``), hourly.
 
     An undo log is kept only while its run can still be undone; after that it
     is only space (it holds an image of every row the run changed). Unlike
-    run retention this is always on: ``undo_days`` has a default. Same cadence
-    and clocks as :class:`PeriodicPrune`.
+    run retention this is always on: ``undo_days`` has a default.
     """
 
     def __init__(
@@ -280,22 +291,14 @@ class PeriodicUndoPrune:
         every: float = PRUNE_EVERY_SECONDS,
         now: Callable[[], datetime] | None = None,
     ) -> None:
+        super().__init__(every, now)
         self.store = store
         self.days = days
-        self.every = every
-        self.clock: Callable[[], float] = time.monotonic
-        self.now: Callable[[], datetime] = utcnow
-        if now is not None:
-            self.now = now
-            self.clock = lambda: now().timestamp()
-        self._next: float | None = None
 
     def tick(self) -> int | None:
         """Forget the expired logs if due; returns the records removed; never raises."""
-        started = self.clock()
-        if self._next is not None and started < self._next:
+        if self._due() is None:
             return None
-        self._next = started + self.every
         try:
             removed = self.store.prune_undo_logs(self.now() - timedelta(days=self.days))
         except Exception:
