@@ -195,18 +195,8 @@ class ScheduleStore(Section):
 
     def take_over(self, firing: Firing, by: str, now: datetime) -> bool:
         """Take a stale claim over; only one process gets it (the claim as it was read)."""
-        with self._write() as conn:
-            taken = conn.execute(
-                schedule_firings.update()
-                .where(
-                    _F.schedule_id == firing.schedule_id,
-                    _F.slot_at == firing.slot_at,
-                    _F.outcome == str(Outcome.CLAIMED),
-                    _F.claimed_at == firing.claimed_at,
-                )
-                .values(claimed_by=by, claimed_at=now)
-            )
-            return taken.rowcount == 1
+        mine = (_F.schedule_id == firing.schedule_id, _F.slot_at == firing.slot_at)
+        return self._take_claim(schedule_firings, mine, firing.claimed_at, by, now)
 
     def firings(self, schedule_id: str, *, limit: int = 1000) -> list[Firing]:
         """A schedule's firings, oldest first."""
@@ -269,14 +259,25 @@ class ScheduleStore(Section):
             return [_file(row) for row in conn.execute(query).mappings()]
 
     def take_over_file(self, claim: FileClaim, by: str, now: datetime) -> bool:
+        mine = (_FILES.schedule_id == claim.schedule_id, _FILES.file_key == claim.file_key)
+        return self._take_claim(schedule_files, mine, claim.claimed_at, by, now)
+
+    def _take_claim(
+        self,
+        table: sa.Table,
+        mine: tuple[sa.ColumnElement[bool], ...],
+        claimed_at: datetime,
+        by: str,
+        now: datetime,
+    ) -> bool:
+        """Take over the claim ``mine`` selects, only as it was read (one process gets it)."""
         with self._write() as conn:
             taken = conn.execute(
-                schedule_files.update()
+                table.update()
                 .where(
-                    _FILES.schedule_id == claim.schedule_id,
-                    _FILES.file_key == claim.file_key,
-                    _FILES.outcome == str(Outcome.CLAIMED),
-                    _FILES.claimed_at == claim.claimed_at,
+                    *mine,
+                    table.c.outcome == str(Outcome.CLAIMED),
+                    table.c.claimed_at == claimed_at,
                 )
                 .values(claimed_by=by, claimed_at=now)
             )
