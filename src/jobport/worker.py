@@ -52,6 +52,9 @@ class ChunkResult:
     #: Deliver the same chunk again after this many seconds (None: nothing more to do).
     retry_in: float | None = None
     detail: str = ""
+    #: The chunk gave its turn to an earlier one of its run: an executor that sees that
+    #: earlier chunk commit may deliver it again at once instead of waiting ``retry_in``.
+    yielded: bool = False
 
 
 @dataclass
@@ -126,7 +129,9 @@ def run_chunk(ctx: WorkerContext, run_id: str, no: int) -> ChunkResult:
                 processed, failed = outcome.processed, outcome.failed
                 del outcome  # its rows go before the collector is back
         except _YieldTurn as turn:
-            return ChunkResult(retry_in=turn.delay, detail="waiting for an earlier chunk")
+            return ChunkResult(
+                retry_in=turn.delay, detail="waiting for an earlier chunk", yielded=True
+            )
         except LeaseLost as exc:
             log.warning("%s", exc)
             metrics.chunk_attempt(run.type, metrics.LEASE_LOST, time.perf_counter() - started)

@@ -192,6 +192,8 @@ class LocalExecutor(ExecutorBase):
         self._waiting: list[tuple[float, int, str, int]] = []  # (due, seq, run, chunk)
         self._ready: list[tuple[int, int, int, str]] = []  # (run order, chunk, seq, run)
         self._queued: set[tuple[str, int]] = set()
+        # Waiting deliveries that gave their turn to an earlier chunk of their run.
+        self._yielded: set[tuple[str, int]] = set()
         self._seq = itertools.count()
         self._run_order: dict[str, int] = {}
         self._in_flight: dict[Future[ChunkResult], tuple[str, int, int]] = {}
@@ -349,6 +351,27 @@ class LocalExecutor(ExecutorBase):
             order = self._run_order.setdefault(run_id, len(self._run_order))
             heapq.heappush(self._ready, (order, no, seq, run_id))
 
+    def _wake_yielded(self, run_id: str) -> None:
+        """A chunk of ``run_id`` ended: those that gave it their turn go again now.
+
+        Their hand-back timers grow while an earlier chunk backs off after a
+        failure; without this, once it commits, each later chunk would still
+        wait out its own timer, one after another (the lock is held).
+        """
+        woken = [
+            entry
+            for entry in self._waiting
+            if entry[2] == run_id and (run_id, entry[3]) in self._yielded
+        ]
+        if not woken:
+            return
+        self._waiting = [entry for entry in self._waiting if entry not in woken]
+        heapq.heapify(self._waiting)
+        order = self._run_order.setdefault(run_id, len(self._run_order))
+        for _, seq, _, no in woken:
+            self._yielded.discard((run_id, no))
+            heapq.heappush(self._ready, (order, no, seq, run_id))
+
     def _start(self) -> None:
         if self._thread is None:
             self._thread = threading.Thread(
@@ -364,6 +387,7 @@ class LocalExecutor(ExecutorBase):
                 now = time.monotonic()
                 while self._waiting and self._waiting[0][0] <= now:
                     _, seq, run_id, no = heapq.heappop(self._waiting)
+                    self._yielded.discard((run_id, no))
                     order = self._run_order.setdefault(run_id, len(self._run_order))
                     heapq.heappush(self._ready, (order, no, seq, run_id))
                 # While a broken pool is being recovered, hand nothing to a new one:
@@ -429,6 +453,10 @@ class LocalExecutor(ExecutorBase):
                 result = future.result()
                 if result.retry_in is not None:
                     self._enqueue(run_id, no, result.retry_in)
+                    if result.yielded:
+                        self._yielded.add((run_id, no))
+                else:
+                    self._wake_yielded(run_id)
             self._cond.notify_all()
 
     def _delivery_failed(self, run_id: str, no: int, error: BaseException) -> None:
