@@ -228,7 +228,7 @@ class Jobport:
             if here.is_alive():
                 here.join(poll_seconds)  # wakes as soon as the chunks run here are done
             else:
-                time.sleep(poll_seconds)
+                self.executor.wait_for_delivery(poll_seconds)
 
     def cancel(self, run_id: str) -> RunRecord:
         return self.supervisor.cancel(run_id)

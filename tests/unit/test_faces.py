@@ -46,6 +46,10 @@ FACES = ("cli", "api", "web", "http", "demo", "server.py")
 MACHINERY = ("jobport.dispatch", "jobport.worker", "jobport.recovery", "jobport.executors")
 #: The command that runs a Celery worker process builds its executor.
 WORKER_COMMAND = SOURCE / "cli" / "worker.py"
+#: ``jobport import`` of a large file starts the pool's forkserver before it imports the
+#: service (whose imports the forkserver's then overlap): the one face's use of the local
+#: executor that cannot wait for an engine, and it only starts a process.
+EARLY_POOL_START = ("cli/imports.py", "jobport.executors.forkserver")
 
 
 def face_modules() -> Iterator[Path]:
@@ -81,7 +85,7 @@ def test_no_face_imports_the_dispatcher_the_worker_or_recovery() -> None:
         for path in face_modules()
         if path != WORKER_COMMAND
         for name, line in imported_names(path)
-        if reaches_machinery(name)
+        if reaches_machinery(name) and (str(path.relative_to(SOURCE)), name) != EARLY_POOL_START
     ]
     assert crossing == []
 

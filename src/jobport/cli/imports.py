@@ -102,6 +102,7 @@ def import_command(
     as_json: AsJson = False,
 ) -> None:
     """Import FILE with job type TYPE, showing progress until the run ends."""
+    start_pool_early(ctx, file)
     from jobport.service import ImportStart
 
     service = state_of(ctx).service()
@@ -135,6 +136,31 @@ def import_command(
         retry_of=None if retry_of is None else service.run_id(who, retry_of),
     )
     follow_import(service, who, file, start, as_json)
+
+
+#: A file this large most likely plans to several chunks (5,000 rows each by default), so
+#: it will need the worker pool; a smaller one most likely runs whole in this process.
+EARLY_POOL_BYTES = 512 * 1024
+
+
+def start_pool_early(ctx: typer.Context, file: Path) -> None:
+    """Start the pool's forkserver first thing for a file that will need the pool.
+
+    Its imports (most of a second) then run beside this command's own imports
+    and its planning of the file, instead of after them. A small file starts no
+    process at all (its one chunk runs here), and Celery has its workers running.
+    """
+    settings = state_of(ctx).settings()
+    if settings.executor != "local" or not settings.app:
+        return
+    try:
+        size = file.stat().st_size
+    except OSError:
+        return  # said in its place: the import's own check names the file
+    if size >= EARLY_POOL_BYTES:
+        from jobport.executors.forkserver import start_early
+
+        start_early(settings)
 
 
 def follow_import(

@@ -10,6 +10,7 @@ executor overrides only what it knows.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import ClassVar, Protocol
@@ -39,6 +40,9 @@ class Executor(Protocol):
     def backlog(self, run_id: str) -> int | None:
         """Deliveries waiting for a worker in the run's queue; None when it cannot say."""
 
+    def wait_for_delivery(self, timeout: float) -> None:
+        """Block until one of its deliveries ends (a chunk committed, say), at most ``timeout``."""
+
     def close(self) -> None:
         """Stop accepting work and release resources (pending work may be dropped)."""
 
@@ -64,6 +68,10 @@ class ExecutorBase:
 
     def backlog(self, run_id: str) -> int | None:
         return None
+
+    def wait_for_delivery(self, timeout: float) -> None:
+        """It cannot tell when a delivery ends (workers elsewhere): the whole ``timeout``."""
+        time.sleep(timeout)
 
     def close(self) -> None:
         return None

@@ -33,13 +33,13 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures import wait as wait_futures
 from concurrent.futures.process import BrokenProcessPool
-from multiprocessing import get_context
 from multiprocessing.context import BaseContext
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import make_url
 
 from jobport.executors.base import ExecutorBase, GiveUp, LostWorkers
+from jobport.executors.forkserver import block_interrupts, worker_context
 from jobport.logs import follow_environment
 from jobport.wiring import Parts
 from jobport.worker import ChunkResult, WorkerContext, run_chunk
@@ -88,18 +88,8 @@ def _init_worker(settings: Settings, owner_prefix: str, environment: dict[str, s
 
 
 def _worker_context_factory(settings: Settings) -> BaseContext:
-    """Worker processes forked from a server that has jobport and the app imported.
-
-    A forkserver is a clean single-threaded process (safe beside the threads of
-    a web server, unlike a plain fork), and preloading means each worker starts
-    in milliseconds instead of importing everything again for most of a second.
-    """
-    context = get_context("forkserver")
-    modules = ["jobport.wiring", "jobport.worker", "jobport.kinds", *_database_modules(settings)]
-    if settings.app:
-        modules.append(settings.app.partition(":")[0])
-    context.set_forkserver_preload(modules)
-    return context
+    """Worker processes forked from a server that has jobport and the app imported."""
+    return worker_context(settings, _database_modules(settings))
 
 
 def _database_modules(settings: Settings) -> list[str]:
@@ -121,21 +111,9 @@ def _ready(hold_seconds: float = 0.0) -> int:
     return os.getpid()
 
 
-def _block_interrupts() -> None:
-    """Block SIGINT in this (helper) thread, and so in the processes it starts.
-
-    The pool's first delivery starts the forkserver from this thread. A Ctrl-C
-    reaches the whole process group, and a Python interrupted while it starts
-    dies printing a fatal error. A blocked signal stays blocked across fork and
-    exec: the forkserver and its workers never see Ctrl-C and leave it to the
-    parent, whose main thread still receives it.
-    """
-    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-
-
 def _start_workers(pool: ProcessPoolExecutor, count: int, answered: threading.Event) -> None:
     """Make the pool start ``count`` workers; ``answered`` is set when the first one is up."""
-    _block_interrupts()
+    block_interrupts()
     try:
         for _ in range(count):
             pool.submit(_ready).add_done_callback(lambda _: answered.set())
@@ -198,6 +176,7 @@ class LocalExecutor(ExecutorBase):
         self._run_order: dict[str, int] = {}
         self._in_flight: dict[Future[ChunkResult], tuple[str, int, int]] = {}
         self._errors: dict[tuple[str, int], int] = {}
+        self._ended = 0  # deliveries ended, for wait_for_delivery
         # Pools by generation; the current one receives new deliveries.
         self._generation = 0
         self._pool: ProcessPoolExecutor | None = None
@@ -253,6 +232,13 @@ class LocalExecutor(ExecutorBase):
         """Deliveries queued or in a worker's hands."""
         with self._cond:
             return len(self._queued) + len(self._in_flight)
+
+    def wait_for_delivery(self, timeout: float) -> None:
+        """Block until a delivery ends: the caller waiting for its run looks at once,
+        instead of at its next poll (its last chunk's commit finishes the run)."""
+        with self._cond:
+            ended = self._ended
+            self._cond.wait_for(lambda: self._ended != ended or self._closed, timeout)
 
     def warm(self) -> None:
         """Start the worker processes in the background, while the caller plans the file.
@@ -381,7 +367,7 @@ class LocalExecutor(ExecutorBase):
 
     def _schedule(self) -> None:
         """Hand ready deliveries to the pool, lowest run and chunk first, a few at a time."""
-        _block_interrupts()
+        block_interrupts()
         with self._cond:
             while not self._closed:
                 now = time.monotonic()
@@ -436,6 +422,7 @@ class LocalExecutor(ExecutorBase):
         """A delivery ended (called on the pool's thread: record, never touch the pool)."""
         self._answered.set()
         with self._cond:
+            self._ended += 1
             info = self._in_flight.pop(future, None)
             if info is None or future.cancelled() or self._closed:
                 self._cond.notify_all()
