@@ -18,7 +18,6 @@ from jobport.errors import InputError
 from jobport.formats.base import NUL_ROW, BadRecord, Prepared, ReadOptions, Record
 from jobport.formats.cells import as_text
 from jobport.formats.spec import FormatSpec
-from jobport.formats.writers import JSONL_WRITER
 
 if TYPE_CHECKING:
     from jobport.files import FileStore
@@ -154,5 +153,5 @@ FORMAT = FormatSpec(
     media_type="application/x-ndjson",
     label="JSON Lines",
     reader=JsonLinesFormat(),
-    writer=JSONL_WRITER,
+    writer_at="jobport.formats.writers:JSONL_WRITER",
 )

@@ -17,7 +17,6 @@ from jobport.errors import InputError
 from jobport.formats.arrow import pyarrow_modules
 from jobport.formats.base import Prepared, ReadOptions, Record
 from jobport.formats.spec import Extra, FormatSpec
-from jobport.formats.writers import PARQUET_WRITER
 
 if TYPE_CHECKING:
     from jobport.files import FileStore
@@ -122,6 +121,6 @@ FORMAT = FormatSpec(
     media_type="application/vnd.apache.parquet",
     label="Parquet",
     reader=ParquetFormat(),
-    writer=PARQUET_WRITER,
+    writer_at="jobport.formats.writers:PARQUET_WRITER",
     extra=Extra(module="pyarrow", name="parquet"),
 )

@@ -15,6 +15,7 @@ logged and left out, so it never takes the built-in formats down with it.
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import logging
 import threading
@@ -83,6 +84,9 @@ class FormatSpec:
     label: str = ""
     reader: TabularFormat | None = None
     writer: FileWriter | None = None
+    #: Where the writer lives ("module:attribute") when ``writer`` is not given: imported
+    #: on first use, so a process that only reads files never loads the writers.
+    writer_at: str = ""
     #: Whether these bytes are this format; the reader's own test when not given.
     sniff: Callable[[bytes], bool] | None = None
     #: Tried after every other format (CSV: any text that no other format claims).
@@ -112,6 +116,19 @@ class FormatSpec:
         """The suffix of the files this format writes."""
         return self.suffixes[0]
 
+    @property
+    def writes(self) -> bool:
+        """Whether jobport can write this format (without importing its writer)."""
+        return self.writer is not None or bool(self.writer_at)
+
+    def file_writer(self) -> FileWriter | None:
+        """The format's writer, imported from ``writer_at`` if it was not given."""
+        if self.writer is not None or not self.writer_at:
+            return self.writer
+        module, _, attribute = self.writer_at.partition(":")
+        found: FileWriter = getattr(importlib.import_module(module), attribute)
+        return found
+
     def recognises(self, head: bytes) -> bool:
         if self.sniff is not None:
             return self.sniff(head)
@@ -128,42 +145,70 @@ class FormatSpec:
             raise MissingExtraError(self.title, missing)
 
 
+@dataclass(frozen=True)
+class _Deferred:
+    """A format known by name and suffixes whose spec (and module) is not imported yet."""
+
+    suffixes: tuple[str, ...]
+    load: Callable[[], FormatSpec]
+
+
 class FormatRegistry:
-    """The formats of this process: the built-ins, then those of entry points."""
+    """The formats of this process: the built-ins, then those of entry points.
+
+    A built-in is declared by name and suffixes (:meth:`defer`) and its module
+    imported when it is first looked up, so a CSV import never loads the XLSX or
+    Parquet readers; the entry points are scanned only for a name or suffix no
+    built-in holds, or for the whole list.
+    """
 
     def __init__(self, load_entry_points: bool = True) -> None:
-        #: The formats by name, in registration order (the order they are listed in).
-        self.by_name: dict[str, FormatSpec] = {}
+        self._by_name: dict[str, FormatSpec] = {}
+        #: Every format's name in registration order (the order they are listed in).
+        self._order: list[str] = []
         self._suffixes: dict[str, str] = {}
+        self._deferred: dict[str, _Deferred] = {}
         self._pending = load_entry_points
-        #: Gives the built-in formats, added first, on the first lookup or registration.
-        self._built_ins: Callable[[], Iterable[FormatSpec]] | None = None
         self._lock = threading.RLock()
 
-    def defer_built_ins(self, load: Callable[[], Iterable[FormatSpec]]) -> None:
-        """Add the formats ``load`` gives before any other, but only when one is first needed."""
-        self._built_ins = load
+    @property
+    def by_name(self) -> dict[str, FormatSpec]:
+        """The formats by name, every one loaded."""
+        self._load()
+        return self._by_name
+
+    def defer(self, name: str, suffixes: tuple[str, ...], load: Callable[[], FormatSpec]) -> None:
+        """Hold ``name`` and its ``suffixes`` now; ``load`` gives its spec on first lookup."""
+        with self._lock:
+            self._claim(name, suffixes)
+            self._deferred[name] = _Deferred(suffixes, load)
 
     def add(self, spec: FormatSpec) -> None:
         """Register ``spec``; a name or suffix another format holds is refused."""
-        if spec.name in self.by_name:
-            raise ConfigurationError(f"format '{spec.name}' is declared twice")
-        taken = [s for s in spec.suffixes if s in self._suffixes]
+        with self._lock:
+            self._claim(spec.name, spec.suffixes)
+            self._by_name[spec.name] = spec
+
+    def _claim(self, name: str, suffixes: tuple[str, ...]) -> None:
+        if name in self._order:
+            raise ConfigurationError(f"format '{name}' is declared twice")
+        taken = [s for s in suffixes if s in self._suffixes]
         if taken:
             owner = self._suffixes[taken[0]]
             raise ConfigurationError(
-                f"format '{spec.name}': suffix {taken[0]} already belongs to '{owner}'"
+                f"format '{name}': suffix {taken[0]} already belongs to '{owner}'"
             )
-        self.by_name[spec.name] = spec
-        self._suffixes.update(dict.fromkeys(spec.suffixes, spec.name))
+        self._order.append(name)
+        self._suffixes.update(dict.fromkeys(suffixes, name))
 
     def specs(self) -> list[FormatSpec]:
         self._load()
-        return list(self.by_name.values())
+        return [self._by_name[name] for name in self._order if name in self._by_name]
 
     def get(self, name: str) -> FormatSpec | None:
-        self._load()
-        return self.by_name.get(name)
+        if name not in self._order:
+            self._load_entry_points()
+        return self._spec(name)
 
     def reader(self, name: str) -> TabularFormat:
         spec = self.get(name)
@@ -174,24 +219,27 @@ class FormatRegistry:
 
     def writer(self, name: str) -> FileWriter:
         spec = self.get(name)
-        if spec is None or spec.writer is None:
-            known = ", ".join(s.name for s in self.specs() if s.writer is not None)
+        writer = spec.file_writer() if spec is not None else None
+        if writer is None:
+            known = ", ".join(s.name for s in self.specs() if s.writes)
             raise InputError(f"cannot write '{name}' files; formats: {known}")
-        return spec.writer
+        return writer
 
     def writable(self, name: str) -> FormatSpec:
         """The spec of a format jobport can write, or the InputError of :meth:`writer`."""
         self.writer(name)
-        return self.by_name[name]
+        return self._by_name[name]
 
     def by_suffix(self, suffix: str) -> FormatSpec | None:
         """The format of a suffix such as ``.tsv`` (any case), if one reads it."""
-        self._load()
+        if suffix.lower() not in self._suffixes:
+            self._load_entry_points()
         name = self._suffixes.get(suffix.lower())
-        return self.by_name.get(name) if name is not None else None
+        return self._spec(name) if name is not None else None
 
     def suffixes(self) -> frozenset[str]:
-        self._load()
+        """Every format's suffixes (a deferred format's without importing it)."""
+        self._load_entry_points()
         return frozenset(self._suffixes)
 
     def media_type(self, name: str) -> str:
@@ -206,21 +254,32 @@ class FormatRegistry:
                 return spec.name
         return None
 
-    def load_built_ins(self) -> None:
-        """Add the built-in formats, once: before any other, so they keep their suffixes."""
-        if self._built_ins is None:
-            return
-        with self._lock:
-            built_ins, self._built_ins = self._built_ins, None
-            for spec in built_ins() if built_ins is not None else ():
-                self.add(spec)
+    def _spec(self, name: str) -> FormatSpec | None:
+        """A format by name, its module imported now if it was deferred."""
+        if name in self._deferred:
+            with self._lock:
+                deferred = self._deferred.get(name)
+                if deferred is not None:
+                    spec = deferred.load()
+                    if (spec.name, spec.suffixes) != (name, deferred.suffixes):
+                        raise ConfigurationError(
+                            f"format '{name}' was declared with the suffixes "
+                            f"{deferred.suffixes}, its spec is '{spec.name}' {spec.suffixes}"
+                        )
+                    self._by_name.setdefault(name, spec)
+                    del self._deferred[name]
+        return self._by_name.get(name)
 
     def _load(self) -> None:
-        """Add the built-in formats, then the entry points' formats, once."""
-        if not self._pending and self._built_ins is None:
+        """Every deferred format's module, then the entry points' formats, once."""
+        for name in list(self._deferred):
+            self._spec(name)
+        self._load_entry_points()
+
+    def _load_entry_points(self) -> None:
+        if not self._pending:
             return
         with self._lock:
-            self.load_built_ins()
             if self._pending:
                 self._pending = False
                 for point in entry_points(group=ENTRY_POINT_GROUP):
@@ -246,8 +305,8 @@ FORMATS = FormatRegistry()
 
 
 def register(specs: Iterable[FormatSpec]) -> None:
-    """Register formats in :data:`FORMATS` (an embedding app's own), after the built-ins."""
-    FORMATS.load_built_ins()
+    """Register formats in :data:`FORMATS` (an embedding app's own), after the built-ins
+    (declared when :mod:`jobport.formats` loads, so they keep their suffixes)."""
     for spec in specs:
         FORMATS.add(spec)
 

@@ -160,7 +160,7 @@ def check_fits(fmt: str, rows: int, *, narrow: bool = False) -> None:
     others = [
         other.title
         for other in FORMATS.specs()
-        if other.writer is not None and (other.max_rows is None or rows <= other.max_rows)
+        if other.writes and (other.max_rows is None or rows <= other.max_rows)
     ]
     advice = f"export as {_either(others)}" if others else "narrow the export"
     if narrow and others:

@@ -29,7 +29,6 @@ from jobport.formats.csvfile.layout import FIELD_LIMIT, ByteRange, CsvLayout, re
 from jobport.formats.csvfile.planning import plan_ranges
 from jobport.formats.csvfile.reading import read_range
 from jobport.formats.spec import FormatSpec
-from jobport.formats.writers import CSV_WRITER
 
 if TYPE_CHECKING:
     from jobport.files import FileStore
@@ -162,6 +161,6 @@ FORMAT = FormatSpec(
     media_type="text/csv; charset=utf-8",
     label="CSV",
     reader=CsvFormat(),
-    writer=CSV_WRITER,
+    writer_at="jobport.formats.writers:CSV_WRITER",
     sniff_last=True,
 )
