@@ -6,7 +6,8 @@ One module per group of commands (``imports``, ``dry_runs``, ``templates``,
 (``context``: the settings, the engine and service, the caller; ``output``: how
 they speak); this one puts them together in the order ``jobport --help`` lists
 them. Commands call the application layer (:class:`jobport.service.JobService`)
-as the local operator.
+as the local operator; the status and history commands read the embedded SQLite file
+straight when they can (``lean_runs``), the service answering all else.
 
 Every error a user can cause ends as one line on stderr and a non-zero exit
 code; a traceback is shown only with JOBPORT_DEBUG=1. Modules load only what
@@ -15,6 +16,7 @@ their commands use, when they run, so ``jobport --help`` answers at once.
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import sys
@@ -205,7 +207,19 @@ def _is_usage_error(exc: Exception) -> bool:
 
 
 def main() -> None:
-    """Console entry point: user errors become one line and an exit code."""
+    """Console entry point: user errors become one line and an exit code.
+
+    The process's heap is frozen on the way out: the interpreter's teardown then
+    skips its collections over every object of SQLAlchemy, pydantic and the app,
+    most of 0.1 s of every command (exit handlers and flushes still run).
+    """
+    try:
+        _run_command()
+    finally:
+        gc.freeze()
+
+
+def _run_command() -> None:
     debug = os.environ.get("JOBPORT_DEBUG") == "1"
     signal.signal(signal.SIGTERM, raise_terminated)
     try:
