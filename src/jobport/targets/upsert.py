@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from operator import itemgetter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Dialect
@@ -40,7 +40,9 @@ from jobport.targets.counting import (
     key_values,
     staged_count,
 )
-from jobport.targets.pgcopy import CopyMerge, prepare_copy_merge
+
+if TYPE_CHECKING:
+    from jobport.targets.pgcopy import CopyMerge
 
 BATCH = 5_000
 
@@ -174,6 +176,8 @@ def prepare_upsert(
         return PreparedUpsert("", [], counter=_nothing if counted else None)
     updates = _updates(columns, key, update)
     if dialect.name == "postgresql" and dialect.driver == "psycopg":
+        from jobport.targets.pgcopy import prepare_copy_merge  # PostgreSQL's alone: not on SQLite
+
         copy = prepare_copy_merge(
             dialect,
             table,
