@@ -28,13 +28,13 @@ from jobport import metrics
 from jobport.dispatch import Dispatcher, dispatcher_id
 from jobport.executors.base import Recovered
 from jobport.lifecycle import publishes
-from jobport.schedules.firing import Scheduler
 from jobport.store.section import utcnow
 from jobport.worker import WorkerContext, finish_stalled
 
 if TYPE_CHECKING:
     from jobport.events import EventBus, JobEvent
     from jobport.retention import PeriodicPrune, PeriodicUndoPrune
+    from jobport.schedules.firing import Scheduler
     from jobport.settings import Settings
     from jobport.store import JobStore, RunRecord
     from jobport.store.jobstore import Reclaimed
@@ -87,11 +87,18 @@ class Supervisor:
         self._sweeper: Sweeper | None = None
         self._lock = threading.Lock()
         self._clock = clock
-        #: Fires the due schedules and the waiting starts at each sweep (jobport.schedules).
-        self.scheduler = Scheduler(dispatcher=dispatcher, settings=settings, clock=clock or utcnow)
 
-    # The sweep's other parts are built (and their modules imported) on first use: a command
-    # that reads runs never sweeps, and would pay for them at start.
+    # The sweep's parts are built (and their modules imported) on first use: a command
+    # that reads runs or starts one never sweeps, and would pay for them at start.
+
+    @functools.cached_property
+    def scheduler(self) -> Scheduler:
+        """Fires the due schedules and the waiting starts at each sweep (jobport.schedules)."""
+        from jobport.schedules.firing import Scheduler
+
+        return Scheduler(
+            dispatcher=self.dispatcher, settings=self.settings, clock=self._clock or utcnow
+        )
 
     @functools.cached_property
     def webhooks(self) -> Deliverer:

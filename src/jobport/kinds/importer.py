@@ -7,13 +7,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
 from jobport.errors import RegistryError
-from jobport.kinds.locale import Locale
-from jobport.kinds.mapping import check_synonyms
+
+if TYPE_CHECKING:
+    from jobport.kinds.locale import Locale
 
 RowDict = dict[str, Any]
 Transform = Callable[[RowDict], RowDict | None]
@@ -46,10 +47,13 @@ class Importer:
     max_failure_ratio: float | None = None
 
     def __post_init__(self) -> None:
-        try:
-            check_synonyms(self.row, self.synonyms)
-        except ValueError as exc:
-            raise RegistryError(f"Importer of {self.row.__name__}: {exc}") from None
+        if self.synonyms:  # the matching rules load with them: declaring a type needs none
+            from jobport.kinds.mapping import check_synonyms
+
+            try:
+                check_synonyms(self.row, self.synonyms)
+            except ValueError as exc:
+                raise RegistryError(f"Importer of {self.row.__name__}: {exc}") from None
         if self.max_failures is not None and self.max_failures < 0:
             raise RegistryError(f"Importer of {self.row.__name__}: max_failures must be >= 0")
         ratio = self.max_failure_ratio

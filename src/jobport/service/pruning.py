@@ -9,11 +9,14 @@ now, or see what they would remove.
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from jobport.principal import Principal
-from jobport.retention import PruneReport, Retention
 from jobport.service.accounts import require_admin
 from jobport.service.base import ServiceCore
+
+if TYPE_CHECKING:
+    from jobport.retention import PruneReport
 
 
 class PruneUses(ServiceCore):
@@ -30,4 +33,6 @@ class PruneUses(ServiceCore):
         """Remove the finished runs (of ``type``, when given) older than ``age``; with
         ``dry_run``, only say what would go. Every user's runs go, so only an admin may."""
         require_admin(who, "prune runs")
+        from jobport.retention import Retention  # loaded by a prune, not by every command
+
         return Retention(self.store, self.files).prune(age, type=type, dry_run=dry_run)

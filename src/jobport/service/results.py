@@ -11,14 +11,16 @@ import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from jobport.audit import Action, entry
 from jobport.errors import InputError, RunNotFound, RunStateError
 from jobport.principal import Principal
 from jobport.service.base import FILE_KINDS, Gone, ServiceCore
-from jobport.signing import LinkSigner, SignedLink
 from jobport.store import RunRecord
+
+if TYPE_CHECKING:
+    from jobport.signing import SignedLink
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,8 @@ class ResultUses(ServiceCore):
 
     def share_link(self, who: Principal, run_id: str, ttl: int) -> SignedLink:
         """A signed, expiring link to a run's file, for anyone holding it."""
+        from jobport.signing import LinkSigner  # a link's keys: loaded where links are made
+
         run = self.run(who, run_id)
         link = LinkSigner.from_settings(self.settings).sign(run.id, ttl)
         self.store.record_audit(entry(who, Action.SHARED, run.id, ttl=ttl))
@@ -84,6 +88,8 @@ class ResultUses(ServiceCore):
 
     def shared_result(self, run_id: str, expires: str, signature: str) -> ResultFile:
         """The run a signed link names, once its signature and expiry are checked."""
+        from jobport.signing import LinkSigner
+
         LinkSigner.from_settings(self.settings).verify(run_id, expires, signature)
         run = self.store.find_run(run_id)
         if run is None:
