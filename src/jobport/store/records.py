@@ -5,9 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Any
-
-from sqlalchemy.engine import Connection, RowMapping
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from jobport.lifecycle import (
     ACTIVE_STATUSES,
@@ -16,6 +14,9 @@ from jobport.lifecycle import (
     FailureLimits,
     RunStatus,
 )
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection, RowMapping
 
 __all__ = [
     "ACTIVE_STATUSES",
@@ -178,7 +179,7 @@ class RowCounts:
 
 #: Writes a chunk's rows in the commit's transaction; returns what it did to them, or
 #: None where it cannot tell (a kind that does not count, a database it cannot count on).
-Writer = Callable[[Connection], RowCounts | None]
+Writer: TypeAlias = "Callable[[Connection], RowCounts | None]"
 
 
 @dataclass

@@ -18,9 +18,10 @@ and the caller reads the slow way. Anything else (PostgreSQL, an in-memory
 database, a database not in WAL mode) gets no :class:`RunReads`
 (:func:`lean_reads` answers ``None``) and keeps the store's pooled read.
 
-The values go through the very result processors SQLAlchemy applies to the
-table's columns (JSON, UTC datetimes, booleans), so the record is equal to
-:meth:`jobport.store.JobStore.find_run`'s (a test holds it).
+The SQL, the values' converters and the connection are those of
+:mod:`jobport.store.run_rows` (the CLI's ``status`` and ``history`` read
+there too), so the record is equal to
+:meth:`jobport.store.JobStore.find_run`'s (tests hold it).
 """
 
 from __future__ import annotations
@@ -31,27 +32,14 @@ import threading
 import weakref
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from jobport.store.records import RunRecord
-from jobport.store.tables import job_runs
+from jobport.store.run_rows import RUN_WITH_RETRIES, Rows, open_reader, record_of
 
-_RETRY = "retried_by_id"
-_retries = job_runs.alias("retries")
-#: The store's run read: the run and, one row each, the runs started to retry it.
-_RUN_WITH_RETRIES = (
-    sa.select(job_runs, _retries.c.id.label(_RETRY))
-    .outerjoin(_retries, _retries.c.retry_of == job_runs.c.id)
-    .where(job_runs.c.id == sa.bindparam("run_id"))
-    .order_by(_retries.c.created_at, _retries.c.id)
-)
-
-Processor = Callable[[Any], Any] | None
-#: A run's rows as the sqlite3 module gives them: the run's columns, then a retry's id.
-Rows = list[tuple[Any, ...]]
+__all__ = ["Rows", "RunReads", "lean_reads"]
 
 
 class RunReads:
@@ -64,14 +52,8 @@ class RunReads:
     file only if it exists (``mode=rw``), never creating one.
     """
 
-    def __init__(self, engine: Engine, path: str) -> None:
-        dialect = engine.dialect
+    def __init__(self, path: str) -> None:
         self.path = path
-        self.sql = str(_RUN_WITH_RETRIES.compile(dialect=dialect))
-        self.columns: list[tuple[str, Processor]] = [
-            (column.name, column.type.dialect_impl(dialect).result_processor(dialect, None))
-            for column in job_runs.columns
-        ]
         self._connection: sqlite3.Connection | None = None
         self._lock = threading.Lock()
 
@@ -91,7 +73,7 @@ class RunReads:
         if not self._lock.acquire(blocking=False):
             return None
         try:
-            rows: Rows = self._connect().execute(self.sql, (run_id,)).fetchall()
+            rows: Rows = self._connect().execute(RUN_WITH_RETRIES, (run_id,)).fetchall()
         except sqlite3.Error:
             self._drop()
             return None
@@ -100,13 +82,8 @@ class RunReads:
         return rows or None
 
     def record(self, rows: Rows) -> RunRecord:
-        """The run of :meth:`rows`' answer, its values typed as SQLAlchemy types them."""
-        values = {
-            name: value if process is None or value is None else process(value)
-            for (name, process), value in zip(self.columns, rows[0], strict=False)
-        }
-        retried_by = tuple(row[-1] for row in rows if row[-1] is not None)
-        return RunRecord.from_row(values, retried_by)
+        """The run of :meth:`rows`' answer, its values typed as the store types them."""
+        return record_of(rows)
 
     def close(self) -> None:
         with self._lock:
@@ -120,22 +97,7 @@ class RunReads:
 
     def _connect(self) -> sqlite3.Connection:
         if self._connection is None:
-            connection = sqlite3.connect(
-                f"{Path(self.path).resolve().as_uri()}?mode=rw",
-                uri=True,
-                timeout=0,
-                isolation_level=None,
-                check_same_thread=False,
-            )
-            try:
-                wal = connection.execute("PRAGMA journal_mode").fetchone()
-                if wal is None or str(wal[0]).lower() != "wal":
-                    raise sqlite3.OperationalError("not in WAL mode: a reader could wait")
-                connection.execute("PRAGMA query_only=ON")
-            except sqlite3.Error:
-                connection.close()
-                raise
-            self._connection = connection
+            self._connection = open_reader(self.path)
         return self._connection
 
     def _drop(self) -> None:
@@ -168,6 +130,6 @@ def _lean_reads(engine: Engine) -> RunReads | None:
         return None
     if engine.url.query.get("mode") == "memory" or not Path(database).is_file():
         return None
-    reads = RunReads(engine, database)
+    reads = RunReads(database)
     sa.event.listen(engine, "engine_disposed", lambda _engine: reads.close())
     return reads
