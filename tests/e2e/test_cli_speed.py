@@ -148,6 +148,33 @@ def test_a_command_over_runs_imports_nothing_it_does_not_use(
         assert "jobport.webhooks.deliverer" not in names  # built by the first sweep: none here
 
 
+#: What reading runs from the embedded SQLite file needs none of: the engine, the service,
+#: the store and SQLAlchemy (its import alone was a third of ``jobport status``).
+NOT_ON_A_LEAN_READ = frozenset(
+    {"sqlalchemy", "jobport.store.jobstore", "jobport.service", "jobport.engine"}
+)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["status", "{id}"],
+        ["status", "{prefix}", "--json"],
+        ["history"],
+        ["history", "--json", "--type", "customers"],
+    ],
+)
+def test_status_and_history_on_sqlite_read_the_file_without_sqlalchemy(
+    args: list[str], demo_run: tuple[Path, str], tmp_path: Path
+) -> None:
+    """``jobport.cli.lean_runs``: the run and the page are read through the sqlite3 module."""
+    database, run_id = demo_run
+    typed = [arg.format(id=run_id, prefix=run_id[:8]) for arg in args]
+    names = imported_modules(tmp_path, *typed, database=database)
+    assert "jobport.store.run_rows" in names
+    assert sorted((names | top_level(names)) & NOT_ON_A_LEAN_READ) == []
+
+
 def test_a_one_row_import_into_a_new_database_imports_nothing_it_does_not_use(
     tmp_path: Path,
 ) -> None:

@@ -3,6 +3,8 @@
 
 Every run is named by its id or a unique start of it (a short id); the
 service resolves it, so the same rule holds wherever an id is typed.
+``status`` and ``history`` read the embedded SQLite file directly when they
+can (:mod:`jobport.cli.lean_runs`), and print the same either way.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from jobport.cli import lean_runs
 from jobport.cli.context import operator, state_of
 from jobport.cli.output import (
     describe_run,
@@ -29,6 +32,8 @@ from jobport.cli.output import (
 if TYPE_CHECKING:
     from collections.abc import Iterable
     from typing import TextIO
+
+    from jobport.store.records import RunRecord
 
 RunId = Annotated[str, typer.Argument(metavar="ID")]
 AsJson = Annotated[bool, typer.Option("--json")]
@@ -66,10 +71,18 @@ def cancel(ctx: typer.Context, run_id: RunId, as_json: AsJson = False) -> None:
 
 def status(ctx: typer.Context, run_id: RunId, as_json: AsJson = False) -> None:
     """Show one run."""
+    state = state_of(ctx)
+    run = lean_runs.find_run(state, run_id)
+    if run is None:  # not read from the SQLite file: the service's rules and messages
+        service, who = state.service(executor="inline"), operator()
+        run = service.run(who, service.run_id(who, run_id))
+    show_run(run, as_json)
+
+
+def show_run(run: RunRecord, as_json: bool) -> None:
+    """``status``' answer: the run's lines, or its JSON."""
     from rich.table import Table
 
-    service, who = state_of(ctx).service(executor="inline"), operator()
-    run = service.run(who, service.run_id(who, run_id))
     if as_json:
         print_json(run.to_dict())
         return
@@ -89,14 +102,23 @@ def history(
     as_json: AsJson = False,
 ) -> None:
     """List runs, newest first."""
+    state = state_of(ctx)
+    filters = {"kind": kind, "type": job_type, "status": status_filter, "owner": owner}
+    page = lean_runs.list_runs(state, filters, limit=limit)
+    if page is None:  # not read from the SQLite file: the service's
+        from jobport.store import RunFilter
+
+        service = state.service(executor="inline")
+        filtered = RunFilter(kind=kind, type=job_type, status=status_filter, owner=owner)
+        page = service.history(operator(), filtered, limit=limit)
+    show_runs(*page, as_json)
+
+
+def show_runs(runs: list[RunRecord], count: int, as_json: bool) -> None:
+    """``history``' answer: a table of the page of runs out of ``count``, or their JSON."""
     from rich import box
     from rich.table import Table
 
-    from jobport.store import RunFilter
-
-    service = state_of(ctx).service(executor="inline")
-    filters = RunFilter(kind=kind, type=job_type, status=status_filter, owner=owner)
-    runs, count = service.history(operator(), filters, limit=limit)
     if as_json:
         print_json([run.to_dict() for run in runs])
         return
