@@ -19,7 +19,6 @@ checked here.
 from __future__ import annotations
 
 import contextlib
-import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
@@ -60,6 +59,8 @@ def _find(runs: run_rows.RunFile, given: str) -> RunRecord | None:
 
 def _read(state: Context, read: Callable[[run_rows.RunFile], T | None]) -> T | None:
     """What ``read`` finds in the state database, or None if it cannot be read this way."""
+    import sqlite3  # here: every command imports this module, two read through it
+
     with _run_file(state) as runs:
         if runs is None:
             return None
@@ -73,6 +74,8 @@ def _read(state: Context, read: Callable[[run_rows.RunFile], T | None]) -> T | N
 @contextlib.contextmanager
 def _run_file(state: Context) -> Iterator[run_rows.RunFile | None]:
     """A reader of the state database, or None: not an SQLite file at head in WAL mode."""
+    import sqlite3
+
     from jobport.store import run_rows
 
     path = run_rows.sqlite_file(state.settings().database_url)
