@@ -17,7 +17,6 @@ from importlib.metadata import entry_points
 from pathlib import PurePath
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
-import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict
 
 from jobport.errors import (
@@ -31,6 +30,8 @@ from jobport.kinds import KINDS as KIND_REGISTRY
 from jobport.principal import Principal
 
 if TYPE_CHECKING:
+    import sqlalchemy as sa
+
     from jobport.events import Listener
 
 #: The name of a kind of work: one of :data:`jobport.kinds.KINDS` ("import", "export", ...).
@@ -165,6 +166,8 @@ class JobType:
         """The target table, whether ``model`` was given as a Table or an ORM class."""
         if self.model is None:
             return None
+        import sqlalchemy as sa  # a model is SQLAlchemy's: declaring types needs none loaded
+
         table = getattr(self.model, "__table__", self.model)
         if not isinstance(table, sa.Table):
             raise RegistryError(f"job type '{self.type}': model must be a Table or an ORM class")
