@@ -16,7 +16,6 @@ from jobport.dispatch import dispatcher_id
 from jobport.errors import InputError, RunNotFound, RunStateError
 from jobport.lifecycle import RunStatus
 from jobport.principal import Principal
-from jobport.reports import report_rows
 from jobport.service.base import ServiceCore
 from jobport.store import RunFilter, RunRecord
 
@@ -50,6 +49,8 @@ class RunUses(ServiceCore):
 
     def error_report(self, who: Principal, run_id: str) -> Iterator[list[str]]:
         """The error report's rows (header first), cells neutralised as exports are."""
+        from jobport.reports import report_rows  # loaded by a download, not by every command
+
         run = self.run(who, run_id)
         self.store.record_audit(entry(who, Action.DOWNLOADED, run.id, file="error report"))
         return report_rows(self.store, run)
