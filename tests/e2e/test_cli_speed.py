@@ -39,8 +39,29 @@ NOT_USED = SERVER_AND_EXTRAS | {
     "croniter",
     "prometheus_client",
 }
-#: Never loaded on SQLite: PostgreSQL's dialect (~30 ms to import) loads where it is used.
-NOT_ON_SQLITE = frozenset({"sqlalchemy.dialects.postgresql"})
+#: Never loaded on SQLite: PostgreSQL's dialect (~30 ms to import) and its COPY path load
+#: where they are used.
+NOT_ON_SQLITE = frozenset({"sqlalchemy.dialects.postgresql", "jobport.targets.pgcopy"})
+#: Never on the path of the import of a CSV file into local storage: the other formats'
+#: readers and the writers, fsspec (a local folder goes through os), and what a sweep,
+#: a prune or a shared link use.
+NOT_ON_A_CSV_IMPORT = frozenset(
+    {
+        "fsspec",
+        "jobport.formats.xlsx",
+        "jobport.formats.jsonl",
+        "jobport.formats.parquet",
+        "jobport.formats.writers",
+        "jobport.schedules.firing",
+        "jobport.schedules.folders",
+        "jobport.retention",
+        "jobport.signing",
+        "jobport.reports",
+        "jobport.webhooks.deliverer",
+    }
+)
+#: Never on the path of ``types``: an import's matching rules and value conversions.
+NOT_ON_TYPES = frozenset({"fsspec", "jobport.kinds.locale", "jobport.kinds.mapping"})
 
 #: Run as ``python -c``: the CLI, then every module name in sys.modules into the file argv[1].
 RECORD_MODULES = """
@@ -139,6 +160,7 @@ def test_a_command_over_runs_imports_nothing_it_does_not_use(
     assert sorted(names & NOT_ON_SQLITE) == []
     if command == "types":  # the job types alone: no state database, no kind's machinery
         assert not {"jobport.store", "jobport.engine", "jobport.formats", "jobport.targets"} & names
+        assert sorted((names | top_level(names)) & NOT_ON_TYPES) == []
     else:  # runs are read, no file: the formats' readers load on a format's first lookup
         readers = {"jobport.formats.xlsx", "jobport.formats.jsonl", "jobport.formats.parquet"}
         assert not readers & names
@@ -186,6 +208,35 @@ def test_a_one_row_import_into_a_new_database_imports_nothing_it_does_not_use(
     names = imported_modules(tmp_path, "import", "customers", str(source))
     assert sorted(top_level(names) & NOT_USED) == []
     assert sorted(names & NOT_ON_SQLITE) == []
+    assert sorted((names | top_level(names)) & NOT_ON_A_CSV_IMPORT) == []
+
+
+#: An app whose job type names no table: declaring and listing it needs no SQLAlchemy.
+APP_WITHOUT_TABLES = """
+from pydantic import BaseModel
+
+from jobport.kinds import Importer
+from jobport.registry import JobRegistry, JobType
+
+
+class Note(BaseModel):
+    id: int
+    text: str
+
+
+registry = JobRegistry()
+registry.add(JobType(type="notes", label="Notes", kind="import", handler=Importer(Note, "id")))
+"""
+
+
+def test_types_of_an_app_without_tables_imports_no_sqlalchemy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "notes_app.py").write_text(APP_WITHOUT_TABLES)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(tmp_path), *sys.path]))
+    names = imported_modules(tmp_path, "--app", "notes_app", "types", "--json")
+    assert "notes_app" in names
+    assert "sqlalchemy" not in top_level(names)
 
 
 # -- a new SQLite database: made from the snapshot of the migrations' head --------------------
