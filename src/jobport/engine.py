@@ -38,6 +38,10 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
 
+#: Most a caller told its run is over waits for the deliveries of the run still in hand.
+SETTLE_SECONDS = 10.0
+
+
 class Jobport:
     """One configured jobport: what every face (CLI, HTTP, Python) talks to."""
 
@@ -222,6 +226,7 @@ class Jobport:
                 last_seq = run.seq
             if run.finished:
                 here.join()
+                self.executor.settle(run_id, SETTLE_SECONDS)
                 return run
             if deadline is not None and time.monotonic() > deadline:
                 raise TimeoutError(f"run {run_id} did not finish in {timeout} s")

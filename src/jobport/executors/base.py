@@ -43,6 +43,9 @@ class Executor(Protocol):
     def wait_for_delivery(self, timeout: float) -> None:
         """Block until one of its deliveries ends (a chunk committed, say), at most ``timeout``."""
 
+    def settle(self, run_id: str, timeout: float) -> None:
+        """Block until no delivery of the run is in a worker's hands, at most ``timeout``."""
+
     def close(self) -> None:
         """Stop accepting work and release resources (pending work may be dropped)."""
 
@@ -72,6 +75,9 @@ class ExecutorBase:
     def wait_for_delivery(self, timeout: float) -> None:
         """It cannot tell when a delivery ends (workers elsewhere): the whole ``timeout``."""
         time.sleep(timeout)
+
+    def settle(self, run_id: str, timeout: float) -> None:
+        """Nothing of the run is in its hands that it could wait for."""
 
     def close(self) -> None:
         return None

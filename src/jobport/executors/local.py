@@ -240,6 +240,21 @@ class LocalExecutor(ExecutorBase):
             ended = self._ended
             self._cond.wait_for(lambda: self._ended != ended or self._closed, timeout)
 
+    def settle(self, run_id: str, timeout: float) -> None:
+        """Block until no delivery of the run is in a worker's hands.
+
+        The chunk that finishes a run commits, then its worker records the
+        attempt's metrics and stops its heartbeat: a caller told the run is over
+        looks at those next, and must find them.
+        """
+        with self._cond:
+            self._cond.wait_for(
+                lambda: (
+                    self._closed or all(run != run_id for run, _, _ in self._in_flight.values())
+                ),
+                timeout,
+            )
+
     def warm(self) -> None:
         """Start the worker processes in the background, while the caller plans the file.
 
