@@ -9,6 +9,7 @@ and the dispatcher agree on what exists.
 from __future__ import annotations
 
 import builtins
+import functools
 import importlib
 import logging
 from collections.abc import Callable, Iterable, Iterator
@@ -72,6 +73,36 @@ class Limits:
         )
 
 
+@dataclass(frozen=True)
+class TableRef:
+    """A job type's table named now and imported on first use: ``where`` is the
+    "module:attribute" of a Table or an ORM class, whose table must be called ``name``.
+
+    Declaring and listing job types then loads neither the tables' module nor
+    SQLAlchemy (half of ``jobport types``); a run imports it when it needs the table.
+    """
+
+    name: str
+    where: str
+
+    @functools.cached_property
+    def table(self) -> sa.Table:
+        """The table, imported once; a RegistryError if it is missing or named otherwise."""
+        import sqlalchemy as sa
+
+        module, _, attribute = self.where.partition(":")
+        try:
+            model = getattr(importlib.import_module(module), attribute)
+        except (ImportError, AttributeError) as exc:
+            raise RegistryError(f"table '{self.name}': cannot load {self.where}: {exc}") from exc
+        table = getattr(model, "__table__", model)
+        if not isinstance(table, sa.Table):
+            raise RegistryError(f"{self.where} is not a Table nor an ORM class")
+        if table.name != self.name:
+            raise RegistryError(f"{self.where} is the table '{table.name}', not '{self.name}'")
+        return table
+
+
 @dataclass(frozen=True, kw_only=True)
 class JobType:
     """One kind of job users can start, e.g. "import customers from a file"."""
@@ -80,6 +111,7 @@ class JobType:
     label: str
     kind: Kind
     handler: Any
+    #: The target: a Table, an ORM class, or a :class:`TableRef` to import on first use.
     model: Any = None
     broadcast: bool = True
     strategy: Strategy = "polling"
@@ -163,15 +195,26 @@ class JobType:
 
     @property
     def table(self) -> sa.Table | None:
-        """The target table, whether ``model`` was given as a Table or an ORM class."""
+        """The target table, whether ``model`` was given as a Table, an ORM class or a
+        :class:`TableRef` (imported now)."""
         if self.model is None:
             return None
+        if isinstance(self.model, TableRef):
+            return self.model.table
         import sqlalchemy as sa  # a model is SQLAlchemy's: declaring types needs none loaded
 
         table = getattr(self.model, "__table__", self.model)
         if not isinstance(table, sa.Table):
             raise RegistryError(f"job type '{self.type}': model must be a Table or an ORM class")
         return table
+
+    @property
+    def table_name(self) -> str | None:
+        """The target table's name (a :class:`TableRef`'s without importing its table)."""
+        if isinstance(self.model, TableRef):
+            return self.model.name
+        table = self.table
+        return table.name if table is not None else None
 
     @property
     def row_schema(self) -> builtins.type[BaseModel] | None:
@@ -213,7 +256,7 @@ class JobType:
             "broadcast": self.broadcast,
             "formats": list(self.formats),
             "chunk_size": self.chunk_size,
-            "model": self.table.name if self.table is not None else None,
+            "model": self.table_name,
             "roles": sorted(self.roles),
             "max_active": self.active_limit,
             "queue_when_busy": self.queue_when_busy,

@@ -104,10 +104,13 @@ def test_types_help_imports_no_database_nor_server(tmp_path: Path) -> None:
     assert not loaded & (SERVER_AND_EXTRAS | {"sqlalchemy", "alembic"})
 
 
-def test_types_imports_no_server_nor_state_store(tmp_path: Path) -> None:
-    names = imported_modules(tmp_path, "types")
-    assert not top_level(names) & (SERVER_AND_EXTRAS | {"alembic"})
+@pytest.mark.parametrize("args", [["types"], ["types", "--json"]])
+def test_types_imports_no_server_nor_state_store(tmp_path: Path, args: list[str]) -> None:
+    """Nor SQLAlchemy: the demo names its tables by TableRef, imported when a run needs one."""
+    names = imported_modules(tmp_path, *args)
+    assert not top_level(names) & (SERVER_AND_EXTRAS | {"alembic", "sqlalchemy"})
     assert "jobport.engine" not in names  # the registry alone: no database is opened
+    assert "jobport.demo.tables" not in names
 
 
 def test_history_on_a_database_at_head_imports_no_alembic(tmp_path: Path) -> None:

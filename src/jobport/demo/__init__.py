@@ -8,34 +8,29 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Any
 
-import sqlalchemy as sa
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from jobport.demo.countries import COUNTRY_CODES
 from jobport.kinds import Importer
-from jobport.registry import JobRegistry, JobType
+from jobport.registry import JobRegistry, JobType, TableRef
 
 #: A syntax check of the usual shape of an address (what a sign-up form checks).
 EMAIL_PATTERN = r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"  # noqa: E501
 
-metadata = sa.MetaData()
+#: The customers table (``jobport.demo.tables.customers``), imported when a run needs it:
+#: declaring and listing the demo's types loads no SQLAlchemy.
+CUSTOMERS = TableRef("customers", "jobport.demo.tables:customers")
 
-customers = sa.Table(
-    "customers",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
-    sa.Column("email", sa.String(254), nullable=False),
-    sa.Column("first_name", sa.String(100)),
-    sa.Column("last_name", sa.String(100), nullable=False),
-    sa.Column("country", sa.String(2), nullable=False),
-    sa.Column("signup_date", sa.Date),
-    sa.Column("balance", sa.Numeric(12, 2)),
-    sa.Column("active", sa.Boolean, nullable=False),
-    sa.Column("age", sa.Integer),
-    sa.Column("score", sa.Float),
-)
+
+def __getattr__(name: str) -> Any:
+    """``customers`` and its ``metadata``, from the tables' module: loaded on first use."""
+    if name not in ("customers", "metadata"):
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from jobport.demo import tables
+
+    return getattr(tables, name)
 
 
 def _country(code: str) -> str:
@@ -73,7 +68,7 @@ registry.add(
         type="customers",
         label="Customers",
         kind="import",
-        model=customers,
+        model=CUSTOMERS,
         handler=Importer(row=Customer, key="id"),
         strategy="websocket",
         formats=("csv", "xlsx", "jsonl", "parquet"),
@@ -92,6 +87,6 @@ from jobport.demo.exports import customers_export_type  # noqa: E402
 from jobport.demo.reports import sales_report_type  # noqa: E402
 from jobport.demo.sync_source import orders_sync_type  # noqa: E402
 
-registry.add(customers_export_type(customers))
+registry.add(customers_export_type(CUSTOMERS))
 registry.add(orders_sync_type())
 registry.add(sales_report_type())

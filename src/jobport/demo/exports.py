@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field
 
-from jobport.kinds.exporter import Column, Exporter
-from jobport.registry import JobType
+from jobport.kinds.exporter import Exporter
+from jobport.registry import JobType, TableRef
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
 
 
 class CustomerExportOptions(BaseModel):
@@ -22,8 +24,13 @@ class CustomerExportOptions(BaseModel):
     signed_up_since: dt.date | None = Field(default=None, description="Signed up on or after.")
 
 
-def customers_export_type(customers: sa.Table) -> JobType:
+def customers_export_type(model: sa.Table | TableRef) -> JobType:
+    """The export of the customers table, given as a Table or as a TableRef to it."""
+
     def query(options: CustomerExportOptions) -> sa.Select[Any]:
+        import sqlalchemy as sa
+
+        customers = model.table if isinstance(model, TableRef) else model
         select = sa.select(customers)
         if options.country:
             select = select.where(customers.c.country == options.country.strip().upper())
@@ -33,14 +40,13 @@ def customers_export_type(customers: sa.Table) -> JobType:
             select = select.where(customers.c.signup_date >= options.signed_up_since)
         return select
 
-    # Headers are the column names, so an export imports back as it is.
-    columns = [Column(column.name) for column in customers.c]
+    # Every selected column, headed by its name: an export imports back as it is.
     return JobType(
         type="customers-export",
         label="Customers (export)",
         kind="export",
-        model=customers,
-        handler=Exporter(query=query, columns=columns, default_format="csv", filename="customers"),
+        model=model,
+        handler=Exporter(query=query, default_format="csv", filename="customers"),
         formats=("csv", "xlsx", "jsonl", "parquet"),
         options=CustomerExportOptions,
         chunk_size=20_000,

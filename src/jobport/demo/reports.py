@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field
 
-from jobport.demo.sync_source import orders
+from jobport.demo.sync_source import ORDERS
 from jobport.kinds.reporter import Report
 from jobport.registry import JobType
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
 
 
 class SalesReportOptions(BaseModel):
@@ -19,6 +21,9 @@ class SalesReportOptions(BaseModel):
 
 
 def sales_query(options: SalesReportOptions) -> sa.Select[Any]:
+    import sqlalchemy as sa
+
+    orders = ORDERS.table
     year = sa.extract("year", orders.c.ordered_at)
     month = sa.extract("month", orders.c.ordered_at)
     select = (
@@ -43,7 +48,7 @@ def sales_report_type() -> JobType:
         type="sales-report",
         label="Sales by country and month",
         kind="report",
-        model=orders,
+        model=ORDERS,
         handler=Report(query=sales_query, format="csv", totals=("orders", "revenue")),
         formats=("csv", "xlsx", "jsonl", "parquet"),
         options=SalesReportOptions,

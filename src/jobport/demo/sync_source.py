@@ -16,25 +16,26 @@ from collections.abc import Iterator
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-import sqlalchemy as sa
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from jobport.demo.countries import COUNTRY_CODES
 from jobport.kinds.syncer import Page, Syncer
-from jobport.registry import JobType
+from jobport.registry import JobType, TableRef
 
-metadata = sa.MetaData()
+#: The orders table (``jobport.demo.tables.orders``), imported when a run needs it.
+ORDERS = TableRef("orders", "jobport.demo.tables:orders")
+#: The names this module gives from ``jobport.demo.tables`` on first use (PEP 562).
+_TABLES = {"orders": "orders", "metadata": "orders_metadata"}
 
-orders = sa.Table(
-    "orders",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
-    sa.Column("customer_id", sa.Integer, nullable=False),
-    sa.Column("country", sa.String(2), nullable=False),
-    sa.Column("ordered_at", sa.Date, nullable=False),
-    sa.Column("amount", sa.Numeric(12, 2), nullable=False),
-    sa.Column("status", sa.String(16), nullable=False),
-)
+
+def __getattr__(name: str) -> Any:
+    """``orders`` and its ``metadata``, from the tables' module: loaded on first use."""
+    if name not in _TABLES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from jobport.demo import tables
+
+    return getattr(tables, _TABLES[name])
+
 
 _COUNTRIES = ["FR", "DE", "GB", "US", "ES", "IT", "NL", "JP", "BR", "CA"]
 _STATUSES = ["paid", "paid", "paid", "paid", "refunded", "pending"]
@@ -105,7 +106,7 @@ def orders_sync_type() -> JobType:
         type="orders",
         label="Orders (sync from the shop API)",
         kind="sync",
-        model=orders,
+        model=ORDERS,
         # The seed picks the generated shop (its source); count only says how much it holds.
         handler=Syncer(source=DemoShopApi(), row=Order, key="id", source_options=("seed",)),
         options=OrdersSyncOptions,

@@ -9,12 +9,14 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import sqlalchemy as sa
 from pydantic import BaseModel
 
 from jobport.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
 
 #: How long a result file is kept unless the type says otherwise.
 DEFAULT_TTL = dt.timedelta(hours=72)
@@ -63,6 +65,8 @@ class Exporter:
     filename: str | None = None
 
     def select(self, options: BaseModel) -> sa.Select[Any]:
+        import sqlalchemy as sa  # a run's: declaring the type loads none
+
         query = self.query if isinstance(self.query, sa.Select) else self.query(options)
         if not isinstance(query, sa.Select):
             raise ConfigurationError("an export query must be a SQLAlchemy select")

@@ -10,13 +10,15 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import sqlalchemy as sa
 from pydantic import BaseModel
 
 from jobport.errors import ConfigurationError
 from jobport.kinds.exporter import DEFAULT_TTL, Column, QueryFactory
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,8 @@ class Report:
     filename: str | None = None
 
     def select(self, options: BaseModel) -> sa.Select[Any]:
+        import sqlalchemy as sa  # a run's: declaring the type loads none
+
         query = self.query if isinstance(self.query, sa.Select) else self.query(options)
         if not isinstance(query, sa.Select):
             raise ConfigurationError("a report query must be a SQLAlchemy select")
