@@ -55,8 +55,6 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from jobport.store.gauges import Gauges
-
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry, Counter, Histogram
     from prometheus_client.metrics_core import Metric
@@ -261,6 +259,8 @@ class _Scrape:
 
     def collect(self) -> Iterator[Metric]:
         from prometheus_client.core import GaugeMetricFamily
+
+        from jobport.store.gauges import Gauges  # the store's read of them: at a scrape
 
         for source in self.sources:
             yield from source.collect()
