@@ -349,4 +349,4 @@ def validate_options(job_type: JobType, options: dict[str, Any]) -> Any:
 def _extension(name: str | None) -> str:
     """The suffix an upload is stored under: a registered format's, else none."""
     suffix = Path(name or "").suffix.lower()
-    return suffix if suffix in FORMATS.suffixes() else ""
+    return suffix if suffix and FORMATS.knows_suffix(suffix) else ""

@@ -237,6 +237,14 @@ class FormatRegistry:
         name = self._suffixes.get(suffix.lower())
         return self._spec(name) if name is not None else None
 
+    def knows_suffix(self, suffix: str) -> bool:
+        """Whether a format reads files of this suffix, without importing its module; the
+        plug-ins' entry points are scanned only for a suffix no built-in format has."""
+        suffix = suffix.lower()
+        if suffix not in self._suffixes:
+            self._load_entry_points()
+        return suffix in self._suffixes
+
     def suffixes(self) -> frozenset[str]:
         """Every format's suffixes (a deferred format's without importing it)."""
         self._load_entry_points()
