@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from jobport.kinds.importer import Importer
     from jobport.kinds.reporter import Report
     from jobport.kinds.syncer import Page, Syncer, SyncSource
-    from jobport.registry import JobRegistry, JobType, NoOptions, load_app
+    from jobport.registry import JobRegistry, JobType, NoOptions, TableRef, load_app
     from jobport.settings import Settings
     from jobport.store import RunRecord
 
@@ -60,6 +60,7 @@ _HOMES: dict[str, str] = {
     "JobRegistry": "jobport.registry",
     "JobType": "jobport.registry",
     "NoOptions": "jobport.registry",
+    "TableRef": "jobport.registry",
     "load_app": "jobport.registry",
     "Settings": "jobport.settings",
     "RunRecord": "jobport.store",
@@ -103,6 +104,7 @@ __all__ = [
     "StartRequest",
     "SyncSource",
     "Syncer",
+    "TableRef",
     "UnknownJobType",
     "__version__",
     "load_app",
