@@ -23,8 +23,15 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from jobport.settings import Settings
 
-#: What every worker needs, imported once in the forkserver.
-WORKER_MODULES = ("jobport.wiring", "jobport.worker", "jobport.kinds")
+#: What every worker needs, imported once in the forkserver: the chunk worker and the
+#: import path (kind, CSV reader, targets), which the kinds' registry loads on first use.
+WORKER_MODULES = (
+    "jobport.wiring",
+    "jobport.worker",
+    "jobport.kinds",
+    "jobport.kinds.imports",
+    "jobport.formats.csvfile",
+)
 
 
 def worker_context(settings: Settings, database_modules: list[str]) -> BaseContext:
