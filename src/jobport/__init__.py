@@ -11,8 +11,9 @@ under ``TYPE_CHECKING``.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from jobport.lazy import lazy_names
 
 if TYPE_CHECKING:
     from jobport.dispatch import StartRequest
@@ -67,20 +68,6 @@ _HOMES: dict[str, str] = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    """Import a public name's module when the name is first used, then keep the name here."""
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module 'jobport' has no attribute {name!r}")
-    value = getattr(import_module(home), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
-
-
 __all__ = [
     "Column",
     "ConfigurationError",
@@ -109,3 +96,5 @@ __all__ = [
     "__version__",
     "load_app",
 ]
+
+__getattr__, __dir__ = lazy_names(__name__, _HOMES, globals(), __all__)

@@ -91,6 +91,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         "base",
         (
             "jobport.settings",
+            "jobport.lazy",
             "jobport.errors",
             "jobport.logs",
             "jobport.principal",

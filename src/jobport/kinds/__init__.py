@@ -15,9 +15,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from jobport.errors import RegistryError
+from jobport.lazy import lazy_names
 
 if TYPE_CHECKING:
     from jobport.kinds.base import ChunkTask, JobKind, Plan, PlanRequest
@@ -113,20 +114,6 @@ _HOMES: dict[str, str] = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    """Import a public name's module when the name is first used, then keep the name here."""
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module 'jobport.kinds' has no attribute {name!r}")
-    value = getattr(import_module(home), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
-
-
 __all__ = [
     "KINDS",
     "ChunkTask",
@@ -148,3 +135,5 @@ __all__ = [
     "UndoKind",
     "kind_for",
 ]
+
+__getattr__, __dir__ = lazy_names(__name__, _HOMES, globals(), __all__)

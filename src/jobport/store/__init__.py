@@ -10,8 +10,9 @@ type checkers read the imports under ``TYPE_CHECKING``.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from jobport.lazy import lazy_names
 
 if TYPE_CHECKING:
     from jobport.store.database import make_engine
@@ -65,16 +66,4 @@ __all__ = [
     "make_engine",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    """Import a public name's module when the name is first used, then keep the name here."""
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module 'jobport.store' has no attribute {name!r}")
-    value = getattr(import_module(home), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = lazy_names(__name__, _HOMES, globals(), __all__)
