@@ -17,11 +17,12 @@ from typing import Any
 
 import pytest
 from tests.e2e.test_cli import Cli, assert_one_line_error, make_cli
+from tests.runs import new_run
 from typer.testing import CliRunner, Result
 
 from jobport.cli import app, lean_runs
 from jobport.cli.context import Context
-from jobport.store import JobStore, NewRun, make_engine
+from jobport.store import JobStore, make_engine
 from jobport.store.migrations import upgrade_if_behind
 from jobport.store.slots import Waiting
 from jobport.store.tables import job_runs
@@ -38,28 +39,13 @@ IDS = {
 }
 
 
-def _new(run_id: str, **values: Any) -> NewRun:
-    fields: dict[str, Any] = {
-        "id": run_id,
-        "type": "customers",
-        "kind": "import",
-        "strategy": "polling",
-        "broadcast": True,
-        "owner": None,
-        "params": {},
-        "max_attempts": 3,
-        **values,
-    }
-    return NewRun(**fields)
-
-
 def _write_runs(store: JobStore) -> None:
     """Queued, finished with errors and retried, the retry, failed at once, a dry run."""
-    store.create_run(_new(IDS["queued"], params={"warnings": ["column 'x' ignored"]}), [{}])
-    store.create_run(_new(IDS["first"], owner="alice", total=20, source_name="c.csv"), [{}, {}])
-    store.create_run(_new(IDS["retry"], retry_of=IDS["first"], owner="alice"), [{}])
-    store.create_run(_new(IDS["failed"], owner="bob"), [], error="the file is empty")
-    store.create_run(_new(IDS["dry"], dry_run=True, format="csv"), [{}])
+    store.create_run(new_run(IDS["queued"], params={"warnings": ["column 'x' ignored"]}), [{}])
+    store.create_run(new_run(IDS["first"], owner="alice", total=20, source_name="c.csv"), [{}, {}])
+    store.create_run(new_run(IDS["retry"], retry_of=IDS["first"], owner="alice"), [{}])
+    store.create_run(new_run(IDS["failed"], owner="bob"), [], error="the file is empty")
+    store.create_run(new_run(IDS["dry"], dry_run=True, format="csv"), [{}])
     start = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
     with store.engine.begin() as conn:
         conn.execute(

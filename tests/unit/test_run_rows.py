@@ -21,8 +21,9 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import make_url
+from tests.runs import new_run
 
-from jobport.store import JobStore, NewRun, RunFilter, make_engine
+from jobport.store import JobStore, RunFilter, make_engine
 from jobport.store.migrations import head, upgrade_if_behind
 from jobport.store.run_rows import (
     IDS_STARTING_WITH,
@@ -177,31 +178,16 @@ def store(tmp_path: Path) -> Iterator[JobStore]:
     engine.dispose()
 
 
-def _new(run_id: str, **values: Any) -> NewRun:
-    fields: dict[str, Any] = {
-        "id": run_id,
-        "type": "customers",
-        "kind": "import",
-        "strategy": "polling",
-        "broadcast": True,
-        "owner": None,
-        "params": {},
-        "max_attempts": 3,
-        **values,
-    }
-    return NewRun(**fields)
-
-
 def _runs_of_every_shape(store: JobStore) -> list[str]:
     """Queued, failed at creation, finished with a JSON result, retried twice, a dry run,
     an export with no chunks, owners and types apart: (their ids)."""
-    store.create_run(_new("a1-queued", params={"options": {"note": "é"}, "n": [1, 2.5]}), [{}])
-    store.create_run(_new("a2-failed", owner="alice"), [], error="the file is empty")
-    store.create_run(_new("b1-first", owner="alice", type="items", total=20), [{}, {}])
-    store.create_run(_new("b2-retry", retry_of="b1-first", owner="alice"), [{}])
-    store.create_run(_new("b3-retry", retry_of="b1-first", broadcast=False), [{}])
-    store.create_run(_new("c1-dry", dry_run=True, format="csv", source_name="x.csv"), [{}])
-    store.create_run(_new("c2_export", kind="export", owner="bob"), [])
+    store.create_run(new_run("a1-queued", params={"options": {"note": "é"}, "n": [1, 2.5]}), [{}])
+    store.create_run(new_run("a2-failed", owner="alice"), [], error="the file is empty")
+    store.create_run(new_run("b1-first", owner="alice", type="items", total=20), [{}, {}])
+    store.create_run(new_run("b2-retry", retry_of="b1-first", owner="alice"), [{}])
+    store.create_run(new_run("b3-retry", retry_of="b1-first", broadcast=False), [{}])
+    store.create_run(new_run("c1-dry", dry_run=True, format="csv", source_name="x.csv"), [{}])
+    store.create_run(new_run("c2_export", kind="export", owner="bob"), [])
     store.set_result("c2_export", "results/x.csv", {"rows": 2, "size": 16, "none": None})
     start = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
     with store.engine.begin() as conn:
