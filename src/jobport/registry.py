@@ -88,12 +88,13 @@ class TableRef:
     @functools.cached_property
     def table(self) -> sa.Table:
         """The table, imported once; a RegistryError if it is missing or named otherwise."""
+        import pkgutil
+
         import sqlalchemy as sa
 
-        module, _, attribute = self.where.partition(":")
         try:
-            model = getattr(importlib.import_module(module), attribute)
-        except (ImportError, AttributeError) as exc:
+            model = pkgutil.resolve_name(self.where)
+        except (ImportError, AttributeError, ValueError) as exc:
             raise RegistryError(f"table '{self.name}': cannot load {self.where}: {exc}") from exc
         table = getattr(model, "__table__", model)
         if not isinstance(table, sa.Table):

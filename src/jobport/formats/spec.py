@@ -15,7 +15,6 @@ logged and left out, so it never takes the built-in formats down with it.
 
 from __future__ import annotations
 
-import importlib
 import importlib.util
 import logging
 import threading
@@ -125,8 +124,9 @@ class FormatSpec:
         """The format's writer, imported from ``writer_at`` if it was not given."""
         if self.writer is not None or not self.writer_at:
             return self.writer
-        module, _, attribute = self.writer_at.partition(":")
-        found: FileWriter = getattr(importlib.import_module(module), attribute)
+        import pkgutil
+
+        found: FileWriter = pkgutil.resolve_name(self.writer_at)
         return found
 
     def recognises(self, head: bytes) -> bool:
