@@ -85,6 +85,8 @@ class Context:
     #: The options as typed on the command line (not those read from the environment).
     typed: list[str] = field(default_factory=list)
     _engine: Jobport | None = None
+    #: The settings last built, and the overrides they were built from.
+    _settings: tuple[dict[str, Any], Settings] | None = None
 
     def __enter__(self) -> Context:
         return self
@@ -130,17 +132,25 @@ class Context:
         return shlex.join(["jobport", *self.typed, *args])
 
     def settings(self) -> Settings:
-        """The settings from the global options and the environment; a bad one is one line."""
+        """The settings from the global options and the environment; a bad one is one line.
+
+        Built once for the command (``import`` asks before and while it builds its
+        engine), again only if a command changed the overrides since.
+        """
         from pydantic import ValidationError
 
         from jobport.settings import Settings
 
+        if self._settings is not None and self._settings[0] == self.overrides:
+            return self._settings[1]
         try:
-            return Settings(**self.overrides)
+            settings = Settings(**self.overrides)
         except ValidationError as exc:
             first = exc.errors(include_url=False)[0]
             name = "JOBPORT_" + str(first["loc"][0]).upper() if first["loc"] else "settings"
             raise ConfigurationError(f"{name}: {first['msg']}") from None
+        self._settings = (dict(self.overrides), settings)
+        return settings
 
     def engine(self, **kwargs: Any) -> Jobport:
         """The engine, built on first use (``executor="inline"`` for commands that start none).
