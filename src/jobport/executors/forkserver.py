@@ -51,13 +51,13 @@ def worker_context(settings: Settings, database_modules: list[str]) -> BaseConte
     return context
 
 
-def start_early(settings: Settings) -> threading.Thread:
+def start_early(settings: Settings) -> None:
     """Start the forkserver now, in the background; the pool made later forks from it.
 
     The database's driver is left out of the preload (finding it would import
     SQLAlchemy here, before the command's own imports): a worker imports it
     when it connects, a few milliseconds. Started from a helper thread with
-    Ctrl-C blocked (see :func:`block_interrupts`). Returns that thread.
+    Ctrl-C blocked (see :func:`block_interrupts`).
     """
     worker_context(settings, [])  # sets the preload of the one forkserver
 
@@ -67,9 +67,7 @@ def start_early(settings: Settings) -> threading.Thread:
         block_interrupts()
         forkserver.ensure_running()
 
-    thread = threading.Thread(target=start, name="jobport-forkserver", daemon=True)
-    thread.start()
-    return thread
+    threading.Thread(target=start, name="jobport-forkserver", daemon=True).start()
 
 
 def block_interrupts() -> None:
