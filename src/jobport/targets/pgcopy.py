@@ -87,7 +87,7 @@ class CopyMerge:
         if self.dry_run:
             return None
         if tuple(names) == self.columns:
-            return [row if type(row) is tuple else tuple(row) for row in self.rows]
+            return list(map(tuple, self.rows))  # a tuple is its own tuple: no copy
         at = [self.columns.index(name) for name in names]
         pick: Any = itemgetter(*at) if len(at) > 1 else lambda row: (row[at[0]],)
         return list(map(pick, self.rows))
