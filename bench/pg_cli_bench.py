@@ -10,7 +10,15 @@ own, alternating, ``--repeat`` times; the ratio is the floor's time over
 jobport's (higher is better; the target is 0.5). ``largest process`` is the
 peak RSS of the largest process the command started (``RUSAGE_CHILDREN``).
 
+Each run also says where its CPU went, read from /proc while it runs: the
+command's own process, the processes it started (the worker pool), and the
+PostgreSQL backends of its scratch database (by the database's name, so
+other work on the machine is left out). ``--compare SRC`` times, in each
+round, a second ``jobport import`` with ``PYTHONPATH=SRC`` (older code from a
+``git worktree``), so old and new alternate in the same sitting.
+
     .venv/bin/python bench/pg_cli_bench.py --rows 1000000 --repeat 3
+    .venv/bin/python bench/pg_cli_bench.py --repeat 3 --compare /tmp/before/src
 """
 
 from __future__ import annotations
@@ -22,7 +30,10 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -50,10 +61,70 @@ with psycopg.connect(url) as conn:
 """
 
 
-def timed(argv: list[str], env: dict[str, str]) -> float:
-    started = time.perf_counter()
-    subprocess.run(argv, env=env, check=True, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - started
+Cpu = dict[str, float]
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _processes() -> dict[int, tuple[int, float, str]]:
+    """Every process now: its parent, its CPU seconds (user + system) and command line."""
+    seen: dict[int, tuple[int, float, str]] = {}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except (OSError, IndexError, UnicodeDecodeError):
+            continue
+        seen[int(pid)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / TICKS, command)
+    return seen
+
+
+@contextmanager
+def sampled() -> Iterator[dict[int, tuple[int, float, str]]]:
+    """The last sample of every process seen while the block ran (ten a second), so a
+    process that ends during it (a pool worker, a backend) still counts."""
+    last: dict[int, tuple[int, float, str]] = {}
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.wait(0.1):
+            last.update(_processes())
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    try:
+        yield last
+    finally:
+        stop.set()
+        thread.join()
+
+
+def cpu_split(last: dict[int, tuple[int, float, str]], root: int, database: str) -> Cpu:
+    """CPU seconds of the process ``root``, of the processes it started, and of the
+    backends of ``database``."""
+    tree, grown = {root}, True
+    while grown:
+        added = {pid for pid, (parent, _, _) in last.items() if parent in tree} - tree
+        tree |= added
+        grown = bool(added)
+    split = {"command": 0.0, "its children": 0.0, "postgresql": 0.0}
+    for pid, (_, cpu, command) in last.items():
+        if pid == root:
+            split["command"] += cpu
+        elif pid in tree:
+            split["its children"] += cpu
+        elif command.startswith("postgres:") and f" {database} " in command:
+            split["postgresql"] += cpu
+    return split
+
+
+def timed(argv: list[str], env: dict[str, str], url: str) -> tuple[float, Cpu]:
+    with sampled() as last:
+        started = time.perf_counter()
+        process = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL)
+        if process.wait():
+            raise subprocess.CalledProcessError(process.returncode, argv)
+        seconds = time.perf_counter() - started
+    return seconds, cpu_split(last, process.pid, url.rsplit("/", 1)[1])
 
 
 def count(url: str, table: str) -> int:
@@ -64,7 +135,9 @@ def count(url: str, table: str) -> int:
     return int(row[0]) if row else 0
 
 
-def jobport_round(path: Path, server: str, work: Path, rows: int) -> float:
+def jobport_round(
+    path: Path, server: str, work: Path, rows: int, src: str | None = None
+) -> tuple[float, Cpu]:
     with scratch_database(server) as url:
         env = {
             **os.environ,
@@ -72,21 +145,28 @@ def jobport_round(path: Path, server: str, work: Path, rows: int) -> float:
             "JOBPORT_DATABASE_URL": url,
             "JOBPORT_STORAGE_URL": str(work / "files"),
         }
+        if src:
+            env["PYTHONPATH"] = src
         subprocess.run([JOBPORT, "db", "upgrade"], env=env, check=True, capture_output=True)
-        seconds = timed([JOBPORT, "import", "customers", str(path)], env)
+        seconds, cpu = timed([JOBPORT, "import", "customers", str(path)], env, url)
         loaded = count(url, "customers")
     if loaded != rows:
         raise SystemExit(f"jobport loaded {loaded} rows, not {rows}")
-    return seconds
+    return seconds, cpu
 
 
-def floor_round(path: Path, server: str, rows: int) -> float:
+def floor_round(path: Path, server: str, rows: int) -> tuple[float, Cpu]:
     with scratch_database(server) as url:
-        seconds = timed([sys.executable, "-c", FLOOR, str(path), url], dict(os.environ))
+        argv = [sys.executable, "-c", FLOOR, str(path), url]
+        seconds, cpu = timed(argv, dict(os.environ), url)
         loaded = count(url, "floor_customers")
     if loaded != rows:
         raise SystemExit(f"the floor loaded {loaded} rows, not {rows}")
-    return seconds
+    return seconds, cpu
+
+
+def shown(cpu: Cpu) -> str:
+    return ", ".join(f"{name} {seconds:.2f}" for name, seconds in cpu.items() if seconds)
 
 
 def main() -> None:
@@ -94,26 +174,36 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/test")
+    parser.add_argument("--compare", help="also time jobport with PYTHONPATH=COMPARE")
     args = parser.parse_args()
     from jobport.demo.data import write_csv
 
+    sides = {"jobport import": None, **({"compared": args.compare} if args.compare else {})}
+    ratios: dict[str, list[float]] = {side: [] for side in sides}
     with tempfile.TemporaryDirectory(prefix="jobport-pg-cli-") as tmp:
         work = Path(tmp)
         path = work / "customers.csv"
         write_csv(path, args.rows, dirty=0.0, seed=7)
-        ratios = []
         for round_no in range(1, args.repeat + 1):
-            floor = floor_round(path, args.postgres, args.rows)
-            ours = jobport_round(path, args.postgres, work / str(round_no), args.rows)
-            ratios.append(floor / ours)
+            floor, cpu = floor_round(path, args.postgres, args.rows)
             print(
-                f"round {round_no}: floor {floor:.2f} s ({args.rows / floor:,.0f} rows/s), "
-                f"jobport import {ours:.2f} s ({args.rows / ours:,.0f} rows/s), "
-                f"ratio {floor / ours:.3f}",
+                f"round {round_no}: floor {floor:.2f} s ({args.rows / floor:,.0f} rows/s; "
+                f"CPU s: {shown(cpu)})",
                 flush=True,
             )
+            for side, src in sides.items():
+                scratch = work / f"{round_no}-{len(ratios[side])}-{side[:4]}"
+                ours, cpu = jobport_round(path, args.postgres, scratch, args.rows, src)
+                ratios[side].append(floor / ours)
+                print(
+                    f"  {side} {ours:.2f} s ({args.rows / ours:,.0f} rows/s), ratio "
+                    f"{floor / ours:.3f} (CPU s: {shown(cpu)})",
+                    flush=True,
+                )
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    print(f"median ratio {statistics.median(ratios):.3f}; largest process {peak:.0f} MB")
+    for side, values in ratios.items():
+        print(f"{side}: median ratio {statistics.median(values):.3f}")
+    print(f"largest process {peak:.0f} MB")
 
 
 if __name__ == "__main__":
