@@ -13,9 +13,11 @@ peak RSS of the largest process the command started (``RUSAGE_CHILDREN``).
 Each run also says where its CPU went, read from /proc while it runs: the
 command's own process, the processes it started (the worker pool), and the
 PostgreSQL backends of its scratch database (by the database's name, so
-other work on the machine is left out). ``--compare SRC`` times, in each
-round, a second ``jobport import`` with ``PYTHONPATH=SRC`` (older code from a
-``git worktree``), so old and new alternate in the same sitting.
+other work on the machine is left out); sampled ten times a second, so a
+busy machine that delays the sampler makes them a lower bound.
+``--compare SRC`` times, in each round, a second ``jobport import`` with
+``PYTHONPATH=SRC`` (older code from a ``git worktree``), so old and new
+alternate in the same sitting.
 
     .venv/bin/python bench/pg_cli_bench.py --rows 1000000 --repeat 3
     .venv/bin/python bench/pg_cli_bench.py --repeat 3 --compare /tmp/before/src
