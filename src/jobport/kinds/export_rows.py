@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import gc
 import re
 from collections.abc import Callable, Generator, Iterator, Sequence
@@ -197,21 +198,31 @@ def _stored_booleans(processor: Callable[[Any], Any]) -> bool:
 def _iso_dates(processor: Callable[[Any], Any]) -> Convert | None:
     """Dates stored as ISO text, written as that text (what ``str(date)`` would give).
 
-    Every value still goes through the processor, so a date SQLAlchemy would refuse
-    fails the chunk as it would; only the writing of date objects is saved."""
+    A batch is written as stored when every value is text in the form
+    ``YYYY-MM-DD`` (one match over the batch) naming a real date (the C
+    ``date.fromisoformat``, three times faster than SQLAlchemy's processor):
+    SQLAlchemy reads exactly such text as that date, and ``str`` of it is the
+    text. Any other batch goes through the processor value by value, so a date
+    SQLAlchemy would refuse fails the chunk with its error, and one it reads
+    differently (a week date) is written as it reads it."""
     try:
         if processor("2020-09-11") != dt.date(2020, 9, 11):
             return None
     except Exception:
         return None
+    from_iso = dt.date.fromisoformat
 
     def convert(values: Sequence[Any]) -> Sequence[Any]:
-        parsed = list(map(processor, values))
-        # Every stored value parsed, so each is one line of text: one match checks them all.
-        stored = "\n".join(filter(None, values))
-        if not stored or _ISO_DATES.fullmatch(stored):
-            return values
-        return parsed
+        present = [v for v in values if v is not None] if None in values else values
+        try:
+            # Each value is text: one line each (the match refuses a newline inside one).
+            if not present or (
+                _ISO_DATES.fullmatch("\n".join(present)) and all(map(from_iso, present))
+            ):
+                return values
+        except (TypeError, ValueError):
+            pass  # not text, or not a date: the processor decides, as it would have
+        return list(map(processor, values))
 
     return convert
 
@@ -238,13 +249,23 @@ def _scaled_floats(declared: sa.Numeric[Any], processor: Callable[[Any], Any]) -
     except Exception:
         return None
 
+    @functools.lru_cache(maxsize=4)
+    def lines_of(count: int) -> str:
+        return "\n".join([text] * count)
+
     def convert(values: Sequence[Any]) -> Sequence[Any]:
         if None in values:
             texts = [None if v is None else text % v for v in values]
-        else:
-            texts = list(map(text.__mod__, values))
-        if not _NOT_FINITE.isdisjoint(texts):
-            return list(map(processor, values))  # Decimal("Infinity") is written "Infinity"
-        return texts
+            if not _NOT_FINITE.isdisjoint(texts):
+                return list(map(processor, values))  # Decimal("Infinity") is "Infinity"
+            return texts
+        if not values:
+            return values
+        # The whole batch in one formatting call (a fifth cheaper than one call per
+        # value): a formatted number is one line, so the lines are the texts.
+        joined = lines_of(len(values)) % tuple(values)
+        if "n" in joined:  # "inf" or "nan": only a non-finite number has an "n"
+            return list(map(processor, values))
+        return joined.split("\n")
 
     return convert
