@@ -1,24 +1,18 @@
 """The export's shortcuts give what the slow way gives: a stored date or decimal column
-is written as SQLAlchemy's value would be, and a local folder's assembly stores the
-header and the parts byte for byte under the checksum of the whole file."""
+is written as SQLAlchemy's value would be, and a date it refuses fails with its error."""
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from collections.abc import Sequence
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.dialects import sqlite
 
-from jobport.files import FileStore
-from jobport.formats.writers import OutputColumn
 from jobport.kinds.export_rows import _iso_dates, _scaled_floats
-from jobport.kinds.exports import _concatenate_local
 
 DIALECT = sqlite.dialect()
 
@@ -83,27 +77,6 @@ def test_stored_decimals_are_written_as_sqlalchemys_decimals(values: list[Any]) 
     expected = [processor(v) for v in values]
     assert all(v is None or isinstance(v, Decimal) for v in expected)
     assert written(convert(values)) == written(expected)
-
-
-def test_a_local_assembly_is_header_and_parts_under_their_checksum(tmp_path: Path) -> None:
-    files = FileStore(str(tmp_path / "files"))
-    contents = [b"1,a\r\n" * 1000, b"", b"2,b\r\n", bytes(range(256)) * 5000]
-    keys = []
-    for content in contents:
-        key = files.new_key("work", ".csv")
-        with files.open(key, "wb") as stream:
-            stream.write(content)
-        keys.append(key)
-    columns = [OutputColumn("id", "id", "int"), OutputColumn("name", "name")]
-    digest = hashlib.sha256()
-    out = files.new_key("results", ".csv")
-    with files.open(out, "wb") as stream:
-        size = _concatenate_local(files, "csv", columns, keys, stream, digest)
-    with files.open(out) as stream:
-        data = stream.read()
-    assert data == b"id,name\r\n" + b"".join(contents)
-    assert size == len(data)
-    assert digest.hexdigest() == hashlib.sha256(data).hexdigest()
 
 
 def test_iso_dates_are_written_as_stored() -> None:

@@ -19,15 +19,11 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import errno
 import hashlib
 import json
-import mmap
 import os
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import wait as wait_futures
 from typing import IO, TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -215,14 +211,11 @@ def store_result(
         key = files.new_key("results", extension)
         try:
             with files.open(key, "wb") as stream:
-                if local_root(files.url) is not None:
-                    size = _concatenate_local(files, fmt, columns, parts.parts, stream, digest)
-                else:
-                    target = _HashingWriter(stream, digest)
-                    concatenate(
-                        fmt, columns, len(parts.parts), lambda n: files.open(parts.parts[n]), target
-                    )
-                    size = target.size
+                target = _HashingWriter(stream, digest)
+                concatenate(
+                    fmt, columns, len(parts.parts), lambda n: files.open(parts.parts[n]), target
+                )
+                size = target.size
         except BaseException:
             files.delete(key)
             raise
@@ -248,68 +241,6 @@ def store_result(
         **(extra or {}),
     }
     return RunResult(key, result, leftovers=(*parts.parts, *parts.parts_meta))
-
-
-def _concatenate_local(
-    files: FileStore,
-    fmt: str,
-    columns: Sequence[OutputColumn],
-    parts: Sequence[str],
-    stream: IO[bytes],
-    digest: Any,
-) -> int:
-    """:func:`concatenate` for a local folder, the export's serial tail made short: each
-    part is copied by the kernel (``copy_file_range``) on a helper thread while this one
-    hashes the same open file, mapped; both release the GIL, so they run side by side,
-    and no byte passes through Python. Returns the file's size.
-
-    A part is opened once and both read that file: a part replaced meanwhile (a
-    late attempt of its chunk) cannot make the hash differ from the bytes stored."""
-    writer = FORMATS.writer(fmt)
-    header = writer.header(columns) if writer.header is not None else b""
-    stream.write(header)
-    stream.flush()
-    digest.update(header)
-    size = len(header)
-    target = stream.fileno()
-    with ThreadPoolExecutor(1, thread_name_prefix="jobport-assemble") as copier:
-        for key in parts:
-            with open(files.path(key), "rb") as part:
-                length = os.fstat(part.fileno()).st_size
-                copying = copier.submit(_copy_part, part.fileno(), target, length)
-                try:
-                    if length:
-                        with mmap.mmap(part.fileno(), length, access=mmap.ACCESS_READ) as view:
-                            digest.update(view)
-                finally:
-                    wait_futures([copying])  # the part stays open until its copy is over
-                copying.result()
-            size += length
-    return size
-
-
-def _copy_part(source: int, target: int, length: int) -> None:
-    """Append ``length`` bytes of ``source`` (from its start) at ``target``'s position."""
-    offset = 0
-    try:
-        while offset < length:
-            copied = os.copy_file_range(source, target, length - offset, offset)
-            if not copied:
-                break
-            offset += copied
-    except OSError as exc:
-        if exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
-            raise
-    while offset < length:  # no kernel copy between these files: through a buffer
-        block = os.pread(source, min(length - offset, 1 << 20), offset)
-        if not block:
-            break
-        written = 0
-        while written < len(block):
-            written += os.write(target, block[written:])
-        offset += len(block)
-    if offset != length:
-        raise OSError(errno.EIO, f"a part ended after {offset} of its {length} bytes")
 
 
 class _Hashing:
