@@ -181,7 +181,7 @@ def me(*args: str) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--workers", type=int, default=0, help="pool size (0: the default)")
     parser.add_argument("--formats", default="csv,xlsx,parquet")
     parser.add_argument(
         "--repeat", type=int, default=3, help="CSV: floor and jobport back to back, N times"

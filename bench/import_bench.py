@@ -139,7 +139,7 @@ def bench(rows: int, workers: int, workdir: Path, round_no: int = 1) -> dict[str
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, nargs="*", default=[100_000, 1_000_000])
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--workers", type=int, default=0, help="pool size (0: the default)")
     parser.add_argument("--json", action="store_true", help="print JSON lines only")
     parser.add_argument(
         "--repeat", type=int, default=1, help="rounds per size (floor and jobport alternate)"

@@ -13,7 +13,6 @@ for the Python API. A worker process builds only its own parts
 from __future__ import annotations
 
 import contextlib
-import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -27,7 +26,7 @@ from jobport.errors import ConfigurationError
 from jobport.executors import Executor
 from jobport.recovery import Supervisor, Sweeper
 from jobport.registry import JobRegistry, load_registry
-from jobport.settings import ExecutorName, Settings
+from jobport.settings import ExecutorName, Settings, default_pool_size
 from jobport.store import RunRecord, make_engine
 from jobport.store.database import adopt_engine, driver_url
 from jobport.store.migrations import current, upgrade_if_behind
@@ -154,7 +153,7 @@ class Jobport:
             # The supervisor is built after the dispatcher over this executor: reached late.
             return LocalExecutor(
                 self.settings,
-                workers=self.settings.workers or os.cpu_count() or 2,
+                workers=self.settings.workers or default_pool_size(),
                 on_lost_workers=lambda owners, lost: self.supervisor.lost_workers(owners, lost),
                 on_give_up=lambda run_ids, reason: self.supervisor.give_up(run_ids, reason),
             )

@@ -192,6 +192,11 @@ class LocalExecutor(ExecutorBase):
     # -- what the dispatcher and the supervisor call ------------------------------------------
 
     @property
+    def size(self) -> int:
+        """How many worker processes a pool of this executor has."""
+        return self._workers
+
+    @property
     def owner_prefix(self) -> str:
         """Lease owner prefix of the current pool's workers."""
         return self._owner_prefix(self._generation)
