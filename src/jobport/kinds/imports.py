@@ -179,6 +179,7 @@ def logged(
         key,
         run_id=task.run.id,
         chunk_no=task.no,
+        database=task.database,
     )
 
 

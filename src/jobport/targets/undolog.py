@@ -24,10 +24,10 @@ from operator import itemgetter
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 
 from jobport.store.records import Failure, RowCounts, Writer
-from jobport.store.undo import chunk_records, insert_record
+from jobport.store.undo import LogRecord, chunk_records, insert_record
 from jobport.targets.convert import processor_of
 from jobport.targets.counting import in_range, key_bounds, one_kind
 from jobport.targets.undoimages import (
@@ -100,6 +100,7 @@ def logged_write(
     run_id: str,
     chunk_no: int,
     sent: Callable[[Sequence[str]], list[Row] | None] | None = None,
+    first: Engine | None = None,
 ) -> Writer:
     """``write``, logging the rows it changes (each whole row before; its key and fed
     columns after) in its transaction, as one record. A row the write left as it was is
@@ -108,10 +109,25 @@ def logged_write(
     ``sent`` gives, for names, each row's values of them as the write binds them
     (:meth:`~jobport.targets.upsert.PreparedUpsert.sent`): where the counts tell
     which rows changed, those are the after-images, and nothing is read back.
+
+    With ``first`` (the target's database), a chunk none of whose keys is there
+    yet, as a read of it finds now, has its record made here, outside the
+    commit: the record of a write that inserts every row is every row as sent.
+    The commit checks that it was so (nothing there before, every row created)
+    and otherwise makes the record as always. On SQLite the commits of a run
+    take turns with the database's one writer, so what is done here shortens
+    the turn.
     """
     written = [*key, *(name for name in fed if name not in key)]
     as_sent = sent(written) if sent is not None else None
     types = column_types(as_sent, len(written)) if as_sent is not None else []
+    made: LogRecord | None = None
+    if as_sent and first is not None and _none_there(first, table, key, keys):
+        images = Images(table, tuple(key), first.dialect.name)
+        keys_of, columns = images.logged_keys(as_sent), images.columns
+        made = record(
+            keys_of, columns, [None] * len(as_sent), written, as_sent, set().union(*types)
+        )
 
     def logged(conn: Connection) -> RowCounts | None:
         images = Images.of(conn, table, key)
@@ -121,6 +137,10 @@ def logged_write(
         counts = write(conn)
         takes = as_sent is not None and images.takes_as_sent(written, types)
         after = _changed_as_sent(images, as_sent if takes else None, before, counts)
+        if made is not None and not before and after is as_sent:
+            # Every row inserted, as the record made before the commit assumed.
+            insert_record(conn, run_id, chunk_no, table.name, made)
+            return counts
         if after is not None:
             keys_of, after_types = images.logged_keys(after), set().union(*types)
         else:
@@ -133,6 +153,14 @@ def logged_write(
         return counts
 
     return logged
+
+
+def _none_there(
+    database: Engine, table: sa.Table, key: Sequence[str], keys: list[tuple[Any, ...]]
+) -> bool:
+    """Whether a read finds none of ``keys`` in the table now (a first import's chunk)."""
+    with database.connect() as conn:
+        return not possibly_there(conn, table, key, keys)
 
 
 def _changed_as_sent(
@@ -287,9 +315,11 @@ def undo_logged(
     *,
     run_id: str,
     chunk_no: int,
+    database: Engine | None = None,
 ) -> Writer:
     """An import chunk's ``write`` of ``groups`` (rows, their columns, the columns an
-    existing row takes: None for all), logging what it changes (:func:`logged_write`)."""
+    existing row takes: None for all), logging what it changes (:func:`logged_write`;
+    ``database``: its ``first``)."""
     keys: dict[tuple[Any, ...], None] = {}
     fed: dict[str, None] = {}
     for rows, columns, update in groups:
@@ -304,6 +334,7 @@ def undo_logged(
         run_id=run_id,
         chunk_no=chunk_no,
         sent=write.sent if isinstance(write, PreparedUpsert) else None,
+        first=database,
     )
 
 
