@@ -21,6 +21,7 @@ import jobport.targets.undolog as undolog
 from jobport.store import make_engine
 from jobport.store.migrations import upgrade
 from jobport.store.undo import LogRecord, chunk_records
+from jobport.targets import undoimages
 from jobport.targets.undoimages import entries_of
 from jobport.targets.upsert import prepare_upsert
 
@@ -64,13 +65,13 @@ def test_a_first_imports_record_is_made_before_the_commit_and_is_the_same(
     database: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     made: list[str] = []
-    real = undolog.record
+    real = undoimages.record
 
     def counted(*args: Any, **kwargs: Any) -> Any:
         made.append("record")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(undolog, "record", counted)
+    monkeypatch.setattr("jobport.targets.undolog.record", counted)
     writer = logged_chunk(database, database, "ahead")
     assert made == ["record"]  # made with the chunk, before any transaction
     ahead = commit(database, writer, "ahead")
