@@ -296,11 +296,38 @@ class Dispatcher:
         for no in self.store.pending_chunks(run_id):
             if self._here_stopped.is_set() or (not held and self.executor.serving()):
                 return
-            self.here.submit(run_id, [no])
+            with _RUNNING_HERE:
+                self.here.submit(run_id, [no])
 
     def stop_here(self) -> None:
         """Let :meth:`work_here` start no further chunk (the process is stopping)."""
         self._here_stopped.set()
+
+
+class _Counter:
+    """How many threads of this process are inside a block (a ``with``), thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.count = 0
+
+    def __enter__(self) -> None:
+        with self._lock:
+            self.count += 1
+
+    def __exit__(self, *exc_info: object) -> None:
+        with self._lock:
+            self.count -= 1
+
+
+#: Chunks running now in a waiting caller's thread (:meth:`Dispatcher.work_here`).
+_RUNNING_HERE = _Counter()
+
+
+def chunks_running_here() -> int:
+    """How many chunks this process runs now in a waiting caller's thread: a process that
+    ends meanwhile must not leave them to the interpreter's teardown (see ``jobport.cli``)."""
+    return _RUNNING_HERE.count
 
 
 def _started(run: RunRecord) -> RunRecord:

@@ -16,6 +16,7 @@ their commands use, when they run, so ``jobport --help`` answers at once.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import signal
@@ -212,11 +213,43 @@ def main() -> None:
     The process's heap is frozen on the way out: the interpreter's teardown then
     skips its collections over every object of SQLAlchemy, pydantic and the app,
     most of 0.1 s of every command (exit handlers and flushes still run).
+
+    A command interrupted (Ctrl-C, SIGTERM) while this process still runs a chunk
+    in its own thread (``Jobport.wait``'s, see ``one_chunk_here``) ends at once
+    with its exit code, its output flushed. Left to the interpreter's teardown,
+    that daemon thread is ended wherever it is, and inside pydantic-core's
+    validation (native frames calling a Python validator) that aborts the whole
+    process (SIGABRT, "FATAL: exception not rethrown") instead of exit 130.
+    The run itself was already stopped and its pool closed.
     """
+    code: object = 0
     try:
         _run_command()
+    except SystemExit as exc:
+        code = exc.code
+        raise
     finally:
         gc.freeze()
+        if _chunk_left_running():
+            _end_now(code)
+
+
+def _chunk_left_running() -> bool:
+    """Whether a chunk still runs in this process's own thread: only a command that
+    built an engine (so loaded the dispatcher) can have started one."""
+    dispatch = sys.modules.get("jobport.dispatch")
+    return dispatch is not None and dispatch.chunks_running_here() > 0
+
+
+def _end_now(code: object) -> None:
+    """Exit with ``code`` as ``sys.exit`` would, without the interpreter's teardown."""
+    if code is not None and not isinstance(code, int):
+        print(code, file=sys.stderr)
+        code = 1
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code or 0)
 
 
 def _run_command() -> None:
