@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import psutil
 import pytest
@@ -65,8 +66,8 @@ registry.add(
 
 
 @pytest.mark.parametrize("attempt", range(3))
-def test_ctrl_c_while_its_own_thread_validates_exits_130(tmp_path: object, attempt: int) -> None:
-    cli = make_cli(tmp_path)  # type: ignore[arg-type]
+def test_ctrl_c_while_its_own_thread_validates_exits_130(tmp_path: Path, attempt: int) -> None:
+    cli = make_cli(tmp_path)
     write_csv(cli.cwd / "rows.csv", 3_000)
     (cli.cwd / "gated_validation.py").write_text(GATED_IN_VALIDATION, encoding="utf-8")
     cli.env["PYTHONPATH"] += os.pathsep + str(cli.cwd)
