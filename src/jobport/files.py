@@ -73,6 +73,8 @@ class _Files(Protocol):
 
     def rm(self, path: str) -> None: ...
 
+    def mv(self, path1: str, path2: str) -> None: ...
+
     def size(self, path: str) -> int | None: ...
 
     def exists(self, path: str) -> bool: ...
@@ -89,6 +91,9 @@ class _LocalFolder:
 
     def rm(self, path: str) -> None:
         os.remove(path)
+
+    def mv(self, path1: str, path2: str) -> None:
+        os.replace(path1, path2)  # atomic within the folder
 
     def size(self, path: str) -> int:
         return os.path.getsize(path)
@@ -231,6 +236,11 @@ class FileStore:
 
     def exists(self, key: str) -> bool:
         return bool(self._files.exists(self.path(key)))
+
+    def move(self, source: str, target: str) -> None:
+        """Rename key ``source`` to ``target`` (a local folder's by ``os.replace``: a worker
+        moving its export part never builds an fsspec filesystem, 50 ms, for it)."""
+        self._files.mv(self.path(source), self.path(target))
 
     def delete(self, key: str) -> None:
         with contextlib.suppress(FileNotFoundError):

@@ -30,7 +30,6 @@ import sqlalchemy as sa
 from pydantic import BaseModel
 
 from jobport.errors import ConfigurationError, InputError
-from jobport.files import local_root
 from jobport.formats.spec import FORMATS
 from jobport.formats.writers import (
     Batch,
@@ -130,7 +129,7 @@ def write_part(
         with files.open(temporary, "wb") as stream:
             writer = part_writer(fmt, stream, columns)
             count = writer.write_batches(batches) if batches is not None else writer.write(rows)
-        _move(files, temporary, key)
+        files.move(temporary, key)
     except BaseException:
         files.delete(temporary)
         raise
@@ -138,15 +137,6 @@ def write_part(
         meta = meta_of() if meta_of is not None else {}
         stream.write(json.dumps({"rows": count, **meta}, default=str).encode())
     return count
-
-
-def _move(files: FileStore, source: str, target: str) -> None:
-    """Move a file within storage: a local folder's by ``os.replace`` (atomic), so a
-    worker never imports fsspec and builds its filesystem (50 ms) for its first part."""
-    if local_root(files.url) is not None:
-        os.replace(files.path(source), files.path(target))
-    else:
-        files.fs.mv(files.path(source), files.path(target))
 
 
 def read_meta(files: FileStore, parts: FileParams) -> list[dict[str, Any]]:
