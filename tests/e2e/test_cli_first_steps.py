@@ -172,22 +172,7 @@ def importing(cli: Cli) -> Iterator[tuple[subprocess.Popen[str], str, list[psuti
     Yields the process, the run id and the processes it started (its pool);
     any of them still alive at the end is killed, so a failing test leaves none.
     """
-    write_csv(cli.cwd / "big.csv", INTERRUPTED_ROWS)
-    (cli.cwd / "gated.py").write_text(GATED, encoding="utf-8")
-    cli.env["PYTHONPATH"] += os.pathsep + str(cli.cwd)
-    cli.env["JOBPORT_APP"] = "gated"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "jobport.cli", "--workers", "1", "import", "customers", "big.csv"],
-        cwd=cli.cwd,
-        env=cli.env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,  # its own process group, as a terminal's foreground job
-        # ... with Ctrl-C's default action, as a terminal gives it: a test run started in
-        # the background of a shell inherits SIGINT ignored, and Python keeps it so.
-        preexec_fn=_default_sigint,
-    )
+    process = start_interruptible_import(cli, "gated", GATED, INTERRUPTED_ROWS)
     children: list[psutil.Process] = []
     try:
         run_id = wait_for_status(cli, "running")
@@ -368,6 +353,27 @@ def wait_for_status(cli: Cli, wanted: str, timeout: float = 60) -> str:
     finally:
         engine.dispose()
     raise AssertionError(f"no run became {wanted} in {timeout} s")
+
+
+def start_interruptible_import(cli: Cli, app: str, source: str, rows: int) -> subprocess.Popen[str]:
+    """``jobport --workers 1 import customers`` of ``rows`` demo rows, the type from module
+    ``app`` (written from ``source``), in its own session as a terminal's foreground job."""
+    write_csv(cli.cwd / "rows.csv", rows)
+    (cli.cwd / f"{app}.py").write_text(source, encoding="utf-8")
+    cli.env["PYTHONPATH"] += os.pathsep + str(cli.cwd)
+    cli.env["JOBPORT_APP"] = app
+    return subprocess.Popen(
+        [sys.executable, "-m", "jobport.cli", "--workers", "1", "import", "customers", "rows.csv"],
+        cwd=cli.cwd,
+        env=cli.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, as a terminal's foreground job
+        # ... with Ctrl-C's default action, as a terminal gives it: a test run started in
+        # the background of a shell inherits SIGINT ignored, and Python keeps it so.
+        preexec_fn=_default_sigint,
+    )
 
 
 def _default_sigint() -> None:

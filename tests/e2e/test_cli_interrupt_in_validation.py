@@ -13,17 +13,13 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import psutil
 import pytest
 from tests.e2e.test_cli import make_cli
-from tests.e2e.test_cli_first_steps import _default_sigint, wait_for_status
-
-from jobport.demo.data import write_csv
+from tests.e2e.test_cli_first_steps import start_interruptible_import, wait_for_status
 
 pytestmark = pytest.mark.e2e
 
@@ -68,20 +64,7 @@ registry.add(
 @pytest.mark.parametrize("attempt", range(3))
 def test_ctrl_c_while_its_own_thread_validates_exits_130(tmp_path: Path, attempt: int) -> None:
     cli = make_cli(tmp_path)
-    write_csv(cli.cwd / "rows.csv", 3_000)
-    (cli.cwd / "gated_validation.py").write_text(GATED_IN_VALIDATION, encoding="utf-8")
-    cli.env["PYTHONPATH"] += os.pathsep + str(cli.cwd)
-    cli.env["JOBPORT_APP"] = "gated_validation"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "jobport.cli", "--workers", "1", "import", "customers", "rows.csv"],
-        cwd=cli.cwd,
-        env=cli.env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-        preexec_fn=_default_sigint,
-    )
+    process = start_interruptible_import(cli, "gated_validation", GATED_IN_VALIDATION, 3_000)
     try:
         wait_for_status(cli, "running")
         deadline = time.monotonic() + 60

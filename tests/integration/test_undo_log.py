@@ -66,15 +66,16 @@ FILE = [
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def service(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[JobService]:
     if request.param == "sqlite":
-        yield from _service(f"sqlite:///{tmp_path / 's.db'}", tmp_path)
+        yield from measures_service(f"sqlite:///{tmp_path / 's.db'}", tmp_path)
         return
     from tests.conftest import migrated_schema
 
     with migrated_schema(request.getfixturevalue("postgres_url")) as url:
-        yield from _service(url, tmp_path)
+        yield from measures_service(url, tmp_path)
 
 
-def _service(url: str, tmp_path: Path) -> Iterator[JobService]:
+def measures_service(url: str, tmp_path: Path, chunk_size: int = 2) -> Iterator[JobService]:
+    """A service over ``url`` with the undoable ``measures`` type, running chunks inline."""
     registry = JobRegistry()
     registry.add(
         JobType(
@@ -83,7 +84,7 @@ def _service(url: str, tmp_path: Path) -> Iterator[JobService]:
             kind="import",
             model=MEASURES,
             handler=Importer(row=Measure, key="id"),
-            chunk_size=2,
+            chunk_size=chunk_size,
             undoable=True,
         )
     )

@@ -14,9 +14,8 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from tests.integration.test_undo_log import MEASURES, OPERATOR, Measure
+from tests.integration.test_undo_log import OPERATOR, measures_service
 
-from jobport import Importer, Jobport, JobRegistry, JobType, Settings
 from jobport.lifecycle import RunStatus
 from jobport.service import ImportStart, JobService
 from jobport.store import make_engine
@@ -68,21 +67,7 @@ def test_migrated_columns_are_compressed_with_lz4_and_the_downgrade_restores_ext
 
 @pytest.fixture
 def service(pg_url: str, lz4_engine: sa.Engine, tmp_path: Path) -> Iterator[JobService]:
-    registry = JobRegistry()
-    registry.add(
-        JobType(
-            type="measures",
-            label="Measures",
-            kind="import",
-            model=MEASURES,
-            handler=Importer(row=Measure, key="id"),
-            chunk_size=ROWS,
-            undoable=True,
-        )
-    )
-    settings = Settings(database_url=pg_url, storage_url=str(tmp_path / "files"), executor="inline")
-    with Jobport(settings, registry=registry) as engine:
-        yield JobService(engine)
+    yield from measures_service(pg_url, tmp_path, chunk_size=ROWS)
 
 
 def dump(engine: sa.Engine) -> list[tuple[object, ...]]:
