@@ -4,7 +4,7 @@ One command for every figure of the issue that has a benchmark here, each
 timed as a user meets it and beside the floor that gives it a meaning on
 whatever machine runs it (other work on a shared machine moves both):
 
-- the CLI's start to exit: ``types``, ``status ID``, an ``import`` of one row
+- the CLI's start to exit: ``types``, ``status ID``, ``history``, an ``import`` of one row
   into a fresh SQLite database, against ``python -c pass``;
 - the 100k-row demo import through the CLI against a fresh ``python`` doing
   csv + sqlite3 ``executemany`` of the same rows (``bench/cli_bench.py``);
@@ -91,6 +91,7 @@ def cli_rows(work: Path, repeat: int, rows: int, big_rows: int | None) -> list[R
     for name, command in (
         ("types", [JOBPORT, "types"]),
         ("status ID", [JOBPORT, "status", run_id]),
+        ("history", [JOBPORT, "history"]),
     ):
         seconds = median_seconds(repeat, functools.partial(same, command), lambda i: env)
         out.append(_timed_row(f"jobport {name}", seconds, empty, floor, 0.3))
