@@ -92,6 +92,12 @@ class CopyMerge:
         pick: Any = itemgetter(*at) if len(at) > 1 else lambda row: (row[at[0]],)
         return list(map(pick, self.rows))
 
+    def sent_types(self, names: Sequence[str]) -> list[frozenset[type] | None]:
+        """Per name, its values' types in :meth:`sent` (NULLs aside), as the choice of
+        the COPY format found them (:func:`column_profile`)."""
+        types = dict(zip(self.columns, (p.types for p in self.profile), strict=True))
+        return [types.get(name) for name in names]
+
     def __call__(self, conn: Connection) -> RowCounts:
         dbapi: Any = conn.connection.dbapi_connection  # a psycopg 3 connection
         with dbapi.cursor() as cursor:

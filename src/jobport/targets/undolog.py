@@ -101,6 +101,7 @@ def logged_write(
     chunk_no: int,
     sent: Callable[[Sequence[str]], list[Row] | None] | None = None,
     first: Engine | None = None,
+    sent_types: Callable[[Sequence[str]], list[frozenset[type] | None]] | None = None,
 ) -> Writer:
     """``write``, logging the rows it changes (each whole row before; its key and fed
     columns after) in its transaction, as one record. A row the write left as it was is
@@ -109,6 +110,8 @@ def logged_write(
     ``sent`` gives, for names, each row's values of them as the write binds them
     (:meth:`~jobport.targets.upsert.PreparedUpsert.sent`): where the counts tell
     which rows changed, those are the after-images, and nothing is read back.
+    ``sent_types`` says, for names, the types of those values where the write
+    knows them already (:meth:`~jobport.targets.upsert.PreparedUpsert.sent_types`).
 
     With ``first`` (the target's database), a chunk none of whose keys is there
     yet, as a read of it finds now, has its record made here, outside the
@@ -120,7 +123,8 @@ def logged_write(
     """
     written = [*key, *(name for name in fed if name not in key)]
     as_sent = sent(written) if sent is not None else None
-    types = column_types(as_sent, len(written)) if as_sent is not None else []
+    known = sent_types(written) if sent_types is not None else ()
+    types = column_types(as_sent, len(written), known) if as_sent is not None else []
     made: LogRecord | None = None
     if as_sent and first is not None and _none_there(first, table, key, keys):
         images = Images(table, tuple(key), first.dialect.name)
@@ -335,6 +339,7 @@ def undo_logged(
         chunk_no=chunk_no,
         sent=write.sent if isinstance(write, PreparedUpsert) else None,
         first=database,
+        sent_types=write.sent_types if isinstance(write, PreparedUpsert) else None,
     )
 
 

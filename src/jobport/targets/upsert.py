@@ -68,6 +68,9 @@ class PreparedUpsert:
     dry: StagedCount | None = None
     #: The columns of each row of ``batches``, in order (positional parameters only).
     order: tuple[str, ...] = ()
+    #: Per column of ``order``, the only types its bound values can have (NULLs aside),
+    #: where the row model says so and no bind processor changes them; else None.
+    known: tuple[frozenset[type] | None, ...] = ()
 
     def sent(self, names: Sequence[str]) -> list[tuple[Any, ...]] | None:
         """Each row's values of ``names`` as bound or copied (before the database's type
@@ -82,6 +85,15 @@ class PreparedUpsert:
         at = [self.order.index(name) for name in names]
         pick: Any = itemgetter(*at) if len(at) > 1 else lambda row: (row[at[0]],)
         return list(map(pick, itertools.chain.from_iterable(self.batches)))
+
+    def sent_types(self, names: Sequence[str]) -> list[frozenset[type] | None]:
+        """Per name, the only types (NULLs aside) of its values in :meth:`sent`, where
+        known without looking at them (the row model's word, or COPY's own look at
+        them); None where not."""
+        if self.copy is not None:
+            return self.copy.sent_types(names)
+        known = dict(zip(self.order, self.known, strict=False))
+        return [known.get(name) for name in names]
 
     def __call__(self, conn: Connection) -> RowCounts | None:
         if self.copy is not None:
@@ -207,6 +219,22 @@ def prepare_upsert(
         [] if dry_run else batches,
         counter=counter,
         order=tuple(order) if dialect.positional else (),
+        known=_known_types(columns, value_types, order, processors) if dialect.positional else (),
+    )
+
+
+def _known_types(
+    columns: Sequence[str],
+    value_types: Sequence[frozenset[type] | None] | None,
+    order: Sequence[str],
+    processors: Sequence[Processor | None],
+) -> tuple[frozenset[type] | None, ...]:
+    """Per column of ``order``, its declared types where its values are bound as
+    validated (no bind processor: a processor's output is not what the model declared)."""
+    declared = dict(zip(columns, value_types or (), strict=False))
+    return tuple(
+        declared.get(name) if process is None else None
+        for name, process in zip(order, processors, strict=True)
     )
 
 
