@@ -10,10 +10,9 @@ record must come out the same as with the look taken again.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -71,17 +70,9 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]
     engine.dispose()
 
 
-def logged_import(database: Engine, run_id: str, *, known: bool) -> LogRecord:
-    """A first import's chunk of ROWS, its record made before the commit; with ``known``
-    False the write says it knows no type, so every value is looked at."""
+def logged_import(database: Engine, run_id: str) -> LogRecord:
+    """A first import's chunk of ROWS, its record made before the commit."""
     write = prepare_upsert(database.dialect, TABLE, ROWS, COLUMNS, ["id"], value_types=DECLARED)
-    if not known:
-        unknown = PreparedUpsert.sent_types.__get__(write)
-
-        def sent_types(names: Any) -> list[frozenset[type] | None]:
-            return [None] * len(unknown(names))
-
-        object.__setattr__(write, "sent_types", sent_types)
     writer = undo_logged(
         write, TABLE, database.dialect, [(ROWS, COLUMNS, None)], ["id"],
         run_id=run_id, chunk_no=0, database=database,
@@ -94,10 +85,15 @@ def logged_import(database: Engine, run_id: str, *, known: bool) -> LogRecord:
 
 
 def test_the_record_made_with_the_writes_types_is_the_record_made_by_looking(
-    database: Engine,
+    database: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with_types = logged_import(database, "known", known=True)
-    looked = logged_import(database, "looked", known=False)
+    with_types = logged_import(database, "known")
+
+    def knows_nothing(write: PreparedUpsert, names: Sequence[str]) -> list[None]:
+        return [None] * len(names)
+
+    monkeypatch.setattr(PreparedUpsert, "sent_types", knows_nothing)  # every value looked at
+    looked = logged_import(database, "looked")
     assert with_types == looked
     assert (with_types.rows, with_types.inserted) == (len(ROWS), len(ROWS))
 
