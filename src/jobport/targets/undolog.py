@@ -18,7 +18,7 @@ the same way, so an undo can be undone.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any
@@ -99,19 +99,16 @@ def logged_write(
     fed: Sequence[str],
     run_id: str,
     chunk_no: int,
-    sent: Callable[[Sequence[str]], list[Row] | None] | None = None,
     first: Engine | None = None,
-    sent_types: Callable[[Sequence[str]], list[frozenset[type] | None]] | None = None,
 ) -> Writer:
     """``write``, logging the rows it changes (each whole row before; its key and fed
     columns after) in its transaction, as one record. A row the write left as it was is
     not logged.
 
-    ``sent`` gives, for names, each row's values of them as the write binds them
-    (:meth:`~jobport.targets.upsert.PreparedUpsert.sent`): where the counts tell
-    which rows changed, those are the after-images, and nothing is read back.
-    ``sent_types`` says, for names, the types of those values where the write
-    knows them already (:meth:`~jobport.targets.upsert.PreparedUpsert.sent_types`).
+    A :class:`~jobport.targets.upsert.PreparedUpsert` says what it binds of each row
+    (``sent``), and the types of those values where it knows them (``sent_types``):
+    where the counts tell which rows changed, those are the after-images, and
+    nothing is read back.
 
     With ``first`` (the target's database), a chunk none of whose keys is there
     yet, as a read of it finds now, has its record made here, outside the
@@ -122,9 +119,11 @@ def logged_write(
     the turn.
     """
     written = [*key, *(name for name in fed if name not in key)]
-    as_sent = sent(written) if sent is not None else None
-    known = sent_types(written) if sent_types is not None else ()
-    types = column_types(as_sent, len(written), known) if as_sent is not None else []
+    prepared = write if isinstance(write, PreparedUpsert) else None
+    as_sent = prepared.sent(written) if prepared is not None else None
+    types: list[set[type]] = []
+    if prepared is not None and as_sent is not None:
+        types = column_types(as_sent, len(written), prepared.sent_types(written))
     made: LogRecord | None = None
     if as_sent and first is not None and _none_there(first, table, key, keys):
         images = Images(table, tuple(key), first.dialect.name)
@@ -337,9 +336,7 @@ def undo_logged(
         fed=list(fed),
         run_id=run_id,
         chunk_no=chunk_no,
-        sent=write.sent if isinstance(write, PreparedUpsert) else None,
         first=database,
-        sent_types=write.sent_types if isinstance(write, PreparedUpsert) else None,
     )
 
 
