@@ -38,3 +38,35 @@ def test_the_entry_point_exits_with_its_heap_frozen(
         cli.main()
     assert exited.value.code == code
     assert gc.get_freeze_count() > 0
+
+
+class _Ended(Exception):
+    """``os._exit`` called: the process would have ended here, with ``code``."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+def test_a_bug_escaping_while_a_chunk_runs_here_exits_1_with_its_traceback(
+    thawed: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With JOBPORT_DEBUG=1 an error escapes the command; with a chunk still running in
+    this process's own thread the process ends at once, and must still say what went
+    wrong and fail, as the interpreter would have."""
+
+    def broken() -> None:
+        raise RuntimeError("the bug")
+
+    def ended(code: int) -> None:
+        raise _Ended(code)
+
+    monkeypatch.setattr(cli, "_run_command", broken)
+    monkeypatch.setattr(cli, "_chunk_left_running", lambda: True)
+    monkeypatch.setattr(cli.os, "_exit", ended)
+    with pytest.raises(_Ended) as exited:
+        cli.main()
+    assert exited.value.code == 1
+    err = capsys.readouterr().err
+    assert "Traceback" in err
+    assert "RuntimeError: the bug" in err

@@ -223,15 +223,19 @@ def main() -> None:
     The run itself was already stopped and its pool closed.
     """
     code: object = 0
+    escaped: BaseException | None = None
     try:
         _run_command()
     except SystemExit as exc:
         code = exc.code
         raise
+    except BaseException as exc:  # JOBPORT_DEBUG=1 lets an error out, for its traceback
+        escaped, code = exc, 1
+        raise
     finally:
         gc.freeze()
         if _chunk_left_running():
-            _end_now(code)
+            _end_now(code, escaped)
 
 
 def _chunk_left_running() -> bool:
@@ -241,8 +245,13 @@ def _chunk_left_running() -> bool:
     return dispatch is not None and dispatch.chunks_running_here() > 0
 
 
-def _end_now(code: object) -> None:
-    """Exit with ``code`` as ``sys.exit`` would, without the interpreter's teardown."""
+def _end_now(code: object, escaped: BaseException | None = None) -> None:
+    """Exit with ``code`` as ``sys.exit`` would, without the interpreter's teardown;
+    an error that ``escaped`` the command shown as the interpreter would show it."""
+    if escaped is not None:
+        import traceback  # only on this way out
+
+        traceback.print_exception(escaped)
     if code is not None and not isinstance(code, int):
         print(code, file=sys.stderr)
         code = 1
