@@ -22,13 +22,14 @@ from types import TracebackType
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def _cpu_of(pid: str) -> tuple[float, str] | None:
+def _cpu_of(pid: str) -> tuple[float, str, str] | None:
+    """A process's CPU seconds (user + system), command line and parent's pid."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
     except (OSError, IndexError, UnicodeDecodeError):
         return None
-    return (int(fields[11]) + int(fields[12])) / TICKS, command
+    return (int(fields[11]) + int(fields[12])) / TICKS, command, fields[1]
 
 
 def _machine() -> tuple[float, float]:
@@ -58,7 +59,7 @@ class CpuSampler:
         self.interval = interval
         self.classify = classify
         self._start: dict[str, float] = {}
-        self._last: dict[str, tuple[float, str]] = {}
+        self._last: dict[str, tuple[float, str, str]] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
         self._machine_start = (0.0, 0.0)
@@ -92,16 +93,36 @@ class CpuSampler:
     def _sample(self) -> None:
         for pid in os.listdir("/proc"):
             if pid.isdigit() and (seen := _cpu_of(pid)) is not None:
-                self._last[pid] = seen
+                # The parent first seen: a process outliving its parent is then init's.
+                parent = self._last[pid][2] if pid in self._last else seen[2]
+                self._last[pid] = (seen[0], seen[1], parent)
 
     def by_component(self) -> dict[str, float]:
         """CPU seconds used during the block, per component (largest first)."""
         used: dict[str, float] = defaultdict(float)
-        for pid, (cpu, command) in self._last.items():
+        for pid, (cpu, command, _) in self._last.items():
             spent = cpu - self._start.get(pid, 0.0)
             if spent > 0:
                 used[self.classify(command)] += spent
         return dict(sorted(((k, round(v, 2)) for k, v in used.items()), key=lambda kv: -kv[1]))
+
+    def tree(self, root: int) -> set[str]:
+        """The pids of process ``root`` and of every process it started, seen while sampling."""
+        found, grown = {str(root)}, True
+        while grown:
+            added = {pid for pid, (_, _, parent) in self._last.items() if parent in found}
+            grown = bool(added - found)
+            found |= added
+        return found
+
+    def spent(self, pid: str) -> float:
+        """CPU seconds process ``pid`` used during the block (0 if never seen)."""
+        cpu = self._last.get(pid, (0.0, "", ""))[0]
+        return max(cpu - self._start.get(pid, 0.0), 0.0)
+
+    def commands(self) -> dict[str, str]:
+        """Each process seen, by pid: its command line."""
+        return {pid: command for pid, (_, command, _) in self._last.items()}
 
     def utilisation(self) -> float:
         """The share of all cores' time that was busy during the block."""

@@ -32,14 +32,12 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from cpu_sampler import CpuSampler
 from pg_bench import scratch_database
 
 JOBPORT = str(Path(sys.executable).with_name("jobport"))
@@ -64,69 +62,31 @@ with psycopg.connect(url) as conn:
 
 
 Cpu = dict[str, float]
-TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def _processes() -> dict[int, tuple[int, float, str]]:
-    """Every process now: its parent, its CPU seconds (user + system) and command line."""
-    seen: dict[int, tuple[int, float, str]] = {}
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except (OSError, IndexError, UnicodeDecodeError):
-            continue
-        seen[int(pid)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / TICKS, command)
-    return seen
-
-
-@contextmanager
-def sampled() -> Iterator[dict[int, tuple[int, float, str]]]:
-    """The last sample of every process seen while the block ran (ten a second), so a
-    process that ends during it (a pool worker, a backend) still counts."""
-    last: dict[int, tuple[int, float, str]] = {}
-    stop = threading.Event()
-
-    def loop() -> None:
-        while not stop.wait(0.1):
-            last.update(_processes())
-
-    thread = threading.Thread(target=loop, daemon=True)
-    thread.start()
-    try:
-        yield last
-    finally:
-        stop.set()
-        thread.join()
-
-
-def cpu_split(last: dict[int, tuple[int, float, str]], root: int, database: str) -> Cpu:
+def cpu_split(sampler: CpuSampler, root: int, database: str) -> Cpu:
     """CPU seconds of the process ``root``, of the processes it started, and of the
     backends of ``database``."""
-    tree, grown = {root}, True
-    while grown:
-        added = {pid for pid, (parent, _, _) in last.items() if parent in tree} - tree
-        tree |= added
-        grown = bool(added)
+    tree = sampler.tree(root)
     split = {"command": 0.0, "its children": 0.0, "postgresql": 0.0}
-    for pid, (_, cpu, command) in last.items():
-        if pid == root:
-            split["command"] += cpu
+    for pid, command in sampler.commands().items():
+        if pid == str(root):
+            split["command"] += sampler.spent(pid)
         elif pid in tree:
-            split["its children"] += cpu
+            split["its children"] += sampler.spent(pid)
         elif command.startswith("postgres:") and f" {database} " in command:
-            split["postgresql"] += cpu
+            split["postgresql"] += sampler.spent(pid)
     return split
 
 
 def timed(argv: list[str], env: dict[str, str], url: str) -> tuple[float, Cpu]:
-    with sampled() as last:
+    with CpuSampler() as sampler:
         started = time.perf_counter()
         process = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL)
         if process.wait():
             raise subprocess.CalledProcessError(process.returncode, argv)
         seconds = time.perf_counter() - started
-    return seconds, cpu_split(last, process.pid, url.rsplit("/", 1)[1])
+    return seconds, cpu_split(sampler, process.pid, url.rsplit("/", 1)[1])
 
 
 def count(url: str, table: str) -> int:
