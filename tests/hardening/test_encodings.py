@@ -228,11 +228,24 @@ def test_utf16_option_without_a_bom_is_refused_clearly(engine: Jobport, tmp_path
 
 
 def test_invalid_utf8_after_a_bare_cr_in_the_same_chunk(notes: Jobport, tmp_path: Path) -> None:
+    """A CR inside quotes stays field content; the invalid row alone is refused."""
     utf8 = "k3,thrée été,3\n".encode()  # the rest is UTF-8: a damaged UTF-8 file
-    data = b"code,body,n\nk1,one\rstill one,1\nk2,thr\xffee,2\n" + utf8
+    data = b'code,body,n\nk1,"one\rstill one",1\nk2,thr\xffee,2\n' + utf8
     run = import_bytes(notes, tmp_path, data, "notes")
     assert failures(notes, run.id) == [(3, UNDECODABLE)]
     assert [row["code"] for row in table(notes, "notes", "code")] == ["k1", "k3"]
     assert all(
         "\ufffd" not in str(v) for row in table(notes, "notes", "code") for v in row.values()
     )
+
+
+def test_invalid_utf8_after_a_bare_cr_line_end(notes: Jobport, tmp_path: Path) -> None:
+    """A CR outside quotes ends a line (read with bare-CR line ends from there on)."""
+    utf8 = "k3,thrée été,3\n".encode()
+    data = b"code,body,n\nk1,one,1\rk2,thr\xffee,2\n" + utf8
+    run = import_bytes(notes, tmp_path, data, "notes")
+    assert failures(notes, run.id) == [(3, UNDECODABLE)]
+    assert [(row["code"], row["body"]) for row in table(notes, "notes", "code")] == [
+        ("k1", "one"),
+        ("k3", "thrée été"),
+    ]

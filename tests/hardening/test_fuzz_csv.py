@@ -14,7 +14,6 @@ cores; ``HYPOTHESIS_PROFILE=thorough`` runs many more.
 
 from __future__ import annotations
 
-import codecs
 import csv
 import io
 import os
@@ -161,23 +160,6 @@ read_options = st.sampled_from(
 )
 
 
-def bare_cr(data: bytes) -> bool:
-    return b"\r" in data.replace(b"\r\n", b"")
-
-
-def effective_encoding(data: bytes, read: dict[str, str]) -> str:
-    """A UTF-8 BOM wins over the encoding option."""
-    return "utf-8" if data.startswith(codecs.BOM_UTF8) else read.get("encoding", "utf-8")
-
-
-def decodes(data: bytes, encoding: str) -> bool:
-    try:
-        data.decode(encoding)
-    except UnicodeDecodeError:
-        return False
-    return True
-
-
 @fuzz_settings
 @given(
     data=st.one_of(st.binary(max_size=600), csvish),
@@ -187,8 +169,6 @@ def decodes(data: bytes, encoding: str) -> bool:
 def test_random_bytes_never_escape_as_anything_but_a_jobport_error(
     fuzz_engine: Jobport, data: bytes, size: int, read: dict[str, str]
 ) -> None:
-    # Known bug, pinned in test_encodings.py::test_invalid_utf8_after_a_bare_cr_in_the_same_chunk
-    assume(not (bare_cr(data) and not decodes(data, effective_encoding(data, read))))
     clear(fuzz_engine)
     with UnexpectedErrors().watching() as unexpected:
         try:

@@ -127,6 +127,8 @@ class CsvFormat:
                 }
                 if r.long_lines:
                     spec["long_lines"] = list(r.long_lines)
+                if r.cr_lines:
+                    spec["cr_lines"] = True
                 yield spec
 
     def read(

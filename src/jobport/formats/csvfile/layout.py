@@ -58,6 +58,8 @@ class ByteRange:
     rows: int
     #: Lines longer than the field size limit: their records are checked field by field.
     long_lines: tuple[int, ...] = ()
+    #: Lines end at a bare CR too, not only at LF (see ``planning.plan_ranges``).
+    cr_lines: bool = False
 
 
 def read_layout(

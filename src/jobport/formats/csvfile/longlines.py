@@ -27,10 +27,15 @@ def _without_long_fields(
     then a NUL, then the first field over the limit) and returned apart, by
     line number. A long line whose fields all fit is kept. None (read the range
     whole) when the range has no long line, when one is quoted or inside a
-    quoted field, or when the file is not UTF-8, whose bytes are not its
-    fields' sizes.
+    quoted field, when the file is not UTF-8, whose bytes are not its
+    fields' sizes, or when lines end at bare CRs (which planning bounds to
+    the field limit).
     """
-    if not byte_range.long_lines or codecs.lookup(layout.encoding).name != "utf-8":
+    if (
+        not byte_range.long_lines
+        or byte_range.cr_lines
+        or codecs.lookup(layout.encoding).name != "utf-8"
+    ):
         return None
     long = set(byte_range.long_lines)
     delimiter = layout.delimiter.encode()

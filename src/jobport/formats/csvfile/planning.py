@@ -28,16 +28,42 @@ def plan_ranges(
     parallel. The file is read in blocks; a block with no quote, no blank line
     and no line near the field limit is counted with C-level calls alone, any
     other block line by line.
+
+    Lines end in LF or CR-LF, until a line holds a bare carriage return (one
+    outside quotes, followed by neither CR nor LF: a file pasted together from
+    an old Mac one, say). The range holding that line is then counted again, and it and
+    every range after it are cut at any line end and marked ``cr_lines``, for
+    the chunks to read them so (see :func:`_plan_any_line_ends`).
     """
     planner = _RangePlanner(layout, rows_per_range, max_field_bytes or FIELD_LIMIT)
     stream.seek(layout.data_offset)
+    try:
+        yield from _plan_lf_lines(stream, planner)
+    except _BareCarriageReturn:
+        stream.seek(planner.count_again_with_any_line_ends())
+        yield from _plan_any_line_ends(stream, planner)
+    yield from planner.finish()
+
+
+class _BareCarriageReturn(Exception):
+    """A line holds a CR that ends a line of its own: planning on LF alone would be wrong."""
+
+
+def _plan_lf_lines(stream: IO[bytes], planner: _RangePlanner) -> Iterator[ByteRange]:
+    """Count lines ending in LF (or CR-LF); raises at the first line with a bare CR."""
     # A line that runs past its block is counted as it is read, never held: a line
     # as long as the file (a field over every limit, no line breaks) costs a block.
     begun: tuple[int, int, bool] | None = None
+    after_cr = False  # the begun line's last piece ends in a CR
     while block := stream.read(_PLAN_BLOCK):
+        suspect = b"\r" in block and _BARE_CR.search(block) is not None
         if begun is not None:
             end = block.find(b"\n") + 1
-            begun = _grown(begun, block[:end] if end else block)
+            piece = block[:end] if end else block
+            quoted = planner.open_quote ^ bool(begun[1] & 1)
+            if (suspect or after_cr) and _holds_bare_cr(piece, after_cr, quoted):
+                raise _BareCarriageReturn
+            begun, after_cr = _grown(begun, piece), piece.endswith(b"\r")
             if not end:
                 continue
             yield from planner.count(*begun)
@@ -45,16 +71,83 @@ def plan_ranges(
         end = block.rfind(b"\n") + 1
         whole, partial = block[:end], block[end:]
         if whole:
-            if planner.plain(whole):
+            if not suspect and planner.plain(whole):
                 yield from planner.count_block(whole)
             else:
                 for raw in io.BytesIO(whole):
+                    if suspect and _holds_bare_cr(raw, False, planner.open_quote):
+                        raise _BareCarriageReturn
                     yield from planner.count_line(raw)
         if partial:
-            begun = _grown((0, 0, True), partial)
+            if suspect and _holds_bare_cr(partial, False, planner.open_quote):
+                raise _BareCarriageReturn
+            begun, after_cr = _grown(_NO_LINE, partial), partial.endswith(b"\r")
     if begun is not None:
         yield from planner.count(*begun)
-    yield from planner.finish()
+
+
+def _plan_any_line_ends(stream: IO[bytes], planner: _RangePlanner) -> Iterator[ByteRange]:
+    """Count lines ending in LF, CR-LF or a bare CR, as Python's universal newlines do.
+
+    Line by line, which is slower than the block path: only files whose lines
+    change to bare CRs come here (a file of bare CRs throughout is rewritten
+    with LF when it is prepared). The chunks read these ranges with the csv
+    module, which ends lines the same way.
+    """
+    line = _NO_LINE
+    for piece, ends in _any_line_pieces(stream):
+        line = _grown(line, piece)
+        if ends:
+            yield from planner.count(*line)
+            line = _NO_LINE
+    if line != _NO_LINE:
+        yield from planner.count(*line)
+
+
+def _any_line_pieces(stream: IO[bytes]) -> Iterator[tuple[bytes, bool]]:
+    """The rest of the stream in pieces that never cross a line end: (piece, ends a line).
+
+    A CR at a block's end is a line end only once the next block shows it is
+    not the first half of a CR-LF.
+    """
+    held_cr = False
+    while block := stream.read(_PLAN_BLOCK):
+        if held_cr and not block.startswith(b"\n"):
+            yield b"", True
+        start = 0
+        for match in _ANY_LINE_END.finditer(block):
+            if match.end() == len(block) and match.group() == b"\r":
+                break
+            yield block[start : match.end()], True
+            start = match.end()
+        held_cr = block.endswith(b"\r")
+        if start < len(block):
+            yield block[start:], False
+    if held_cr:
+        yield b"", True
+
+
+def _holds_bare_cr(piece: bytes, after_cr: bool, quoted: bool) -> bool:
+    """Whether ``piece`` of a line holds a carriage return that ends a line of its own: one
+    outside a quoted field (``quoted``: whether one is open where the piece starts),
+    followed by something other than CR or LF (``after_cr``: the line's last piece
+    ended in a CR).
+
+    A CR inside quotes is field content, as RFC 4180 has it. A CR before CR-LF is
+    not one either: files saved twice on Windows end lines in CR-CR-LF, and reading
+    those as a blank line after each record would double every line number.
+    """
+    if after_cr and not quoted and piece[:1] not in (b"", b"\r", b"\n"):
+        return True
+    if b"\r" not in piece:
+        return False
+    counted = 0
+    for match in _BARE_CR.finditer(piece):
+        quoted ^= bool(piece.count(b'"', counted, match.start()) & 1)
+        counted = match.start()
+        if not quoted:
+            return True
+    return False
 
 
 def _grown(line: tuple[int, int, bool], piece: bytes) -> tuple[int, int, bool]:
@@ -85,6 +178,16 @@ def _line_pieces(stream: IO[bytes], size: int) -> Iterator[tuple[bytes, bool]]:
 #: A line break followed by a blank line, or by a line of carriage returns alone. One
 #: regex scan: twice as fast as two ``in`` tests, which stop at every line break.
 _BLANK_LINE = re.compile(rb"\n[\n\r]")
+
+#: A carriage return that ends a line of its own. A separate scan from ``_BLANK_LINE``:
+#: an alternation of the two loses the regex engine's fast search for the first byte.
+_BARE_CR = re.compile(rb"\r[^\r\n]")
+
+#: A line end as Python's universal newlines see it.
+_ANY_LINE_END = re.compile(rb"\r\n?|\n")
+
+#: What a line counts before its first piece: no bytes, no quote, blank.
+_NO_LINE = (0, 0, True)
 
 #: Bytes the planning pass reads at a time (then up to the end of the line).
 _PLAN_BLOCK = 256 * 1024
@@ -126,6 +229,15 @@ class _RangePlanner:
         self.open_quote = False
         self.record_start_line = 0
         self.record_start_offset = 0
+        self.cr_lines = False
+
+    def count_again_with_any_line_ends(self) -> int:
+        """Forget the current range's count, to count it again with bare CRs as line ends;
+        where to read from. A range always starts outside a quoted field."""
+        self.offset, self.line = self.start, self.first_line - 1
+        self.rows, self.long_lines, self.open_quote = 0, [], False
+        self.cr_lines = True
+        return self.start
 
     def plain(self, block: bytes) -> bool:
         """Whether every line of ``block`` is one record and no line can be over the limit."""
@@ -163,6 +275,12 @@ class _RangePlanner:
         self.line += 1
         self.offset += length
         if length > self.long_limit:
+            if self.cr_lines and length > FIELD_LIMIT:
+                raise InputError(
+                    f"line {self.line:,} is over {FIELD_LIMIT:,} bytes, in the part of the file "
+                    "whose lines end in a bare carriage return (CR), where so long a line "
+                    "cannot be read in pieces; save the file with LF or CR-LF line ends"
+                )
             self.long_lines.append(self.line)
         if self.open_quote:
             if self.offset - self.record_start_offset > self.long_limit and (
@@ -200,7 +318,14 @@ class _RangePlanner:
             yield self._cut()
 
     def _cut(self) -> ByteRange:
-        cut = ByteRange(self.start, self.offset, self.first_line, self.rows, tuple(self.long_lines))
+        cut = ByteRange(
+            self.start,
+            self.offset,
+            self.first_line,
+            self.rows,
+            tuple(self.long_lines),
+            self.cr_lines,
+        )
         self.start, self.first_line, self.rows = self.offset, self.line + 1, 0
         self.long_lines = []
         return cut

@@ -60,9 +60,10 @@ def read_range(
             # one are refused.
             text, escaped = data.decode(layout.encoding, "surrogateescape"), True
         except UnicodeDecodeError:  # an invalid sequence of ASCII bytes (UTF-16, say)
-            text, bad_lines = _decode_lines(data, layout.encoding)
+            text, bad_lines = _decode_lines(data, layout.encoding, byte_range.cr_lines)
     line_base = byte_range.first_line
-    if bad_lines:
+    if bad_lines or byte_range.cr_lines:
+        # The csv module ends lines at a bare CR too, as planning did for such a range.
         records = _parse_quoted(text, layout, line_base, bad_lines)
     else:
         records = _split_lines(text, layout, line_base)
@@ -247,16 +248,19 @@ def _parse_quoted(
     return records
 
 
-def _decode_lines(data: bytes, encoding: str) -> tuple[str, set[int]]:
+def _decode_lines(data: bytes, encoding: str, cr_lines: bool) -> tuple[str, set[int]]:
+    """The text, and the indexes of the lines (ended as planning ended them) not valid in
+    ``encoding``."""
     parts: list[str] = []
     bad: set[int] = set()
-    for index, raw in enumerate(data.split(b"\n")):
+    lines = data.splitlines(keepends=True) if cr_lines else data.split(b"\n")
+    for index, raw in enumerate(lines):
         try:
             parts.append(raw.decode(encoding))
         except UnicodeDecodeError:
             parts.append(raw.decode(encoding, "replace"))
             bad.add(index)
-    return "\n".join(parts), bad
+    return ("" if cr_lines else "\n").join(parts), bad
 
 
 def _reader(lines: Any, layout: CsvLayout) -> Any:
