@@ -5,7 +5,9 @@ timed as a user meets it and beside the floor that gives it a meaning on
 whatever machine runs it (other work on a shared machine moves both):
 
 - the CLI's start to exit: ``types``, ``status ID``, ``history``, an ``import`` of one row
-  into a fresh SQLite database, against ``python -c pass``;
+  into a fresh SQLite database, against ``python -c pass``; beside them, a
+  reference line: a fresh ``python`` importing only the libraries such an
+  import needs (SQLAlchemy, typer, rich, pydantic with one model built);
 - the 100k-row demo import through the CLI against a fresh ``python`` doing
   csv + sqlite3 ``executemany`` of the same rows (``bench/cli_bench.py``);
 - the API's run read under ``wrk -t2 -c50`` against ``/api/health`` of the
@@ -50,6 +52,14 @@ from import_bench import FLOOR
 
 HERE = Path(__file__).resolve().parent
 
+#: What an import through the CLI cannot do without, as a fresh process: the floor
+#: under the 1-row import's time that no code of ours can lower.
+LIBRARIES = (
+    "import sqlalchemy, sqlalchemy.dialects.sqlite, typer, rich.console\n"
+    "from pydantic import BaseModel\n"
+    "class Row(BaseModel):\n    id: int"
+)
+
 
 @dataclass
 class Row:
@@ -79,7 +89,17 @@ def cli_rows(work: Path, repeat: int, rows: int, big_rows: int | None) -> list[R
     plain = with_bytecode(dict(os.environ))
     empty = median_seconds(repeat, lambda i: [sys.executable, "-c", "pass"], lambda i: plain)
     floor = f"{empty:.3f} s (python -c pass)"
-    out = []
+    libraries = median_seconds(repeat, lambda i: [sys.executable, "-c", LIBRARIES], lambda i: plain)
+    out = [
+        Row(
+            "libraries alone: SQLAlchemy, typer, rich, a first pydantic model",
+            f"{libraries:.3f} s",
+            floor,
+            f"{libraries / empty:.0f}x",
+            "reference: what any command that writes to the database imports",
+            None,
+        )
+    ]
     one = median_seconds(
         repeat,
         lambda i: [JOBPORT, "import", "customers", str(one_row)],
