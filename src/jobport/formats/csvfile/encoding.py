@@ -2,7 +2,8 @@
 copy made of a file whose lines cannot (UTF-16/32, bare-CR line ends).
 
 Chunks seek to byte offsets and split on b"\\n"; this module is what makes that
-true of every file the reader accepts.
+true of every file the reader accepts, up to the first bare CR of a file whose
+lines change to them later (planning finds those, see ``planning.plan_ranges``).
 """
 
 from __future__ import annotations
