@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from typing import TextIO
 
 #: Set to "1" by a process logging in one line, for the processes it starts.
 ONE_LINE_VARIABLE = "JOBPORT_ONE_LINE_LOGS"
@@ -35,7 +36,24 @@ class OneLineFormatter(logging.Formatter):
 
 
 class _OneLineHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """The handler :func:`log_in_one_line` installs, recognised so it is installed once."""
+    """The handler :func:`log_in_one_line` installs, recognised so it is installed once.
+
+    It writes to ``sys.stderr`` as it is when a record comes, as logging's own
+    last-resort handler does: whoever swaps stderr after the CLI set logging up
+    (a test runner capturing output, a host application) may close the old one,
+    and a record written there would be lost to a "Logging error" report.
+    """
+
+    def __init__(self) -> None:
+        logging.Handler.__init__(self)
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: TextIO) -> None:
+        """Ignored: the stream is always the current stderr."""
 
 
 def log_in_one_line() -> None:
@@ -44,7 +62,7 @@ def log_in_one_line() -> None:
     root = logging.getLogger()
     if any(isinstance(handler, _OneLineHandler) for handler in root.handlers):
         return
-    handler = _OneLineHandler(sys.stderr)
+    handler = _OneLineHandler()
     handler.setFormatter(OneLineFormatter())
     handler.setLevel(logging.WARNING)
     root.addHandler(handler)
