@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from typing import IO, Any
 
 from jobport.formats.cells import as_text, neutralise
+from jobport.kinds.columns import is_report_column
 from jobport.kinds.params import ImportParams
 from jobport.store import JobStore, RunRecord
 from jobport.store.prune import cap_note
@@ -28,8 +29,13 @@ ERROR_COLUMN = "error"
 def report_columns(run: RunRecord) -> list[str]:
     """The file's columns, then the line and the error. A run that stored only the first
     of its failures says so in the error column's name: the report still imports as
-    it is (an extra column is ignored), and a note in a row of its own would not."""
-    header = ImportParams.header_of(run.params)
+    it is (an extra column is ignored), and a note in a row of its own would not.
+
+    A run of a corrected report (a retry) has the line and error columns of the
+    report before: this report replaces them with its own, so that each round of
+    fixes has one error column, saying what is wrong now, and imports again.
+    """
+    header = carried_columns(run)
     extra = []
     for name in (LINE_COLUMN, ERROR_COLUMN):
         extra.append(f"jobport_{name}" if name in {h.lower() for h in header} else name)
@@ -37,6 +43,14 @@ def report_columns(run: RunRecord) -> list[str]:
     if note is not None:
         extra[-1] = f"{extra[-1]} ({note})"
     return header + extra
+
+
+def carried_columns(run: RunRecord) -> list[str]:
+    """The file's columns the report carries: all but those an earlier report added that
+    fed no field (:func:`~jobport.kinds.columns.is_report_column`)."""
+    header = ImportParams.header_of(run.params)
+    fed = {index for index, _ in run.params.get("columns") or []}
+    return [name for i, name in enumerate(header) if i in fed or not is_report_column(name)]
 
 
 def report_cell(value: Any) -> str:

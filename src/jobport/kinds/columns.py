@@ -11,6 +11,7 @@ cut short, lists capped (:func:`jobport.errors.shown`, :func:`~jobport.errors.li
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -42,6 +43,19 @@ SavedMappings = Callable[[str, str], "SavedMapping | None"]
 #: How many "did you mean" guesses a refusal gives at most.
 MAX_HINTS = 5
 
+#: The columns an error report adds (:mod:`jobport.reports`): ``line`` and ``error``,
+#: ``jobport_``-prefixed where the file had such a column, the error's name with the
+#: note of a run that stored only its first failures.
+_REPORT_COLUMN = re.compile(r"(?:jobport_)?(?:line|error)(?: \(.*\))?", re.IGNORECASE | re.DOTALL)
+
+
+def is_report_column(name: str) -> bool:
+    """Whether ``name`` is a column an error report adds. Such a column feeding no field
+    is how a corrected report comes back: it is ignored without a word, even with
+    strict columns, and the next report does not carry it (it adds its own)."""
+    return _REPORT_COLUMN.fullmatch(name.strip()) is not None
+
+
 __all__ = [
     "MAX_HEADER_NAME",
     "ColumnMapping",
@@ -50,6 +64,7 @@ __all__ = [
     "check_key_columns",
     "column_warnings",
     "ignored_columns",
+    "is_report_column",
     "map_columns",
     "normalise",
     "place_columns",
@@ -182,9 +197,10 @@ def place_columns(
         type_key=type_key,
         saved_mappings=saved_mappings,
     )
-    if read.strict_columns and placed.unplaced:
+    unplaced = [name for name in placed.unplaced if not is_report_column(name)]
+    if read.strict_columns and unplaced:
         raise InputError(
-            f"column(s) {listed(placed.unplaced)} feed no field of '{type_key}'; map each "
+            f"column(s) {listed(unplaced)} feed no field of '{type_key}'; map each "
             "with --map 'Header=field' or ignore it with --map 'Header=' (strict columns)"
         )
     _check_required(placed, header)
@@ -226,7 +242,9 @@ def ignored_columns(header: list[str], mapping: list[list[Any]]) -> list[str]:
 
 
 def column_warnings(ignored: list[str], type_key: str) -> list[str]:
-    """What a run says of the file's columns it did not use (bounded, as messages are)."""
+    """What a run says of the file's columns it did not use (bounded, as messages are);
+    nothing of those an error report added (a corrected report coming back)."""
+    ignored = [name for name in ignored if not is_report_column(name)]
     if not ignored:
         return []
     noun = "column matches" if len(ignored) == 1 else "columns match"
