@@ -4,6 +4,7 @@ happen, nothing written, exit 0 (as for a run that completed with row failures);
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 import pytest
@@ -44,3 +45,21 @@ def customer_count(cli: Cli) -> int:
             return int(conn.execute(sa.text("SELECT count(*) FROM customers")).scalar_one())
     finally:
         engine.dispose()
+
+
+def test_the_failures_hint_repeats_the_global_options_typed(tmp_path: Path) -> None:
+    """Options given on the command line, not in the environment: the hint runs as shown."""
+    cli = make_cli(tmp_path)
+    env = {k: v for k, v in cli.env.items() if not k.startswith("JOBPORT_")}
+    typed = Cli(tmp_path, env)
+    write_csv(tmp_path / "customers.csv", 40, dirty=0.2, seed=3)
+    options = ["--app=jobport.demo", f"--database-url={cli.database_url}"]
+    options.append(f"--storage-url={tmp_path / 'files'}")
+    result = typed(*options, "import", "customers", "customers.csv")
+    assert result.returncode == 0, result.stderr
+    hint = result.stdout.rsplit("(see: ", 1)[1].rstrip(")\n")
+    run_id = hint.rsplit(" ", 1)[1]
+    assert hint == shlex.join(["jobport", *options, "failures", run_id])
+    shown = typed(*shlex.split(hint)[1:])
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.startswith("id,email,")

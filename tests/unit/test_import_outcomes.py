@@ -291,16 +291,18 @@ def test_failure_limits_and_their_words() -> None:
 def test_the_cli_says_the_counts(
     engine: Jobport, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    from jobport.cli.context import Context
     from jobport.cli.output import describe_run, finish_run
 
     run_file(engine, write(tmp_path / "a.csv", FIRST))
     run = run_file(engine, write(tmp_path / "b.csv", SECOND))
-    finish_run(run, as_json=False)
+    command = Context().command
+    finish_run(run, as_json=False, command=command)
     assert capsys.readouterr().out == (
         f"run {run.id} completed_with_errors: 6 of 6 rows, 1 failed; 1 created, 1 updated, "
         f"2 unchanged (see: jobport failures {run.id})\n"
     )
-    finish_run(run, as_json=True)
+    finish_run(run, as_json=True, command=command)
     shown = json.loads(capsys.readouterr().out)
     assert (shown["created"], shown["updated"], shown["unchanged"], shown["dry_run"]) == (
         1,

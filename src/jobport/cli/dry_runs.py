@@ -27,4 +27,4 @@ def run_import_command(
         run = service.start_from_dry_run(who, dry_run)
         on_update(run)
         run = service.wait(who, run.id, on_update=on_update)
-    finish_run(run, as_json)
+    finish_run(run, as_json, state_of(ctx).command)

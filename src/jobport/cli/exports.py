@@ -101,7 +101,7 @@ def _run_to_file(
         on_update(run)
         run = service.wait(who, run.id, on_update=on_update)
     if run.status not in COMPLETED_STATUSES:
-        finish_run(run, as_json)
+        finish_run(run, as_json, state_of(ctx).command)
         return
     run = wait_for_result(service, who, run)
     result = run.result or {}

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from jobport.cli.context import operator, parse_options, state_of
-from jobport.cli.output import err, finish_run, progress_bar
+from jobport.cli.output import CommandLine, err, finish_run, progress_bar
 from jobport.errors import InputError, listed
 
 if TYPE_CHECKING:
@@ -30,7 +30,10 @@ Options = Annotated[
     list[str] | None,
     typer.Option("--option", "-o", help="A type option as key=value (repeatable)."),
 ]
-Encoding = Annotated[str | None, typer.Option(help="The file's encoding (default UTF-8).")]
+Encoding = Annotated[
+    str | None,
+    typer.Option(help="The file's encoding (default: UTF-8 when the file is, else detected)."),
+]
 Delimiter = Annotated[str | None, typer.Option(help="The field delimiter (default: sniffed).")]
 Sheet = Annotated[
     str | None, typer.Option(help="The XLSX sheet to read, by name or 1-based position.")
@@ -135,7 +138,7 @@ def import_command(
         controls=controls,
         retry_of=None if retry_of is None else service.run_id(who, retry_of),
     )
-    follow_import(service, who, file, start, as_json)
+    follow_import(service, who, file, start, as_json, state_of(ctx).command)
 
 
 #: A file this large most likely plans to several chunks (5,000 rows each by default), so
@@ -164,7 +167,12 @@ def start_pool_early(ctx: typer.Context, file: Path) -> None:
 
 
 def follow_import(
-    service: JobService, who: Principal, file: Path, start: ImportStart, as_json: bool
+    service: JobService,
+    who: Principal,
+    file: Path,
+    start: ImportStart,
+    as_json: bool,
+    command: CommandLine,
 ) -> None:
     """Start the import, say how its columns were placed, show its progress and its end."""
     with progress_bar(as_json) as on_update:
@@ -174,7 +182,7 @@ def follow_import(
             err.print(said, markup=False, highlight=False)
         on_update(run)
         run = service.wait(who, run.id, on_update=on_update)
-    finish_run(run, as_json)
+    finish_run(run, as_json, command)
 
 
 def given(**values: Any) -> dict[str, Any]:

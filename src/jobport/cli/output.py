@@ -21,6 +21,9 @@ from typer.core import TyperArgument, TyperCommand
 if TYPE_CHECKING:
     from jobport.store import RunRecord
 
+#: Writes a ``jobport`` command line for given arguments (see ``CliState.command``).
+CommandLine = Callable[..., str]
+
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
@@ -66,23 +69,28 @@ def progress_bar(quiet: bool) -> Iterator[Callable[[RunRecord], None]]:
         yield update
 
 
-def finish_run(run: RunRecord, as_json: bool) -> None:
-    """Say how a run ended (its warnings first); a run that did not complete exits 1."""
+def finish_run(run: RunRecord, as_json: bool, command: CommandLine) -> None:
+    """Say how a run ended (its warnings first); a run that did not complete exits 1.
+
+    ``command`` writes the hint's command line with the global options the user
+    typed (``--app``, ``--database-url``...), so that it runs as shown.
+    """
     from jobport.lifecycle import COMPLETED_STATUSES
 
     for warning in run.warnings:
         err.print(f"[yellow]warning:[/] {escape(warning)}", markup=True, highlight=False)
+    see = f" (see: {command('failures', run.id)})" if run.failed else ""
     if as_json:
         print_json(run.to_dict())
     elif run.dry_run:
-        out.print(dry_run_line(run) + (f" (see: jobport failures {run.id})" if run.failed else ""))
+        out.print(dry_run_line(run) + see, markup=False, highlight=False)
     else:
         counted = counts_text(run)
         out.print(
             f"run {run.id} {status_markup(run.status)}: {run.processed:,} of "
             f"{total_text(run)} rows, {run.failed:,} failed"
             + (f"; {counted}" if counted else "")
-            + (f" (see: jobport failures {run.id})" if run.failed else "")
+            + escape(see)
         )
     if run.status not in COMPLETED_STATUSES:
         fail(run.error or f"run ended {run.status}", code=1)

@@ -46,7 +46,7 @@ def resume(ctx: typer.Context, run_id: RunId, as_json: AsJson = False) -> None:
     with progress_bar(as_json) as on_update:
         run = service.resume(who, run_id)
         run = service.wait(who, run.id, on_update=on_update)
-    finish_run(run, as_json)
+    finish_run(run, as_json, state_of(ctx).command)
 
 
 def retry(ctx: typer.Context, run_id: RunId, as_json: AsJson = False) -> None:
@@ -56,7 +56,7 @@ def retry(ctx: typer.Context, run_id: RunId, as_json: AsJson = False) -> None:
     with progress_bar(as_json) as on_update:
         run = service.retry(who, run_id)
         run = service.wait(who, run.id, on_update=on_update)
-    finish_run(run, as_json)
+    finish_run(run, as_json, state_of(ctx).command)
 
 
 def cancel(ctx: typer.Context, run_id: RunId, as_json: AsJson = False) -> None:

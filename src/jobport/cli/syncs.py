@@ -32,4 +32,4 @@ def sync_command(
         run = service.wait(who, run.id, on_update=on_update)
     if run.status in COMPLETED_STATUSES:
         run = wait_for_result(service, who, run)
-    finish_run(run, as_json)
+    finish_run(run, as_json, state_of(ctx).command)

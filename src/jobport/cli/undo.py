@@ -42,7 +42,7 @@ def undo_command(
     with progress_bar(as_json) as on_update:
         run = undoing.undo(who, preview.run.id, force=force)
         run = service.wait(who, run.id, on_update=on_update)
-    finish_run(run, as_json)
+    finish_run(run, as_json, state_of(ctx).command)
 
 
 def audit_command(
