@@ -244,6 +244,14 @@ def test_unknown_type(cli: Cli) -> None:
     assert_one_line_error(result, "unknown job type 'nope'", "known types: customers")
 
 
+def test_export_of_an_import_type_names_the_export_types(cli: Cli) -> None:
+    result = cli("export", "customers")
+    assert_one_line_error(
+        result,
+        "'customers' is an import type, not an export type; export types: customers-export",
+    )
+
+
 def test_missing_file(cli: Cli) -> None:
     result = cli("import", "customers", "missing.csv")
     assert_one_line_error(result, "missing.csv", "no such file")

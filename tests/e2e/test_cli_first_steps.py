@@ -283,6 +283,27 @@ def test_history_never_cuts_an_id(tmp_path: Path) -> None:
         assert run_id in result.stdout
 
 
+@pytest.mark.parametrize("columns", [80, 200])
+def test_history_and_types_cut_nothing_short_in_any_terminal(tmp_path: Path, columns: int) -> None:
+    """In 80 columns the runs come two lines each; wide, as a table. No "…" either way."""
+    cli = make_cli(tmp_path, columns=columns)
+    ids = ["0b3a7c1e-5d2f-4e8a-9c6b-1f2e3d4c5b6a"]
+    create_runs(cli, ids)
+    history = cli("history")
+    types = cli("types")
+    assert history.returncode == types.returncode == 0, history.stderr + types.stderr
+    assert "…" not in history.stdout + types.stdout
+    assert all(len(line) <= columns for line in (history.stdout + types.stdout).splitlines())
+    assert ids[0] in history.stdout
+    if columns == 80:
+        assert "\n  customers (import) queued: 0 of ? rows, 0 failed\n" in history.stdout
+    else:
+        assert " customers " in history.stdout
+        assert " queued " in history.stdout
+    for name in ("customers-export", "sales-report"):
+        assert f" {name} " in types.stdout
+
+
 # -- jobport demo -------------------------------------------------------------------------------
 
 

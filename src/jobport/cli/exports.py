@@ -126,12 +126,19 @@ def _run_to_file(
 
 
 def check_kind(service: JobService, job_type: str, kind: str) -> None:
-    """Refuse a type of another kind with the command's own words (an import to ``export``)."""
-    from jobport.errors import InputError
+    """Refuse a type of another kind with the command's own words (an import to ``export``),
+    naming the types of the kind asked for, those whose names hold the one given first
+    (``customers`` → ``customers-export``)."""
+    from jobport.errors import InputError, listed
 
     found = service.job_type(job_type).kind
     if found != kind:
-        raise InputError(f"'{job_type}' is {_a(found)} type, not {_a(kind)} type")
+        names = sorted(
+            (t.type for t in service.job_types(kind)),
+            key=lambda name: (job_type.lower() not in name.lower(), name),
+        )
+        offer = f"; {kind} types: {listed(names)}" if names else f"; the app has no {kind} type"
+        raise InputError(f"'{job_type}' is {_a(found)} type, not {_a(kind)} type{offer}")
 
 
 def _a(word: str) -> str:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
 
 from jobport.cli import lean_runs
 from jobport.cli.context import operator, state_of
@@ -115,18 +116,23 @@ def history(
 
 
 def show_runs(runs: list[RunRecord], count: int, as_json: bool) -> None:
-    """``history``' answer: a table of the page of runs out of ``count``, or their JSON."""
+    """``history``' answer: a table of the page of runs out of ``count``, or their JSON.
+
+    A terminal too narrow for the table (a run id is 36 characters) gets each run
+    on two lines instead, so nothing is cut short: the id and when, then what.
+    """
     from rich import box
     from rich.table import Table
 
     if as_json:
         print_json([run.to_dict() for run in runs])
         return
-    table = Table(title=f"{len(runs)} of {count} runs", box=box.SIMPLE_HEAD, pad_edge=False)
-    # Ids are what people copy into other commands: never cut, the other columns wrap.
+    title = f"{len(runs)} of {count} runs"
+    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False)
+    # Ids are what people copy into other commands: never cut.
     table.add_column("id", no_wrap=True, min_width=max((len(run.id) for run in runs), default=2))
     for column in ("type", "kind", "status", "processed", "failed", "created"):
-        table.add_column(column)
+        table.add_column(column, no_wrap=True)
     for run in runs:
         table.add_row(
             run.id,
@@ -135,9 +141,22 @@ def show_runs(runs: list[RunRecord], count: int, as_json: bool) -> None:
             status_markup(run.status),
             f"{run.processed:,}/{total_text(run)}",
             f"{run.failed:,}",
-            run.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+            _when(run),
         )
-    out.print(table)
+    if out.measure(table, options=out.options.update_width(1 << 16)).maximum <= out.width:
+        out.print(table)
+        return
+    out.print(title)
+    for run in runs:
+        out.print(f"{run.id}  {_when(run)}", no_wrap=True, overflow="ignore")
+        out.print(
+            f"  {escape(run.type)} ({run.kind}) {status_markup(run.status)}: "
+            f"{run.processed:,} of {total_text(run)} rows, {run.failed:,} failed"
+        )
+
+
+def _when(run: RunRecord) -> str:
+    return run.created_at.strftime("%Y-%m-%d %H:%M:%S")
 
 
 def failures(

@@ -36,7 +36,12 @@ def types_command(
     if not len(registry):
         err.print("no job types: point --app (or JOBPORT_APP) at the module that declares them")
         return
-    table = Table("type", "label", "kind", "strategy", "formats", "model", "from")
+    table = Table()
+    # The type's name is what every command takes, kind and strategy are single words: never
+    # cut. The rest wraps, never cut short.
+    for column in ("type", "label", "kind", "strategy", "formats", "model", "from"):
+        whole = column in ("type", "kind", "strategy")
+        table.add_column(column, no_wrap=whole, overflow="ellipsis" if whole else "fold")
     for kind, job_types in registry.grouped().items():
         for job_type in job_types:
             summary = job_type.summary()
