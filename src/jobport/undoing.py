@@ -35,7 +35,7 @@ class UndoPreview:
 
     run: RunRecord
     summary: UndoSummary
-    #: Runs that changed some of the same rows after it (their rows will be conflicts).
+    #: Runs that wrote some of the same rows after it (their rows may be conflicts).
     later_runs: list[str]
 
     @property
@@ -45,8 +45,9 @@ class UndoPreview:
         count = len(self.later_runs)
         runs = ", ".join(run[:8] for run in self.later_runs[:5])
         return (
-            f"{count} later run{'s' if count != 1 else ''} ({runs}) changed some of the same "
-            "rows: those rows will be left as they are and reported, unless forced"
+            f"{count} later run{'s' if count != 1 else ''} ({runs}) wrote some of the same "
+            "rows: those no longer as this run left them will be left alone and reported, "
+            "unless forced"
         )
 
     def to_dict(self) -> dict[str, object]:
