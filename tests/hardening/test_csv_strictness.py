@@ -514,3 +514,19 @@ def test_bad_read_options_are_refused_naming_the_option(
     message = refusal(engine, tmp_path, DEMO_HEADER + customer(1), read=read)
     assert named in message
     assert table(engine) == []
+
+
+def test_an_empty_cell_of_a_field_with_a_default_fails_saying_how_to_keep_values(
+    engine: Jobport, tmp_path: Path
+) -> None:
+    """Writing the default would change an existing row the cell says nothing about."""
+    data = DEMO_HEADER + customer(1, active="") + customer(2)
+    run = import_bytes(engine, tmp_path, data)
+    assert failures(engine, run.id) == [
+        (
+            2,
+            "active: is empty: write a value, or leave the column out of the file (rows there "
+            "then keep theirs, new rows get the default)",
+        )
+    ]
+    assert ids(engine) == [2]

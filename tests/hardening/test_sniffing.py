@@ -88,7 +88,7 @@ def test_a_name_naming_another_accepted_format_is_checked_against_the_bytes(
     assert run.status == "failed"
     assert run.error == (
         f"the file was sent as {format.upper()} but its content looks like CSV; "
-        "send it with the matching format"
+        "name it .csv or send it with format=csv"
     )
     assert table(engine) == []
 
@@ -103,24 +103,35 @@ def test_an_explicit_format_wins_over_the_name(engine: Jobport, tmp_path: Path) 
 
 
 @pytest.mark.parametrize(
-    "content",
+    ("content", "advice"),
     [
-        pytest.param(xlsx_bytes, id="xlsx"),
-        pytest.param(zip_of_csv, id="zip-holding-a-csv"),
-        pytest.param(lambda: b"PAR1" + noise() + b"PAR1", id="parquet"),
-        pytest.param(lambda: b"\x7fELF\x02\x01\x01" + b"\x00" * 64 + noise(), id="elf"),
-        pytest.param(lambda: "id,email\n1,a@example.com\n".encode("utf-16-le"), id="utf16-no-bom"),
+        pytest.param(xlsx_bytes, "; name it .xlsx or send it with format=xlsx", id="xlsx"),
+        pytest.param(zip_of_csv, REFUSED_SUFFIX, id="zip-holding-a-csv"),
+        pytest.param(
+            lambda: b"PAR1" + noise() + b"PAR1",
+            "; name it .parquet or send it with format=parquet",
+            id="parquet",
+        ),
+        pytest.param(
+            lambda: b"\x7fELF\x02\x01\x01" + b"\x00" * 64 + noise(), REFUSED_SUFFIX, id="elf"
+        ),
+        pytest.param(
+            lambda: "id,email\n1,a@example.com\n".encode("utf-16-le"),
+            REFUSED_SUFFIX,
+            id="utf16-no-bom",
+        ),
     ],
 )
 def test_binary_content_sent_as_csv_is_refused_as_binary(
-    engine: Jobport, tmp_path: Path, content: object
+    engine: Jobport, tmp_path: Path, content: object, advice: str
 ) -> None:
+    """A format the bytes look like is named with the way to send it as that."""
     assert callable(content)
     run = import_bytes(engine, tmp_path, content(), name="customers.csv")
     assert run.status == "failed"
     assert run.error is not None
     assert run.error.startswith(REFUSED_PREFIX)
-    assert run.error.endswith(REFUSED_SUFFIX)
+    assert run.error.endswith(advice)
     assert run.chunks_total == 0
     assert table(engine) == []
 
@@ -200,9 +211,14 @@ def test_content_that_does_not_match_the_declared_format_is_refused(
     assert callable(content)
     run = import_bytes(engine, tmp_path, content(), name="customers.xlsx", format=declared)
     assert run.status == "failed"
-    assert run.error == (
-        f"the file was sent as {declared.upper()} but its content {looks_like}; "
+    actual = looks_like.removeprefix("looks like ").lower()
+    advice = (
         "send it with the matching format"
+        if looks_like == "is binary data"
+        else f"name it .{actual} or send it with format={actual}"
+    )
+    assert run.error == (
+        f"the file was sent as {declared.upper()} but its content {looks_like}; {advice}"
     )
     assert run.chunks_total == 0
     assert table(engine) == []

@@ -84,7 +84,16 @@ def failure_of(
         ({"ratio": "lots"}, "'lots' is not a number"),
         (
             {"active": "maybe"},
-            "'maybe' is not a yes/no value: write one of true, yes, 1, on or false, no, 0, off",
+            "'maybe' is not a yes/no value: write one of true, yes, 1, on or false, no, 0, off, "
+            "or import with true_words='maybe' or false_words='maybe'",
+        ),
+        (
+            {"active": "2"},
+            "'2' is not a yes/no value: write one of true, yes, 1, on or false, no, 0, off",
+        ),
+        (
+            {"day": "2021-02-30"},
+            "'2021-02-30' is not a day of the calendar: February 2021 has 28 days",
         ),
         (
             {"day": "31/12/2024"},
@@ -135,7 +144,8 @@ def test_the_locale_is_in_the_words() -> None:
         "%d.%m.%Y (such as 31.12.2024) or YYYY-MM-DD"
     )
     assert by_column["active"]["message"] == (
-        "'peut-être' is not a yes/no value: write one of true, yes, 1, on, oui or false, no, 0, off"
+        "'peut-être' is not a yes/no value: write one of true, yes, 1, on, oui or false, no, 0, "
+        "off, or import with true_words='peut-être' or false_words='peut-être'"
     )
 
 

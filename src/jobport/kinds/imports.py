@@ -382,10 +382,18 @@ def checked_reader(
     if declared == "csv" and wide_text:
         return reader
     if not reader.sniff(head):
-        actual = sniff_format(head)
-        found = f"looks like {actual.upper()}" if actual else "is binary data"
-        raise InputError(
-            f"the file was sent as {declared.upper()} but its content {found}; "
-            "send it with the matching format"
-        )
+        raise InputError(_mismatch(declared, sniff_format(head)))
     return reader
+
+
+def _mismatch(declared: str, actual: str | None) -> str:
+    """Why a file's bytes are refused as ``declared``, and how to send it: the format
+    follows the file's name unless one is given, so a name is the CLI user's way."""
+    said = f"the file was sent as {declared.upper()} but its content"
+    if actual is None:
+        return f"{said} is binary data; send it with the matching format"
+    from jobport.formats.spec import FORMATS
+
+    spec = FORMATS.get(actual)
+    extension = f"name it {spec.extension} or " if spec is not None else ""
+    return f"{said} looks like {actual.upper()}; {extension}send it with format={actual}"

@@ -11,6 +11,7 @@ cut short (:func:`jobport.errors.shown`): a cell can be megabytes.
 
 from __future__ import annotations
 
+import calendar
 import math
 import re
 from collections.abc import Callable
@@ -37,6 +38,10 @@ DECIMAL_COMMA = re.compile(
 #: 1,234 or 1.234.567: whole numbers grouped by thousands.
 GROUPED = re.compile(r"\s*[+-]?\d{1,3}(?:([.,' ])\d{3})+\s*\Z", re.ASCII)
 #: 31/12/2024, 31.12.2024, 12-31-2024: a date with the day or the month first.
+#: A date written as ISO 8601 (a time may follow).
+ISO_DATE = re.compile(r"\s*(\d{4})-(\d{1,2})-(\d{1,2})(?:[T ].*)?\s*\Z", re.ASCII | re.DOTALL)
+#: A word of letters, such as another language's yes or no.
+WORD = re.compile(r"[^\W\d_]+(?:[-' ][^\W\d_]+)*")
 DAY_OR_MONTH_FIRST = re.compile(r"\s*(\d{1,2})([/.-])(\d{1,2})\2(\d{4})\s*\Z", re.ASCII)
 
 _DATE_TYPES = frozenset(
@@ -103,6 +108,13 @@ def message(
     ``value`` is the cell as written (pydantic's input if not given)."""
     kind = error["type"]
     if kind == "missing" or (error.get("input") is None and kind.endswith("_type")):
+        if kind != "missing" and info is not None and not info.is_required():
+            # An empty cell of a field with a default: writing the default would change an
+            # existing row the file says nothing about, so the row fails, saying why.
+            return (
+                "is empty: write a value, or leave the column out of the file (rows there "
+                "then keep theirs, new rows get the default)"
+            )
         return "is required"
     if value is None:
         value = error.get("input")
@@ -113,7 +125,7 @@ def message(
     if kind in _DATE_TYPES:
         return _date(kind, value, quoted, locale)
     if kind in ("bool_parsing", "bool_type"):
-        return _boolean(quoted, locale)
+        return _boolean(quoted, locale, value)
     if kind == "string_pattern_mismatch":
         described = info.description if info is not None else None
         return (
@@ -162,6 +174,9 @@ def _number(kind: str, value: Any, quoted: str, locale: Locale | None) -> str:
 
 
 def _date(kind: str, value: Any, quoted: str, locale: Locale | None) -> str:
+    impossible = _impossible_date(value)
+    if impossible is not None:
+        return f"{quoted} is not a day of the calendar: {impossible}"
     with_time = kind.startswith("datetime")
     iso = "YYYY-MM-DD HH:MM:SS" if with_time else "YYYY-MM-DD"
     formats = [
@@ -175,6 +190,21 @@ def _date(kind: str, value: Any, quoted: str, locale: Locale | None) -> str:
         if hint:
             text += f"; {hint}"
     return text
+
+
+def _impossible_date(value: Any) -> str | None:
+    """What is wrong with an ISO date whose month and day are in range but not together
+    ("February 2021 has 28 days"), or None when that is not the problem."""
+    found = ISO_DATE.match(value) if isinstance(value, str) else None
+    if found is None:
+        return None
+    year, month, day = (int(part) for part in found.groups())
+    if not (1 <= month <= 12 and 1 <= day <= 31 and year >= 1):
+        return None
+    days = calendar.monthrange(year, month)[1]
+    if day <= days:
+        return None
+    return f"{calendar.month_name[month]} {year} has {days} days"
 
 
 def date_format_hint(text: str) -> str | None:
@@ -194,13 +224,18 @@ def date_format_hint(text: str) -> str | None:
     return None
 
 
-def _boolean(quoted: str, locale: Locale | None) -> str:
+def _boolean(quoted: str, locale: Locale | None, value: Any) -> str:
+    """The words read as yes and no; a word of another language ("WAHR", "oui") is told
+    the option that reads it."""
     true_words = [*TRUE_WORDS, *(locale.true_words if locale else ())]
     false_words = [*FALSE_WORDS, *(locale.false_words if locale else ())]
-    return (
+    text = (
         f"{quoted} is not a yes/no value: write one of {', '.join(map(shown, true_words))} "
         f"or {', '.join(map(shown, false_words))}"
     )
+    if isinstance(value, str) and WORD.fullmatch(value.strip()):
+        text += f", or import with true_words={quoted} or false_words={quoted}"
+    return text
 
 
 def _limit(ctx: dict[str, Any], name: str) -> str:
