@@ -31,16 +31,19 @@ def plan_ranges(
 
     Lines end in LF or CR-LF, until a line holds a bare carriage return (one
     outside quotes, followed by neither CR nor LF: a file pasted together from
-    an old Mac one, say). The range holding that line is then counted again, and it and
-    every range after it are cut at any line end and marked ``cr_lines``, for
-    the chunks to read them so (see :func:`_plan_any_line_ends`).
+    an old Mac one, say). The current range is then cut before the record
+    holding that line, and every range from it on is cut at any line end and
+    marked ``cr_lines``, for the chunks to read them so (see
+    :func:`_plan_any_line_ends`). What comes before is counted on LF alone
+    whatever the range size, so line numbers do not depend on it.
     """
     planner = _RangePlanner(layout, rows_per_range, max_field_bytes or FIELD_LIMIT)
     stream.seek(layout.data_offset)
     try:
         yield from _plan_lf_lines(stream, planner)
     except _BareCarriageReturn:
-        stream.seek(planner.count_again_with_any_line_ends())
+        yield from planner.switch_to_any_line_ends()
+        stream.seek(planner.offset)
         yield from _plan_any_line_ends(stream, planner)
     yield from planner.finish()
 
@@ -231,13 +234,22 @@ class _RangePlanner:
         self.record_start_offset = 0
         self.cr_lines = False
 
-    def count_again_with_any_line_ends(self) -> int:
-        """Forget the current range's count, to count it again with bare CRs as line ends;
-        where to read from. A range always starts outside a quoted field."""
-        self.offset, self.line = self.start, self.first_line - 1
-        self.rows, self.long_lines, self.open_quote = 0, [], False
+    def switch_to_any_line_ends(self) -> Iterator[ByteRange]:
+        """From the start of the record being read on, count bare CRs as line ends: the
+        current range is cut before that record (``offset`` is then where to read from).
+
+        Called before the line holding the bare CR is counted. A record left open by
+        the lines before it is forgotten and counted again from its start.
+        """
+        if self.open_quote:
+            self.offset, self.line = self.record_start_offset, self.record_start_line - 1
+            self.long_lines = [line for line in self.long_lines if line < self.record_start_line]
+            self.open_quote = False
+        if self.rows:
+            yield self._cut()
+        else:
+            self.start, self.first_line = self.offset, self.line + 1
         self.cr_lines = True
-        return self.start
 
     def plain(self, block: bytes) -> bool:
         """Whether every line of ``block`` is one record and no line can be over the limit."""
@@ -274,13 +286,13 @@ class _RangePlanner:
         """One line, known by its length, its quote count and whether it is blank."""
         self.line += 1
         self.offset += length
+        if self.cr_lines and length > FIELD_LIMIT:
+            raise InputError(
+                f"line {self.line:,} is over {FIELD_LIMIT:,} bytes, in the part of the file "
+                "whose lines end in a bare carriage return (CR), where so long a line "
+                "cannot be read in pieces; save the file with LF or CR-LF line ends"
+            )
         if length > self.long_limit:
-            if self.cr_lines and length > FIELD_LIMIT:
-                raise InputError(
-                    f"line {self.line:,} is over {FIELD_LIMIT:,} bytes, in the part of the file "
-                    "whose lines end in a bare carriage return (CR), where so long a line "
-                    "cannot be read in pieces; save the file with LF or CR-LF line ends"
-                )
             self.long_lines.append(self.line)
         if self.open_quote:
             if self.offset - self.record_start_offset > self.long_limit and (

@@ -211,9 +211,14 @@ def _record_lines(text: str) -> tuple[list[str], list[int]] | None:
 
 
 def _parse_record(text: str, layout: CsvLayout, line: int) -> list[str]:
-    """One quoted record through the csv module, strict."""
+    """One quoted record through the csv module, strict.
+
+    CRs at its end belong to its line end, as for a line without quotes: one
+    more than CR-LF's (a file saved twice on Windows ends lines in CR-CR-LF) would
+    be a line end of its own to the csv module, and a second, empty record.
+    """
     try:
-        parsed = list(_reader(io.StringIO(text, newline=""), layout))
+        parsed = list(_reader(io.StringIO(text.rstrip("\r"), newline=""), layout))
     except csv.Error as exc:
         raise InputError(f"malformed CSV at line {line}: {_csv_reason(exc)}") from None
     if len(parsed) != 1:
@@ -255,10 +260,13 @@ def _decode_lines(data: bytes, encoding: str, cr_lines: bool) -> tuple[str, set[
     bad: set[int] = set()
     lines = data.splitlines(keepends=True) if cr_lines else data.split(b"\n")
     for index, raw in enumerate(lines):
+        # A line's end is decoded apart: a decoder's "replace" may take it in (UTF-7's).
+        body = raw.rstrip(b"\r\n") if cr_lines else raw
+        ending = raw[len(body) :].decode("ascii")
         try:
-            parts.append(raw.decode(encoding))
+            parts.append(body.decode(encoding) + ending)
         except UnicodeDecodeError:
-            parts.append(raw.decode(encoding, "replace"))
+            parts.append(body.decode(encoding, "replace") + ending)
             bad.add(index)
     return ("" if cr_lines else "\n").join(parts), bad
 
