@@ -264,6 +264,8 @@ def test_missing_column(cli: Cli) -> None:
     run = json.loads(result.stdout)
     assert run["status"] == "failed"
     assert customer_count(cli) == 0
+    said = cli("import", "customers", "c.csv")
+    assert said.stdout == f"run {said.stdout.split()[1]} failed before reading any row\n"
 
 
 def test_malformed_file(cli: Cli) -> None:

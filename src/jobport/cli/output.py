@@ -84,6 +84,9 @@ def finish_run(run: RunRecord, as_json: bool, command: CommandLine) -> None:
         print_json(run.to_dict())
     elif run.dry_run:
         out.print(dry_run_line(run) + see, markup=False, highlight=False)
+    elif run.total is None and not run.processed and run.error is not None:
+        # Refused before a row was read (the file, its header): the error says it all.
+        out.print(f"run {run.id} {status_markup(run.status)} before reading any row")
     else:
         counted = counts_text(run)
         out.print(
