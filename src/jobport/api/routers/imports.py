@@ -41,9 +41,11 @@ _FIELDS: dict[str, dict[str, Any]] = {
     "strict_columns": {"type": "boolean"},
     "decimal": {"type": "string", "enum": [".", ","]},
     "thousands": {"type": "string", "enum": [",", ".", " ", "'", "_"]},
-    "date_formats": _text("JSON array of strftime formats, tried in order"),
-    "true_words": _text("JSON array of words read as true"),
-    "false_words": _text("JSON array of words read as false"),
+    "date_formats": _text(
+        'JSON array of strftime formats, tried in order (["%d/%m/%Y"]), or one format'
+    ),
+    "true_words": _text('JSON array of words read as true (["oui","ja"]), or "oui,ja"'),
+    "false_words": _text('JSON array of words read as false (["non","nein"]), or "non,nein"'),
     "dry_run": {"type": "boolean", "description": "Validate the whole file; write nothing"},
     "max_failures": {"type": "integer", "minimum": 0},
     "max_failure_ratio": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
@@ -165,9 +167,22 @@ def read_fields(fields: Mapping[str, str]) -> dict[str, Any]:
     """The read options the form filled in; validated by the dispatcher like any face's."""
     read: dict[str, Any] = {k: fields[k] for k in READ_FIELDS if fields.get(k)}
     for name, is_object in READ_JSON_FIELDS.items():
-        if fields.get(name):
-            read[name] = json_value(fields[name], name, is_object)
+        text = fields.get(name)
+        if not text:
+            continue
+        if is_object or text.lstrip().startswith("["):
+            read[name] = json_value(text, name, is_object)
+        else:
+            read[name] = plain_list(text, name)
     return read
+
+
+def plain_list(text: str, name: str) -> list[str]:
+    """A list field given as plain text, as the CLI takes it: one date format (which may
+    hold a comma), or words separated by commas."""
+    if name == "date_formats":
+        return [text]
+    return [word.strip() for word in text.split(",") if word.strip()]
 
 
 def json_object(text: str | None, name: str) -> dict[str, Any]:
@@ -184,7 +199,8 @@ def json_value(text: str, name: str, is_object: bool) -> Any:
     try:
         value = json.loads(text)
     except ValueError as exc:
-        raise InputError(f"'{name}' must be {what}: {exc}") from None
+        example = ' such as {"Header": "field"}' if is_object else ' such as ["%d/%m/%Y"]'
+        raise InputError(f"'{name}' must be {what}{example}: {exc}") from None
     if not isinstance(value, shape):
         raise InputError(f"'{name}' must be {what}, not {type(value).__name__}")
     return value
