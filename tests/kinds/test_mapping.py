@@ -185,6 +185,22 @@ def test_a_missing_field_says_the_header_it_may_have_been() -> None:
     )
 
 
+def test_a_missing_field_is_hinted_from_a_header_whose_words_spell_its_name() -> None:
+    with pytest.raises(InputError) as refused:
+        placed(["Customer ID", "E-Mail Address", "Surname"])
+    assert refused.value.message.endswith(
+        "did you mean 'Customer ID' for id, 'E-Mail Address' for email, 'Surname' for "
+        "last_name? use --map 'Customer ID=id' --map 'E-Mail Address=email' "
+        "--map 'Surname=last_name'"
+    )
+    # Two columns hold "id": no guess is better than a wrong one.
+    with pytest.raises(InputError) as two:
+        placed(["Order ID", "Customer ID", "email", "last_name"])
+    assert two.value.message == (
+        "missing required column(s): id; the file has: Order ID, Customer ID, email, last_name"
+    )
+
+
 def test_the_work_is_bounded() -> None:
     with pytest.raises(InputError, match="at most 1,000"):
         placed(["id", "x" * 1_001])

@@ -59,6 +59,8 @@ SHORT_NAME = 4
 BRACKETED = 0.95
 #: The least likeness for "did you mean" in the message of a missing field.
 HINT_THRESHOLD = 60
+#: How many of a header's words "did you mean" looks for a field's name in.
+HINT_WORDS = 8
 
 _BRACKETED = re.compile(r"\([^)]*\)|\[[^\]]*\]|\{[^}]*\}")
 _PUNCTUATION = re.compile(r"[\W_]+")
@@ -308,7 +310,8 @@ def hints(
 ) -> list[tuple[str, str]]:
     """(header, field) for missing fields a column no rule placed may hold ("did you mean").
 
-    A looser likeness than the proposal's: a guess shown to a person, never applied.
+    A looser likeness than the proposal's, then a header whose words spell one of a
+    field's names (:func:`_spellings`): a guess shown to a person, never applied.
     """
     wanted = set(missing)
     free = {p.index for p in placements if p.source is None}
@@ -320,12 +323,35 @@ def hints(
         threshold=HINT_THRESHOLD,
     )
     found = [
-        (header[p.index].strip(), p.field)
+        (p.index, p.field)
         for p in guessed
         if p.index in free and p.field is not None and p.field in wanted
     ]
+    used = {index for index, _ in found}
+    named = {name for _, name in found}
+    spelled = {i: _spellings(header[i]) for i in sorted(free - used)}
+    for target in fields:
+        if target.name in wanted and target.name not in named:
+            names = {compact(other) for other, _ in target.names}
+            holding = [i for i, words in spelled.items() if i not in used and words & names]
+            if len(holding) == 1:  # one column only: a guess worth showing
+                found.append((holding[0], target.name))
+                used.add(holding[0])
     order = {target.name: n for n, target in enumerate(fields)}
-    return sorted(found, key=lambda pair: order[pair[1]])
+    return sorted(((header[i].strip(), name) for i, name in found), key=lambda p: order[p[1]])
+
+
+def _spellings(name: str) -> set[str]:
+    """What runs of a header's first words spell: ``Customer ID`` holds ``id``,
+    ``E-Mail Address`` holds ``email`` (``e`` + ``mail``). A hint only: a header
+    holding a name may well mean something else (``Order ID``). Bounded whatever the
+    header: its first :data:`HINT_WORDS` words, runs of up to four."""
+    parts = _PUNCTUATION.sub(" ", name.casefold()).split()[:HINT_WORDS]
+    return {
+        "".join(parts[start:end])
+        for start in range(len(parts))
+        for end in range(start + 1, min(len(parts), start + 4) + 1)
+    }
 
 
 def resolve(
