@@ -9,14 +9,16 @@ from collections.abc import Iterator
 
 import pytest
 
-from jobport.logs import ONE_LINE_VARIABLE, log_in_one_line
+from jobport.logs import ONE_LINE_VARIABLE, _OneLineHandler, log_in_one_line
 
 
 @pytest.fixture
 def root_logging(monkeypatch: pytest.MonkeyPatch) -> Iterator[logging.Logger]:
-    """The root logger, its handlers and level put back afterwards."""
+    """The root logger without a one-line handler (a CLI test in this process may have
+    installed one); its handlers and level put back afterwards."""
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
+    root.handlers[:] = [h for h in handlers if not isinstance(h, _OneLineHandler)]
     monkeypatch.delenv(ONE_LINE_VARIABLE, raising=False)
     yield root
     root.handlers[:] = handlers
