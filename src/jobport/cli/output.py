@@ -21,7 +21,7 @@ from typer.core import TyperArgument, TyperCommand
 if TYPE_CHECKING:
     from jobport.store import RunRecord
 
-#: Writes a ``jobport`` command line for given arguments (see ``CliState.command``).
+#: Writes a ``jobport`` command line for given arguments (see ``Context.command``).
 CommandLine = Callable[..., str]
 
 out = Console(highlight=False, soft_wrap=True)

@@ -37,11 +37,26 @@ DECIMAL_COMMA = re.compile(
 )
 #: 1,234 or 1.234.567: whole numbers grouped by thousands.
 GROUPED = re.compile(r"\s*[+-]?\d{1,3}(?:([.,' ])\d{3})+\s*\Z", re.ASCII)
-#: 31/12/2024, 31.12.2024, 12-31-2024: a date with the day or the month first.
 #: A date written as ISO 8601 (a time may follow).
 ISO_DATE = re.compile(r"\s*(\d{4})-(\d{1,2})-(\d{1,2})(?:[T ].*)?\s*\Z", re.ASCII | re.DOTALL)
+#: The months' names, as messages say them (``calendar``'s follow the process's locale).
+MONTHS = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
 #: A word of letters, such as another language's yes or no.
 WORD = re.compile(r"[^\W\d_]+(?:[-' ][^\W\d_]+)*")
+#: 31/12/2024, 31.12.2024, 12-31-2024: a date with the day or the month first.
 DAY_OR_MONTH_FIRST = re.compile(r"\s*(\d{1,2})([/.-])(\d{1,2})\2(\d{4})\s*\Z", re.ASCII)
 
 _DATE_TYPES = frozenset(
@@ -204,7 +219,7 @@ def _impossible_date(value: Any) -> str | None:
     days = calendar.monthrange(year, month)[1]
     if day <= days:
         return None
-    return f"{calendar.month_name[month]} {year} has {days} days"
+    return f"{MONTHS[month - 1]} {year} has {days} days"
 
 
 def date_format_hint(text: str) -> str | None:
