@@ -85,7 +85,7 @@ def test_undo_an_import_from_its_run_page(server: DashboardServer) -> None:
         expect(page.get_by_role("heading", name="Undo this import")).to_be_visible()
         expect(page.locator("#undo-restored")).to_have_text("3")
         expect(page.locator("#undo-deleted")).to_have_text("5")
-        expect(page.get_by_label("Restore anyway (--force)")).not_to_be_checked()
+        expect(page.get_by_label("Restore anyway")).not_to_be_checked()
         page.get_by_role("button", name="Undo the import").click()
         expect(page).to_have_url(re.compile(r"/runs/[0-9a-f-]{36}$"))
         undo_id = page.url.rsplit("/", 1)[1]

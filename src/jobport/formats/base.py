@@ -105,6 +105,18 @@ class ReadOptions(BaseModel):
             raise InputError(f"invalid read options: {problems}") from None
 
 
+#: The read options that are lists: each may come as plain text from a form or a URL.
+LIST_READ_OPTIONS = ("date_formats", "true_words", "false_words")
+
+
+def plain_read_list(name: str, text: str) -> list[str]:
+    """A list read option written as plain text, as the CLI and forms take it: one date
+    format (a format may hold a comma), or words separated by commas."""
+    if name == "date_formats":
+        return [text.strip()] if text.strip() else []
+    return [word.strip() for word in text.split(",") if word.strip()]
+
+
 @dataclass
 class Prepared:
     """A source ready to plan: its header and what chunks need to read it alike."""

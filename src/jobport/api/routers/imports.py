@@ -18,6 +18,7 @@ from jobport.api.context import Caller, Service, accepted
 from jobport.api.routers.refusals import refused_kind
 from jobport.api.schemas import RunOut
 from jobport.errors import InputError, listed, shown
+from jobport.formats.base import plain_read_list
 from jobport.http.problems import responses
 from jobport.http.uploads import FILE_FIELD, Upload, receive_upload
 from jobport.service import ImportStart, WrongKind
@@ -173,16 +174,8 @@ def read_fields(fields: Mapping[str, str]) -> dict[str, Any]:
         if is_object or text.lstrip().startswith("["):
             read[name] = json_value(text, name, is_object)
         else:
-            read[name] = plain_list(text, name)
+            read[name] = plain_read_list(name, text)
     return read
-
-
-def plain_list(text: str, name: str) -> list[str]:
-    """A list field given as plain text, as the CLI takes it: one date format (which may
-    hold a comma), or words separated by commas."""
-    if name == "date_formats":
-        return [text]
-    return [word.strip() for word in text.split(",") if word.strip()]
 
 
 def json_object(text: str | None, name: str) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from fastapi.responses import RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
 from jobport.errors import InputError, JobportError
+from jobport.formats.base import LIST_READ_OPTIONS, plain_read_list
 from jobport.http.downloads import attachment_headers
 from jobport.http.uploads import Upload, receive_upload
 from jobport.kinds.preview import Preview
@@ -45,8 +46,8 @@ from jobport.web.viewer import Signed, form_of, require_csrf
 
 #: Rows a dry run validates before an import is started.
 PREVIEW_ROWS = 20
-#: Fields of the form that say how to read the file.
-READ_FIELDS = ("encoding", "delimiter", "sheet", "header_row")
+#: Fields of the form that say how to read the file (and how its values are written).
+READ_FIELDS = ("encoding", "delimiter", "sheet", "header_row", "decimal", "thousands")
 
 router = APIRouter(route_class=DashboardRoute)
 
@@ -238,6 +239,10 @@ def read_options(fields: Mapping[str, str]) -> dict[str, Any]:
     """How to read the file, as the form says (only what was filled in), with the
     mapping the step chose."""
     read: dict[str, Any] = {k: fields[k] for k in READ_FIELDS if fields.get(k)}
+    for name in LIST_READ_OPTIONS:
+        listed_values = plain_read_list(name, fields.get(name) or "")
+        if listed_values:
+            read[name] = listed_values
     mapping = chosen_mapping(fields)
     if mapping:
         read["mapping"] = mapping

@@ -84,8 +84,8 @@ async def _refused(
     if not token or user is None:
         site.sign_in_failures.failed(client)
         error = (
-            "That token matches no user. Check it, or create a user with "
-            "`jobport users create NAME`."
+            "That token matches no user. Check it, or create a user with the command "
+            "“jobport users create NAME”."
         )
         return _form_again(request, site, session, target, 401, error)
     return None
