@@ -17,13 +17,10 @@ from collections.abc import Iterator
 from typing import IO, Any
 
 from jobport.formats.cells import as_text, neutralise
-from jobport.kinds.columns import is_report_column
+from jobport.kinds.columns import ERROR_COLUMN, LINE_COLUMN, REPORT_PREFIX, is_report_column
 from jobport.kinds.params import ImportParams
 from jobport.store import JobStore, RunRecord
 from jobport.store.prune import cap_note
-
-LINE_COLUMN = "line"
-ERROR_COLUMN = "error"
 
 
 def report_columns(run: RunRecord) -> list[str]:
@@ -38,7 +35,7 @@ def report_columns(run: RunRecord) -> list[str]:
     header = carried_columns(run)
     extra = []
     for name in (LINE_COLUMN, ERROR_COLUMN):
-        extra.append(f"jobport_{name}" if name in {h.lower() for h in header} else name)
+        extra.append(f"{REPORT_PREFIX}{name}" if name in {h.lower() for h in header} else name)
     note = cap_note(run.params)
     if note is not None:
         extra[-1] = f"{extra[-1]} ({note})"

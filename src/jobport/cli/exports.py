@@ -130,6 +130,7 @@ def check_kind(service: JobService, job_type: str, kind: str) -> None:
     naming the types of the kind asked for, those whose names hold the one given first
     (``customers`` → ``customers-export``)."""
     from jobport.errors import InputError, listed
+    from jobport.service.base import with_article
 
     found = service.job_type(job_type).kind
     if found != kind:
@@ -138,11 +139,9 @@ def check_kind(service: JobService, job_type: str, kind: str) -> None:
             key=lambda name: (job_type.lower() not in name.lower(), name),
         )
         offer = f"; {kind} types: {listed(names)}" if names else f"; the app has no {kind} type"
-        raise InputError(f"'{job_type}' is {_a(found)} type, not {_a(kind)} type{offer}")
-
-
-def _a(word: str) -> str:
-    return f"an {word}" if word[:1] in "aeiou" else f"a {word}"
+        raise InputError(
+            f"'{job_type}' is {with_article(found)} type, not {with_article(kind)} type{offer}"
+        )
 
 
 def wait_for_result(service: JobService, who: Principal, run: RunRecord) -> RunRecord:

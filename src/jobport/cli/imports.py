@@ -202,8 +202,10 @@ def parse_mapping(pairs: list[str]) -> dict[str, str]:
 
 
 def words(text: str | None) -> list[str] | None:
-    """Comma-separated words, trimmed, empty ones dropped."""
-    return None if text is None else [w.strip() for w in text.split(",") if w.strip()]
+    """Comma-separated words, as every face reads them (None: not given)."""
+    from jobport.formats.base import comma_words  # loaded by an import, not every command
+
+    return None if text is None else comma_words(text)
 
 
 def mapping_line(run: RunRecord) -> str | None:

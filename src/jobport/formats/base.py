@@ -114,6 +114,11 @@ def plain_read_list(name: str, text: str) -> list[str]:
     format (a format may hold a comma), or words separated by commas."""
     if name == "date_formats":
         return [text.strip()] if text.strip() else []
+    return comma_words(text)
+
+
+def comma_words(text: str) -> list[str]:
+    """Comma-separated words, trimmed, empty ones dropped."""
     return [word.strip() for word in text.split(",") if word.strip()]
 
 

@@ -43,10 +43,14 @@ SavedMappings = Callable[[str, str], "SavedMapping | None"]
 #: How many "did you mean" guesses a refusal gives at most.
 MAX_HINTS = 5
 
-#: The columns an error report adds (:mod:`jobport.reports`): ``line`` and ``error``,
-#: ``jobport_``-prefixed where the file had such a column, the error's name with the
-#: note of a run that stored only its first failures.
-_REPORT_COLUMN = re.compile(r"(?:jobport_)?(?:line|error)(?: \(.*\))?", re.IGNORECASE | re.DOTALL)
+#: The columns an error report adds (:mod:`jobport.reports`), and the prefix they take
+#: where the file had a column of that name already.
+LINE_COLUMN, ERROR_COLUMN, REPORT_PREFIX = "line", "error", "jobport_"
+#: Those columns as a corrected report brings them back: prefixed or not, the error's
+#: name with the note of a run that stored only its first failures.
+_REPORT_COLUMN = re.compile(
+    rf"(?:{REPORT_PREFIX})?(?:{LINE_COLUMN}|{ERROR_COLUMN})(?: \(.*\))?", re.IGNORECASE | re.DOTALL
+)
 
 
 def is_report_column(name: str) -> bool:
