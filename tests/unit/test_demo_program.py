@@ -1,5 +1,6 @@
-"""The demo's banner names ``jobport`` as the user can call it: by name when the shell finds
-this one, else by its path (the README's command does not activate the venv)."""
+"""The demo's banner and the CLI's hints name ``jobport`` as the user can call it: by name
+when the shell finds this one, else by its path (the README's command does not activate
+the venv)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from jobport.cli.demo import program
+from jobport.cli.context import Context, program
 
 
 @pytest.fixture
@@ -40,3 +41,11 @@ def test_the_jobport_the_shell_finds_is_named_by_name(
 def test_python_dash_m_is_named_jobport(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sys, "argv", ["/x/jobport/cli/__main__.py", "demo"])
     assert program() == "jobport"
+
+
+def test_a_hint_runs_as_printed_from_an_inactive_venv(
+    venv_script: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", "/usr/bin")
+    hint = Context(typed=["--app=jobport.demo"]).command("failures", "0b3a7c1e")
+    assert hint == f"{os.path.join('.venv', 'bin', 'jobport')} --app=jobport.demo failures 0b3a7c1e"

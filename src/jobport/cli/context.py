@@ -15,10 +15,13 @@ from __future__ import annotations
 import contextlib
 import os
 import shlex
+import shutil
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -129,7 +132,7 @@ class Context:
 
     def command(self, *args: str) -> str:
         """The ``jobport`` command line running ``args`` with the options typed for this one."""
-        return shlex.join(["jobport", *self.typed, *args])
+        return shlex.join([program(), *self.typed, *args])
 
     def settings(self) -> Settings:
         """The settings from the global options and the environment; a bad one is one line.
@@ -206,3 +209,18 @@ def parse_options(pairs: list[str] | None) -> dict[str, Any]:
             raise InputError(f"option '{pair}' is not key=value")
         options[key.strip()] = value
     return options
+
+
+def program() -> str:
+    """How to call this ``jobport``: its name when the shell finds this very one, else its
+    path (``.venv/bin/jobport`` after the README's command, whose venv is not active)."""
+    running = Path(sys.argv[0])
+    if running.name != "jobport" or not running.is_file():
+        return "jobport"  # python -m jobport.cli, or a test runner's argv
+    found = shutil.which("jobport")
+    if found is not None and Path(found).resolve() == running.resolve():
+        return "jobport"
+    try:
+        return str(running.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(running.resolve())

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import shlex
-import shutil
 import subprocess
 import sys
 import threading
@@ -21,7 +20,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from jobport.cli.context import Context, operator, state_of
+from jobport.cli.context import Context, operator, program, state_of
 from jobport.cli.output import err, out
 from jobport.cli.server import check_port, run_server
 
@@ -99,21 +98,6 @@ def cli_for(settings: Settings) -> str:
     options = ["--app", settings.app or "", "--database-url", settings.database_url]
     options += ["--storage-url", settings.storage_url]
     return shlex.join([program(), *options])
-
-
-def program() -> str:
-    """How to call this ``jobport``: its name when the shell finds this very one, else its
-    path (``.venv/bin/jobport`` after the README's command, whose venv is not active)."""
-    running = Path(sys.argv[0])
-    if running.name != "jobport" or not running.is_file():
-        return "jobport"  # python -m jobport.cli, or a test runner's argv
-    found = shutil.which("jobport")
-    if found is not None and Path(found).resolve() == running.resolve():
-        return "jobport"
-    try:
-        return str(running.resolve().relative_to(Path.cwd()))
-    except ValueError:
-        return str(running.resolve())
 
 
 def prepare_demo(
