@@ -226,3 +226,20 @@ def shoot(page: Any, name: str) -> list[Path]:
     if original:
         page.set_viewport_size(original)
     return taken
+
+
+def watch_errors(page: Any) -> list[str]:
+    """The page's script errors and console errors (a CSP refusal among them), as they come.
+
+    A "Failed to load resource" line is left out: it is the browser's echo of an
+    HTTP error status, which a test that asked for a 4xx expects.
+    """
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", lambda message: _console_error(errors, message))
+    return errors
+
+
+def _console_error(errors: list[str], message: Any) -> None:
+    if message.type == "error" and not message.text.startswith("Failed to load resource"):
+        errors.append(message.text)

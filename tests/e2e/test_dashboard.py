@@ -30,6 +30,7 @@ from tests.e2e.dashboard_server import (
     require_browser,
     running_server,
     shoot,
+    watch_errors,
 )
 
 from jobport.demo.data import generate, write_csv
@@ -95,10 +96,7 @@ def new_page(browser: Any, server: DashboardServer, user: str | None = "admin") 
     )
     context.set_default_timeout(30_000)
     page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.on("console", lambda message: console_error(errors, message))
-    page.js_errors = errors
+    page.js_errors = watch_errors(page)
     if user is not None:
         page.goto("/signin")
         page.get_by_label("API token").fill(server.tokens[user])
@@ -110,12 +108,6 @@ def new_page(browser: Any, server: DashboardServer, user: str | None = "admin") 
 def nav(page: Any, name: str) -> None:
     """Follow a link of the main navigation."""
     page.get_by_role("navigation", name="Main").get_by_role("link", name=name).click()
-
-
-def console_error(errors: list[str], message: Any) -> None:
-    """Script errors and refusals (CSP); a 4xx the test asked for is no error of the page."""
-    if message.type == "error" and not message.text.startswith("Failed to load resource"):
-        errors.append(message.text)
 
 
 def no_js_errors(page: Any) -> None:

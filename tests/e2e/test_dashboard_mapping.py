@@ -28,6 +28,7 @@ from tests.e2e.dashboard_server import (
     require_browser,
     running_server,
     shoot,
+    watch_errors,
 )
 
 pytestmark = pytest.mark.e2e
@@ -85,8 +86,7 @@ def test_map_the_columns_check_the_whole_file_then_import_it(
     context = browser.new_context(base_url=server.url, viewport={"width": 1280, "height": 900})
     context.set_default_timeout(20_000)
     page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    errors = watch_errors(page)
     page.goto("/signin")
     page.get_by_label("API token").fill(server.tokens["admin"])
     page.get_by_label("API token").press("Enter")

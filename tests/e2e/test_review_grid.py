@@ -29,6 +29,7 @@ from tests.e2e.dashboard_server import (
     chromium,
     require_browser,
     running_server,
+    watch_errors,
 )
 
 from jobport.demo.data import COLUMNS, generate
@@ -114,8 +115,7 @@ def test_fix_rows_in_the_grid_and_import_them_as_a_linked_run(
     context = browser.new_context(base_url=server.url, viewport={"width": 1280, "height": 900})
     context.set_default_timeout(20_000)
     page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    errors = watch_errors(page)
     page.goto("/signin")
     page.get_by_label("API token").fill(server.tokens["admin"])
     page.get_by_label("API token").press("Enter")

@@ -19,7 +19,13 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from tests.e2e.dashboard_server import DashboardServer, chromium, require_browser, running_server
+from tests.e2e.dashboard_server import (
+    DashboardServer,
+    chromium,
+    require_browser,
+    running_server,
+    watch_errors,
+)
 
 from jobport.demo.data import COLUMNS, generate
 
@@ -74,8 +80,7 @@ def test_undo_an_import_from_its_run_page(server: DashboardServer) -> None:
     with chromium() as browser:
         page = browser.new_page(base_url=server.url)
         page.set_default_timeout(15_000)
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        errors = watch_errors(page)
         page.goto("/signin")
         page.get_by_label("API token").fill(server.tokens["admin"])
         page.get_by_label("API token").press("Enter")
