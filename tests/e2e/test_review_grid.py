@@ -124,6 +124,13 @@ def test_fix_rows_in_the_grid_and_import_them_as_a_linked_run(
     expect(page.get_by_role("heading", name=re.compile("Review rejected rows"))).to_be_visible()
     expect(cell(page, 4, "country")).to_have_attribute("aria-invalid", "true")
 
+    # A failing cell off to the right of its row: the row's "in active" links to it.
+    active = cell(page, 8, "active")
+    expect(active).not_to_be_in_viewport()
+    row(page, 8).get_by_role("link", name="Go to active, line 8").click()
+    expect(active).to_be_focused()
+    expect(active).to_be_in_viewport()
+
     # Keyboard: a cell is selected, Enter edits, Escape puts the text back.
     country = cell(page, 4, "country")
     country.focus()

@@ -131,6 +131,16 @@
     before = was.before;
   }
 
+  // "Failing in active": the link goes to the cell, which may be off to the right of a wide
+  // row. Focusing it scrolls it into view and selects it, as the arrow keys would.
+  function onClick(event) {
+    var link = event.target.closest("a[data-cell]");
+    var input = link && document.getElementById(link.getAttribute("data-cell"));
+    if (!input) return;
+    event.preventDefault();
+    input.focus();
+  }
+
   function showFixFields(form) {
     var op = form.querySelector("select[name=op]");
     if (!op) return;
@@ -147,6 +157,7 @@
       grid.addEventListener("focusin", onFocusIn);
       grid.addEventListener("focusout", onFocusOut);
       grid.addEventListener("pointerdown", onPointer);
+      grid.addEventListener("click", onClick);
       grid.addEventListener("dblclick", function (event) { if (isCell(event.target)) startEdit(event.target); });
       document.body.addEventListener("htmx:beforeSwap", beforeSwap);
       document.body.addEventListener("htmx:afterSettle", afterSettle);
