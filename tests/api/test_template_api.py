@@ -78,3 +78,13 @@ def test_the_import_page_links_the_templates_and_the_link_downloads(site: Any) -
     assert response.status_code == 200
     assert response.headers["content-type"] == XLSX
     assert "customers-template.xlsx" in response.headers["content-disposition"]
+
+
+def test_the_import_page_says_each_column_in_words_as_the_template_does(site: Any) -> None:  # noqa: F811
+    sign_in(site, "bob")
+    page = site.get("/import?type=customers").text
+    listed = dict(re.findall(r"<li><code>(\w+)</code> <span class=\"muted\">([^<]*)</span>", page))
+    assert listed["age"] == "whole number, at least 18, at most 120"
+    assert listed["signup_date"] == "date (YYYY-MM-DD)"
+    assert listed["id"].endswith(", required")
+    assert not any(":" in kind or "integer" in kind for kind in listed.values())

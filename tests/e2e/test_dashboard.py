@@ -344,7 +344,7 @@ def test_a_polling_report_shows_its_final_state(browser: Any, server: DashboardS
     page.get_by_label("Year").fill("")
     page.get_by_role("button", name="Start").click()
     expect(page).to_have_url(re.compile(r"/runs/[0-9a-f-]{36}$"))
-    expect(page.locator(".facts.card")).to_contain_text("polled")
+    expect(page.locator(".facts.card")).to_contain_text("checked every second")
     expect(page.locator("#run-status")).to_contain_text("Completed", timeout=WAIT_MS)
     expect(page.locator("#run-percent")).to_have_text("100%")
     expect(page.locator("#report-summary")).to_contain_text("Revenue")

@@ -8,6 +8,9 @@ from typing import Any
 
 from jinja2 import Environment
 
+from jobport.kinds.template import TemplateColumn, template_columns
+from jobport.registry import JobType
+
 STATUS_LABELS = {
     "queued": "Queued",
     "running": "Running",
@@ -107,6 +110,13 @@ def short_id(run_id: str) -> str:
     return run_id[:8]
 
 
+def file_columns(job_type: JobType) -> list[TemplateColumn]:
+    """An import type's columns as its template describes them: each one's kind in words
+    ("whole number, at least 0"), not the API's JSON Schema type ("integer")."""
+    row = job_type.row_schema
+    return template_columns(row) if job_type.kind == "import" and row is not None else []
+
+
 def install(env: Environment) -> None:
     env.filters.update(
         number=number,
@@ -120,4 +130,5 @@ def install(env: Environment) -> None:
         status_label=status_label,
         short_id=short_id,
         plain=plain,
+        file_columns=file_columns,
     )
