@@ -236,6 +236,32 @@ def test_a_european_chunk_validates_into_the_right_values(row: type[BaseModel]) 
     ]
 
 
+@pytest.mark.parametrize("read", [None, FRENCH])
+@pytest.mark.parametrize("row", [Account, CheckedAccount])
+def test_yes_no_and_date_cells_padded_with_spaces_read_as_their_text(
+    row: type[BaseModel], read: ReadOptions | None
+) -> None:
+    opened = " 31/12/2024 " if read else " 2024-12-31 "
+    records: list[Any] = [(2, ["1", "", opened, " yes ", "a"]), (3, ["2", "", "\t", " no", "b"])]
+    rows, columns, failures = validate_records(
+        records, HEADER, COLUMNS, Importer(row=row, key="id"), HEADER, read=read
+    )
+    assert failures == []
+    values = [dict(zip(columns, r, strict=True)) for r in rows]
+    assert [(v["opened"], v["active"]) for v in values] == [
+        (dt.date(2024, 12, 31), True),
+        (None, False),  # a cell of spaces alone is empty
+    ]
+
+
+def test_a_padded_word_of_another_language_is_told_without_its_spaces() -> None:
+    records: list[Any] = [(2, ["1", "", "", " WAHR ", "a"])]
+    _, _, [failure] = validate_records(
+        records, HEADER, COLUMNS, Importer(row=Account, key="id"), HEADER
+    )
+    assert failure.message.endswith("or import with true_words='WAHR' or false_words='WAHR'")
+
+
 @pytest.mark.parametrize("row", [Account, CheckedAccount])
 def test_a_refused_cell_fails_its_row_beside_the_other_errors(row: type[BaseModel]) -> None:
     records: list[Any] = [

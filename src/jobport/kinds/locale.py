@@ -468,7 +468,7 @@ def _bool_converter(true_words: tuple[str, ...], false_words: tuple[str, ...]) -
     def convert(text: Any) -> Any:
         if type(text) is not str:
             return text
-        return get(text.strip().lower(), text)
+        return get(text.strip().lower(), text.strip())
 
     return convert
 

@@ -249,7 +249,8 @@ def _boolean(quoted: str, locale: Locale | None, value: Any) -> str:
         f"or {', '.join(map(shown, false_words))}"
     )
     if isinstance(value, str) and WORD.fullmatch(value.strip()):
-        text += f", or import with true_words={quoted} or false_words={quoted}"
+        word = f"'{shown(value.strip(), QUOTED)}'"
+        text += f", or import with true_words={word} or false_words={word}"
     return text
 
 

@@ -29,7 +29,14 @@ from jobport.kinds.batch import (
     model_fields_schema,
 )
 from jobport.kinds.importer import Importer
-from jobport.kinds.locale import CellConverters, Locale, Refused, cell_converters, locale_for
+from jobport.kinds.locale import (
+    CellConverters,
+    Locale,
+    Refused,
+    cell_converters,
+    field_kind,
+    locale_for,
+)
 from jobport.kinds.messages import error_detail, refusal_detail
 from jobport.store import Failure
 from jobport.targets.capacity import Capacity
@@ -207,6 +214,7 @@ class _RowChecker:
         self.failures: list[Failure] = []
         self.locale: Locale | None = locale_for(importer.locale, read)
         self.convert: CellConverters | None = cell_converters(self.locale, importer.row, columns)
+        self.trimmed = _trimmed_positions(importer.row, self.fields)
 
     def values(self, line: int, record: Any) -> dict[str, Any] | None:
         """The record's validated field values, or None once its failure is recorded."""
@@ -225,6 +233,8 @@ class _RowChecker:
             )
             return None
         picked = self.pick(record)
+        if self.trimmed:
+            picked = _trim(picked, self.trimmed)
         if "" in picked:
             picked = tuple(_blank_to_none(value) for value in picked)
         data = dict(zip(self.fields, picked))  # noqa: B905 (same length)
@@ -395,6 +405,32 @@ def _getter_of(names: list[str]) -> Callable[[dict[str, Any]], Any]:
         only = names[0]
         return lambda values: (values[only],)
     return itemgetter(*names)
+
+
+#: Kinds of fields whose text pydantic reads only without spaces around it (" yes ",
+#: " 2024-01-31 "), where numbers and strings of a model that strips them are read either way.
+_TRIMMED_KINDS = frozenset({"bool", "date", "datetime"})
+
+
+def _trimmed_positions(row: type[BaseModel], fields: list[str]) -> tuple[int, ...]:
+    """Where a record's picked cells are yes/no or date fields (see :func:`_trim`)."""
+    infos = row.model_fields
+    return tuple(at for at, name in enumerate(fields) if field_kind(infos[name]) in _TRIMMED_KINDS)
+
+
+def _trim(picked: tuple[Any, ...], positions: tuple[int, ...]) -> tuple[Any, ...]:
+    """The cells with spaces around the text of yes/no and date fields taken off.
+
+    A spreadsheet or a hand-edited file often pads a cell (" yes ", "2024-01-31 "):
+    the value is plain, and refusing it would fail a row for what no one can see.
+    The batch validator turns such a row away; here, on the row's own path, it passes.
+    """
+    cells = list(picked)
+    for at in positions:
+        cell = cells[at]
+        if type(cell) is str:
+            cells[at] = cell.strip()
+    return tuple(cells)
 
 
 def _blank_to_none(value: Any) -> Any:
