@@ -228,7 +228,8 @@ def test_the_error_report_downloads_as_csv(api: Api) -> None:
     assert response.headers["content-type"].startswith("text/csv")
     assert response.headers["content-disposition"].startswith("attachment; filename=")
     assert response.headers["x-content-type-options"] == "nosniff"
-    rows = list(csv.reader(io.StringIO(response.text)))
+    assert response.content.startswith(b"\xef\xbb\xbf")  # UTF-8, for a spreadsheet
+    rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
     assert rows[0] == ["id", "name", "qty", "line", "error"]
     assert [row[0] for row in rows[1:]] == ["10", "20", "30"]
     assert [row[3] for row in rows[1:]] == ["11", "21", "31"]

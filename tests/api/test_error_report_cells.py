@@ -36,8 +36,11 @@ def upload_with_rejected_rows(api: Api) -> str:
     return str(run["id"])
 
 
-def assert_neutralised(report: str) -> list[list[str]]:
-    rows = list(csv.reader(io.StringIO(report, newline="")))
+def assert_neutralised(report: str, *, bom: bool = True) -> list[list[str]]:
+    """The report's cells are neutralised; a file starts with a UTF-8 byte order mark, which
+    makes a spreadsheet read it as UTF-8."""
+    assert report.startswith("\ufeff") is bom
+    rows = list(csv.reader(io.StringIO(report.removeprefix("\ufeff"), newline="")))
     assert rows[0] == ["id", "name", "qty", "line", "error"]
     cells = [cell for row in rows for cell in row]
     assert not [cell for cell in cells if cell.startswith(FORMULA_TRIGGERS)]

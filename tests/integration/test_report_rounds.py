@@ -8,9 +8,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.hardening.support import DEMO_HEADER, customer, failures, import_bytes, make_engine
+from tests.hardening.support import (
+    DEMO_COLUMNS,
+    DEMO_HEADER,
+    customer,
+    failures,
+    import_bytes,
+    make_engine,
+)
 
-from jobport import Jobport
+from jobport import Jobport, StartRequest
 from jobport.kinds.columns import is_report_column
 from jobport.reports import write_report
 
@@ -83,3 +90,35 @@ def test_which_names_are_report_columns() -> None:
     assert is_report_column("error (the first 1,000 of 5,000 failures)")
     assert not is_report_column("errors")
     assert not is_report_column("line_no")
+
+
+def test_a_semicolon_file_gets_its_report_in_semicolons(engine: Jobport, tmp_path: Path) -> None:
+    """A European Excel writes semicolons and splits only those into columns: the report
+    it opens to fix comes back in the file's own delimiter, and imports again."""
+    lines = [DEMO_HEADER, customer(1, last_name="Müller"), customer(2, age="7")]
+    data = b"".join(line.replace(b",", b";") for line in lines)
+    first = import_bytes(engine, tmp_path, data)
+    out = io.StringIO()
+    write_report(engine.store, engine.run(first.id), out)
+    text = out.getvalue()
+    assert text.splitlines()[0] == ";".join([*DEMO_COLUMNS, "line", "error"])
+    [row] = list(csv.DictReader(io.StringIO(text), delimiter=";"))
+    assert (row["last_name"], row["age"], row["line"]) == ("Lovelace", "7", "3")
+    row["age"] = "40"
+    fixed = io.StringIO()
+    writer = csv.DictWriter(fixed, fieldnames=list(row), delimiter=";")
+    writer.writeheader()
+    writer.writerow(row)
+    again = import_bytes(engine, tmp_path, fixed.getvalue().encode(), retry_of=first.id)
+    assert (again.status, again.failed, again.processed) == ("completed", 0, 1)
+
+
+def test_a_sync_report_carries_the_values_of_its_rows(engine: Jobport) -> None:
+    """A sync reads no file, so it has no header: its report's columns are its rows'."""
+    run = engine.run(engine.start(StartRequest(type="orders", options={"count": 1000})).id)
+    assert run.failed > 0
+    rows = report(engine, run.id)
+    assert len(rows) == run.failed
+    assert list(rows[0])[-2:] == ["line", "error"]
+    assert {"id", "customer_id", "amount"} <= set(rows[0])
+    assert all(row["id"] for row in rows)

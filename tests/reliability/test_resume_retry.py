@@ -106,7 +106,8 @@ def test_corrected_error_report_imported_as_a_linked_retry(place: Place) -> None
     written = place.cli("failures", original["id"], "--out", str(report))
     assert written.returncode == 0, written.stderr
     defects = {row.line: row.defect for row in generate(6_000, dirty=0.05, seed=21)}
-    with open(report, newline="", encoding="utf-8") as handle:
+    # The report starts with a UTF-8 byte order mark (for spreadsheets): read it as such.
+    with open(report, newline="", encoding="utf-8-sig") as handle:
         rows = list(csv.DictReader(handle))
     assert sorted(int(row["line"]) for row in rows) == data.invalid_lines
     for row in rows:  # the user corrects each row where the report says it is wrong

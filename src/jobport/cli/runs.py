@@ -9,7 +9,6 @@ can (:mod:`jobport.cli.lean_runs`), and print the same either way.
 
 from __future__ import annotations
 
-import csv
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -31,9 +30,6 @@ from jobport.cli.output import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
-    from typing import TextIO
-
     from jobport.store.records import RunRecord
 
 RunId = Annotated[str, typer.Argument(metavar="ID")]
@@ -168,23 +164,18 @@ def failures(
     ] = None,
 ) -> None:
     """Write the error report of a run: the original columns, the line and the error."""
+    from jobport.reports import write_rows
+
     service, who = state_of(ctx).service(executor="inline"), operator()
-    rows = service.error_report(who, service.run_id(who, run_id))
+    run = service.run(who, service.run_id(who, run_id))
+    rows, delimiter = service.error_report(who, run.id), service.error_report_delimiter(run)
     if out_path is None:
-        write_rows(rows, sys.stdout)
+        write_rows(rows, sys.stdout, delimiter)
         return
-    with open(out_path, "w", newline="", encoding="utf-8") as handle:
-        count = write_rows(rows, handle)
+    # utf-8-sig: the file starts with the byte order mark a spreadsheet reads as UTF-8.
+    with open(out_path, "w", newline="", encoding="utf-8-sig") as handle:
+        count = write_rows(rows, handle, delimiter)
     err.print(f"{count:,} failed row(s) written to {out_path}")
-
-
-def write_rows(rows: Iterable[list[str]], handle: TextIO) -> int:
-    """Write the report's rows as CSV; returns how many failed rows (the header aside)."""
-    writer = csv.writer(handle)
-    count = -1
-    for count, row in enumerate(rows):  # noqa: B007
-        writer.writerow(row)
-    return max(count, 0)
 
 
 #: The commands of this module, in the order of ``jobport --help``.

@@ -16,6 +16,7 @@ from starlette.responses import StreamingResponse
 
 from jobport.formats import FORMATS
 from jobport.principal import Principal
+from jobport.reports import UTF8_BOM
 from jobport.service import JobService, ResultFile
 
 CSV_FLUSH_BYTES = 64 * 1024
@@ -33,10 +34,15 @@ def attachment_headers(filename: str) -> dict[str, str]:
     }
 
 
-def csv_blocks(rows: Iterable[list[str]]) -> Iterator[bytes]:
-    """Rows as CSV, in blocks (one thread hop per block, not per row)."""
+def csv_blocks(
+    rows: Iterable[list[str]], *, delimiter: str = ",", bom: bool = False
+) -> Iterator[bytes]:
+    """Rows as CSV, in blocks (one thread hop per block, not per row); with ``bom``, a
+    UTF-8 byte order mark first (:data:`~jobport.reports.UTF8_BOM`)."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    if bom:
+        buffer.write(UTF8_BOM)
+    writer = csv.writer(buffer, delimiter=delimiter)
     for row in rows:
         writer.writerow(row)
         if buffer.tell() >= CSV_FLUSH_BYTES:
@@ -50,7 +56,11 @@ def error_report_response(service: JobService, who: Principal, run_id: str) -> S
     """A run's rejected rows as a CSV attachment that can be corrected and imported again."""
     run = service.run(who, run_id)
     return StreamingResponse(
-        csv_blocks(service.error_report(who, run.id)),
+        csv_blocks(
+            service.error_report(who, run.id),
+            delimiter=service.error_report_delimiter(run),
+            bom=True,
+        ),
         media_type="text/csv; charset=utf-8",
         headers=attachment_headers(service.error_report_name(run)),
     )

@@ -55,6 +55,12 @@ class RunUses(ServiceCore):
         self.store.record_audit(entry(who, Action.DOWNLOADED, run.id, file="error report"))
         return report_rows(self.store, run)
 
+    def error_report_delimiter(self, run: RunRecord) -> str:
+        """The error report's delimiter: a CSV file's own, else a comma."""
+        from jobport.reports import report_delimiter
+
+        return report_delimiter(run)
+
     def error_report_name(self, run: RunRecord) -> str:
         """The file name an error report is downloaded under."""
         return f"{run.type}-{run.id[:8]}-failures.csv"
