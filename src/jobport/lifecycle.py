@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from jobport.errors import shown
 from jobport.events import TERMINAL_EVENTS, EventName
 
 
@@ -175,6 +176,42 @@ def stopped_by_failures(
     if dry_run:
         return f"stopped after {exceeded}; {chunks} {verb} checked; nothing was written"
     return f"stopped after {exceeded}; {chunks} {verb} committed"
+
+
+#: How many of a withheld chunk's rejected rows its run's error quotes.
+FIRST_SHOWN = 3
+
+
+def withheld_by_failures(
+    exceeded: str,
+    rows: int,
+    committed: Sequence[int],
+    committed_rows: int,
+    first: Sequence[tuple[int | None, str]],
+) -> str:
+    """The error of a run stopped before a chunk that passed its thresholds.
+
+    "stopped after 429 failures (max 10); the chunk that passed it (20,000 rows)
+    was not written and nothing was committed; its first rejected rows: line 12:
+    email: ...; a dry run lists them all". ``first`` are the chunk's first failures
+    (line, message), each cut short: its failures are not kept, as nothing of it is.
+    """
+    if committed:
+        one = len(committed) == 1
+        kept = (
+            f"chunk{'' if one else 's'} {number_ranges(committed)} ({committed_rows:,} rows) "
+            f"{'was' if one else 'were'} committed"
+        )
+    else:
+        kept = "nothing was committed"
+    quoted = "; ".join(
+        f"line {line}: {shown(message, 200)}" if line else shown(message, 200)
+        for line, message in first
+    )
+    return (
+        f"stopped after {exceeded}; the chunk that passed it ({rows:,} rows) was not written "
+        f"and {kept}; its first rejected rows: {quoted}; a dry run lists them all"
+    )
 
 
 def number_ranges(numbers: Sequence[int]) -> str:

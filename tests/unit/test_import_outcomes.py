@@ -196,7 +196,7 @@ def test_a_dry_run_is_imported_from_its_stored_upload_once(engine: Jobport, tmp_
         service.start_from_dry_run(who, run.id)
 
 
-def test_a_run_past_its_failure_threshold_stops_with_its_committed_chunks_said(
+def test_the_chunk_that_passes_a_failure_threshold_is_not_written(
     make_jobport: MakeJobport, tmp_path: Path
 ) -> None:
     engine = make_jobport(registry=registry())
@@ -204,12 +204,20 @@ def test_a_run_past_its_failure_threshold_stops_with_its_committed_chunks_said(
     rows[1][2] = rows[4][2] = rows[5][2] = "bad"  # one failure in chunk 0, two in chunk 1
     run = run_file(engine, write(tmp_path / "t.csv", rows), max_failures=2)
     assert run.status == RunStatus.FAILED
-    assert run.error == "stopped after 3 failures (max 2); chunks 0-1 (8 rows) were committed"
-    assert [c["status"] for c in engine.store.chunks(run.id)] == ["done", "done", "pending"]
-    assert (run.processed, run.failed, counts(run)) == (8, 3, (5, 0, 0))
-    assert sorted(row[1] for row in snapshot(engine)) == [1, 3, 4, 7, 8]
-    # Nothing else came of it: the chunk left pending never ran.
-    assert engine.store.get_run(run.id).chunks_done == 2
+    assert run.error is not None
+    assert run.error.startswith(
+        "stopped after 3 failures (max 2); the chunk that passed it (4 rows) was not written "
+        "and chunk 0 (4 rows) was committed; its first rejected rows: line 6: score: 'bad' "
+    )
+    assert "; line 7: score: 'bad' " in run.error
+    assert run.error.endswith("; a dry run lists them all")
+    # Chunk 1 brought the third failure: none of its rows, failures or counts were kept.
+    assert [c["status"] for c in engine.store.chunks(run.id)] == ["done", "pending", "pending"]
+    assert (run.processed, run.failed, counts(run)) == (4, 1, (3, 0, 0))
+    assert sorted(row[1] for row in snapshot(engine)) == [1, 3, 4]
+    assert [line for line, _, _ in failures(engine, run)] == [3]
+    assert engine.store.get_run(run.id).chunks_done == 1
+    # A dry run writes nothing anyway: it checks the chunk that passed and stops after it.
     dry = run_file(engine, write(tmp_path / "t.csv", rows), dry_run=True, max_failures=2)
     assert dry.error == (
         "stopped after 3 failures (max 2); chunks 0-1 (8 rows) were checked; nothing was written"
@@ -226,9 +234,12 @@ def test_the_type_sets_default_thresholds_and_a_run_overrides_them(
     rows[0][2] = "bad"
     path = write(tmp_path / "t.csv", rows)
     stopped = run_file(engine, path)
-    assert stopped.error == (
-        "stopped after 1 failure in 4 rows (25.0%, max 20.0%); chunk 0 (4 rows) was committed"
+    assert stopped.error is not None
+    assert stopped.error.startswith(
+        "stopped after 1 failure in 4 rows (25.0%, max 20.0%); the chunk that passed it "
+        "(4 rows) was not written and nothing was committed; its first rejected rows: line 2: "
     )
+    assert snapshot(engine) == []
     assert run_file(engine, path, max_failure_ratio=0.5).status == RunStatus.COMPLETED_WITH_ERRORS
     with pytest.raises(RegistryError, match="max_failure_ratio"):
         Importer(row=Person, key="id", max_failure_ratio=1.5)

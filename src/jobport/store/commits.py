@@ -102,6 +102,15 @@ class Commits(Section):
                     then_finish=then_finish,
                     max_stored_failures=max_stored_failures,
                 )
+        except _PastLimit as past:
+            # The rows written early were rolled back; now withhold the chunk and stop.
+            with self._write() as conn:
+                run = lock_run(conn, claim.run_id)
+                if run is None or run["status"] not in ACTIVE_STATUSES:
+                    if run is not None:
+                        set_aside(conn, claim, run["status"])
+                    return None
+                return _withhold(conn, claim, run, past.error, now)
         except _RunStopped:
             # The rows written early were rolled back with the rest; only mark the chunk.
             with self._write() as conn:
@@ -157,6 +166,11 @@ def _commit_under_run_lock(
         previous = _chunk_turn(conn, claim.run_id, claim.no - 1)
         if previous.status != ChunkStatus.DONE:
             raise _not_your_turn(claim.no - 1, previous, now)
+    withheld = _past_limits(conn, run, outcome)
+    if withheld is not None:
+        if wrote:
+            raise _PastLimit(withheld)
+        return _withhold(conn, claim, run, withheld, now)
     if outcome.write is not None and not wrote:
         counts = outcome.write(conn)
     _mark_done(conn, claim, outcome, counts, now)
@@ -164,7 +178,9 @@ def _commit_under_run_lock(
     _insert_failures(conn, claim, kept)
     values = _counters_after(run, outcome, counts, now, then_finish=then_finish)
     stop = (
-        outcome.limits.exceeded(values["failed"], values["processed"]) if outcome.limits else None
+        outcome.limits.exceeded(values["failed"], values["processed"])
+        if outcome.limits and run["dry_run"]
+        else None
     )
     if stop is not None:
         values.update(_stopped(conn, run, stop, values["processed"], now))
@@ -231,6 +247,50 @@ def _stopped(
     return {"status": RunStatus.FAILED, "error": error, "finished_at": now, "eta_seconds": None}
 
 
+def _past_limits(conn: Connection, run: Any, outcome: ChunkOutcome) -> str | None:
+    """The error of a run this chunk would take past its failure thresholds, else None.
+
+    Such a chunk is not written (:func:`_withhold`): a threshold says how many bad rows
+    a run may meet and still write, and this chunk's rows come with more. A dry run
+    writes nothing anyway: it counts the chunk and stops after it (see ``_stopped``).
+    """
+    if outcome.limits is None or run["dry_run"]:
+        return None
+    failed = run["failed"] + outcome.failed
+    exceeded = outcome.limits.exceeded(failed, run["processed"] + outcome.processed)
+    if exceeded is None:
+        return None
+    committed = conn.execute(
+        sa.select(job_chunks.c.no)
+        .where(job_chunks.c.run_id == run["id"], job_chunks.c.status == ChunkStatus.DONE)
+        .order_by(job_chunks.c.no)
+    ).scalars()
+    first = [(f.line, f.message) for f in outcome.failures[: lifecycle.FIRST_SHOWN]]
+    return lifecycle.withheld_by_failures(
+        exceeded, outcome.processed, list(committed), run["processed"], first
+    )
+
+
+def _withhold(
+    conn: Connection, claim: Claim, run: Any, error: str, now: datetime
+) -> JobEvent | None:
+    """Stop the run before this chunk: nothing of it written (its rows, failures and
+    counts), the chunk given back as pending (a resume runs it again), the run failed."""
+    set_aside(conn, claim, RunStatus.FAILED)
+    values = {
+        "status": RunStatus.FAILED,
+        "error": error,
+        "finished_at": now,
+        "eta_seconds": None,
+        "seq": run["seq"] + 1,
+    }
+    conn.execute(job_runs.update().where(job_runs.c.id == claim.run_id).values(**values))
+    merged = {**run, **values}
+    event = event_of(lifecycle.event_after_commit(RunStatus.FAILED), merged)
+    record_event(conn, run, event)
+    return event
+
+
 def _counters_after(
     run: Any, outcome: ChunkOutcome, counts: RowCounts | None, now: datetime, *, then_finish: bool
 ) -> dict[str, Any]:
@@ -288,6 +348,14 @@ def _insert_failures(conn: Connection, claim: Claim, failures: Sequence[Failure]
 
 
 # -- PostgreSQL: a chunk's rows written before the run's lock -------------------------------
+
+
+class _PastLimit(Exception):
+    """The chunk would take its run past its failure thresholds: roll its rows back."""
+
+    def __init__(self, error: str) -> None:
+        super().__init__(error)
+        self.error = error
 
 
 class _RunStopped(Exception):
