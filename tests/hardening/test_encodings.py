@@ -25,7 +25,16 @@ from tests.hardening.support import (
 
 from jobport import Jobport
 
-UNDECODABLE = "the row holds bytes that are invalid in the file's encoding"
+
+def invalid_in(encoding: str) -> str:
+    """The failure of a row holding bytes invalid in the file's encoding."""
+    return (
+        f"the row holds bytes that are invalid in {encoding}, shown as \ufffd: write the text "
+        "there again (or save the whole file in one encoding)"
+    )
+
+
+UNDECODABLE = invalid_in("utf-8")
 NAMES = ["Zoë", "Łukasz", "Ærøskøbing", "Ünal", "Nguyễn", "😀 Smile"]
 
 
@@ -119,7 +128,7 @@ def test_byte_undefined_in_the_chosen_single_byte_encoding_fails_its_row(
     data = named([(1, "A"), (2, "B@"), (3, "C")]).replace(b"B@", b"B\x81")
     run = import_bytes(engine, tmp_path, data, read={"encoding": "cp1252"})
     assert run.status == "completed_with_errors"
-    assert failures(engine, run.id) == [(3, UNDECODABLE)]
+    assert failures(engine, run.id) == [(3, invalid_in("cp1252"))]
     assert ids(engine) == [1, 3]
 
 

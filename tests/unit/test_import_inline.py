@@ -238,9 +238,11 @@ def test_invalid_bytes_fail_only_their_row(make_jobport: MakeJobport, tmp_path: 
     path.write_bytes(b"code,name\nA,Ada\nB,B\xffb\nC," + "Zoë Ünal".encode() + b"\n")
     run = engine.import_file("people", path)
     assert run.status == "completed_with_errors"
-    assert [(f["line"], f["message"]) for f in failures_of(engine, run.id)] == [
-        (3, "the row holds bytes that are invalid in the file's encoding")
-    ]
+    [failure] = failures_of(engine, run.id)
+    assert (failure["line"], failure["column"]) == (3, "name")
+    assert failure["message"].startswith("the row holds bytes that are invalid in utf-8, shown as")
+    # The row's cells are kept, the bad byte shown: the error report holds it, to fix there.
+    assert failure["raw"] == {"code": "B", "name": "B\ufffdb"}
     assert set(table_rows(engine, people, "code")) == {"A", "C"}
 
 

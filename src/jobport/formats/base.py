@@ -21,7 +21,23 @@ if TYPE_CHECKING:
 
 
 class BadRecord(str):
-    """A record that could not be read as values, with the reason (e.g. a NUL byte)."""
+    """A record that could not be read as values, with the reason (e.g. a NUL byte).
+
+    ``cells`` are its values as far as they could be read, and ``column`` the index
+    of the first one at fault, when known: its failure and the error report show
+    them, so that the row can be fixed where it is wrong and imported again.
+    """
+
+    cells: list[str] | None
+    column: int | None
+
+    def __new__(
+        cls, reason: str, cells: list[str] | None = None, column: int | None = None
+    ) -> BadRecord:
+        record = super().__new__(cls, reason)
+        record.cells = cells
+        record.column = column
+        return record
 
 
 #: Why a row holding a NUL is refused, whatever the format: PostgreSQL text cannot hold one.

@@ -19,9 +19,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import SchemaValidator
 
 from jobport.errors import bounded, shown
-from jobport.formats import (
-    Record,
-)
+from jobport.formats import BadRecord, Record
 from jobport.formats.base import ReadOptions
 from jobport.kinds.batch import (
     BatchValidator,
@@ -219,8 +217,7 @@ class _RowChecker:
     def values(self, line: int, record: Any) -> dict[str, Any] | None:
         """The record's validated field values, or None once its failure is recorded."""
         if type(record) is not list:
-            reason = str(record) if record is not None else _UNDECODABLE
-            self.failures.append(Failure(line, reason))
+            self.failures.append(self.refusal(line, record))
             return None
         width = len(self.header)
         if len(record) != width:
@@ -248,6 +245,16 @@ class _RowChecker:
             self.failures.append(self.failure(line, record, None, refused))
             return None
         return values
+
+    def refusal(self, line: int, record: BadRecord | None) -> Failure:
+        """The failure of a record refused as it was read, with what could be read of it."""
+        if record is None:
+            return Failure(line, _UNDECODABLE)
+        # A reader's plain reason (a str) carries no cells.
+        cells, at = getattr(record, "cells", None), getattr(record, "column", None)
+        column = self.header[at].strip() if at is not None and at < len(self.header) else None
+        raw = raw_values(self.header, cells) if cells is not None else None
+        return Failure(line, str(record), column=column, raw=raw)
 
     def failure(
         self,
