@@ -25,16 +25,10 @@ from tests.hardening.support import (
 
 from jobport import Jobport
 
-
-def invalid_in(encoding: str) -> str:
-    """The failure of a row holding bytes invalid in the file's encoding."""
-    return (
-        f"the row holds bytes that are invalid in {encoding}, shown as \ufffd: write the text "
-        "there again (or save the whole file in one encoding)"
-    )
-
-
-UNDECODABLE = invalid_in("utf-8")
+UNDECODABLE = (
+    "the row holds bytes that are invalid in the file's encoding, shown as \ufffd: write the "
+    "text there again (or save the whole file in one encoding)"
+)
 NAMES = ["Zoë", "Łukasz", "Ærøskøbing", "Ünal", "Nguyễn", "😀 Smile"]
 
 
@@ -128,7 +122,7 @@ def test_byte_undefined_in_the_chosen_single_byte_encoding_fails_its_row(
     data = named([(1, "A"), (2, "B@"), (3, "C")]).replace(b"B@", b"B\x81")
     run = import_bytes(engine, tmp_path, data, read={"encoding": "cp1252"})
     assert run.status == "completed_with_errors"
-    assert failures(engine, run.id) == [(3, invalid_in("cp1252"))]
+    assert failures(engine, run.id) == [(3, UNDECODABLE)]
     assert ids(engine) == [1, 3]
 
 

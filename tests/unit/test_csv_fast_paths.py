@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from jobport.errors import InputError
 from jobport.formats import csvfile
+from jobport.formats.base import BadRecord
 from jobport.formats.csvfile import plan_ranges, planning, read_layout, read_range, reading
 
 plain_field = st.text(alphabet="abcXYZ019 .-_é", max_size=6)
@@ -366,8 +367,9 @@ def test_bare_cr_line_ends_in_a_decoder_that_takes_a_cr_into_its_replacement() -
     ranges = list(plan_ranges(io.BytesIO(data), layout, 100))
     read = [r for b in ranges for r in read_range(io.BytesIO(data), layout, b)]
     assert sum(r.rows for r in ranges) == len(read) == 5
-    assert [(line, values) for line, values in read if values is not None] == [
+    assert [(line, values) for line, values in read if type(values) is list] == [
         (2, ["a", "1"]),
         (4, ["y", "1"]),
         (6, ["w", "3"]),
     ]
+    assert [line for line, values in read if isinstance(values, BadRecord)] == [3, 5]

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from jobport.errors import InputError
 from jobport.files import FileStore
 from jobport.formats import ReadOptions, Record, reader_for, sniff_format
+from jobport.formats.base import BadRecord, undecodable_row
 from jobport.formats.cells import unneutralise_row
 from jobport.formats.csvfile import (
     CsvFormat,
@@ -232,7 +233,7 @@ def test_a_lone_utf16_surrogate_fails_its_row_only(files: FileStore) -> None:
         + "\n3,c\n".encode("utf-16-le")
     )
     _, _, records = through_format(files, raw)
-    assert records == [(2, ["1", "a"]), (3, None), (4, ["3", "c"])]
+    assert records == [(2, ["1", "a"]), (3, undecodable_row()), (4, ["3", "c"])]
 
 
 def test_truncated_utf16_is_an_input_error(files: FileStore) -> None:
@@ -301,17 +302,24 @@ def test_a_line_break_in_an_unquoted_header_field_is_said_in_the_files_terms(
     )
 
 
-def test_invalid_utf8_record_yields_none_and_its_neighbours_survive() -> None:
+def test_an_invalid_utf8_record_is_refused_with_its_cells_and_its_neighbours_survive() -> None:
     data = b"id,name\n1,Ada\n2,Al\xffan\n3,Grace\n"
     for rows in (1, 3):
         _, _, records = ranges_and_records(data, rows)
-        assert records == [(2, ["1", "Ada"]), (3, None), (4, ["3", "Grace"])]
+        assert records == [(2, ["1", "Ada"]), (3, undecodable_row()), (4, ["3", "Grace"])]
+        refused = records[1][1]
+        assert isinstance(refused, BadRecord)
+        assert (refused.cells, refused.column) == (["2", "Al\ufffdan"], 1)
 
 
 def test_invalid_utf8_inside_a_multiline_quoted_record() -> None:
     data = b'id,note\n1,"fine\nstill fine"\n2,"first line\nbad \xc3\x28 line"\n3,"ok"\n'
     _, _, records = ranges_and_records(data, 10)
-    assert records == [(2, ["1", "fine\nstill fine"]), (4, None), (6, ["3", "ok"])]
+    assert records == [
+        (2, ["1", "fine\nstill fine"]),
+        (4, undecodable_row()),
+        (6, ["3", "ok"]),
+    ]
 
 
 @pytest.mark.parametrize(

@@ -240,7 +240,7 @@ def test_invalid_bytes_fail_only_their_row(make_jobport: MakeJobport, tmp_path: 
     assert run.status == "completed_with_errors"
     [failure] = failures_of(engine, run.id)
     assert (failure["line"], failure["column"]) == (3, "name")
-    assert failure["message"].startswith("the row holds bytes that are invalid in utf-8, shown as")
+    assert failure["message"].startswith("the row holds bytes that are invalid in the file's")
     # The row's cells are kept, the bad byte shown: the error report holds it, to fix there.
     assert failure["raw"] == {"code": "B", "name": "B\ufffdb"}
     assert set(table_rows(engine, people, "code")) == {"A", "C"}

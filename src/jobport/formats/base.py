@@ -40,6 +40,19 @@ class BadRecord(str):
         return record
 
 
+def undecodable_row(cells: list[str] | None = None, column: int | None = None) -> BadRecord:
+    """The refusal of a row holding bytes invalid in the file's encoding: its cells as far
+    as they could be read (each such byte shown as U+FFFD) and the first cell at fault,
+    so that the error report holds the row, to be fixed where it is wrong and imported
+    again. The encoding is not named: a prepared copy's (UTF-8) may not be the file's."""
+    return BadRecord(
+        "the row holds bytes that are invalid in the file's encoding, shown as \ufffd: "
+        "write the text there again (or save the whole file in one encoding)",
+        cells,
+        column,
+    )
+
+
 #: Why a row holding a NUL is refused, whatever the format: PostgreSQL text cannot hold one.
 NUL_ROW = BadRecord("the row holds a NUL byte, which text data never contains")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import codecs
 from typing import IO
 
-from jobport.formats.base import NUL_ROW, BadRecord
+from jobport.formats.base import NUL_ROW, BadRecord, undecodable_row
 from jobport.formats.csvfile.layout import ByteRange, CsvLayout, _over_the_limit
 from jobport.formats.csvfile.planning import _line_pieces
 
@@ -57,11 +57,11 @@ def _without_long_fields(
             return None
         if ends:
             if current is not None:
-                current.finish(parts, refused, line, layout.header)
+                current.finish(parts, refused, line, layout)
                 current = None
             line += 1
     if current is not None:
-        current.finish(parts, refused, line, layout.header)
+        current.finish(parts, refused, line, layout)
     return b"".join(parts), refused
 
 
@@ -114,7 +114,7 @@ class _LongLine:
         parts: list[bytes],
         refused: dict[int, BadRecord | None],
         line: int,
-        header: list[str],
+        layout: CsvLayout,
     ) -> None:
         """The line's bytes into ``parts`` (itself, a blank line, or a stand-in) and why."""
         self._decode(b"", final=True)
@@ -124,7 +124,7 @@ class _LongLine:
             parts.extend(self.kept)
         else:
             parts.append(_STAND_IN + self.ending)
-            refused[line] = _refusal(header, self.over, self.limit, self.undecodable, self.nul)
+            refused[line] = _refusal(layout, self.over, self.limit, self.undecodable, self.nul)
 
     def _decode(self, data: bytes, *, final: bool = False) -> None:
         if not self.undecodable:
@@ -134,12 +134,11 @@ class _LongLine:
                 self.undecodable = True
 
 
-def _refusal(
-    header: list[str], index: int, limit: int, undecodable: bool, nul: bool
-) -> BadRecord | None:
-    """Why a line read in pieces is refused, as the whole-range path would say it."""
+def _refusal(layout: CsvLayout, index: int, limit: int, undecodable: bool, nul: bool) -> BadRecord:
+    """Why a line read in pieces is refused, as the whole-range path would say it (its
+    cells too long to keep, an undecodable one's are not shown)."""
     if undecodable:
-        return None
+        return undecodable_row()
     if nul:
         return NUL_ROW
-    return _over_the_limit(header, index, limit)
+    return _over_the_limit(layout.header, index, limit)

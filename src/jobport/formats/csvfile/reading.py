@@ -14,7 +14,7 @@ import re
 from typing import IO, Any
 
 from jobport.errors import InputError
-from jobport.formats.base import NUL_ROW, BadRecord, Record
+from jobport.formats.base import NUL_ROW, BadRecord, Record, undecodable_row
 from jobport.formats.cells import may_hold_neutralised, unneutralise_row
 from jobport.formats.csvfile.layout import (
     FIELD_LIMIT,
@@ -68,7 +68,7 @@ def read_range(
     else:
         records = _split_lines(text, layout, line_base)
     if escaped:
-        records = [_refuse_undecodable(record, layout.encoding) for record in records]
+        records = [_refuse_undecodable(record) for record in records]
     if "\x00" in text:
         records = [_refuse_nul(record) for record in records]
     if byte_range.long_lines:
@@ -97,24 +97,18 @@ _ESCAPED_BYTE = re.compile("[\udc80-\udcff]")
 _SHOWN_BYTE = "\ufffd"
 
 
-def _refuse_undecodable(record: Record, encoding: str) -> Record:
-    """A record holding a byte invalid in ``encoding`` (a lone surrogate) refused."""
+def _refuse_undecodable(record: Record) -> Record:
+    """A record holding a byte invalid in the encoding (a lone surrogate) refused."""
     line, values = record
     if type(values) is list and any(map(_ESCAPED_BYTE.search, values)):
         cells = [_ESCAPED_BYTE.sub(_SHOWN_BYTE, value) for value in values]
-        return line, undecodable(cells, encoding, [bool(_ESCAPED_BYTE.search(v)) for v in values])
+        return line, undecodable(cells, [bool(_ESCAPED_BYTE.search(v)) for v in values])
     return record
 
 
-def undecodable(cells: list[str], encoding: str, bad: list[bool]) -> BadRecord:
-    """The refusal of a row holding bytes invalid in ``encoding``, its cells kept (each
-    such byte shown as U+FFFD) and the first cell at fault named: the error report then
-    holds the row, to be fixed where it is wrong and imported again."""
-    reason = (
-        f"the row holds bytes that are invalid in {encoding}, shown as {_SHOWN_BYTE}: write "
-        "the text there again (or save the whole file in one encoding)"
-    )
-    return BadRecord(reason, cells, bad.index(True) if True in bad else None)
+def undecodable(cells: list[str], bad: list[bool]) -> BadRecord:
+    """A row's refusal for bytes invalid in its encoding, naming the first cell in ``bad``."""
+    return undecodable_row(cells, bad.index(True) if True in bad else None)
 
 
 def _refuse_nul(record: Record) -> Record:
@@ -261,7 +255,7 @@ def _parse_quoted(
             if bad_lines and any(n in bad_lines for n in range(first, previous)):
                 # Decoded with "replace": the bytes at fault are U+FFFD already.
                 at_fault = [_SHOWN_BYTE in value for value in record]
-                records.append((line_base + first, undecodable(record, layout.encoding, at_fault)))
+                records.append((line_base + first, undecodable(record, at_fault)))
             else:
                 records.append((line_base + first, record))
     except csv.Error as exc:
