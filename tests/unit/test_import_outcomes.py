@@ -322,3 +322,29 @@ def test_the_cli_says_the_counts(
         False,
     )
     assert ("outcome", "1 created, 1 updated, 2 unchanged") in describe_run(run)
+
+
+def test_rows_a_later_row_of_the_same_key_replaced_are_said(
+    engine: Jobport, tmp_path: Path
+) -> None:
+    """A later row of the same key wins (the upsert meets each key once): the rows it
+    replaced are written nowhere, so the counts leave them out and a warning says how
+    many, for the whole run (chunks of 4 rows: two in the first, one in the second)."""
+    rows = [["1", "Ann", "1", ""], ["1", "Anne", "1", ""], ["2", "Bob", "1", ""]]
+    rows += [["2", "Bob", "1", ""], ["3", "Cy", "1", ""], ["3", "Cyd", "1", ""]]
+    run = run_file(engine, write(tmp_path / "dup.csv", rows))
+    assert (run.processed, run.failed, counts(run)) == (6, 0, (3, 0, 0))
+    assert sorted((row[1], row[3]) for row in snapshot(engine)) == [
+        (1, "Anne"),
+        (2, "Bob"),
+        (3, "Cyd"),
+    ]
+    assert run.warnings == [
+        "3 rows of the file were replaced by a later row with the same key "
+        "(the last row of each key is written)"
+    ]
+    once = run_file(engine, write(tmp_path / "one.csv", rows[:2]))
+    assert once.warnings == [
+        "1 row of the file was replaced by a later row with the same key "
+        "(the last row of each key is written)"
+    ]

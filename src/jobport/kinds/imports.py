@@ -35,7 +35,7 @@ from jobport.kinds.controls import RunControls
 from jobport.kinds.importer import Importer
 from jobport.kinds.locale import locale_for
 from jobport.kinds.params import ImportParams, RunParams
-from jobport.kinds.validation import validate_records, validate_transformed
+from jobport.kinds.validation import validate_chunk, validate_transformed
 from jobport.lifecycle import FailureLimits
 from jobport.store import ChunkOutcome
 from jobport.store.records import RowCounts, Writer
@@ -129,7 +129,7 @@ class ImportKind(JobKind):
             if dry_run:
                 write = counted_ahead(task.database, write)
             return ChunkOutcome(len(records), failures, write=write, limits=limits)
-        rows, columns, failures = validate_records(
+        rows, columns, failures, repeated = validate_chunk(
             records,
             header,
             mapping,
@@ -157,7 +157,7 @@ class ImportKind(JobKind):
         )
         if dry_run:
             write = counted_ahead(task.database, write)
-        return ChunkOutcome(len(records), failures, write=write, limits=limits)
+        return ChunkOutcome(len(records), failures, write=write, limits=limits, repeated=repeated)
 
 
 def logged(

@@ -52,35 +52,62 @@ def validate_records(
     capacity: Capacity | None = None,
     read: ReadOptions | None = None,
 ) -> tuple[list[tuple[Any, ...]], list[str], list[Failure]]:
+    """Validate each record (see :func:`validate_chunk`): the rows, columns and failures."""
+    rows, out, failures, _ = validate_chunk(
+        records, header, columns, importer, table_columns, capacity=capacity, read=read
+    )
+    return rows, out, failures
+
+
+def validate_chunk(
+    records: Iterable[Record],
+    header: list[str],
+    columns: list[list[Any]],
+    importer: Importer,
+    table_columns: list[str],
+    *,
+    capacity: Capacity | None = None,
+    read: ReadOptions | None = None,
+) -> tuple[list[tuple[Any, ...]], list[str], list[Failure], int]:
     """Validate each record.
 
     Returns the rows to write as tuples (later duplicates of a key win), the
-    column names of those tuples, and the failures. This is the hot loop of
-    every import: the whole chunk goes through pydantic-core in one call where
-    the row model allows it (see :mod:`jobport.kinds.batch`), and the records it
-    turns away, with every record of other models, are checked one by one.
-    With ``capacity``, a value its target column cannot hold fails its row;
-    ``read`` brings the run's locale options (see :func:`locale_for`).
+    column names of those tuples, the failures, and how many rows a later row of
+    the same key replaced (:func:`latest_by_key`). This is the hot loop of every import:
+    the whole chunk goes through pydantic-core in one call where the row model
+    allows it (see :mod:`jobport.kinds.batch`), and the records it turns away,
+    with every record of other models, are checked one by one. With
+    ``capacity``, a value its target column cannot hold fails its row; ``read``
+    brings the run's locale options (see :func:`locale_for`).
     """
     if importer.transform is not None:
         groups, failures = validate_transformed(
             records, header, columns, importer, table_columns, capacity, read=read
         )
         rows, out = _union_of(groups, table_columns)
-        return rows, out, failures
+        return rows, out, failures, 0
     checker = _RowChecker(header, columns, importer, table_columns, read)
     records = records if isinstance(records, list) else list(records)
     batch = batch_validator(importer.row, len(header), columns)
     rows = checker.rows(records) if batch is None else _batch_rows(batch, records, checker)
     if capacity is not None:
         rows = checker.fitting(rows, checker.out_columns, None, records, capacity)
-    if len(importer.key_columns) == 1:
-        key_at = checker.out_columns.index(importer.key_columns[0])
+    rows, repeated = latest_by_key(rows, checker.out_columns, importer.key_columns)
+    return rows, checker.out_columns, checker.failures, repeated
+
+
+def latest_by_key(
+    rows: list[tuple[Any, ...]], columns: list[str], key: Sequence[str]
+) -> tuple[list[tuple[Any, ...]], int]:
+    """One row per key, the last of each (as it would be, written in file order), and
+    how many rows a later one replaced: the run says so, as they are written nowhere."""
+    if len(key) == 1:
+        key_at = columns.index(key[0])
         by_key = {row[key_at]: row for row in rows}
     else:
-        key_of = itemgetter(*(checker.out_columns.index(k) for k in importer.key_columns))
+        key_of = itemgetter(*(columns.index(k) for k in key))
         by_key = dict(zip(map(key_of, rows), rows, strict=True))
-    return list(by_key.values()), checker.out_columns, checker.failures
+    return list(by_key.values()), len(rows) - len(by_key)
 
 
 #: Rows that carry the same columns: (columns, the ones an existing row gets, rows).

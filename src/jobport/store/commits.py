@@ -23,7 +23,7 @@ from jobport.errors import LeaseLost
 from jobport.events import JobEvent
 from jobport.lifecycle import ACTIVE_STATUSES, ChunkStatus, RunStatus
 from jobport.store.outbox import event_of, record_event
-from jobport.store.prune import capped_failures
+from jobport.store.prune import capped_failures, with_repeated
 from jobport.store.records import ChunkOutcome, Claim, Failure, RowCounts
 from jobport.store.section import Section, held_by, lock_run, set_aside, utcnow
 from jobport.store.tables import job_chunks, job_failures, job_runs
@@ -175,6 +175,7 @@ def _commit_under_run_lock(
         counts = outcome.write(conn)
     _mark_done(conn, claim, outcome, counts, now)
     kept, params = capped_failures(outcome.failures, run, max_stored_failures)
+    params = with_repeated(params or run["params"] or {}, outcome.repeated) or params
     _insert_failures(conn, claim, kept)
     values = _counters_after(run, outcome, counts, now, then_finish=then_finish)
     stop = (

@@ -74,6 +74,26 @@ def capped_failures(
     return kept, params
 
 
+#: How the run's warning of rows a later row of the same key replaced ends (found by it).
+_REPEATED_END = "replaced by a later row with the same key (the last row of each key is written)"
+_REPEATED = "repeated_rows"
+
+
+def with_repeated(params: Mapping[str, Any], repeated: int) -> dict[str, Any] | None:
+    """The run's params counting ``repeated`` more rows a later row of the same key
+    replaced, its warning saying the total (in place of the previous one); None when
+    there are none to add."""
+    if not repeated:
+        return None
+    total = int(params.get(_REPEATED) or 0) + repeated
+    one = total == 1
+    said = (
+        f"{total:,} row{'' if one else 's'} of the file {'was' if one else 'were'} {_REPEATED_END}"
+    )
+    warnings = [w for w in params.get("warnings") or [] if not str(w).endswith(_REPEATED_END)]
+    return {**params, _REPEATED: total, "warnings": [*warnings, said]}
+
+
 def cap_note(params: Mapping[str, Any]) -> str | None:
     """The run's warning that failures were counted but not stored, if it has one."""
     for warning in params.get("warnings") or []:

@@ -191,6 +191,8 @@ class ChunkOutcome:
     write: Writer | None = None
     #: Stop the run at this commit if its failures so far pass these (an import's thresholds).
     limits: FailureLimits | None = None
+    #: Rows a later row of the same key replaced (written nowhere; the run says so).
+    repeated: int = 0
 
     @property
     def failed(self) -> int:
