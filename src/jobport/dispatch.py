@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from sqlalchemy.engine import Engine
 
 from jobport import metrics
-from jobport.errors import InputError, JobportError, PermissionDenied
+from jobport.errors import ConfigurationError, InputError, JobportError, PermissionDenied
 from jobport.executors import Executor
 from jobport.files import FileStore
 from jobport.formats import FORMATS, ReadOptions
@@ -192,19 +192,12 @@ class Dispatcher:
         )
         try:
             plan = planned or kind.plan(
-                PlanRequest(
-                    job_type=job_type,
-                    options=options,
-                    files=self.files,
-                    database=self.database,
-                    source_key=source_key,
-                    limits=self.limits_for(job_type),
-                    format=new.format,
-                    read=request.read,
-                    controls=RunControls.checked(request.controls),
-                    saved_mappings=self.store.saved_mapping,
-                )
+                self._plan_request(job_type, options, request, new.format, source_key)
             )
+        except ConfigurationError:
+            # This installation, not the request (a format's extra is missing): nothing
+            # ran, so no run is recorded; the CLI exits 2, the API answers the problem.
+            raise
         except JobportError as exc:
             return _started(self.store.create_run(new, [], error=exc.message))
         new = NewRun(
@@ -231,6 +224,27 @@ class Dispatcher:
             self.deliver(run.id, list(range(len(plan.chunks))))
             return self.store.get_run(run.id)
         return run
+
+    def _plan_request(
+        self,
+        job_type: JobType,
+        options: BaseModel,
+        request: StartRequest,
+        fmt: str | None,
+        source_key: str | None,
+    ) -> PlanRequest:
+        return PlanRequest(
+            job_type=job_type,
+            options=options,
+            files=self.files,
+            database=self.database,
+            source_key=source_key,
+            limits=self.limits_for(job_type),
+            format=fmt,
+            read=request.read,
+            controls=RunControls.checked(request.controls),
+            saved_mappings=self.store.saved_mapping,
+        )
 
     def _forget_upload(self, key: str) -> None:
         """Delete an upload that planning replaced by a prepared copy (an XLSX's sheet, a

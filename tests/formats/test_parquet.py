@@ -10,11 +10,14 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from tests.conftest import MakeJobport
 from tests.formats.support import read_all, stored
 
+from jobport import StartRequest
 from jobport.errors import MissingExtraError
 from jobport.files import FileStore
 from jobport.formats import ReadOptions, reader_for, sniff_format
+from jobport.formats.spec import Extra
 
 
 def test_typed_columns_validate_as_text(files: FileStore, tmp_path: Path) -> None:
@@ -71,3 +74,20 @@ def test_sniffing(tmp_path: Path) -> None:
     path = tmp_path / "s.parquet"
     pq.write_table(pa.table({"i": [1]}), path)
     assert sniff_format(path.read_bytes()[:8192]) == "parquet"
+
+
+def test_without_the_extra_no_run_is_recorded(
+    make_jobport: MakeJobport, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A missing extra is this installation's, not the request's: the start is refused
+    (the CLI's exit 2), and no failed run stands in the history for it."""
+    engine = make_jobport()
+    path = tmp_path / "c.parquet"
+    pq.write_table(pa.table({"id": [1]}), path)
+    monkeypatch.setattr(Extra, "missing", lambda extra: extra.module == "pyarrow")
+    monkeypatch.setitem(sys.modules, "pyarrow", None)
+    with pytest.raises(MissingExtraError, match=r"jobport\[parquet\]"):
+        engine.start(StartRequest(type="customers-export", format="parquet"))
+    with pytest.raises(MissingExtraError, match=r"jobport\[parquet\]"):
+        engine.import_file("customers", path)
+    assert engine.store.list_runs() == ([], 0)
