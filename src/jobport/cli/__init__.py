@@ -4,10 +4,11 @@ One module per group of commands (``imports``, ``dry_runs``, ``templates``,
 ``exports``, ``syncs``, ``schedules``, ``runs``, ``undo``, ``types``, ``server``,
 ``demo``, ``worker``, ``db``, ``prune``, ``webhooks``), over what they share
 (``context``: the settings, the engine and service, the caller; ``output``: how
-they speak); this one puts them together in the order ``jobport --help`` lists
-them. Commands call the application layer (:class:`jobport.service.JobService`)
-as the local operator; the status and history commands read the embedded SQLite file
-straight when they can (``lean_runs``), the service answering all else.
+they speak; ``files``: where they write, ``--out`` checked first); this one puts
+them together in the order ``jobport --help`` lists them. Commands call the
+application layer (:class:`jobport.service.JobService`) as the local operator; the
+status and history commands read the embedded SQLite file straight when they can
+(``lean_runs``), the service answering all else.
 
 Every error a user can cause ends as one line on stderr and a non-zero exit
 code; a traceback is shown only with JOBPORT_DEBUG=1. Modules load only what

@@ -184,14 +184,17 @@ def demo_data(
     ),
 ) -> None:
     """Write a customers CSV for the demo app, with a chosen fraction of bad rows."""
+    from jobport.cli.files import check_out, writing
     from jobport.demo.data import write_csv
 
+    check_out(out_path)
     # Written beside, then renamed: a reader (an import of the demo's live sample)
     # never sees half a file, and an interrupted write leaves none.
     partial = out_path.with_name(f".{out_path.name}.part")
     try:
-        invalid = write_csv(partial, rows, dirty=dirty, seed=seed)
-        os.replace(partial, out_path)
+        with writing(out_path):
+            invalid = write_csv(partial, rows, dirty=dirty, seed=seed)
+            os.replace(partial, out_path)
     finally:
         partial.unlink(missing_ok=True)
     err.print(f"wrote {rows:,} rows ({invalid:,} invalid) to {out_path}")

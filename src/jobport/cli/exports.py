@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from jobport.cli.context import operator, parse_options, state_of
+from jobport.cli.files import check_out, writing
 from jobport.cli.output import err, fail, finish_run, out, print_json, progress_bar
 
 if TYPE_CHECKING:
@@ -94,6 +95,7 @@ def _run_to_file(
 ) -> None:
     from jobport.lifecycle import COMPLETED_STATUSES
 
+    check_out(out_path)
     service, who = state_of(ctx).service(), operator(owner)
     check_kind(service, job_type, kind)
     with progress_bar(as_json) as on_update:
@@ -108,7 +110,7 @@ def _run_to_file(
     if not run.result_key:
         fail(result.get("error") or "the run completed without a file", code=1)
     target = out_path or Path(str(result.get("filename") or Path(run.result_key).name))
-    with open(target, "wb") as handle:
+    with writing(target, f"run {run.id} {run.status}, but "), open(target, "wb") as handle:
         service.copy_result(who, run.id, handle)
     if as_json:
         print_json({**run.to_dict(), "out": str(target)})

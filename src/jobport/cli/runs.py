@@ -18,6 +18,7 @@ from rich.markup import escape
 
 from jobport.cli import lean_runs
 from jobport.cli.context import operator, state_of
+from jobport.cli.files import check_out, writing
 from jobport.cli.output import (
     describe_run,
     err,
@@ -166,6 +167,8 @@ def failures(
     """Write the error report of a run: the original columns, the line and the error."""
     from jobport.reports import write_rows
 
+    if out_path is not None:
+        check_out(out_path)
     service, who = state_of(ctx).service(executor="inline"), operator()
     run = service.run(who, service.run_id(who, run_id))
     rows, delimiter = service.error_report(who, run.id), service.error_report_delimiter(run)
@@ -173,7 +176,7 @@ def failures(
         write_rows(rows, sys.stdout, delimiter)
         return
     # utf-8-sig: the file starts with the byte order mark a spreadsheet reads as UTF-8.
-    with open(out_path, "w", newline="", encoding="utf-8-sig") as handle:
+    with writing(out_path), open(out_path, "w", newline="", encoding="utf-8-sig") as handle:
         count = write_rows(rows, handle, delimiter)
     err.print(f"{count:,} failed row(s) written to {out_path}")
 

@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 
 from jobport.cli.context import state_of
+from jobport.cli.files import check_out, writing
 from jobport.cli.output import out
 
 
@@ -38,11 +39,13 @@ def template_command(
     from jobport.kinds.template import TEMPLATE_FORMATS, build_template
     from jobport.registry import load_registry
 
+    check_out(out_path)
     registry = load_registry(state_of(ctx).settings().app)
     if fmt is None:
         suffix = out_path.suffix.lower().lstrip(".") if out_path is not None else ""
         fmt = suffix if suffix in TEMPLATE_FORMATS else "csv"
     template = build_template(registry.get(job_type), fmt)
     target = out_path or Path(template.filename)
-    target.write_bytes(template.content)
+    with writing(target):
+        target.write_bytes(template.content)
     out.print(f"wrote {target} ({len(template.content):,} bytes)", highlight=False)
