@@ -19,6 +19,7 @@ from jobport.cli.output import err, fail, finish_run, out, print_json, progress_
 
 if TYPE_CHECKING:
     from jobport.principal import Principal
+    from jobport.registry import JobType
     from jobport.service import JobService
     from jobport.store import RunRecord
 
@@ -35,7 +36,11 @@ AsJson = Annotated[bool, typer.Option("--json", help="Print the final run as JSO
 Owner = Annotated[str | None, typer.Option(help="Record this owner on the run.")]
 FileFormat = Annotated[
     str | None,
-    typer.Option("--format", "-f", help="csv, xlsx, jsonl or parquet (default: the type's)."),
+    typer.Option(
+        "--format",
+        "-f",
+        help="csv, xlsx, jsonl or parquet (default: from --out's extension, else the type's).",
+    ),
 ]
 
 
@@ -98,6 +103,7 @@ def _run_to_file(
     check_out(out_path)
     service, who = state_of(ctx).service(), operator(owner)
     check_kind(service, job_type, kind)
+    fmt = chosen_format(service.job_type(job_type), fmt, out_path)
     with progress_bar(as_json) as on_update:
         run = service.start_export(who, job_type, options=parse_options(option), format=fmt)
         on_update(run)
@@ -144,6 +150,32 @@ def check_kind(service: JobService, job_type: str, kind: str) -> None:
         raise InputError(
             f"'{job_type}' is {with_article(found)} type, not {with_article(kind)} type{offer}"
         )
+
+
+def chosen_format(job_type: JobType, fmt: str | None, out_path: Path | None) -> str | None:
+    """The format to write: ``--format``, else the one ``--out``'s extension names, else None
+    (the type's own). An extension of a format the type does not write, or of another
+    format than ``--format``, is refused, saying what would do."""
+    from jobport.errors import InputError
+    from jobport.formats import FORMATS
+
+    suffix = out_path.suffix.lower() if out_path is not None else ""
+    spec = FORMATS.by_suffix(suffix) if suffix else None
+    named = spec.name if spec is not None else None
+    if fmt is None and (not suffix or named in job_type.formats):
+        return named
+    if fmt is None:
+        raise InputError(
+            f"--out {out_path}: '{job_type.type}' does not write {suffix} files; its formats: "
+            f"{', '.join(job_type.formats)} (give --out one of their extensions, or --format)"
+        )
+    if named is None or named == fmt:
+        return fmt
+    assert out_path is not None  # its extension named a format
+    fix = f"give --out a .{fmt} name ({out_path.with_suffix('.' + fmt).name})"
+    if named in job_type.formats:
+        fix += f", or write {named} without --format"
+    raise InputError(f"--format {fmt} but --out {out_path} names a {named} file: {fix}")
 
 
 def wait_for_result(service: JobService, who: Principal, run: RunRecord) -> RunRecord:
