@@ -355,7 +355,23 @@ def test_history_newest_first_with_filters(cli: Cli) -> None:
     created = [datetime.fromisoformat(r["created_at"]) for r in runs]
     assert created == sorted(created, reverse=True)
     assert [r["id"] for r in cli.json("history", "--status", "failed", "--json")] == [failed["id"]]
-    assert cli.json("history", "--type", "other", "--json") == []
+    assert cli.json("history", "--type", "orders", "--json") == []
+
+
+def test_history_refuses_a_filter_no_run_can_match(cli: Cli) -> None:
+    status = cli("history", "--status", "bogus")
+    assert_one_line_error(status, "unknown status 'bogus'", "completed_with_errors, failed")
+    assert status.returncode == 1
+    job_type = cli("history", "--type", "nope", "--json")
+    assert_one_line_error(job_type, "unknown job type 'nope'", "known types: customers")
+    assert job_type.returncode == 1
+    kind = cli("history", "--kind", "imports")
+    assert_one_line_error(kind, "unknown kind 'imports'", "import, export")
+
+
+def test_history_with_no_run_says_so_in_one_line(cli: Cli) -> None:
+    assert cli("history").stdout == "no runs\n"
+    assert cli("history", "--type", "orders").stdout == "no runs with --type orders\n"
 
 
 def test_demo_data(cli: Cli) -> None:

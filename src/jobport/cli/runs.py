@@ -31,6 +31,7 @@ from jobport.cli.output import (
 )
 
 if TYPE_CHECKING:
+    from jobport.cli.context import Context
     from jobport.store.records import RunRecord
 
 RunId = Annotated[str, typer.Argument(metavar="ID")]
@@ -101,6 +102,7 @@ def history(
 ) -> None:
     """List runs, newest first."""
     state = state_of(ctx)
+    check_status(status_filter)
     filters = {"kind": kind, "type": job_type, "status": status_filter, "owner": owner}
     page = lean_runs.list_runs(state, filters, limit=limit)
     if page is None:  # not read from the SQLite file: the service's
@@ -109,7 +111,42 @@ def history(
         service = state.service(executor="inline")
         filtered = RunFilter(kind=kind, type=job_type, status=status_filter, owner=owner)
         page = service.history(operator(), filtered, limit=limit)
+    if not page[0]:
+        check_names(state, kind, job_type)
+        if not as_json:
+            out.print(no_runs(filters), markup=False, highlight=False)
+            return
     show_runs(*page, as_json)
+
+
+def check_status(status_filter: str | None) -> None:
+    """Refuse a status no run can have, naming those it can."""
+    from jobport.errors import InputError
+    from jobport.lifecycle import RunStatus
+
+    statuses = [str(status) for status in RunStatus]
+    if status_filter is not None and status_filter not in statuses:
+        raise InputError(f"unknown status '{status_filter}'; statuses: {', '.join(statuses)}")
+
+
+def check_names(state: Context, kind: str | None, job_type: str | None) -> None:
+    """No run matched: refuse a kind or a type the app does not have, as ``import`` does.
+
+    Asked only then, so that the runs of a type since removed from the app still show.
+    """
+    from jobport.errors import InputError
+    from jobport.registry import KINDS, load_registry
+
+    if kind is not None and kind not in KINDS:
+        raise InputError(f"unknown kind '{kind}'; kinds: {', '.join(KINDS)}")
+    if job_type is not None:
+        load_registry(state.settings().app).get(job_type)
+
+
+def no_runs(filters: dict[str, str | None]) -> str:
+    """The one line of a history with no run: "no runs", or "no runs with --type T"."""
+    given = [f"--{name} {value}" for name, value in filters.items() if value is not None]
+    return "no runs" + (f" with {' '.join(given)}" if given else "")
 
 
 def show_runs(runs: list[RunRecord], count: int, as_json: bool) -> None:
