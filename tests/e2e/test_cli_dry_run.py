@@ -24,18 +24,34 @@ def test_a_dry_run_says_what_the_import_would_do_and_writes_nothing(tmp_path: Pa
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
     valid = 60 - invalid
-    run_id = result.stdout.rsplit("jobport failures ", 1)[1].strip(" )\n")
+    run_id = result.stdout.split(":", 1)[0].removeprefix("dry run ")
     assert result.stdout == (
-        f"dry run: 60 rows: {valid} valid (would create {valid}, update 0, leave 0 unchanged), "
-        f"{invalid} failed; nothing was written (see: jobport failures {run_id})\n"
+        f"dry run {run_id}: 60 rows: {valid} valid (would create {valid}, update 0, leave 0 "
+        f"unchanged), {invalid} failed; nothing was written (see: jobport failures {run_id})\n"
+        f"import it with: jobport run-import {run_id}\n"
     )
     assert customer_count(cli) == 0
     (tmp_path / "customers.csv").unlink()  # importing it does not need the file again
-    imported = cli("run-import", run_id[:8])
+    imported = cli(*shlex.split(result.stdout.splitlines()[1].split(": ", 1)[1])[1:])
     assert imported.returncode == 0, imported.stderr
     assert imported.stdout.startswith("run ")
     assert f"{valid:,} created, 0 updated, 0 unchanged" in imported.stdout
     assert customer_count(cli) == valid
+
+
+def test_a_dry_run_of_one_row_says_one_row_and_how_to_import_it(tmp_path: Path) -> None:
+    cli = make_cli(tmp_path)
+    write_csv(tmp_path / "one.csv", 1, seed=7)
+    result = cli("--executor", "inline", "import", "customers", "one.csv", "--dry-run")
+    assert result.returncode == 0, result.stderr
+    outcome, next_step = result.stdout.splitlines()
+    run_id = outcome.split(":", 1)[0].removeprefix("dry run ")
+    assert outcome == (
+        f"dry run {run_id}: 1 row: 1 valid (would create 1, update 0, leave 0 unchanged), "
+        "0 failed; nothing was written"
+    )
+    # The hint repeats the global options typed, as the failures hint does.
+    assert next_step == f"import it with: jobport --executor=inline run-import {run_id}"
 
 
 def customer_count(cli: Cli) -> int:

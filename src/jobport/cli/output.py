@@ -83,7 +83,7 @@ def finish_run(run: RunRecord, as_json: bool, command: CommandLine) -> None:
     if as_json:
         print_json(run.to_dict())
     elif run.dry_run:
-        out.print(dry_run_line(run) + see, markup=False, highlight=False)
+        show_dry_run(run, see, command)
     elif run.total is None and not run.processed and run.error is not None:
         # Refused before a row was read (the file, its header): the error says it all.
         out.print(f"run {run.id} {status_markup(run.status)} before reading any row")
@@ -108,8 +108,17 @@ def counts_text(run: RunRecord) -> str:
     return f"{run.created:,} created, {updated:,} updated, {unchanged:,} unchanged"
 
 
+def show_dry_run(run: RunRecord, see: str, command: CommandLine) -> None:
+    """A dry run's outcome, then, if it completed with valid rows, how to import them."""
+    from jobport.lifecycle import COMPLETED_STATUSES
+
+    out.print(dry_run_line(run) + see, markup=False, highlight=False)
+    if run.status in COMPLETED_STATUSES and run.processed > run.failed:
+        out.print(f"import it with: {command('run-import', run.id)}", markup=False)
+
+
 def dry_run_line(run: RunRecord) -> str:
-    """A dry run's outcome: "dry run: 1,000 rows: 980 valid (would create 600, update 360,
+    """A dry run's outcome: "dry run ID: 1,000 rows: 980 valid (would create 600, update 360,
     leave 20 unchanged), 20 failed; nothing was written"."""
     would = (
         f" (would create {run.created:,}, update {run.updated or 0:,}, "
@@ -118,9 +127,14 @@ def dry_run_line(run: RunRecord) -> str:
         else ""
     )
     return (
-        f"dry run: {run.processed:,} rows: {run.processed - run.failed:,} valid{would}, "
-        f"{run.failed:,} failed; nothing was written"
+        f"dry run {run.id}: {rows_text(run.processed)}: {run.processed - run.failed:,} "
+        f"valid{would}, {run.failed:,} failed; nothing was written"
     )
+
+
+def rows_text(count: int) -> str:
+    """``1 row``, ``2 rows``, ``1,000 rows``."""
+    return f"{count:,} row" + ("" if count == 1 else "s")
 
 
 def describe_run(run: RunRecord) -> list[tuple[str, str]]:
