@@ -176,6 +176,19 @@ def test_status_of_an_unknown_run(imported: Imported) -> None:
     assert_one_line_error(result, "no run with id 'no-such-run'")
 
 
+@pytest.mark.parametrize("command", ["retry", "resume"])
+def test_retry_of_a_run_with_row_failures_says_the_way_forward(
+    imported: Imported, command: str
+) -> None:
+    """Its chunks all ran: what is left is its failed rows, to correct and import again."""
+    run_id = imported.run["id"]
+    refused = imported.cli(command, run_id[:8])
+    line = assert_one_line_error(refused, f"run {run_id} completed with {imported.invalid} failed")
+    assert refused.returncode == 1
+    assert f"`jobport failures {run_id} --out failures.csv`" in line
+    assert f"`jobport import customers failures.csv --retry-of {run_id}`" in line
+
+
 def test_failures_report_then_retry_of_links_the_runs(imported: Imported) -> None:
     cli, run_id = imported.cli, imported.run["id"]
     result = cli("failures", run_id, "--out", "report.csv")

@@ -20,6 +20,7 @@ from jobport.cli import lean_runs
 from jobport.cli.context import operator, state_of
 from jobport.cli.files import check_out, writing
 from jobport.cli.output import (
+    CommandLine,
     describe_run,
     err,
     finish_run,
@@ -42,6 +43,7 @@ def resume(ctx: typer.Context, run_id: RunId, as_json: AsJson = False) -> None:
     """Continue a failed, cancelled or interrupted run from its unfinished chunks."""
     service, who = state_of(ctx).service(), operator()
     run_id = service.run_id(who, run_id)
+    refuse_row_failures(service.run(who, run_id), state_of(ctx).command)
     with progress_bar(as_json) as on_update:
         run = service.resume(who, run_id)
         run = service.wait(who, run.id, on_update=on_update)
@@ -52,10 +54,28 @@ def retry(ctx: typer.Context, run_id: RunId, as_json: AsJson = False) -> None:
     """Run again only the chunks of a run that failed."""
     service, who = state_of(ctx).service(), operator()
     run_id = service.run_id(who, run_id)
+    refuse_row_failures(service.run(who, run_id), state_of(ctx).command)
     with progress_bar(as_json) as on_update:
         run = service.retry(who, run_id)
         run = service.wait(who, run.id, on_update=on_update)
     finish_run(run, as_json, state_of(ctx).command)
+
+
+def refuse_row_failures(run: RunRecord, command: CommandLine) -> None:
+    """An import that completed with failed rows has no chunk to run again: say the way
+    forward, its error report corrected and imported as a retry of it."""
+    from jobport.errors import RunStateError
+    from jobport.lifecycle import RunStatus
+
+    if run.kind != "import" or run.status != RunStatus.COMPLETED_WITH_ERRORS:
+        return
+    report = "failures.csv"
+    write = command("failures", run.id, "--out", report)
+    again = command("import", run.type, report, "--retry-of", run.id)
+    raise RunStateError(
+        f"run {run.id} completed with {run.failed:,} failed row(s); no chunk is left to run "
+        f"again. Write them with `{write}`, correct them, then import the file with `{again}`"
+    )
 
 
 def cancel(ctx: typer.Context, run_id: RunId, as_json: AsJson = False) -> None:
