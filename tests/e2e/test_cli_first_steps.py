@@ -304,6 +304,36 @@ def test_history_and_types_cut_nothing_short_in_any_terminal(tmp_path: Path, col
         assert f" {name} " in types.stdout
 
 
+def test_tables_piped_are_as_wide_as_they_are(tmp_path: Path) -> None:
+    """``jobport types | cat``: no terminal, no COLUMNS; not laid out in 80 columns, so no
+    word split over two lines and no id cut (nor in an 80-column terminal, for audit)."""
+    cli = make_cli(tmp_path, columns=None)
+    write_csv(tmp_path / "few.csv", 3, seed=7)
+    imported = cli.json("--executor", "inline", "import", "customers", "few.csv", "--json")
+
+    def piped(*args: str, env: dict[str, str] = cli.env) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "jobport.cli", *args],
+            cwd=tmp_path,
+            env=env,
+            stdin=subprocess.DEVNULL,  # nor a terminal there, whose width rich would take
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    types = piped("types")
+    assert "│ Customers (export) " in types
+    assert "│ Sales by country and month " in types
+    assert max(len(line) for line in types.splitlines()) > 80
+    for audit in (piped("audit"), piped("audit", env={**cli.env, "COLUMNS": "80"})):
+        assert imported["id"] in audit
+        assert "…" not in audit
+
+
 # -- jobport demo -------------------------------------------------------------------------------
 
 

@@ -8,13 +8,14 @@ warnings and errors on standard error.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
-from rich.console import Console
+from rich.console import Console, ConsoleDimensions
 from rich.markup import escape
 from typer.core import TyperArgument, TyperCommand
 
@@ -24,7 +25,32 @@ if TYPE_CHECKING:
 #: Writes a ``jobport`` command line for given arguments (see ``Context.command``).
 CommandLine = Callable[..., str]
 
-out = Console(highlight=False, soft_wrap=True)
+#: How wide a table may be on standard output that is not a terminal (a pipe, a file):
+#: wide enough for any row, so that none is wrapped or cut at 80 columns.
+PIPED_WIDTH = 10_000
+
+
+class PipedWide(Console):
+    """A console that, writing to a pipe or a file, lays tables out as wide as they are.
+
+    Rich gives a console that is no terminal 80 columns (or the terminal's, if another
+    stream is one): a table piped to ``cat`` or ``grep`` then splits its words and cuts
+    its ids. ``COLUMNS``, when set, still says the width.
+    """
+
+    @property
+    def size(self) -> ConsoleDimensions:
+        size = super().size
+        if self.is_terminal or "COLUMNS" in os.environ or self._width is not None:
+            return size
+        return ConsoleDimensions(PIPED_WIDTH, size.height)
+
+    @size.setter
+    def size(self, new_size: tuple[int, int]) -> None:
+        self._width, self._height = new_size
+
+
+out = PipedWide(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 

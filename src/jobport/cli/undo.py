@@ -63,7 +63,13 @@ def audit_command(
     if as_json:
         print_json([entry.to_dict() for entry in entries])
         return
-    table = Table("when", "who", "via", "action", "run")
+    table = Table()
+    # In a narrow terminal the time and the name wrap, never cut; the action is one word.
+    for column in ("when", "who", "via", "action"):
+        table.add_column(column, overflow="fold", no_wrap=column in ("via", "action"))
+    # Ids are what people copy into other commands: never cut.
+    longest = max((len(entry.run_id or "") for entry in entries), default=3)
+    table.add_column("run", no_wrap=True, min_width=longest)
     for entry in entries:
         shown = entry.to_dict()
         table.add_row(shown["at"], shown["actor"], entry.via, shown["action"], entry.run_id or "")
