@@ -120,8 +120,8 @@ class Undoing:
         job_type.require_start(who)
         if run.kind not in UNDOABLE_KINDS or not job_type.undoable:
             raise RunStateError(
-                f"run {run.id} cannot be undone: '{run.type}' is not an undoable import type "
-                "(JobType(undoable=True))"
+                f"run {run.id} cannot be undone: only imports of types declared undoable can "
+                f"be undone, and '{run.type}' is not one"
             )
         if not run.finished:
             raise RunStateError(f"run {run.id} is {run.status}: wait for it to end, or cancel it")

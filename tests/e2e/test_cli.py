@@ -265,6 +265,14 @@ def test_export_of_an_import_type_names_the_export_types(cli: Cli) -> None:
     )
 
 
+def test_undo_of_an_export_says_what_can_be_undone_in_a_users_words(cli: Cli) -> None:
+    exported = cli.json("--executor", "inline", "export", "customers-export", "--json")
+    refused = cli("undo", exported["id"])
+    line = assert_one_line_error(refused, f"run {exported['id']} cannot be undone")
+    assert "only imports of types declared undoable can be undone" in line
+    assert "JobType" not in line  # how a type is declared so is for the docs, not this line
+
+
 def test_missing_file(cli: Cli) -> None:
     result = cli("import", "customers", "missing.csv")
     assert_one_line_error(result, "missing.csv", "no such file")
