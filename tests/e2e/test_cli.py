@@ -195,7 +195,8 @@ def test_failures_report_then_retry_of_links_the_runs(imported: Imported) -> Non
     assert result.returncode == 0, result.stderr
     assert f"{imported.invalid} failed row(s) written to report.csv" in result.stderr
 
-    with open(cli.cwd / "report.csv", newline="", encoding="utf-8") as handle:
+    assert (cli.cwd / "report.csv").read_bytes().startswith(b"\xef\xbb\xbf")  # for Excel
+    with open(cli.cwd / "report.csv", newline="", encoding="utf-8-sig") as handle:
         report = list(csv.reader(handle))
     assert report[0] == [*COLUMNS, "line", "error"]
     bad = {row.line: row for row in generate(ROWS, dirty=DIRTY, seed=SEED) if row.defect}
@@ -295,6 +296,23 @@ def test_malformed_file(cli: Cli) -> None:
         handle.write('4,"unclosed@example.com,Ada,Lovelace,GB,,,true,,\n')
     result = cli("import", "customers", "c.csv")
     assert_one_line_error(result, "line 5", "never closes")
+
+
+def test_hints_name_the_cli_options_and_the_format_is_an_option(cli: Cli) -> None:
+    """What to type next is said as the CLI takes it: --decimal ',', not decimal=','."""
+    (cli.cwd / "eu.csv").write_text(
+        'id,email,last_name,country,balance\n1,a@example.com,A,GB,"1,5"\n2,b@example.com,B,GB,3\n',
+        encoding="utf-8",
+    )
+    run = cli.json("import", "customers", "eu.csv", "--json")
+    report = cli("failures", run["id"]).stdout
+    assert "import with --decimal ','" in report
+    assert "decimal=" not in report
+    (cli.cwd / "c.xlsx").write_text("id\n1\n", encoding="utf-8")
+    assert_one_line_error(cli("import", "customers", "c.xlsx"), "send it with --format csv")
+    write_csv(cli.cwd / "data.txt", 2)
+    imported = cli.json("import", "customers", "data.txt", "--format", "csv", "--json")
+    assert (imported["status"], imported["processed"]) == ("completed", 2)
 
 
 def test_zip_file(cli: Cli) -> None:

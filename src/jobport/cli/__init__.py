@@ -4,7 +4,8 @@ One module per group of commands (``imports``, ``dry_runs``, ``templates``,
 ``exports``, ``syncs``, ``schedules``, ``runs``, ``undo``, ``types``, ``server``,
 ``demo``, ``worker``, ``db``, ``prune``, ``webhooks``), over what they share
 (``context``: the settings, the engine and service, the caller; ``output``: how
-they speak; ``files``: where they write, ``--out`` checked first); this one puts
+they speak; ``words``: the engine's hints as CLI options; ``files``: where they
+write, ``--out`` checked first); this one puts
 them together in the order ``jobport --help`` lists them. Commands call the
 application layer (:class:`jobport.service.JobService`) as the local operator; the
 status and history commands read the embedded SQLite file straight when they can
@@ -53,6 +54,7 @@ from jobport.cli.context import (
     raise_terminated,
 )
 from jobport.cli.output import err, use_plain_usage
+from jobport.cli.words import in_cli_words
 from jobport.errors import JobportError
 
 
@@ -277,7 +279,7 @@ def _run_command() -> None:
     except JobportError as exc:
         if debug:
             raise
-        err.print(f"[red]error:[/] {escape(exc.message)}", highlight=False)
+        err.print(f"[red]error:[/] {escape(in_cli_words(exc.message))}", highlight=False)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         err.print("interrupted")

@@ -34,6 +34,12 @@ Encoding = Annotated[
     str | None,
     typer.Option(help="The file's encoding (default: UTF-8 when the file is, else detected)."),
 ]
+FileFormat = Annotated[
+    str | None,
+    typer.Option(
+        "--format", "-f", help="The file's format: csv, xlsx, jsonl or parquet (default: by name)."
+    ),
+]
 Delimiter = Annotated[str | None, typer.Option(help="The field delimiter (default: sniffed).")]
 Sheet = Annotated[
     str | None, typer.Option(help="The XLSX sheet to read, by name or 1-based position.")
@@ -86,6 +92,7 @@ def import_command(
     job_type: TypeName,
     file: File,
     option: Options = None,
+    format_: FileFormat = None,
     encoding: Encoding = None,
     delimiter: Delimiter = None,
     sheet: Sheet = None,
@@ -133,6 +140,7 @@ def import_command(
         type=job_type,
         source_key="",
         source_name=file.name,
+        format=format_.strip().lower() if format_ else None,
         options=parse_options(option),
         read=read,
         controls=controls,

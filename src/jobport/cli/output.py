@@ -19,6 +19,8 @@ from rich.console import Console, ConsoleDimensions
 from rich.markup import escape
 from typer.core import TyperArgument, TyperCommand
 
+from jobport.cli.words import in_cli_words
+
 if TYPE_CHECKING:
     from jobport.store import RunRecord
 
@@ -104,7 +106,9 @@ def finish_run(run: RunRecord, as_json: bool, command: CommandLine) -> None:
     from jobport.lifecycle import COMPLETED_STATUSES
 
     for warning in run.warnings:
-        err.print(f"[yellow]warning:[/] {escape(warning)}", markup=True, highlight=False)
+        err.print(
+            f"[yellow]warning:[/] {escape(in_cli_words(warning))}", markup=True, highlight=False
+        )
     see = f" (see: {command('failures', run.id)})" if run.failed else ""
     if as_json:
         print_json(run.to_dict())
@@ -184,10 +188,10 @@ def describe_run(run: RunRecord) -> list[tuple[str, str]]:
     optional = [
         ("file", run.source_name),
         ("owner", run.owner),
-        ("error", run.error),
+        ("error", in_cli_words(run.error) if run.error else None),
     ]
     rows.extend((label, value) for label, value in optional if value)
-    rows.extend(("warning", warning) for warning in run.warnings)
+    rows.extend(("warning", in_cli_words(warning)) for warning in run.warnings)
     if run.retry_of:
         rows.append(("retry of", run.retry_of))
     if run.retried_by:
@@ -218,7 +222,7 @@ def print_json(value: Any) -> None:
 
 def fail(message: str, *, code: int) -> NoReturn:
     """End the command with one error line on standard error and ``code``."""
-    err.print(f"[red]error:[/] {escape(message)}", markup=True, highlight=False)
+    err.print(f"[red]error:[/] {escape(in_cli_words(message))}", markup=True, highlight=False)
     raise typer.Exit(code)
 
 

@@ -30,6 +30,7 @@ from jobport.cli.output import (
     status_markup,
     total_text,
 )
+from jobport.cli.words import in_cli_words
 
 if TYPE_CHECKING:
     from jobport.cli.context import Context
@@ -229,6 +230,7 @@ def failures(
     service, who = state_of(ctx).service(executor="inline"), operator()
     run = service.run(who, service.run_id(who, run_id))
     rows, delimiter = service.error_report(who, run.id), service.error_report_delimiter(run)
+    rows = ([*row[:-1], in_cli_words(row[-1])] for row in rows)  # its hints as CLI options
     if out_path is None:
         write_rows(rows, sys.stdout, delimiter)
         return
