@@ -75,6 +75,16 @@ def failure_of(
             "'12.345' is not a whole number; if '.' separates thousands, import with "
             "thousands='.' and decimal=','",
         ),
+        (
+            {"ratio": "1,000.50"},
+            "'1,000.50' is not a number; if ',' separates thousands, import with thousands=','",
+        ),
+        (
+            {"ratio": "$1234.56"},
+            "'$1234.56' is not a number: write it without the currency sign '$'",
+        ),
+        ({"ratio": "-12 €"}, "'-12 €' is not a number: write it without the currency sign '€'"),
+        ({"ratio": "5$5"}, "'5$5' is not a number"),
         ({"id": "abc"}, "'abc' is not a whole number"),
         ({"id": "1.5"}, "'1.5' is not a whole number"),
         ({"id": "99999999999999999999999"}, "must be at most 1000"),

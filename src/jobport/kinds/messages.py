@@ -37,6 +37,12 @@ DECIMAL_COMMA = re.compile(
 )
 #: 1,234 or 1.234.567: whole numbers grouped by thousands.
 GROUPED = re.compile(r"\s*[+-]?\d{1,3}(?:([.,' ])\d{3})+\s*\Z", re.ASCII)
+#: 1,234.50 or 1 234.50: grouped by thousands, with decimals after a point.
+GROUPED_POINT = re.compile(r"\s*[+-]?\d{1,3}(?:([,' ])\d{3})+\.\d+\s*\Z", re.ASCII)
+#: Currency signs a number may be written with ($1234.56, 12 €, -£3).
+CURRENCY_SIGNS = "$€£¥₹₽₩¢"
+#: What is left of such a number without its sign: digits, maybe grouped.
+_AMOUNT = re.compile(r"[+-]?[\d.,' ]*\d", re.ASCII)
 #: A date written as ISO 8601 (a time may follow).
 ISO_DATE = re.compile(r"\s*(\d{4})-(\d{1,2})-(\d{1,2})(?:[T ].*)?\s*\Z", re.ASCII | re.DOTALL)
 #: The months' names, as messages say them (``calendar``'s follow the process's locale).
@@ -162,7 +168,10 @@ def _number(kind: str, value: Any, quoted: str, locale: Locale | None) -> str:
     text = value if isinstance(value, str) else ""
     decimal = (locale.decimal if locale else None) or "."
     thousands = locale.thousands if locale else None
-    grouped = GROUPED.match(text)
+    sign = _currency_sign(text)
+    if sign is not None:
+        return f"{quoted} is not {noun}: write it without the currency sign '{sign}'"
+    grouped = GROUPED.match(text) or GROUPED_POINT.match(text)
     separator = grouped.group(1) if grouped else None
     if decimal != "," and (comma := DECIMAL_COMMA.match(text)) is not None:
         if separator == ",":  # 1,234: a decimal comma, or a thousands separator
@@ -186,6 +195,15 @@ def _number(kind: str, value: Any, quoted: str, locale: Locale | None) -> str:
             f"('{decimal}' before the decimals{grouping})"
         )
     return f"{quoted} is not {noun}"
+
+
+def _currency_sign(text: str) -> str | None:
+    """The currency sign a number is written with ("$" of "$1234.56"), else None."""
+    amount = text.strip().lstrip("+-").strip()
+    for sign, rest in ((amount[:1], amount[1:]), (amount[-1:], amount[:-1])):
+        if sign and sign in CURRENCY_SIGNS and _AMOUNT.fullmatch(rest.strip()):
+            return sign
+    return None
 
 
 def _date(kind: str, value: Any, quoted: str, locale: Locale | None) -> str:
