@@ -16,7 +16,7 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy.engine import Engine
 
 from jobport import metrics
-from jobport.errors import ConfigurationError, InputError, JobportError, PermissionDenied
+from jobport.errors import InputError, JobportError, MissingExtraError, PermissionDenied
 from jobport.executors import Executor
 from jobport.files import FileStore
 from jobport.formats import FORMATS, ReadOptions
@@ -194,8 +194,8 @@ class Dispatcher:
             plan = planned or kind.plan(
                 self._plan_request(job_type, options, request, new.format, source_key)
             )
-        except ConfigurationError:
-            # This installation, not the request (a format's extra is missing): nothing
+        except MissingExtraError:
+            # This installation, not the request, lacks what the format needs: nothing
             # ran, so no run is recorded; the CLI exits 2, the API answers the problem.
             raise
         except JobportError as exc:
