@@ -348,3 +348,9 @@ def test_rows_a_later_row_of_the_same_key_replaced_are_said(
         "1 row of the file was replaced by a later row with the same key "
         "(the last row of each key is written)"
     ]
+
+
+def test_a_file_of_a_header_alone_completes_saying_so(engine: Jobport, tmp_path: Path) -> None:
+    run = run_file(engine, write(tmp_path / "empty.csv", []))
+    assert (run.status, run.total, run.processed) == (RunStatus.COMPLETED, 0, 0)
+    assert run.warnings == ["the file holds a header and no rows: nothing was imported"]

@@ -82,6 +82,8 @@ class ImportKind(JobKind):
         rows_per_chunk = _rows_per_chunk(opened.format, request.job_type.chunk_size)
         chunks = _planned_chunks(reader, request.files, prepared, rows_per_chunk, limits)
         warnings = encoding_warnings(prepared) + opened.placed.warnings(request.job_type.type)
+        if not chunks:
+            warnings.append(NO_ROWS)
         params = ImportParams(layout_of(prepared), mapping, warnings, opened.placed.to_json())
         return Plan(
             chunks=chunks,
@@ -312,6 +314,11 @@ def open_file(request: PlanRequest, importer: Importer, scratch: list[str]) -> O
     )
     check_key_columns(importer, placed.columns, request.job_type.type)
     return OpenedFile(reader, prepared, declared, placed.columns, limits, placed)
+
+
+#: A run's warning for a file that holds a header and no row: it completes, having done
+#: nothing, which a user who sent the wrong file (or its template) should hear.
+NO_ROWS = "the file holds a header and no rows: nothing was imported"
 
 
 def encoding_warnings(prepared: Prepared) -> list[str]:
