@@ -341,6 +341,27 @@ def test_a_signed_link_downloads_without_a_token_until_altered(api: Api) -> None
     _problem(api.client.get(f"/api/exports/{run_id}/shared"), 403)
 
 
+def test_a_link_is_refused_for_a_run_that_has_no_file_to_share(api: Api) -> None:
+    imported = api.upload("items", items_csv(3)).json()["id"]
+    problem = _problem(api.client.post(f"/api/exports/{imported}/link", headers=api.auth()), 422)
+    assert f"run {imported} is an import run and left no file" in problem["detail"]
+    running = api.engine.store.create_run(
+        NewRun(
+            type="items-export",
+            kind="export",
+            strategy="polling",
+            broadcast=True,
+            owner="alice",
+            params={"options": {}},
+            max_attempts=1,
+            format="csv",
+        ),
+        [{"rows": 2}],  # a chunk to do: the export is still queued
+    ).id
+    problem = _problem(api.client.post(f"/api/exports/{running}/link", headers=api.auth()), 409)
+    assert "download it when done" in problem["detail"]
+
+
 def test_an_expired_signed_link_is_refused(api: Api) -> None:
     from jobport.signing import LinkSigner
 

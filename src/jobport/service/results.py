@@ -16,7 +16,7 @@ from typing import IO, TYPE_CHECKING, Any
 from jobport.audit import Action, entry
 from jobport.errors import InputError, RunNotFound, RunStateError
 from jobport.principal import Principal
-from jobport.service.base import FILE_KINDS, Gone, ServiceCore
+from jobport.service.base import FILE_KINDS, Gone, ServiceCore, with_article
 from jobport.store import RunRecord
 
 if TYPE_CHECKING:
@@ -78,10 +78,11 @@ class ResultUses(ServiceCore):
         )
 
     def share_link(self, who: Principal, run_id: str, ttl: int) -> SignedLink:
-        """A signed, expiring link to a run's file, for anyone holding it."""
+        """A signed, expiring link to a run's file, for anyone holding it; refused, as its
+        download would be, while the run has no file to share."""
         from jobport.signing import LinkSigner  # a link's keys: loaded where links are made
 
-        run = self.run(who, run_id)
+        run = self.downloadable(self.run(who, run_id)).run
         link = LinkSigner.from_settings(self.settings).sign(run.id, ttl)
         self.store.record_audit(entry(who, Action.SHARED, run.id, ttl=ttl))
         return link
@@ -108,7 +109,7 @@ class ResultUses(ServiceCore):
         if not run.finished:
             raise RunStateError(f"run {run.id} is still {run.status}; download it when done")
         if run.kind not in FILE_KINDS:
-            raise InputError(f"run {run.id} is an {run.kind} run and left no file")
+            raise InputError(f"run {run.id} is {with_article(run.kind)} run and left no file")
         raise Gone(f"export {run.id} ended {run.status} without a file; start it again")
 
     def result_blocks(self, found: ResultFile, size: int = 1 << 20) -> Iterator[bytes]:

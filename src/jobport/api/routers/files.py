@@ -38,8 +38,10 @@ def download_export(run_id: str, caller: Caller, context: Context) -> StreamingR
     "/exports/{run_id}/link",
     summary="A signed, expiring download link to share",
     description="Anyone holding the link may download the file until it expires, "
-    "without a token; an expired or altered link answers 403.",
-    responses=responses(401, 404, 422),
+    "without a token; an expired or altered link answers 403. Refused as the download "
+    "would be while the run has no file: 409 while it runs, 410 once the file expired, "
+    "422 for a run of a kind that leaves none.",
+    responses=responses(401, 404, 409, 410, 422),
 )
 def share_export(
     run_id: str,
