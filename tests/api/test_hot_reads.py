@@ -113,6 +113,27 @@ def test_history_pages_by_cursor_cover_every_run_once_newest_first(api: Api) -> 
     assert [run["id"] for run in _history(api, "limit=5&offset=1")["items"]] == seen[1:]
 
 
+def test_the_total_of_a_cursor_page_counts_every_matching_run(api: Api) -> None:
+    for _ in range(5):
+        api.upload("items", items_csv(3))
+    first = _history(api, "limit=2")
+    second = _history(api, f"limit=2&after={first['next']}")
+    assert (first["total"], second["total"]) == (5, 5)
+    assert len(second["items"]) == 2
+
+
+def test_offset_and_after_together_are_a_clear_422(api: Api) -> None:
+    api.upload("items", items_csv(3))
+    api.upload("items", items_csv(3))
+    cursor = _history(api, "limit=1")["next"]
+    for offset in (1, 0):
+        response = api.client.get(f"/api/jobs?offset={offset}&after={cursor}", headers=api.auth())
+        assert response.status_code == 422, response.text
+        detail = response.json()["detail"]
+        assert "'offset'" in detail
+        assert "'after'" in detail
+
+
 def test_a_cursor_not_of_this_api_is_a_clear_422(api: Api) -> None:
     response = api.client.get("/api/jobs?after=not-a-cursor", headers=api.auth())
     assert response.status_code == 422

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -151,10 +151,12 @@ class Runs(RunLookup):
     def list_runs(
         self, filters: RunFilter = RunFilter(), *, limit: int = 50, offset: int = 0
     ) -> tuple[list[RunRecord], int]:
-        """Runs matching ``filters``, newest first, and how many match in all."""
+        """Runs matching ``filters``, newest first, and how many match in all (a keyset
+        page's ``after`` picks where the page starts, not which runs are counted)."""
+        matching = _run_conditions(replace(filters, after=None))
         with self._read() as conn:
             return _page_of_runs(
-                conn, _run_conditions(filters), job_runs.c.created_at, limit, offset
+                conn, _run_conditions(filters), job_runs.c.created_at, limit, offset, matching
             )
 
     def active_runs(self) -> list[RunRecord]:
@@ -372,8 +374,10 @@ def _page_of_runs(
     newest_by: sa.Column[Any],
     limit: int,
     offset: int,
+    counted: list[sa.ColumnElement[bool]] | None = None,
 ) -> tuple[list[RunRecord], int]:
-    """One page of the runs matching ``conditions``, newest first, and how many match."""
+    """One page of the runs matching ``conditions``, newest first, and how many match
+    ``counted`` (``conditions`` when not given)."""
     rows = conn.execute(
         sa.select(job_runs)
         .where(*conditions)
@@ -383,7 +387,9 @@ def _page_of_runs(
     ).mappings()
     runs = [RunRecord.from_row(row) for row in rows]
     count = conn.execute(
-        sa.select(sa.func.count()).select_from(job_runs).where(*conditions)
+        sa.select(sa.func.count())
+        .select_from(job_runs)
+        .where(*(conditions if counted is None else counted))
     ).scalar_one()
     return runs, int(count)
 

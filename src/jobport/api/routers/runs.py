@@ -60,11 +60,13 @@ def list_jobs(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     after: Annotated[
-        str | None, Query(max_length=200, description="The `next` of the previous page.")
+        str | None,
+        Query(max_length=200, description="The `next` of the previous page; not with `offset`."),
     ] = None,
 ) -> Response:
     if owner is not None and not caller.can_see(owner):
         raise PermissionDenied("only admins can list other users' runs")
+    _one_way_of_paging(request, after)
     if status is not None and status not in RUN_STATUSES:
         raise InputError(f"unknown status '{status}'; use one of: {', '.join(RUN_STATUSES)}")
     filters = RunFilter(
@@ -87,6 +89,15 @@ def list_jobs(
     )
     # Serialised once by the model's serialiser: the values are the store's, already typed.
     return Response(page.model_dump_json().encode(), media_type="application/json")
+
+
+def _one_way_of_paging(request: Request, after: str | None) -> None:
+    """Refuse ``offset`` beside ``after``: a page starts after a cursor or at an offset."""
+    if after is not None and "offset" in request.query_params:
+        raise InputError(
+            "'offset' and 'after' are two ways of paging: send the previous page's `next` "
+            "as 'after' without 'offset', or page by 'offset' alone"
+        )
 
 
 @router.get(
