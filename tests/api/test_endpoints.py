@@ -163,8 +163,12 @@ def test_retry_of_links_the_new_run_to_a_visible_original(api: Api) -> None:
     assert second["retry_of"] == first["id"]
     assert second["status"] == "completed"
     assert api.run_json(first["id"])["retried_by"] == [second["id"]]
-    # Someone else's run cannot be named as the original.
-    _problem(api.upload("items", fixed.encode(), user="bob", retry_of=first["id"]), 404)
+    # Someone else's run cannot be named as the original: refused as a missing one is.
+    others = _problem(api.upload("items", fixed.encode(), user="bob", retry_of=first["id"]), 422)
+    missing = _problem(api.upload("items", fixed.encode(), user="bob", retry_of="no-such"), 422)
+    assert "'retry_of'" in others["detail"]
+    assert others["detail"] == missing["detail"].replace("no-such", first["id"])
+    assert others["type"] == missing["type"]
 
 
 # -- history ----------------------------------------------------------------------------------

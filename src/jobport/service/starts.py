@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from jobport.audit import Action, entry
-from jobport.errors import InputError, RunStateError
+from jobport.errors import InputError, RunNotFound, RunStateError, shown
 from jobport.kinds import Plan
 from jobport.kinds.mapping import signature
 from jobport.kinds.params import ImportParams, RunParams
@@ -65,8 +65,7 @@ class StartUses(ServiceCore):
         failed run that says why. The upload is removed when the request itself is refused."""
         try:
             self.startable(who, start.type, "import")
-            if start.retry_of is not None:
-                self.run(who, start.retry_of)
+            self._corrected_run(who, start.retry_of)
             request = self._request(
                 who,
                 type=start.type,
@@ -86,6 +85,19 @@ class StartUses(ServiceCore):
         )
         self._save_mapping(who, start, run)
         return run
+
+    def _corrected_run(self, who: Principal, retry_of: str | None) -> None:
+        """Check that ``retry_of`` names a run ``who`` may see: a missing run and another
+        user's are refused alike, as a field of the request (422), not as a missing page."""
+        if retry_of is None:
+            return
+        try:
+            self.run(who, retry_of)
+        except RunNotFound:
+            raise InputError(
+                f"'retry_of' names no run you can see ('{shown(retry_of)}'); give the id of "
+                "the run whose error report this file corrects, or leave 'retry_of' out"
+            ) from None
 
     def _save_mapping(self, who: Principal, start: ImportStart, run: RunRecord) -> None:
         """Keep the mapping a user gave, once planning took it, for the next file with
@@ -177,8 +189,7 @@ class StartUses(ServiceCore):
         """Import a local file: the request is checked before the file is copied into
         storage, so a refused one copies nothing (``start.source_key`` is ignored)."""
         job_type = self.startable(who, start.type, "import")
-        if start.retry_of is not None:
-            self.run(who, start.retry_of)
+        self._corrected_run(who, start.retry_of)
         self.engine.dispatcher.check(
             self._request(
                 who,
