@@ -201,6 +201,26 @@ def test_history_is_filtered_paginated_and_newest_first(api: Api) -> None:
     _problem(api.client.get("/api/jobs?limit=0", headers=api.auth()), 422)
 
 
+def test_history_refuses_an_unknown_kind_or_type_naming_the_known_ones(api: Api) -> None:
+    api.upload("items", items_csv(3))
+    kind = _problem(api.client.get("/api/jobs?kind=imports", headers=api.auth()), 422)
+    assert "unknown kind 'imports'" in kind["detail"]
+    assert "import, export, sync, report, undo" in kind["detail"]
+    typo = _problem(api.client.get("/api/jobs?type=itemz", headers=api.auth()), 422)
+    assert "unknown job type 'itemz'" in typo["detail"]
+    assert "items, items-polling" in typo["detail"]
+    assert api.client.get("/api/jobs?kind=undo", headers=api.auth()).json()["total"] == 0
+
+
+def test_history_still_filters_by_the_type_of_runs_whose_type_is_gone(api: Api) -> None:
+    run = api.engine.store.create_run(
+        NewRun("retired", "import", "polling", True, "alice", {}, 1), []
+    )
+    response = api.client.get("/api/jobs?type=retired", headers=api.auth())
+    assert response.status_code == 200, response.text
+    assert [item["id"] for item in response.json()["items"]] == [run.id]
+
+
 def test_one_run(api: Api) -> None:
     run = api.upload("items", items_csv(5)).json()
     got = api.client.get(f"/api/jobs/{run['id']}", headers=api.auth()).json()

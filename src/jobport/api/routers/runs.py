@@ -27,12 +27,13 @@ from jobport.api.context import (
 )
 from jobport.api.cursors import cursor_after, position
 from jobport.api.schemas import FailureOut, FailurePage, RunOut, RunPage
-from jobport.errors import InputError, PermissionDenied
+from jobport.errors import InputError, PermissionDenied, listed, shown
 from jobport.http.auth import TokenPrincipal
 from jobport.http.downloads import error_report_response
 from jobport.http.problems import responses
+from jobport.kinds import KINDS
 from jobport.principal import Principal
-from jobport.service import aware
+from jobport.service import JobService, aware
 from jobport.store import RunFilter, RunRecord
 from jobport.store.records import RUN_STATUSES
 from jobport.store.run_reads import Rows, RunReads, lean_reads
@@ -51,8 +52,8 @@ def list_jobs(
     request: Request,
     caller: Caller,
     service: Service,
-    kind: str | None = None,
-    type: str | None = None,
+    kind: Annotated[str | None, Query(description=", ".join(KINDS.names()))] = None,
+    type: Annotated[str | None, Query(description="A job type (`GET /job-types`).")] = None,
     status: Annotated[str | None, Query(description=", ".join(RUN_STATUSES))] = None,
     owner: str | None = None,
     since: Annotated[datetime | None, Query(description="Created at or after.")] = None,
@@ -67,8 +68,7 @@ def list_jobs(
     if owner is not None and not caller.can_see(owner):
         raise PermissionDenied("only admins can list other users' runs")
     _one_way_of_paging(request, after)
-    if status is not None and status not in RUN_STATUSES:
-        raise InputError(f"unknown status '{status}'; use one of: {', '.join(RUN_STATUSES)}")
+    _refuse_unknown_words(service, caller, kind, type, status)
     filters = RunFilter(
         kind=kind,
         type=type,
@@ -89,6 +89,27 @@ def list_jobs(
     )
     # Serialised once by the model's serialiser: the values are the store's, already typed.
     return Response(page.model_dump_json().encode(), media_type="application/json")
+
+
+def _refuse_unknown_words(
+    service: JobService, caller: Principal, kind: str | None, type: str | None, status: str | None
+) -> None:
+    """Refuse a filter no run can match, listing the values that can (a typo would
+    otherwise answer an empty page)."""
+    if status is not None and status not in RUN_STATUSES:
+        raise InputError(f"unknown status '{shown(status)}'; use one of: {', '.join(RUN_STATUSES)}")
+    if kind is not None and kind not in KINDS.names():
+        raise InputError(f"unknown kind '{shown(kind)}'; use one of: {', '.join(KINDS.names())}")
+    if type is not None and not _known_type(service, caller, type):
+        known = listed(sorted(t.type for t in service.job_types()))
+        raise InputError(f"unknown job type '{shown(type)}'; use one of: {known or 'none'}")
+
+
+def _known_type(service: JobService, caller: Principal, name: str) -> bool:
+    """A registered type, or one the caller has runs of (its type removed from the app)."""
+    if any(t.type == name for t in service.job_types()):
+        return True
+    return service.history(caller, RunFilter(type=name), limit=1)[1] > 0
 
 
 def _one_way_of_paging(request: Request, after: str | None) -> None:
