@@ -103,6 +103,16 @@ def test_unknown_and_forbidden_types_are_404_and_bad_headers_422(make_api: MakeA
     assert proposal(api, "items").status_code == 422
 
 
+def test_a_type_that_is_not_an_import_is_a_422_saying_what_it_is(make_api: MakeApi) -> None:
+    api = make_api(app="jobport.demo")
+    response = proposal(api, "customers-export", "id")
+    assert response.status_code == 422, response.text
+    detail = response.json()["detail"]
+    assert detail.startswith("'customers-export' is an export type, not an import; ")
+    assert "import types: customers" in detail
+    assert "unknown" not in detail
+
+
 def test_the_header_is_held_to_the_column_limit(make_api: MakeApi) -> None:
     api = make_api(max_columns=3)
     response = proposal(api, "items", "a", "b", "c", "d")

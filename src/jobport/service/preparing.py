@@ -14,7 +14,7 @@ from jobport.dispatch import format_from_name, validate_options
 from jobport.errors import ConfigurationError, InputError, UnknownJobType, listed, shown
 from jobport.kinds import PlanRequest
 from jobport.principal import Principal
-from jobport.service.base import ServiceCore
+from jobport.service.base import ServiceCore, WrongKind
 
 if TYPE_CHECKING:  # the import kind's machinery loads in the use cases that use it:
     # a command over runs (status, history) would pay ~20 ms for it at start
@@ -61,12 +61,15 @@ class PrepareUses(ServiceCore):
     def mapping_proposal(self, who: Principal, type: str, header: list[str]) -> ColumnMapping:
         """Each column of a file with this header placed for import type ``type``: by the
         mapping saved for this header, then the proposal (:mod:`jobport.kinds.columns`).
-        A type ``who`` may not start, or that is not an import, is unknown to them."""
+        A type of another kind is :class:`WrongKind`; an import type ``who`` may not start
+        is unknown to them."""
         from jobport.kinds.columns import proposed
         from jobport.kinds.importer import Importer
 
         job_type = self.registry.get(type) if type in self.registry else None
-        if job_type is None or job_type.kind != "import" or not job_type.may_start(who):
+        if job_type is not None and job_type.kind != "import":
+            raise WrongKind(job_type, ("import",), self.startable_types(who, "import"))
+        if job_type is None or not job_type.may_start(who):
             raise UnknownJobType(type, [t.type for t in self.startable_types(who, "import")])
         limit = self.engine.dispatcher.limits_for(job_type).max_columns
         if limit and len(header) > limit:

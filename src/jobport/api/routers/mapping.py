@@ -9,14 +9,16 @@ run takes the mapping the user settles on as its ``mapping`` form field.
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from jobport.api.context import Caller, Service
+from jobport.api.routers.refusals import names, refused_kind
 from jobport.http.problems import responses
 from jobport.kinds.columns import ColumnMapping
 from jobport.kinds.mapping import MAX_HEADER_NAME
+from jobport.service import WrongKind
 
 router = APIRouter()
 
@@ -77,7 +79,7 @@ class MappingProposal(BaseModel):
         "is placed by the mapping saved for this header, else by the field's name "
         "(case, spaces and punctuation aside), alias, title, the type's synonyms or a "
         "fuzzy likeness (score 85 and up); a field takes one column at most. An unknown "
-        "type, one that is not an import, or one the caller may not start is 404; a "
+        "type, or one the caller may not start, is 404; a type that is not an import, a "
         "header longer than the type's column limit, a name over 1,000 characters, a "
         "blank name or a name twice is 422."
     ),
@@ -89,8 +91,13 @@ async def mapping_proposal(
         list[Annotated[str, Field(max_length=MAX_HEADER_NAME)]],
         Query(min_length=1, description="The header's column names, in order (repeated)."),
     ],
+    request: Request,
     caller: Caller,
     service: Service,
 ) -> MappingProposal:
-    placed = await run_in_threadpool(service.mapping_proposal, caller, type, headers)
+    try:
+        placed = await run_in_threadpool(service.mapping_proposal, caller, type, headers)
+    except WrongKind as refused:
+        takes = f"import types: {names(service.startable_types(caller, 'import'))}"
+        raise refused_kind(request, refused, type, "an import", takes) from None
     return MappingProposal.of(placed)
