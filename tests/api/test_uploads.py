@@ -167,6 +167,17 @@ def test_an_unknown_form_field_is_refused_and_nothing_is_imported(api: Api) -> N
     assert not api.engine.files.fs.find(api.engine.files.root), "the upload is not kept"
 
 
+def test_an_unknown_encoding_is_refused_at_the_request_naming_the_field(api: Api) -> None:
+    response = api.upload("items", items_csv(3), encoding="klingon")
+    assert response.status_code == 422, response.text
+    detail = response.json()["detail"]
+    assert "encoding" in detail
+    assert "unknown encoding 'klingon'" in detail
+    assert api.engine.store.list_runs()[1] == 0
+    assert not api.engine.files.fs.find(api.engine.files.root), "the upload is not kept"
+    assert api.upload("items", items_csv(3), encoding="Latin-1").status_code == 202
+
+
 def test_a_form_of_thousands_of_fields_is_refused_while_streaming(api: Api) -> None:
     fields = {f"f{n}": "x" for n in range(5_000)}
     response = api.upload("items", items_csv(3), **fields)

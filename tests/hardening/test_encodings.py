@@ -24,6 +24,7 @@ from tests.hardening.support import (
 )
 
 from jobport import Jobport
+from jobport.errors import InputError
 
 UNDECODABLE = (
     "the row holds bytes that are invalid in the file's encoding, shown as \ufffd: write the "
@@ -180,11 +181,10 @@ def test_invalid_bytes_in_the_header_fail_the_run(engine: Jobport, tmp_path: Pat
     assert table(engine) == []
 
 
-def test_unknown_encoding_option_fails_the_run(engine: Jobport, tmp_path: Path) -> None:
-    run = import_bytes(engine, tmp_path, named(ROWS), read={"encoding": "klingon"})
-    assert run.status == "failed"
-    assert run.error is not None
-    assert run.error.startswith("unknown encoding 'klingon'")
+def test_unknown_encoding_option_is_refused_before_any_run(engine: Jobport, tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="encoding: unknown encoding 'klingon'"):
+        import_bytes(engine, tmp_path, named(ROWS), read={"encoding": "klingon"})
+    assert engine.store.list_runs()[1] == 0
     assert table(engine) == []
 
 

@@ -250,8 +250,12 @@ def test_declared_single_byte_encoding(files: FileStore) -> None:
 
 
 def test_unknown_encoding_is_an_input_error(files: FileStore) -> None:
+    with pytest.raises(InputError, match="encoding: unknown encoding 'klingon'"):
+        ReadOptions.checked({"encoding": "klingon"})
+    # The format refuses it too, should read options reach it unchecked.
+    key, _ = files.put_stream(io.BytesIO(b"id\n1\n"), extension=".csv")
     with pytest.raises(InputError, match="unknown encoding 'klingon'"):
-        through_format(files, b"id\n1\n", encoding="klingon")
+        CsvFormat().prepare(files, key, ReadOptions.model_construct(encoding="klingon"))
 
 
 def test_blank_lines_are_skipped_and_still_counted() -> None:

@@ -8,13 +8,14 @@ header order), or (number, None) for a record that cannot be decoded.
 
 from __future__ import annotations
 
+import codecs
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from jobport.errors import InputError
+from jobport.errors import InputError, shown
 
 if TYPE_CHECKING:
     from jobport.files import FileStore
@@ -116,6 +117,16 @@ class ReadOptions(BaseModel):
             raise ValueError("must be one character, not a quote or a line end")
         return value
 
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str | None) -> str | None:
+        if value is not None and not is_text_encoding(value):
+            raise ValueError(
+                f"unknown encoding '{shown(value)}' (or not a text encoding); use one such "
+                "as utf-8, utf-16, latin-1 or cp1252"
+            )
+        return value
+
     @classmethod
     def checked(cls, values: dict[str, Any]) -> ReadOptions:
         """Validated read options, or an InputError naming each bad option."""
@@ -127,11 +138,23 @@ class ReadOptions(BaseModel):
                 + (
                     f"not a read option (use {', '.join(cls.model_fields)})"
                     if error["type"] == "extra_forbidden"
-                    else error["msg"]
+                    else str(error["msg"]).removeprefix("Value error, ")
                 )
                 for error in exc.errors(include_url=False)
             )
             raise InputError(f"invalid read options: {problems}") from None
+
+
+def is_text_encoding(name: str) -> bool:
+    """Whether Python knows ``name`` (:func:`codecs.lookup`) as a text encoding that
+    decodes with error handlers: not ``klingon``, nor a bytes-to-bytes codec such as
+    ``hex``, nor ``idna``, which refuses them."""
+    try:
+        info = codecs.lookup(name)
+        b"a\n".decode(info.name, "replace")
+    except (LookupError, UnicodeError, ValueError):  # ValueError: a name holding a NUL
+        return False
+    return bool(getattr(info, "_is_text_encoding", True))
 
 
 #: The read options that are lists: each may come as plain text from a form or a URL.

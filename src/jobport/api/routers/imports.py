@@ -34,7 +34,7 @@ def _text(description: str) -> dict[str, str]:
 _FIELDS: dict[str, dict[str, Any]] = {
     "options": _text("JSON object of the type's options"),
     "format": {"type": "string"},
-    "encoding": _text("The file's encoding (default: detected)"),
+    "encoding": _text("The file's encoding, a Python codec name (default: detected)"),
     "delimiter": {"type": "string"},
     "sheet": _text("XLSX sheet name or 1-based position"),
     "header_row": {"type": "integer", "minimum": 1},
@@ -146,6 +146,14 @@ READ_JSON_FIELDS = {
     "true_words": False,
     "false_words": False,
 }
+#: An example of each JSON form field's value, for the refusal of a malformed one.
+JSON_EXAMPLES = {
+    "options": '{"option": "value"}',
+    "mapping": '{"Header": "field"}',
+    "date_formats": '["%d/%m/%Y"]',
+    "true_words": '["oui", "ja"]',
+    "false_words": '["non", "nein"]',
+}
 #: Form fields of the run controls (a dry run, error thresholds).
 CONTROL_FIELDS = ("dry_run", "max_failures", "max_failure_ratio")
 
@@ -192,7 +200,7 @@ def json_value(text: str, name: str, is_object: bool) -> Any:
     try:
         value = json.loads(text)
     except ValueError as exc:
-        example = ' such as {"Header": "field"}' if is_object else ' such as ["%d/%m/%Y"]'
+        example = f" such as {JSON_EXAMPLES[name]}" if name in JSON_EXAMPLES else ""
         raise InputError(f"'{name}' must be {what}{example}: {exc}") from None
     if not isinstance(value, shape):
         raise InputError(f"'{name}' must be {what}, not {type(value).__name__}")
