@@ -89,6 +89,24 @@ def test_an_import_is_accepted_with_202_and_its_run(api: Api) -> None:
     assert api.run_json(run["id"])["seq"] == run["seq"]
 
 
+def test_a_run_links_only_the_routes_that_serve_it(api: Api) -> None:
+    polled = api.upload("items-polling", items_csv(3)).json()
+    links = polled["links"]
+    assert (links["events"], links["ws"]) == (None, None)
+    assert links["failures"] == f"/api/jobs/{polled['id']}/failures"
+    _problem(api.client.get(f"/api/jobs/{polled['id']}/events", headers=api.auth()), 409)
+    quiet = api.upload("items-quiet", items_csv(3)).json()
+    assert (quiet["links"]["events"], quiet["links"]["ws"]) == (None, None)
+    export = _finished_export(api, "alice", b"id\n1\n")
+    links = api.run_json(export)["links"]
+    assert (links["failures"], links["events"], links["ws"]) == (None, None, None)
+    assert links["download"] == f"/api/exports/{export}/download"
+    spec = api.client.get("/openapi.json").json()["components"]["schemas"]["RunLinks"]
+    for name in ("failures", "events", "ws", "download"):
+        assert {"type": "null"} in spec["properties"][name]["anyOf"], name
+    assert "self" in spec["required"]
+
+
 def test_an_unknown_type_is_a_404_problem(api: Api) -> None:
     body = _problem(api.upload("nope", items_csv(3)), 404)
     assert body["title"] == "Unknown job type"

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from jobport.kinds.params import RunParams
 from jobport.registry import JobType
-from jobport.service import ResultFile
+from jobport.service import FILE_KINDS, ResultFile
 from jobport.store import RunRecord
 
 
@@ -56,11 +56,35 @@ class JobTypeOut(BaseModel):
 
 
 class RunLinks(BaseModel):
+    """Where to go on from a run; a route that would refuse this run is null."""
+
     self: str
-    failures: str
-    events: str = Field(description="Server-sent events (text/event-stream).")
-    ws: str = Field(description="WebSocket of the run's events.")
-    download: str | None = None
+    failures: str | None = Field(
+        description="The rows it rejected; null for exports and reports, which reject none."
+    )
+    events: str | None = Field(
+        description="Server-sent events (text/event-stream); null unless the type's "
+        "strategy is `websocket`."
+    )
+    ws: str | None = Field(
+        description="WebSocket of the run's events; null unless the type's strategy is `websocket`."
+    )
+    download: str | None = Field(
+        default=None, description="The export's file; null until there is one to download."
+    )
+
+    @classmethod
+    def of(cls, run: RunRecord, prefix: str) -> RunLinks:
+        """The links of ``run`` under the API's path ``prefix`` (built unvalidated: hot path)."""
+        base = f"{prefix}/jobs/{run.id}"
+        live = run.strategy == "websocket"
+        return cls.model_construct(
+            self=base,
+            failures=None if run.kind in FILE_KINDS else f"{base}/failures",
+            events=f"{base}/events" if live else None,
+            ws=f"{base}/ws" if live else None,
+            download=f"{prefix}/exports/{run.id}/download" if run.result_key else None,
+        )
 
 
 class RunOut(BaseModel):
@@ -115,7 +139,6 @@ class RunOut(BaseModel):
         store's record, so validating it again would only cost time on the
         API's hottest path (a run polled by every open browser tab).
         """
-        base = f"{prefix}/jobs/{run.id}"
         return cls.model_construct(
             id=run.id,
             type=run.type,
@@ -148,13 +171,7 @@ class RunOut(BaseModel):
             seq=run.seq,
             rows_per_second=run.rows_per_second,
             eta_seconds=run.eta_seconds,
-            links=RunLinks.model_construct(
-                self=base,
-                failures=f"{base}/failures",
-                events=f"{base}/events",
-                ws=f"{base}/ws",
-                download=f"{prefix}/exports/{run.id}/download" if run.result_key else None,
-            ),
+            links=RunLinks.of(run, prefix),
         )
 
 
