@@ -263,3 +263,14 @@ def test_demo_prints_the_url_and_an_admin_token_and_serves(
             )
         assert started.status_code == 202, started.text
         assert _follow_sse(client, started.json()["id"], token)[-1]["event"] == "JobCompleted"
+
+
+def test_serve_help_states_the_workers_default_once() -> None:
+    result = CliRunner().invoke(app, ["serve", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    (line,) = [line for line in result.output.splitlines() if "--workers" in line]
+    assert line.count("default") == 1, line
+    assert "one per core" in line
+    assert f"[default: {os.cpu_count()}]" not in line
+    cli_doc = (ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
+    assert "`--workers` server processes (one per core;" in cli_doc

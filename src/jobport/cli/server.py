@@ -54,7 +54,8 @@ def serve(
         typer.Option(
             "--workers",
             min=1,
-            help="Server processes, each with its own pool (default: one per core).",
+            help="Server processes, each with its own pool.",
+            show_default="one per core",
         ),
     ] = default_workers(),
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
