@@ -206,9 +206,11 @@ def test_import_and_export_through_celery_workers(
     if listener is not None:
         listener.drain_until_completed(run.id)
         for channel in (EVENTS_CHANNEL, RUN_CHANNEL.format(run_id=run.id)):
-            events = listener.events(channel, run.id)
+            # Two workers publish after their own commits, so pub/sub may carry their
+            # events in either order: ``seq`` orders them (see jobport.events_redis).
+            events = sorted(listener.events(channel, run.id), key=lambda e: e["seq"])
             seqs = [e["seq"] for e in events]
-            assert seqs == sorted(set(seqs)), "each event once, in commit order"
+            assert len(seqs) == len(set(seqs)), "each event once"
             assert events[-1]["event"] == "JobCompleted"
             assert events[-1]["processed"] == ROWS
             payload = dict(events[-1])
