@@ -25,6 +25,7 @@ from jobport.lifecycle import ACTIVE_STATUSES, ChunkStatus, RunStatus
 from jobport.store.outbox import event_of, record_event
 from jobport.store.prune import capped_failures, with_repeated
 from jobport.store.records import ChunkOutcome, Claim, Failure, RowCounts
+from jobport.store.run_ends import end_failed
 from jobport.store.section import Section, held_by, lock_run, set_aside, utcnow
 from jobport.store.tables import job_chunks, job_failures, job_runs
 
@@ -105,19 +106,12 @@ class Commits(Section):
         except _PastLimit as past:
             # The rows written early were rolled back; now withhold the chunk and stop.
             with self._write() as conn:
-                run = lock_run(conn, claim.run_id)
-                if run is None or run["status"] not in ACTIVE_STATUSES:
-                    if run is not None:
-                        set_aside(conn, claim, run["status"])
-                    return None
-                return _withhold(conn, claim, run, past.error, now)
+                run = _still_active(conn, claim)
+                return None if run is None else _withhold(conn, claim, run, past.error, now)
         except _RunStopped:
             # The rows written early were rolled back with the rest; only mark the chunk.
             with self._write() as conn:
-                run = lock_run(conn, claim.run_id)
-                if run is None or run["status"] not in ACTIVE_STATUSES:
-                    if run is not None:
-                        set_aside(conn, claim, run["status"])
+                if _still_active(conn, claim) is None:
                     return None
             # Resumed in between: the chunk is still held, so it is ours to commit.
             raise CommitConflict(
@@ -131,6 +125,16 @@ class Commits(Section):
                     "cycle between two commits; nothing was written"
                 ) from exc
             raise
+
+
+def _still_active(conn: Connection, claim: Claim) -> Any | None:
+    """The claim's run, locked, while it is active; else None, the chunk set aside."""
+    run = lock_run(conn, claim.run_id)
+    if run is None or run["status"] not in ACTIVE_STATUSES:
+        if run is not None:
+            set_aside(conn, claim, run["status"])
+        return None
+    return run
 
 
 def _commit_under_run_lock(
@@ -278,18 +282,7 @@ def _withhold(
     """Stop the run before this chunk: nothing of it written (its rows, failures and
     counts), the chunk given back as pending (a resume runs it again), the run failed."""
     set_aside(conn, claim, RunStatus.FAILED)
-    values = {
-        "status": RunStatus.FAILED,
-        "error": error,
-        "finished_at": now,
-        "eta_seconds": None,
-        "seq": run["seq"] + 1,
-    }
-    conn.execute(job_runs.update().where(job_runs.c.id == claim.run_id).values(**values))
-    merged = {**run, **values}
-    event = event_of(lifecycle.event_after_commit(RunStatus.FAILED), merged)
-    record_event(conn, run, event)
-    return event
+    return end_failed(conn, run, error, now)
 
 
 def _counters_after(
