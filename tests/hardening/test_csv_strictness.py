@@ -44,8 +44,12 @@ def test_ragged_rows_fail_with_their_line_numbers(engine: Jobport, tmp_path: Pat
     assert run.status == "completed_with_errors"
     assert (run.total, run.processed, run.failed) == (4, 4, 2)
     assert failures(engine, run.id) == [
-        (3, "expected 10 fields, found 5"),
-        (4, "expected 10 fields, found 11"),
+        (3, "expected 10 fields, found 5: the row has no signup_date, balance, active, age, score"),
+        (
+            4,
+            "expected 10 fields, found 11: more than the header "
+            "(a value holding the delimiter, not quoted?)",
+        ),
     ]
     assert ids(engine) == [1, 4]
     items, _ = engine.store.list_failures(run.id)
@@ -64,7 +68,7 @@ def test_ragged_rows_in_every_chunk(tmp_path: Path) -> None:
 
         assert run.status == "completed_with_errors"
         assert failures(engine, run.id) == [
-            (line, "expected 3 fields, found 2") for line in (2, 5, 8, 11)
+            (line, "expected 3 fields, found 2: the row has no n") for line in (2, 5, 8, 11)
         ]
         assert [row["code"] for row in table(engine, "notes", "code")] == [
             f"k{i}" for i in range(10) if i % 3

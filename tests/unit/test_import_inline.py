@@ -224,8 +224,12 @@ def test_wrong_field_count_is_a_row_failure(make_jobport: MakeJobport, tmp_path:
     run = engine.import_file("people", path)
     failures = failures_of(engine, run.id)
     assert [(f["line"], f["message"]) for f in failures] == [
-        (3, "expected 3 fields, found 2"),
-        (4, "expected 3 fields, found 4"),
+        (3, "expected 3 fields, found 2: the row has no age"),
+        (
+            4,
+            "expected 3 fields, found 4: more than the header "
+            "(a value holding the delimiter, not quoted?)",
+        ),
     ]
     assert failures[1]["raw"]["_extra"] == ["extra"]
     assert set(table_rows(engine, people, "code")) == {"A"}

@@ -18,7 +18,7 @@ from typing import Any, cast
 from pydantic import BaseModel, ValidationError
 from pydantic_core import SchemaValidator
 
-from jobport.errors import bounded, shown
+from jobport.errors import bounded, listed, shown
 from jobport.formats import BadRecord, Record
 from jobport.formats.base import ReadOptions
 from jobport.kinds.batch import (
@@ -246,15 +246,8 @@ class _RowChecker:
         if type(record) is not list:
             self.failures.append(self.refusal(line, record))
             return None
-        width = len(self.header)
-        if len(record) != width:
-            self.failures.append(
-                Failure(
-                    line,
-                    f"expected {width} fields, found {len(record)}",
-                    raw=raw_values(self.header, record),
-                )
-            )
+        if len(record) != len(self.header):
+            self.failures.append(self.misshapen(line, record))
             return None
         picked = self.pick(record)
         if self.trimmed:
@@ -272,6 +265,20 @@ class _RowChecker:
             self.failures.append(self.failure(line, record, None, refused))
             return None
         return values
+
+    def misshapen(self, line: int, record: list[Any]) -> Failure:
+        """The failure of a record with more or fewer fields than the header: where it
+        ends short, the first column it lacks (a cut line, a delimiter missing)."""
+        width, found = len(self.header), len(record)
+        message = f"expected {width} fields, found {found}"
+        column = None
+        if found < width:
+            lacking = [name.strip() for name in self.header[found:]]
+            message += f": the row has no {listed(lacking)}"
+            column = lacking[0]
+        else:
+            message += ": more than the header (a value holding the delimiter, not quoted?)"
+        return Failure(line, message, column=column, raw=raw_values(self.header, record))
 
     def refusal(self, line: int, record: BadRecord | None) -> Failure:
         """The failure of a record refused as it was read, with what could be read of it."""
