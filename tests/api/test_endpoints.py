@@ -261,6 +261,11 @@ def test_failures_are_paginated_json_with_line_and_values(api: Api) -> None:
     assert first["column"] == "name"
     assert first["raw"] == {"id": "20", "name": "", "qty": str(20 % 7)}
     assert first["message"]
+    # Its id is the one the review routes take: a UI links the failure to its fix.
+    row = api.client.get(
+        f"/api/jobs/{run['id']}/review/rows/{first['id']}", headers=api.auth()
+    ).json()
+    assert (row["id"], row["line"]) == (first["id"], 21)
 
 
 def test_the_error_report_downloads_as_csv(api: Api) -> None:

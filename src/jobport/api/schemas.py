@@ -191,6 +191,9 @@ class RunPage(Page):
 
 
 class FailureOut(BaseModel):
+    id: int = Field(
+        description="The rejected row's id: `/api/jobs/{id}/review/rows/{failure_id}` fixes it."
+    )
     line: int | None = Field(description="Line of the file (the header is line 1).")
     column: str | None
     message: str

@@ -276,6 +276,7 @@ class Runs(RunLookup):
         with self._read() as conn:
             rows = conn.execute(
                 sa.select(
+                    job_failures.c.id,
                     job_failures.c.line,
                     job_failures.c.column,
                     job_failures.c.message,
