@@ -3,7 +3,7 @@
 A format prepares a stored file once (reads its header, perhaps rewrites it
 into a form that can be split), cuts it into chunk specs, and later reads
 one chunk's records on its own. Records are (line or row number, values in
-header order), or (number, None) for a record that cannot be decoded.
+header order), or (number, a BadRecord saying why it was refused).
 """
 
 from __future__ import annotations
@@ -58,7 +58,8 @@ def undecodable_row(cells: list[str] | None = None, column: int | None = None) -
 NUL_ROW = BadRecord("the row holds a NUL byte, which text data never contains")
 
 
-#: (line or row number, the values in header order | None if undecodable | BadRecord).
+#: (line or row number, the values in header order | a BadRecord: why it was refused, as
+#: far as it could be read | None, undecodable, from a reader that keeps no cells).
 Record = tuple[int, list[Any] | BadRecord | None]
 
 

@@ -20,7 +20,7 @@ from pydantic_core import SchemaValidator
 
 from jobport.errors import bounded, listed, shown
 from jobport.formats import BadRecord, Record
-from jobport.formats.base import ReadOptions
+from jobport.formats.base import ReadOptions, undecodable_row
 from jobport.kinds.batch import (
     BatchValidator,
     batch_validator,
@@ -38,8 +38,6 @@ from jobport.kinds.locale import (
 from jobport.kinds.messages import error_detail, refusal_detail
 from jobport.store import Failure
 from jobport.targets.capacity import Capacity
-
-_UNDECODABLE = "the row holds bytes that are invalid in the file's encoding"
 
 
 def validate_records(
@@ -282,8 +280,8 @@ class _RowChecker:
 
     def refusal(self, line: int, record: BadRecord | None) -> Failure:
         """The failure of a record refused as it was read, with what could be read of it."""
-        if record is None:
-            return Failure(line, _UNDECODABLE)
+        if record is None:  # what a reader without the cells gives for such a row
+            record = undecodable_row()
         # A reader's plain reason (a str) carries no cells.
         cells, at = getattr(record, "cells", None), getattr(record, "column", None)
         column = self.header[at].strip() if at is not None and at < len(self.header) else None

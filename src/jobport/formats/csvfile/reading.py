@@ -100,10 +100,12 @@ _SHOWN_BYTE = "\ufffd"
 def _refuse_undecodable(record: Record) -> Record:
     """A record holding a byte invalid in the encoding (a lone surrogate) refused."""
     line, values = record
-    if type(values) is list and any(map(_ESCAPED_BYTE.search, values)):
-        cells = [_ESCAPED_BYTE.sub(_SHOWN_BYTE, value) for value in values]
-        return line, undecodable(cells, [bool(_ESCAPED_BYTE.search(v)) for v in values])
-    return record
+    if type(values) is not list:
+        return record
+    bad = [bool(_ESCAPED_BYTE.search(value)) for value in values]
+    if True not in bad:
+        return record
+    return line, undecodable([_ESCAPED_BYTE.sub(_SHOWN_BYTE, value) for value in values], bad)
 
 
 def undecodable(cells: list[str], bad: list[bool]) -> BadRecord:
