@@ -170,12 +170,17 @@ def stopped_by_failures(
     ``rows`` the rows they read: "stopped after 1,203 failures (max 1,000);
     chunks 0-3 (80,000 rows) were committed".
     """
+    if dry_run:
+        checked = _chunks_were(committed, rows, "checked")
+        return f"stopped after {exceeded}; {checked}; nothing was written"
+    return f"stopped after {exceeded}; {_chunks_were(committed, rows, 'committed')}"
+
+
+def _chunks_were(committed: Sequence[int], rows: int, done: str) -> str:
+    """``chunks 0-3 (80,000 rows) were committed``, ``chunk 0 (4 rows) was checked``."""
     one = len(committed) == 1
     chunks = f"chunk{'' if one else 's'} {number_ranges(committed)} ({rows:,} rows)"
-    verb = "was" if one else "were"
-    if dry_run:
-        return f"stopped after {exceeded}; {chunks} {verb} checked; nothing was written"
-    return f"stopped after {exceeded}; {chunks} {verb} committed"
+    return f"{chunks} {'was' if one else 'were'} {done}"
 
 
 #: How many of a withheld chunk's rejected rows its run's error quotes.
@@ -196,14 +201,11 @@ def withheld_by_failures(
     email: ...; a dry run lists them all". ``first`` are the chunk's first failures
     (line, message), each cut short: its failures are not kept, as nothing of it is.
     """
-    if committed:
-        one = len(committed) == 1
-        kept = (
-            f"chunk{'' if one else 's'} {number_ranges(committed)} ({committed_rows:,} rows) "
-            f"{'was' if one else 'were'} committed"
-        )
-    else:
-        kept = "nothing was committed"
+    kept = (
+        _chunks_were(committed, committed_rows, "committed")
+        if committed
+        else "nothing was committed"
+    )
     quoted = "; ".join(
         f"line {line}: {shown(message, 200)}" if line else shown(message, 200)
         for line, message in first

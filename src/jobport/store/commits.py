@@ -241,13 +241,8 @@ def _stopped(
     Its chunks not started stay pending (a resume would run them); those
     running now are set aside when they commit, as for any failed run.
     """
-    committed = conn.execute(
-        sa.select(job_chunks.c.no)
-        .where(job_chunks.c.run_id == run["id"], job_chunks.c.status == ChunkStatus.DONE)
-        .order_by(job_chunks.c.no)
-    ).scalars()
     error = lifecycle.stopped_by_failures(
-        exceeded, list(committed), processed, dry_run=bool(run["dry_run"])
+        exceeded, _done_chunks(conn, run["id"]), processed, dry_run=bool(run["dry_run"])
     )
     return {"status": RunStatus.FAILED, "error": error, "finished_at": now, "eta_seconds": None}
 
@@ -265,14 +260,20 @@ def _past_limits(conn: Connection, run: Any, outcome: ChunkOutcome) -> str | Non
     exceeded = outcome.limits.exceeded(failed, run["processed"] + outcome.processed)
     if exceeded is None:
         return None
-    committed = conn.execute(
-        sa.select(job_chunks.c.no)
-        .where(job_chunks.c.run_id == run["id"], job_chunks.c.status == ChunkStatus.DONE)
-        .order_by(job_chunks.c.no)
-    ).scalars()
     first = [(f.line, f.message) for f in outcome.failures[: lifecycle.FIRST_SHOWN]]
     return lifecycle.withheld_by_failures(
-        exceeded, outcome.processed, list(committed), run["processed"], first
+        exceeded, outcome.processed, _done_chunks(conn, run["id"]), run["processed"], first
+    )
+
+
+def _done_chunks(conn: Connection, run_id: str) -> list[int]:
+    """The numbers of the run's chunks committed so far, in order."""
+    return list(
+        conn.execute(
+            sa.select(job_chunks.c.no)
+            .where(job_chunks.c.run_id == run_id, job_chunks.c.status == ChunkStatus.DONE)
+            .order_by(job_chunks.c.no)
+        ).scalars()
     )
 
 
