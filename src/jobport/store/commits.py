@@ -26,6 +26,7 @@ from jobport.store.outbox import event_of, record_event
 from jobport.store.prune import capped_failures, with_repeated
 from jobport.store.records import ChunkOutcome, Claim, Failure, RowCounts
 from jobport.store.run_ends import end_failed
+from jobport.store.runs import chunk_numbers
 from jobport.store.section import Section, held_by, lock_run, set_aside, utcnow
 from jobport.store.tables import job_chunks, job_failures, job_runs
 
@@ -242,7 +243,10 @@ def _stopped(
     running now are set aside when they commit, as for any failed run.
     """
     error = lifecycle.stopped_by_failures(
-        exceeded, _done_chunks(conn, run["id"]), processed, dry_run=bool(run["dry_run"])
+        exceeded,
+        chunk_numbers(conn, run["id"], ChunkStatus.DONE),
+        processed,
+        dry_run=bool(run["dry_run"]),
     )
     return {"status": RunStatus.FAILED, "error": error, "finished_at": now, "eta_seconds": None}
 
@@ -262,18 +266,11 @@ def _past_limits(conn: Connection, run: Any, outcome: ChunkOutcome) -> str | Non
         return None
     first = [(f.line, f.message) for f in outcome.failures[: lifecycle.FIRST_SHOWN]]
     return lifecycle.withheld_by_failures(
-        exceeded, outcome.processed, _done_chunks(conn, run["id"]), run["processed"], first
-    )
-
-
-def _done_chunks(conn: Connection, run_id: str) -> list[int]:
-    """The numbers of the run's chunks committed so far, in order."""
-    return list(
-        conn.execute(
-            sa.select(job_chunks.c.no)
-            .where(job_chunks.c.run_id == run_id, job_chunks.c.status == ChunkStatus.DONE)
-            .order_by(job_chunks.c.no)
-        ).scalars()
+        exceeded,
+        outcome.processed,
+        chunk_numbers(conn, run["id"], ChunkStatus.DONE),
+        run["processed"],
+        first,
     )
 
 

@@ -20,7 +20,7 @@ from jobport.events import JobEvent
 from jobport.lifecycle import ACTIVE_STATUSES, COMPLETED_STATUSES, ChunkStatus, RunStatus
 from jobport.store.outbox import event_of, record_event
 from jobport.store.records import RunRecord
-from jobport.store.runs import RunLookup, pending_numbers
+from jobport.store.runs import RunLookup, chunk_numbers
 from jobport.store.section import lock_run, utcnow
 from jobport.store.tables import job_chunks, job_runs
 
@@ -174,7 +174,7 @@ class RunEnds(RunLookup):
                         error=None,
                     )
                 )
-            return pending_numbers(conn, run_id)
+            return chunk_numbers(conn, run_id)
 
 
 def end_failed(conn: Connection, run: RowMapping, error: str, now: datetime) -> JobEvent:

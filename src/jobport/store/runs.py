@@ -266,7 +266,7 @@ class Runs(RunLookup):
 
     def pending_chunks(self, run_id: str) -> list[int]:
         with self._read() as conn:
-            return pending_numbers(conn, run_id)
+            return chunk_numbers(conn, run_id)
 
     # -- failures -----------------------------------------------------------------------------
 
@@ -358,12 +358,15 @@ def _chunk_rows(run_id: str, chunk_specs: Sequence[dict[str, Any]]) -> list[dict
     ]
 
 
-def pending_numbers(conn: Connection, run_id: str) -> list[int]:
-    """The numbers of a run's pending chunks, in order (what is submitted next)."""
+def chunk_numbers(
+    conn: Connection, run_id: str, status: ChunkStatus = ChunkStatus.PENDING
+) -> list[int]:
+    """The numbers of a run's chunks in ``status``, in order: the pending ones (what is
+    submitted next) unless another status is asked for (the done ones: committed)."""
     return list(
         conn.execute(
             sa.select(job_chunks.c.no)
-            .where(job_chunks.c.run_id == run_id, job_chunks.c.status == ChunkStatus.PENDING)
+            .where(job_chunks.c.run_id == run_id, job_chunks.c.status == status)
             .order_by(job_chunks.c.no)
         ).scalars()
     )
