@@ -211,6 +211,18 @@ def test_the_live_section_carries_the_rejected_rows_from_the_same_read(site: Any
     assert sum(int(n) for n, _ in counts) == run.chunks_total
 
 
+def test_the_run_page_says_the_runs_warnings(site: Any) -> None:
+    """What the CLI and the API say of a file without refusing it, the run page says too."""
+    path = site.folder / "twice.csv"
+    path.write_bytes(b"id,email,last_name,country\n1,a@example.com,A,GB\n1,b@example.com,B,GB\n")
+    run = site.engine.import_file("customers", path, owner="bob")
+    assert run.warnings
+    sign_in(site, "bob")
+    live = site.get(f"/runs/{run.id}/live", headers={"HX-Request": "true"}).text
+    assert 'id="run-warnings"' in live
+    assert "1 row of the file was replaced by a later row with the same key" in live
+
+
 def test_a_stopped_run_shows_its_held_chunks_stopping_until_they_end(site: Any) -> None:
     run = site.engine.import_file("customers", customers_file(site), owner="bob")
     set_state(site, run.id, {"status": "cancelled"}, {"status": "running"})
